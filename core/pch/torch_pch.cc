@@ -1,0 +1,1 @@
+// Anchors the shared precompiled header (see core/pch/torch_pch.h).
