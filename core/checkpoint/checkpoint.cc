@@ -1,0 +1,192 @@
+#include "core/checkpoint/checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/util/file.h"
+#include "core/util/status_macros.h"
+#include "core/util/torch_status.h"
+
+namespace promptintern {
+namespace {
+
+using nlohmann::json;
+
+at::ScalarType ToScalarType(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return at::kFloat;
+    case DType::kF16: return at::kHalf;
+    case DType::kBF16: return at::kBFloat16;
+  }
+  return at::kFloat;
+}
+
+std::string ShapeString(at::IntArrayRef shape) { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
+
+// A shard name from an index file must name a file in the checkpoint directory itself.
+bool IsPlainFileName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
+}
+
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadShardedTensors(const std::string& directory) {
+  const std::string index_path = JoinPath(directory, kWeightsIndexFile);
+  ASSIGN_OR_RETURN(std::string text, ReadFile(index_path));
+  const json index = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
+    return absl::DataLossError(absl::StrCat(index_path, ": not a JSON object with a \"weight_map\" object"));
+  }
+  std::map<std::string, std::set<std::string>> names_by_shard;
+  for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+    if (!it.value().is_string() || !IsPlainFileName(it.value().get<std::string>())) {
+      return absl::DataLossError(absl::StrCat(index_path, ": tensor '", it.key(),
+                                              "' maps to something that is not a file name in the checkpoint directory"));
+    }
+    names_by_shard[it.value().get<std::string>()].insert(it.key());
+  }
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& [shard, names] : names_by_shard) {
+    ASSIGN_OR_RETURN(auto shard_tensors, ReadSafetensorsAsFloat(JoinPath(directory, shard)));
+    for (auto& [name, tensor] : shard_tensors) {
+      if (names.count(name) == 0) {
+        return absl::DataLossError(absl::StrCat(shard, " holds tensor '", name, "' that ", kWeightsIndexFile,
+                                                " does not map to it"));
+      }
+      tensors.emplace(name, std::move(tensor));
+    }
+    for (const std::string& name : names) {
+      if (shard_tensors.count(name) == 0 && tensors.count(name) == 0) {
+        return absl::DataLossError(absl::StrCat(kWeightsIndexFile, " maps tensor '", name, "' to ", shard,
+                                                ", which does not hold it"));
+      }
+    }
+  }
+  return tensors;
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(path));
+  return CallTorch(absl::StrCat("reading ", path), [&] {
+    std::map<std::string, at::Tensor> tensors;
+    for (const TensorInfo& info : file->tensors()) {
+      // from_blob views the mapping; the copy to float32 owns its memory once the file closes.
+      const at::Tensor view = at::from_blob(const_cast<uint8_t*>(file->Data(info)), info.shape,
+                                            at::TensorOptions().dtype(ToScalarType(info.dtype)));
+      tensors.emplace(info.name, view.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true));
+    }
+    return tensors;
+  });
+}
+
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadCheckpointTensors(const std::string& directory) {
+  const std::string single = JoinPath(directory, kWeightsFile);
+  if (PathExists(single)) return ReadSafetensorsAsFloat(single);
+  if (PathExists(JoinPath(directory, kWeightsIndexFile))) return ReadShardedTensors(directory);
+  return absl::NotFoundError(absl::StrCat("checkpoint ", directory, " has neither ", kWeightsFile, " nor ",
+                                          kWeightsIndexFile));
+}
+
+absl::Status AssignWeights(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors,
+                           const std::string& source) {
+  const auto weights = model.NamedWeights();
+  std::set<std::string> expected;
+  for (const auto& [name, weight] : weights) {
+    expected.insert(name);
+    const auto found = tensors.find(name);
+    if (found == tensors.end()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", source, " is missing tensor '", name, "'"));
+    }
+    if (found->second.sizes() != weight.sizes()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", source, ": tensor '", name, "' has shape ",
+                                              ShapeString(found->second.sizes()), " but config.json implies ",
+                                              ShapeString(weight.sizes())));
+    }
+  }
+  for (const auto& [name, tensor] : tensors) {
+    // Tied checkpoints sometimes still carry lm_head.weight; it must then equal the embeddings.
+    if (name == "lm_head.weight" && model.config().tie_word_embeddings) continue;
+    if (expected.count(name) == 0) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", source, " has unexpected tensor '", name,
+                                              "' that config.json does not account for"));
+    }
+  }
+  return CallTorchVoid(absl::StrCat("assigning weights from ", source), [&] {
+    at::NoGradGuard no_grad;
+    for (const auto& [name, weight] : weights) weight.copy_(tensors.at(name));
+  });
+}
+
+absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& directory) {
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(JoinPath(directory, kConfigFile)));
+  ASSIGN_OR_RETURN(auto tensors, ReadCheckpointTensors(directory));
+  ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, LlamaModel::Create(config));
+  RETURN_IF_ERROR(AssignWeights(*model, tensors, directory));
+  return model;
+}
+
+absl::Status WriteTensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors, DType dtype,
+                          const std::map<std::string, std::string>& metadata) {
+  ASSIGN_OR_RETURN(auto converted, CallTorch("converting tensors for saving", [&] {
+                     std::vector<std::pair<std::string, at::Tensor>> out;
+                     for (const auto& [name, tensor] : tensors) {
+                       out.emplace_back(name, tensor.detach().to(ToScalarType(dtype)).contiguous());
+                     }
+                     return out;
+                   }));
+  std::vector<TensorToWrite> to_write;
+  for (const auto& [name, tensor] : converted) {
+    to_write.push_back({name, dtype, tensor.sizes().vec(), tensor.data_ptr()});
+  }
+  return WriteSafetensors(path, to_write, metadata);
+}
+
+absl::Status SaveModel(const LlamaModel& model, const Tokenizer* tokenizer, const std::string& directory,
+                       const SaveOptions& options) {
+  RETURN_IF_ERROR(MakeDirectories(directory));
+  std::map<std::string, std::string> metadata = options.metadata;
+  metadata.emplace("format", "pt");
+  const auto weights = model.NamedWeights();
+
+  if (options.max_shard_bytes == 0) {
+    std::map<std::string, at::Tensor> all(weights.begin(), weights.end());
+    RETURN_IF_ERROR(WriteTensors(JoinPath(directory, kWeightsFile), all, options.dtype, metadata));
+  } else {
+    std::vector<std::map<std::string, at::Tensor>> shards(1);
+    uint64_t shard_bytes = 0;
+    uint64_t total_bytes = 0;
+    for (const auto& [name, weight] : weights) {
+      const uint64_t bytes = weight.numel() * DTypeSize(options.dtype);
+      if (shard_bytes > 0 && shard_bytes + bytes > options.max_shard_bytes) {
+        shards.emplace_back();
+        shard_bytes = 0;
+      }
+      shards.back().emplace(name, weight);
+      shard_bytes += bytes;
+      total_bytes += bytes;
+    }
+    json weight_map = json::object();
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const std::string shard_name = absl::StrFormat("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+      RETURN_IF_ERROR(WriteTensors(JoinPath(directory, shard_name), shards[i], options.dtype, metadata));
+      for (const auto& [name, tensor] : shards[i]) weight_map[name] = shard_name;
+    }
+    const json index = {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}};
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kWeightsIndexFile), index.dump(2) + "\n"));
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kConfigFile), ModelConfigToJson(model.config())));
+  if (tokenizer != nullptr) {
+    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kTokenizerFile), tokenizer->serialized()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace promptintern

@@ -1,0 +1,56 @@
+// Model checkpoints in the Hugging Face layout:
+//   config.json, model.safetensors (or model.safetensors.index.json + shards), tokenizer.model.
+// Loading checks the weights against the config one by one (names, shapes, nothing missing,
+// nothing extra) and refuses the checkpoint with the offending tensor named.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/model/llama.h"
+#include "core/safetensors/safetensors.h"
+
+namespace promptintern {
+
+class Tokenizer;
+
+inline constexpr char kConfigFile[] = "config.json";
+inline constexpr char kWeightsFile[] = "model.safetensors";
+inline constexpr char kWeightsIndexFile[] = "model.safetensors.index.json";
+inline constexpr char kTokenizerFile[] = "tokenizer.model";
+
+// Reads every tensor of a checkpoint directory (single file or sharded) as float32, by name.
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadCheckpointTensors(const std::string& directory);
+
+// Reads one safetensors file's tensors as float32 (F16 and BF16 are widened exactly).
+absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const std::string& path);
+
+// Copies `tensors` into the model's weights. Missing, extra or misshapen tensors are errors.
+absl::Status AssignWeights(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors,
+                           const std::string& source);
+
+// config.json + weights of `directory`.
+absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& directory);
+
+struct SaveOptions {
+  DType dtype = DType::kF32;
+  // Above this many bytes of weights, write shards plus model.safetensors.index.json. 0: one file.
+  uint64_t max_shard_bytes = 0;
+  std::map<std::string, std::string> metadata;
+};
+
+// Writes config.json and the weights (and tokenizer.model when given) into `directory`.
+absl::Status SaveModel(const LlamaModel& model, const Tokenizer* tokenizer, const std::string& directory,
+                       const SaveOptions& options = {});
+
+// Tensors (float32, any shape) to a safetensors file in `dtype`.
+absl::Status WriteTensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors, DType dtype,
+                          const std::map<std::string, std::string>& metadata);
+
+}  // namespace promptintern

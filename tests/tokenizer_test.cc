@@ -1,0 +1,65 @@
+#include "core/tokenizer/tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include "core/util/file.h"
+#include "tests/test_support.h"
+
+namespace promptintern {
+namespace {
+
+TEST(TokenizerTest, LoadsTheStories260KTokenizer) {
+  const std::string dir = ::promptintern::testing::Stories260KDir();
+  if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
+  auto tokenizer = Tokenizer::Load(dir + "/tokenizer.model");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->vocab_size(), 512);
+  EXPECT_EQ((*tokenizer)->bos_id(), 1);
+  EXPECT_EQ((*tokenizer)->eos_id(), 2);
+  auto decoded = (*tokenizer)->Decode({403, 407, 261, 378});
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(*decoded, "Once upon a time");
+  auto ids = (*tokenizer)->Encode("Once upon a time");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<int>{403, 407, 261, 378}));
+}
+
+TEST(TokenizerTest, TrainsABpeModelThatRoundTripsText) {
+  std::vector<std::string> corpus;
+  for (int i = 0; i < 200; ++i) {
+    corpus.push_back("find . -name \"*.log\" -mtime -" + std::to_string(i % 7) + " | xargs grep -l error");
+    corpus.push_back("List all files in /var/log modified in the last " + std::to_string(i % 9) + " days");
+  }
+  BpeTrainingOptions options;
+  options.vocab_size = 600;  // 256 byte-fallback pieces + 4 specials + merges
+  auto tokenizer = TrainBpeTokenizer(corpus, options);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_LE((*tokenizer)->vocab_size(), 600);
+  EXPECT_EQ((*tokenizer)->pad_id(), 3);
+  for (const std::string text : {"find . -name \"*.log\"  -mtime -3", "tar czf a.tgz dir/ && echo done ✓"}) {
+    auto ids = (*tokenizer)->Encode(text);
+    ASSERT_TRUE(ids.ok());
+    auto back = (*tokenizer)->Decode(*ids);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, text);
+  }
+  // Frequent text compresses: far fewer tokens than bytes.
+  EXPECT_LT((*tokenizer)->Encode(corpus[0])->size(), corpus[0].size() / 2);
+  auto reloaded = Tokenizer::FromSerialized((*tokenizer)->serialized(), "memory");
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ(*(*reloaded)->Encode(corpus[1]), *(*tokenizer)->Encode(corpus[1]));
+}
+
+TEST(TokenizerTest, GarbageModelAndBadIdsAreErrors) {
+  EXPECT_EQ(Tokenizer::FromSerialized("not a model", "junk").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Tokenizer::Load("/nonexistent/tokenizer.model").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(TrainBpeTokenizer({}, {}).ok());
+  const std::string dir = ::promptintern::testing::Stories260KDir();
+  if (dir.empty()) return;
+  auto tokenizer = Tokenizer::Load(dir + "/tokenizer.model");
+  ASSERT_TRUE(tokenizer.ok());
+  EXPECT_FALSE((*tokenizer)->Decode({5, 9999}).ok());
+}
+
+}  // namespace
+}  // namespace promptintern
