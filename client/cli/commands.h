@@ -1,0 +1,16 @@
+// Subcommands of the `promptintern` tool. Each registers its flags on the CLI11 app and returns
+// the process exit code when run.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace promptintern::cli {
+
+// Adds `generate` to `app`; `run` is set to the subcommand's action.
+void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
+
+}  // namespace promptintern::cli

@@ -1,0 +1,16 @@
+// promptintern: the command-line front end of the PromptIntern core library.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <iostream>
+
+#include "client/cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"PromptIntern: internalize a recurring prompt into a model's weights, then serve it"};
+  app.require_subcommand(1);
+  std::function<int()> run;
+  promptintern::cli::RegisterGenerateCommand(app, &run);
+  CLI11_PARSE(app, argc, argv);
+  return run ? run() : 1;
+}

@@ -1,0 +1,47 @@
+// LoRA adapters (Hu et al., 2021) on the attention and MLP projections, stored in the PEFT layout:
+//   adapter_config.json + adapter_model.safetensors with tensors named
+//   base_model.model.<module>.lora_A.weight [rank, in] and .lora_B.weight [out, rank].
+// The update is (alpha / rank) * B A; B starts at zero so an attached adapter changes nothing
+// until it is trained.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace promptintern {
+
+class LlamaModel;
+
+inline constexpr char kAdapterConfigFile[] = "adapter_config.json";
+inline constexpr char kAdapterWeightsFile[] = "adapter_model.safetensors";
+
+struct LoraConfig {
+  int rank = 8;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  // Short module names as PEFT writes them.
+  std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                             "gate_proj", "up_proj", "down_proj"};
+  absl::Status Validate() const;
+};
+
+// Adds fresh adapters (A ~ Kaiming-uniform, B = 0; deterministic by seed) to the target projections.
+absl::Status AttachLora(LlamaModel& model, const LoraConfig& config, uint64_t seed);
+
+// Folds every adapter into its base weight (W += scale * B A) and removes the adapters.
+absl::Status MergeLora(LlamaModel& model);
+
+// The adapter tensors, for an optimizer; empty when no adapter is attached.
+std::vector<at::Tensor> LoraParameters(LlamaModel& model);
+
+absl::Status SaveLoraAdapter(LlamaModel& model, const LoraConfig& config, const std::string& base_model,
+                             const std::string& directory);
+// Reads adapter_config.json and attaches the saved adapters to `model`.
+absl::StatusOr<LoraConfig> LoadLoraAdapter(LlamaModel& model, const std::string& directory);
+
+}  // namespace promptintern

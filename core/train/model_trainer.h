@@ -1,0 +1,74 @@
+// Optimizer steps for a LlamaModel: AdamW, warmup + cosine learning rate, gradient clipping and
+// gradient accumulation. Full fine-tuning trains every weight; LoRA trains only the adapters.
+//
+// The loss of a step is the mean over all target tokens of all its micro-batches, so accumulating
+// k micro-batches gives the same gradient as one batch holding all of them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/train/causal_lm.h"
+#include "core/train/lr_schedule.h"
+
+namespace torch::optim {
+class AdamW;
+}
+
+namespace promptintern {
+
+class LlamaModel;
+
+struct OptimizerConfig {
+  LrSchedule schedule;
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-8;
+  // 0 disables clipping.
+  double max_grad_norm = 1.0;
+  absl::Status Validate() const;
+};
+
+struct StepStats {
+  int64_t step = 0;            // the step just taken, counting from 1
+  double loss = 0.0;           // mean per target token
+  double grad_norm = 0.0;      // before clipping
+  double learning_rate = 0.0;
+  int64_t target_tokens = 0;
+  int64_t tokens = 0;
+};
+
+class ModelTrainer {
+ public:
+  // LoRA-only when the model has adapters attached and `lora_only` is set.
+  static absl::StatusOr<std::unique_ptr<ModelTrainer>> Create(LlamaModel* model, const OptimizerConfig& config,
+                                                              bool lora_only);
+  ~ModelTrainer();
+
+  absl::StatusOr<StepStats> Step(const std::vector<TrainingBatch>& micro_batches);
+
+  // Mean loss per target token without updating anything.
+  absl::StatusOr<double> EvaluateLoss(const std::vector<TrainingBatch>& batches) const;
+
+  int64_t steps_taken() const { return steps_taken_; }
+  size_t num_trainable_parameters() const;
+
+  // Optimizer moments and step count, so an interrupted run resumes exactly.
+  absl::Status SaveState(const std::string& path) const;
+  absl::Status LoadState(const std::string& path);
+
+ private:
+  ModelTrainer() = default;
+  LlamaModel* model_ = nullptr;
+  OptimizerConfig config_;
+  std::vector<at::Tensor> parameters_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t steps_taken_ = 0;
+};
+
+}  // namespace promptintern
