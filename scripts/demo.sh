@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The demo behind `make demo`: the main job on its embedded default.
+# The demo behind `make demo`: the main job on its embedded default. A from-scratch model learns
+# the project's synthetic NL-to-bash task through the PromptIntern stages, then query-only
+# inference is compared with the full prompt.
 set -euo pipefail
 BUILD_DIR=${1:-build}
 BIN="$BUILD_DIR/bin"
-SHARED=${PROMPTINTERN_SHARED:-../shared}
+OUT=${DEMO_OUTPUT:-runs/demo}
 
-if [ -f "$SHARED/models/stories260K/model.safetensors" ]; then
-  echo "== greedy generation from the pretrained stories260K fixture"
-  "$BIN/promptintern" generate --model "$SHARED/models/stories260K" --max-tokens 60 --temperature 0
-fi
+rm -rf "$OUT"
+"$BIN/promptintern" train --config examples/jobs/demo.yaml --output "$OUT"

@@ -12,5 +12,7 @@ namespace promptintern::cli {
 
 // Adds `generate` to `app`; `run` is set to the subcommand's action.
 void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
+// Adds `train --config FILE`.
+void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
 
 }  // namespace promptintern::cli

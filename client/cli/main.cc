@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::function<int()> run;
   promptintern::cli::RegisterGenerateCommand(app, &run);
+  promptintern::cli::RegisterTrainCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }

@@ -1,0 +1,66 @@
+#include "core/eval/inference_eval.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "core/eval/bash_structure.h"
+#include "core/eval/bleu.h"
+#include "core/generate/generator.h"
+#include "core/model/llama.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/util/status_macros.h"
+
+namespace promptintern {
+
+absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokenizer& tokenizer,
+                                           const std::vector<EvalItem>& items, const EvalOptions& options,
+                                           const std::string& mode) {
+  if (items.empty()) return absl::InvalidArgumentError("evaluation needs at least one item");
+  ModeReport report;
+  report.mode = mode;
+  report.requests = static_cast<int64_t>(items.size());
+  std::vector<std::string> references;
+  std::vector<double> latencies;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  const int64_t context = model.config().max_position_embeddings;
+  for (const EvalItem& item : items) {
+    ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer.Encode(item.prompt));
+    GenerationRequest request;
+    request.prompt_ids.push_back(tokenizer.bos_id());
+    request.prompt_ids.insert(request.prompt_ids.end(), ids.begin(), ids.end());
+    request.max_new_tokens = options.max_new_tokens;
+    request.stop_strings = options.stop_strings;
+    // Like training (CollateBatch), an overlong prompt loses tokens from its left, after BOS.
+    const int64_t room = context - options.max_new_tokens;
+    if (room < 2) {
+      return absl::InvalidArgumentError(absl::StrCat("max_new_tokens ", options.max_new_tokens,
+                                                     " leaves no room for a prompt in the context of ", context));
+    }
+    const int64_t overflow = static_cast<int64_t>(request.prompt_ids.size()) - room;
+    if (overflow > 0) request.prompt_ids.erase(request.prompt_ids.begin() + 1, request.prompt_ids.begin() + 1 + overflow);
+    const auto start = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(std::vector<GenerationResult> results, Generate(model, &tokenizer, {request}));
+    latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    input_tokens += static_cast<int64_t>(request.prompt_ids.size());
+    output_tokens += static_cast<int64_t>(results.front().token_ids.size()) +
+                     (results.front().finish_reason == FinishReason::kEos ? 1 : 0);
+    report.predictions.push_back(NormalizeWhitespace(results.front().text));
+    references.push_back(NormalizeWhitespace(item.reference));
+  }
+  const double count = static_cast<double>(items.size());
+  ASSIGN_OR_RETURN(report.exact_match, ExactMatchRate(report.predictions, references));
+  ASSIGN_OR_RETURN(const BleuScore bleu, CorpusBleu(report.predictions, references));
+  report.bleu = bleu.score;
+  if (options.bash_structure) {
+    ASSIGN_OR_RETURN(report.structure, MeanBashStructureScore(report.predictions, references));
+  }
+  report.mean_input_tokens = static_cast<double>(input_tokens) / count;
+  report.mean_output_tokens = static_cast<double>(output_tokens) / count;
+  ASSIGN_OR_RETURN(report.latency, SummarizeLatencies(latencies));
+  ASSIGN_OR_RETURN(const double cost, CostUsd(options.prices, input_tokens, output_tokens));
+  report.cost_per_1k_requests_usd = cost / count * 1000.0;
+  return report;
+}
+
+}  // namespace promptintern

@@ -1,0 +1,50 @@
+// Runs a model over rendered prompts and scores what it produces: accuracy (exact match, BLEU-4,
+// bash structure), input and output tokens per request with the model's tokenizer, latency per
+// request (generated alone, batch 1, as a caller would see it) and cost at configurable prices.
+// A prompt that does not fit the context with max_new_tokens loses tokens from its left (after
+// BOS), as training does; input tokens count what was actually sent.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/eval/metrics.h"
+
+namespace promptintern {
+
+class LlamaModel;
+class Tokenizer;
+
+struct EvalItem {
+  std::string prompt;
+  std::string reference;
+};
+
+struct EvalOptions {
+  int max_new_tokens = 64;
+  // Generation also stops at these (e.g. the example separator, so a few-shot prompt's model
+  // does not go on to invent the next example).
+  std::vector<std::string> stop_strings;
+  Prices prices{0.5, 1.5};
+  bool bash_structure = true;
+};
+
+struct ModeReport {
+  std::string mode;
+  int64_t requests = 0;
+  double exact_match = 0.0;      // fraction
+  double bleu = 0.0;             // 0..100
+  double structure = 0.0;        // fraction; bash structure score
+  double mean_input_tokens = 0.0;
+  double mean_output_tokens = 0.0;
+  LatencySummary latency;        // seconds
+  double cost_per_1k_requests_usd = 0.0;
+  std::vector<std::string> predictions;
+};
+
+absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokenizer& tokenizer,
+                                           const std::vector<EvalItem>& items, const EvalOptions& options,
+                                           const std::string& mode);
+
+}  // namespace promptintern

@@ -1,0 +1,1117 @@
+#include "core/pipeline/job_spec.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "core/util/file.h"
+#include "core/util/status_macros.h"
+
+namespace promptintern {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Job files are a few kilobytes; anything this large is a wrong path, not a job.
+constexpr size_t kMaxJobFileBytes = size_t{1} << 20;
+constexpr size_t kMaxNameLength = 64;
+// SentencePiece's byte fallback reserves 256 byte pieces plus the special tokens.
+constexpr int kMinVocabSize = 300;
+constexpr int kMaxSuggestionDistance = 2;
+
+const std::vector<std::string>& LoraModuleNames() {
+  static const auto* names = new std::vector<std::string>{
+      "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  return *names;
+}
+
+const std::vector<std::string>& EvalModeNames() {
+  static const auto* names =
+      new std::vector<std::string>{"query_only", "full_prompt", "compressed"};
+  return *names;
+}
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions, because a
+// swapped pair of letters ("stpes") is the most common typo in a hand-written key.
+int EditDistance(absl::string_view a, absl::string_view b) {
+  const size_t n = a.size();
+  const size_t m = b.size();
+  std::vector<std::vector<int>> d(n + 1, std::vector<int>(m + 1, 0));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = static_cast<int>(i);
+  for (size_t j = 0; j <= m; ++j) d[0][j] = static_cast<int>(j);
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      const int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+// The candidate closest to `name`, or "" when none is close enough to be a likely typo.
+std::string ClosestName(absl::string_view name, const std::vector<std::string>& candidates) {
+  std::string best;
+  int best_distance = kMaxSuggestionDistance + 1;
+  for (const std::string& candidate : candidates) {
+    const int distance = EditDistance(name, candidate);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+std::string DidYouMean(absl::string_view name, const std::vector<std::string>& candidates) {
+  const std::string closest = ClosestName(name, candidates);
+  return closest.empty() ? "" : absl::StrCat("; did you mean '", closest, "'?");
+}
+
+// How a value appears in "expected X, got Y" messages.
+std::string DescribeNode(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar: {
+      constexpr size_t kMaxShown = 40;
+      const std::string& text = node.Scalar();
+      if (text.size() <= kMaxShown) return absl::StrCat("'", text, "'");
+      return absl::StrCat("'", text.substr(0, kMaxShown), "...'");
+    }
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+// The shortest decimal form that reads back as exactly `value`, so emitted specs stay
+// readable ("0.6", not "0.59999999999999998") and still round-trip bit for bit.
+std::string FormatDouble(double value) {
+  for (int precision = 1; precision < 17; ++precision) {
+    const std::string text = absl::StrFormat("%.*g", precision, value);
+    double parsed = 0.0;
+    if (absl::SimpleAtod(text, &parsed) && parsed == value) return text;
+  }
+  return absl::StrFormat("%.17g", value);
+}
+
+struct IntRule {
+  int64_t min;
+  int64_t max;
+  const char* description;
+};
+
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+constexpr IntRule kPositiveInt64{1, kInt64Max, "a positive integer"};
+constexpr IntRule kNonNegativeInt64{0, kInt64Max, "a non-negative integer"};
+constexpr IntRule kPositiveInt{1, kIntMax, "a positive integer"};
+constexpr IntRule kNonNegativeInt{0, kIntMax, "a non-negative integer"};
+
+struct DoubleRule {
+  double min;
+  bool min_inclusive;
+  double max;
+  bool max_inclusive;
+  const char* description;
+};
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+constexpr DoubleRule kAnyNumber{-kInfinity, false, kInfinity, false, "a finite number"};
+constexpr DoubleRule kPositiveNumber{0.0, false, kInfinity, false, "a positive number"};
+constexpr DoubleRule kNonNegativeNumber{0.0, true, kInfinity, false, "a non-negative number"};
+constexpr DoubleRule kUnitClosed{0.0, true, 1.0, true, "a number in [0, 1]"};
+constexpr DoubleRule kUnitHalfOpen{0.0, true, 1.0, false, "a number in [0, 1)"};
+
+bool Satisfies(double value, const DoubleRule& rule) {
+  if (!std::isfinite(value)) return false;
+  if (rule.min_inclusive ? value < rule.min : value <= rule.min) return false;
+  if (rule.max_inclusive ? value > rule.max : value >= rule.max) return false;
+  return true;
+}
+
+std::string FieldPath(absl::string_view parent, absl::string_view key) {
+  return parent.empty() ? std::string(key) : absl::StrCat(parent, ".", key);
+}
+
+// A mapping of the job file, its fields checked against the names that section allows.
+struct Section {
+  std::string path;  // dotted, "" for the top level
+  bool given = false;
+  std::map<std::string, YAML::Node> fields;
+
+  bool Has(const std::string& key) const { return fields.count(key) > 0; }
+  std::string Path(absl::string_view key) const { return FieldPath(path, key); }
+};
+
+class JobSpecParser {
+ public:
+  explicit JobSpecParser(std::string base_dir) : base_dir_(std::move(base_dir)) {}
+
+  absl::StatusOr<JobSpec> Parse(const YAML::Node& root);
+
+ private:
+  // " (line L, column C)" of `path` or its nearest enclosing section; "" when unknown.
+  std::string LocationOf(const std::string& path) const;
+  absl::Status Error(const std::string& path, absl::string_view message) const;
+  absl::Status Expected(const std::string& path, absl::string_view what,
+                        const YAML::Node& node) const {
+    return Error(path, absl::StrCat("expected ", what, ", got ", DescribeNode(node)));
+  }
+
+  absl::StatusOr<Section> ReadMapping(const YAML::Node& node, const std::string& path,
+                                      const std::vector<std::string>& known);
+  // The sub-mapping `key` of `parent`; an absent key yields an empty, not-given section.
+  absl::StatusOr<Section> ReadChild(const Section& parent, const std::string& key,
+                                    const std::vector<std::string>& known);
+
+  // Each Read* leaves `*out` untouched when the key is absent, so struct defaults apply.
+  absl::Status ReadInt64(const Section& section, const std::string& key, const IntRule& rule,
+                         int64_t* out);
+  absl::Status ReadInt(const Section& section, const std::string& key, const IntRule& rule,
+                       int* out);
+  absl::Status ReadUint64(const Section& section, const std::string& key, uint64_t* out);
+  absl::Status ReadDouble(const Section& section, const std::string& key, const DoubleRule& rule,
+                          double* out);
+  absl::Status ReadString(const Section& section, const std::string& key, bool allow_empty,
+                          std::string* out);
+  absl::Status ReadChoice(const Section& section, const std::string& key,
+                          const std::vector<std::string>& choices, std::string* out);
+  // A non-empty path, resolved against the base directory.
+  absl::Status ReadPath(const Section& section, const std::string& key, std::string* out);
+  absl::Status ReadChoiceList(const Section& section, const std::string& key,
+                              const std::vector<std::string>& choices,
+                              std::vector<std::string>* out);
+  absl::Status ReadDoubleList(const Section& section, const std::string& key,
+                              const DoubleRule& rule, std::vector<double>* out);
+  absl::Status ReadIntList(const Section& section, const std::string& key, const IntRule& rule,
+                           std::vector<int>* out);
+
+  absl::StatusOr<std::vector<YAML::Node>> ReadSequence(const Section& section,
+                                                       const std::string& key);
+  absl::StatusOr<int64_t> ParseInt(const YAML::Node& node, const std::string& path,
+                                   const IntRule& rule);
+  absl::StatusOr<double> ParseDouble(const YAML::Node& node, const std::string& path,
+                                     const DoubleRule& rule);
+
+  std::string Resolve(const std::string& path) const;
+  absl::Status CheckFile(const std::string& field, const std::string& path) const;
+  absl::Status CheckCheckpointDir(const std::string& field, const std::string& path) const;
+  absl::StatusOr<std::string> LoadTextFile(const std::string& field, const std::string& path) const;
+
+  absl::Status ParseName(const Section& top, JobSpec& spec);
+  absl::Status ParseModel(const Section& top, ModelSpec& model);
+  absl::Status ParseTask(const Section& top, TaskSpec& task);
+  absl::Status ParseTemplate(const Section& task_section, TaskSpec& task);
+  absl::Status ParseCompression(const Section& top, CompressionSpec& compression);
+  absl::Status ParseRetrieval(const Section& top, RetrievalSpec& retrieval);
+  absl::Status ParseSchedule(const Section& top, ScheduleSpec& schedule);
+  absl::Status ParseTraining(const Section& top, const ModelSpec& model, TrainingSpec& training);
+  absl::Status ParseEval(const Section& top, EvalSpec& eval);
+  absl::Status ParseOutput(const Section& top, std::string& output_dir);
+
+  std::string base_dir_;
+  // Where each field path was seen, so every error can point at its line.
+  std::map<std::string, YAML::Mark> marks_;
+};
+
+std::string JobSpecParser::LocationOf(const std::string& path) const {
+  // Fall back to the enclosing section for fields that are missing (e.g. a required key).
+  std::string lookup = path;
+  while (true) {
+    auto it = marks_.find(lookup);
+    if (it != marks_.end() && !it->second.is_null()) {
+      return absl::StrFormat(" (line %d, column %d)", it->second.line + 1, it->second.column + 1);
+    }
+    if (lookup.empty()) return "";
+    const size_t cut = lookup.find_last_of(".[");
+    lookup.resize(cut == std::string::npos ? 0 : cut);
+  }
+}
+
+absl::Status JobSpecParser::Error(const std::string& path, absl::string_view message) const {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", message, LocationOf(path)));
+}
+
+absl::StatusOr<Section> JobSpecParser::ReadMapping(const YAML::Node& node, const std::string& path,
+                                                   const std::vector<std::string>& known) {
+  Section section;
+  section.path = path;
+  section.given = true;
+  if (!path.empty() && !node.IsNull()) marks_[path] = node.Mark();
+  // A bare "model:" reads as null; treat it as an empty section that takes all defaults.
+  if (node.IsNull()) return section;
+  if (!node.IsMap()) return Expected(path, "a mapping of fields", node);
+  for (const auto& entry : node) {
+    const YAML::Node& key_node = entry.first;
+    if (!key_node.IsScalar()) {
+      marks_[path] = key_node.Mark();
+      return Expected(path.empty() ? "job" : path, "a field name", key_node);
+    }
+    const std::string& key = key_node.Scalar();
+    const std::string field_path = FieldPath(path, key);
+    marks_[field_path] = key_node.Mark();
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown field '", field_path, "'", DidYouMean(key, known), LocationOf(field_path)));
+    }
+    if (!section.fields.emplace(key, entry.second).second) {
+      return Error(field_path, "given more than once");
+    }
+    if (!entry.second.IsNull()) marks_[field_path] = entry.second.Mark();
+  }
+  return section;
+}
+
+absl::StatusOr<Section> JobSpecParser::ReadChild(const Section& parent, const std::string& key,
+                                                 const std::vector<std::string>& known) {
+  auto it = parent.fields.find(key);
+  if (it == parent.fields.end()) {
+    Section absent;
+    absent.path = parent.Path(key);
+    return absent;
+  }
+  return ReadMapping(it->second, parent.Path(key), known);
+}
+
+absl::StatusOr<int64_t> JobSpecParser::ParseInt(const YAML::Node& node, const std::string& path,
+                                                const IntRule& rule) {
+  int64_t value = 0;
+  if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value) || value < rule.min ||
+      value > rule.max) {
+    return Expected(path, rule.description, node);
+  }
+  return value;
+}
+
+absl::StatusOr<double> JobSpecParser::ParseDouble(const YAML::Node& node, const std::string& path,
+                                                  const DoubleRule& rule) {
+  double value = 0.0;
+  if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &value) || !Satisfies(value, rule)) {
+    return Expected(path, rule.description, node);
+  }
+  return value;
+}
+
+absl::Status JobSpecParser::ReadInt64(const Section& section, const std::string& key,
+                                      const IntRule& rule, int64_t* out) {
+  auto it = section.fields.find(key);
+  if (it == section.fields.end()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(*out, ParseInt(it->second, section.Path(key), rule));
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadInt(const Section& section, const std::string& key,
+                                    const IntRule& rule, int* out) {
+  int64_t value = *out;
+  RETURN_IF_ERROR(ReadInt64(section, key, rule, &value));
+  *out = static_cast<int>(value);  // every int rule stays within int's range
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadUint64(const Section& section, const std::string& key,
+                                       uint64_t* out) {
+  auto it = section.fields.find(key);
+  if (it == section.fields.end()) return absl::OkStatus();
+  const YAML::Node& node = it->second;
+  if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), out)) {
+    return Expected(section.Path(key), "a non-negative integer", node);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadDouble(const Section& section, const std::string& key,
+                                       const DoubleRule& rule, double* out) {
+  auto it = section.fields.find(key);
+  if (it == section.fields.end()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(*out, ParseDouble(it->second, section.Path(key), rule));
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadString(const Section& section, const std::string& key,
+                                       bool allow_empty, std::string* out) {
+  auto it = section.fields.find(key);
+  if (it == section.fields.end()) return absl::OkStatus();
+  const YAML::Node& node = it->second;
+  if (node.IsNull()) {
+    // A bare "key:" is more likely an unfinished edit than a request for the default.
+    return Error(section.Path(key), allow_empty ? "expected a string, got nothing (write \"\" "
+                                                  "for an empty string)"
+                                                : "expected a non-empty string, got nothing");
+  }
+  if (!node.IsScalar()) {
+    return Expected(section.Path(key), allow_empty ? "a string" : "a non-empty string", node);
+  }
+  if (!allow_empty && node.Scalar().empty()) {
+    return Error(section.Path(key), "must not be empty");
+  }
+  *out = node.Scalar();
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadChoice(const Section& section, const std::string& key,
+                                       const std::vector<std::string>& choices, std::string* out) {
+  std::string value = *out;
+  RETURN_IF_ERROR(ReadString(section, key, /*allow_empty=*/false, &value));
+  if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
+    return Error(section.Path(key),
+                 absl::StrCat("expected one of ", absl::StrJoin(choices, ", "), ", got '", value,
+                              "'", DidYouMean(value, choices)));
+  }
+  *out = std::move(value);
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadPath(const Section& section, const std::string& key,
+                                     std::string* out) {
+  if (!section.Has(key)) return absl::OkStatus();
+  std::string raw;
+  RETURN_IF_ERROR(ReadString(section, key, /*allow_empty=*/false, &raw));
+  *out = Resolve(raw);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<YAML::Node>> JobSpecParser::ReadSequence(const Section& section,
+                                                                    const std::string& key) {
+  const YAML::Node& node = section.fields.at(key);
+  const std::string path = section.Path(key);
+  if (!node.IsSequence()) return Expected(path, "a list", node);
+  std::vector<YAML::Node> elements;
+  for (const YAML::Node& element : node) {
+    marks_[absl::StrCat(path, "[", elements.size(), "]")] = element.Mark();
+    elements.push_back(element);
+  }
+  return elements;
+}
+
+absl::Status JobSpecParser::ReadChoiceList(const Section& section, const std::string& key,
+                                           const std::vector<std::string>& choices,
+                                           std::vector<std::string>* out) {
+  if (!section.Has(key)) return absl::OkStatus();
+  const std::string path = section.Path(key);
+  ASSIGN_OR_RETURN(std::vector<YAML::Node> elements, ReadSequence(section, key));
+  if (elements.empty()) {
+    return Error(path, absl::StrCat("must list at least one of ", absl::StrJoin(choices, ", ")));
+  }
+  std::vector<std::string> values;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    const std::string element_path = absl::StrCat(path, "[", i, "]");
+    const YAML::Node& element = elements[i];
+    const std::string text = element.IsScalar() ? element.Scalar() : "";
+    if (std::find(choices.begin(), choices.end(), text) == choices.end()) {
+      return Error(element_path,
+                   absl::StrCat("expected one of ", absl::StrJoin(choices, ", "), ", got ",
+                                DescribeNode(element), DidYouMean(text, choices)));
+    }
+    if (std::find(values.begin(), values.end(), text) != values.end()) {
+      return Error(element_path, absl::StrCat("'", text, "' is listed twice"));
+    }
+    values.push_back(text);
+  }
+  *out = std::move(values);
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadDoubleList(const Section& section, const std::string& key,
+                                           const DoubleRule& rule, std::vector<double>* out) {
+  if (!section.Has(key)) return absl::OkStatus();
+  const std::string path = section.Path(key);
+  ASSIGN_OR_RETURN(std::vector<YAML::Node> elements, ReadSequence(section, key));
+  std::vector<double> values;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(double value, ParseDouble(elements[i], absl::StrCat(path, "[", i, "]"), rule));
+    values.push_back(value);
+  }
+  *out = std::move(values);
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ReadIntList(const Section& section, const std::string& key,
+                                        const IntRule& rule, std::vector<int>* out) {
+  if (!section.Has(key)) return absl::OkStatus();
+  const std::string path = section.Path(key);
+  ASSIGN_OR_RETURN(std::vector<YAML::Node> elements, ReadSequence(section, key));
+  std::vector<int> values;
+  for (size_t i = 0; i < elements.size(); ++i) {
+    ASSIGN_OR_RETURN(int64_t value, ParseInt(elements[i], absl::StrCat(path, "[", i, "]"), rule));
+    values.push_back(static_cast<int>(value));
+  }
+  *out = std::move(values);
+  return absl::OkStatus();
+}
+
+std::string JobSpecParser::Resolve(const std::string& path) const {
+  fs::path resolved(path);
+  if (resolved.is_relative()) resolved = fs::path(base_dir_) / resolved;
+  return resolved.lexically_normal().string();
+}
+
+absl::Status JobSpecParser::CheckFile(const std::string& field, const std::string& path) const {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (!fs::exists(status)) return Error(field, absl::StrCat("file not found: ", path));
+  if (fs::is_directory(status)) {
+    return Error(field, absl::StrCat(path, " is a directory; expected a file"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::CheckCheckpointDir(const std::string& field,
+                                               const std::string& path) const {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (!fs::exists(status)) return Error(field, absl::StrCat("directory not found: ", path));
+  if (!fs::is_directory(status)) {
+    return Error(field, absl::StrCat(path,
+                                     " is not a directory; expected a Hugging Face "
+                                     "checkpoint directory"));
+  }
+  if (!fs::exists(fs::path(path) / "config.json", error)) {
+    return Error(field, absl::StrCat("no config.json in ", path,
+                                     "; expected a Hugging Face checkpoint directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> JobSpecParser::LoadTextFile(const std::string& field,
+                                                        const std::string& path) const {
+  RETURN_IF_ERROR(CheckFile(field, path));
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return Error(field, text.status().message());
+  return text;
+}
+
+absl::Status JobSpecParser::ParseName(const Section& top, JobSpec& spec) {
+  RETURN_IF_ERROR(ReadString(top, "name", /*allow_empty=*/false, &spec.name));
+  // The name becomes a directory and a registry key, so it must be one safe path component.
+  const bool safe_characters = std::all_of(spec.name.begin(), spec.name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+  if (!safe_characters || spec.name == "." || spec.name == "..") {
+    return Error("name", absl::StrCat("'", spec.name,
+                                      "' is not a valid job name; use only letters, digits, "
+                                      "'.', '_' and '-' (it names a directory)"));
+  }
+  if (spec.name.size() > kMaxNameLength) {
+    return Error("name", absl::StrFormat("'%s' is %d characters long; the limit is %d", spec.name,
+                                         spec.name.size(), kMaxNameLength));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
+  ASSIGN_OR_RETURN(Section section,
+                   ReadChild(top, "model", {"base", "scratch", "finetune", "lora"}));
+  if (section.Has("base") && section.Has("scratch")) {
+    return Error("model.scratch",
+                 "model.base and model.scratch are mutually exclusive; give base to fine-tune "
+                 "a checkpoint or scratch to train a new model");
+  }
+  if (section.Has("base")) {
+    model.from_scratch = false;
+    RETURN_IF_ERROR(ReadPath(section, "base", &model.base));
+    RETURN_IF_ERROR(CheckCheckpointDir("model.base", model.base));
+  } else {
+    model.from_scratch = true;
+    model.base.clear();
+    ASSIGN_OR_RETURN(
+        Section scratch_section,
+        ReadChild(section, "scratch",
+                  {"hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
+                   "context_length", "vocab_size", "pretrain_corpus", "pretrain_steps"}));
+    ScratchModelSpec& scratch = model.scratch;
+    RETURN_IF_ERROR(
+        ReadInt64(scratch_section, "hidden_size", kPositiveInt64, &scratch.hidden_size));
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "intermediate_size", kPositiveInt64,
+                              &scratch.intermediate_size));
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_layers", kPositiveInt64, &scratch.num_layers));
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_heads", kPositiveInt64, &scratch.num_heads));
+    RETURN_IF_ERROR(
+        ReadInt64(scratch_section, "num_kv_heads", kPositiveInt64, &scratch.num_kv_heads));
+    RETURN_IF_ERROR(
+        ReadInt64(scratch_section, "context_length", kPositiveInt64, &scratch.context_length));
+    RETURN_IF_ERROR(ReadInt(scratch_section, "vocab_size",
+                            IntRule{kMinVocabSize, kIntMax,
+                                    "an integer >= 300 (SentencePiece byte fallback takes 260 "
+                                    "ids)"},
+                            &scratch.vocab_size));
+    RETURN_IF_ERROR(ReadPath(scratch_section, "pretrain_corpus", &scratch.pretrain_corpus));
+    if (!scratch.pretrain_corpus.empty()) {
+      RETURN_IF_ERROR(CheckFile("model.scratch.pretrain_corpus", scratch.pretrain_corpus));
+    }
+    RETURN_IF_ERROR(
+        ReadInt64(scratch_section, "pretrain_steps", kNonNegativeInt64, &scratch.pretrain_steps));
+    if (scratch.hidden_size % scratch.num_heads != 0) {
+      return Error("model.scratch.num_heads",
+                   absl::StrFormat("%d does not divide model.scratch.hidden_size (%d)",
+                                   scratch.num_heads, scratch.hidden_size));
+    }
+    if (scratch.num_heads % scratch.num_kv_heads != 0) {
+      return Error("model.scratch.num_kv_heads",
+                   absl::StrFormat("%d does not divide model.scratch.num_heads (%d)",
+                                   scratch.num_kv_heads, scratch.num_heads));
+    }
+    const int64_t head_size = scratch.hidden_size / scratch.num_heads;
+    if (head_size % 2 != 0) {
+      // Rotary position embeddings rotate dimensions in pairs.
+      return Error("model.scratch.num_heads",
+                   absl::StrFormat("head size hidden_size / num_heads = %d / %d = %d must be "
+                                   "even for rotary embeddings",
+                                   scratch.hidden_size, scratch.num_heads, head_size));
+    }
+  }
+  RETURN_IF_ERROR(ReadChoice(section, "finetune", {"full", "lora"}, &model.finetune));
+  ASSIGN_OR_RETURN(Section lora,
+                   ReadChild(section, "lora", {"rank", "alpha", "dropout", "target_modules"}));
+  RETURN_IF_ERROR(ReadInt(lora, "rank", kPositiveInt, &model.lora_rank));
+  RETURN_IF_ERROR(ReadDouble(lora, "alpha", kPositiveNumber, &model.lora_alpha));
+  RETURN_IF_ERROR(ReadDouble(lora, "dropout", kUnitHalfOpen, &model.lora_dropout));
+  RETURN_IF_ERROR(
+      ReadChoiceList(lora, "target_modules", LoraModuleNames(), &model.lora_target_modules));
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
+  ASSIGN_OR_RETURN(
+      Section section,
+      ReadChild(top, "task", {"name", "source", "synthetic", "jsonl", "template", "format"}));
+  RETURN_IF_ERROR(ReadString(section, "name", /*allow_empty=*/false, &task.name));
+  RETURN_IF_ERROR(ReadChoice(section, "source", {"synthetic", "jsonl"}, &task.source));
+
+  // Both source sections may be present so a job can switch source by editing one line;
+  // the inactive one is still type-checked, but only the active one's files must exist.
+  ASSIGN_OR_RETURN(
+      Section synthetic,
+      ReadChild(section, "synthetic", {"seed", "train_size", "validation_size", "pool_size"}));
+  RETURN_IF_ERROR(ReadUint64(synthetic, "seed", &task.synthetic_seed));
+  RETURN_IF_ERROR(ReadInt64(synthetic, "train_size", kPositiveInt64, &task.synthetic_train_size));
+  RETURN_IF_ERROR(
+      ReadInt64(synthetic, "validation_size", kPositiveInt64, &task.synthetic_validation_size));
+  RETURN_IF_ERROR(ReadInt64(synthetic, "pool_size", kPositiveInt64, &task.synthetic_pool_size));
+
+  ASSIGN_OR_RETURN(Section jsonl, ReadChild(section, "jsonl",
+                                            {"train", "validation", "pool", "query_field",
+                                             "answer_field", "train_limit", "validation_limit"}));
+  RETURN_IF_ERROR(ReadPath(jsonl, "train", &task.train_path));
+  RETURN_IF_ERROR(ReadPath(jsonl, "validation", &task.validation_path));
+  RETURN_IF_ERROR(ReadPath(jsonl, "pool", &task.pool_path));
+  RETURN_IF_ERROR(ReadString(jsonl, "query_field", /*allow_empty=*/false, &task.query_field));
+  RETURN_IF_ERROR(ReadString(jsonl, "answer_field", /*allow_empty=*/false, &task.answer_field));
+  if (task.query_field == task.answer_field) {
+    return Error("task.jsonl.answer_field",
+                 absl::StrCat("'", task.answer_field, "' is also the query_field"));
+  }
+  RETURN_IF_ERROR(ReadInt64(jsonl, "train_limit", kNonNegativeInt64, &task.train_limit));
+  RETURN_IF_ERROR(ReadInt64(jsonl, "validation_limit", kNonNegativeInt64, &task.validation_limit));
+  if (task.source == "jsonl") {
+    for (const auto& [key, path] :
+         {std::pair<std::string, const std::string*>{"train", &task.train_path},
+          {"validation", &task.validation_path},
+          {"pool", &task.pool_path}}) {
+      const std::string field = absl::StrCat("task.jsonl.", key);
+      if (path->empty()) {
+        if (key == "pool") continue;  // the pool defaults to the train set
+        return Error(field, "required when task.source is 'jsonl'");
+      }
+      RETURN_IF_ERROR(CheckFile(field, *path));
+    }
+  }
+
+  RETURN_IF_ERROR(ParseTemplate(section, task));
+
+  ASSIGN_OR_RETURN(Section format, ReadChild(section, "format",
+                                             {"query_prefix", "answer_prefix", "example_separator",
+                                              "template_separator"}));
+  RETURN_IF_ERROR(
+      ReadString(format, "query_prefix", /*allow_empty=*/true, &task.format.query_prefix));
+  RETURN_IF_ERROR(
+      ReadString(format, "answer_prefix", /*allow_empty=*/true, &task.format.answer_prefix));
+  RETURN_IF_ERROR(ReadString(format, "example_separator", /*allow_empty=*/true,
+                             &task.format.example_separator));
+  RETURN_IF_ERROR(ReadString(format, "template_separator", /*allow_empty=*/true,
+                             &task.format.template_separator));
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseTemplate(const Section& task_section, TaskSpec& task) {
+  ASSIGN_OR_RETURN(Section section, ReadChild(task_section, "template",
+                                              {"builtin", "instruction", "instruction_file",
+                                               "document", "document_file"}));
+  for (const char* part : {"instruction", "document"}) {
+    const std::string file_key = absl::StrCat(part, "_file");
+    if (section.Has(part) && section.Has(file_key)) {
+      return Error(section.Path(file_key),
+                   absl::StrCat("mutually exclusive with task.template.", part,
+                                "; give the text inline or in a file, not both"));
+    }
+  }
+  const bool has_custom_text = section.Has("instruction") || section.Has("instruction_file") ||
+                               section.Has("document") || section.Has("document_file");
+  if (!has_custom_text) {
+    // The builtin template's text is filled in by the pipeline, not stored in the spec.
+    RETURN_IF_ERROR(ReadChoice(section, "builtin", {"bash", "none"}, &task.template_builtin));
+    task.instruction.clear();
+    task.document.clear();
+    return absl::OkStatus();
+  }
+  if (section.Has("builtin")) {
+    return Error(section.Path("builtin"),
+                 "cannot be combined with instruction/document text; omit builtin to use "
+                 "your own template");
+  }
+  task.template_builtin.clear();
+  task.instruction.clear();
+  task.document.clear();
+  RETURN_IF_ERROR(ReadString(section, "instruction", /*allow_empty=*/true, &task.instruction));
+  RETURN_IF_ERROR(ReadString(section, "document", /*allow_empty=*/true, &task.document));
+  if (section.Has("instruction_file")) {
+    std::string path;
+    RETURN_IF_ERROR(ReadPath(section, "instruction_file", &path));
+    ASSIGN_OR_RETURN(task.instruction, LoadTextFile(section.Path("instruction_file"), path));
+  }
+  if (section.Has("document_file")) {
+    std::string path;
+    RETURN_IF_ERROR(ReadPath(section, "document_file", &path));
+    ASSIGN_OR_RETURN(task.document, LoadTextFile(section.Path("document_file"), path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseCompression(const Section& top, CompressionSpec& compression) {
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "compression", {"method", "scorer"}));
+  RETURN_IF_ERROR(
+      ReadChoice(section, "method", {"self_information", "random", "none"}, &compression.method));
+  RETURN_IF_ERROR(ReadString(section, "scorer", /*allow_empty=*/false, &compression.scorer));
+  if (compression.scorer != "model") {
+    compression.scorer = Resolve(compression.scorer);
+    // Only self-information compression loads the scorer.
+    if (compression.method == "self_information") {
+      RETURN_IF_ERROR(CheckCheckpointDir("compression.scorer", compression.scorer));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseRetrieval(const Section& top, RetrievalSpec& retrieval) {
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "retrieval", {"method", "k1", "b"}));
+  RETURN_IF_ERROR(ReadChoice(section, "method", {"bm25"}, &retrieval.method));
+  RETURN_IF_ERROR(ReadDouble(section, "k1", kNonNegativeNumber, &retrieval.k1));
+  RETURN_IF_ERROR(ReadDouble(section, "b", kUnitClosed, &retrieval.b));
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseSchedule(const Section& top, ScheduleSpec& schedule) {
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "schedule",
+                                              {"kind", "stages", "max_examples", "alpha",
+                                               "keep_ratios", "num_examples", "step_shares"}));
+  if (section.Has("kind")) {
+    std::string kind_name;
+    RETURN_IF_ERROR(ReadString(section, "kind", /*allow_empty=*/false, &kind_name));
+    absl::StatusOr<ScheduleKind> kind = ParseScheduleKind(kind_name);
+    if (!kind.ok()) {
+      std::vector<std::string> kind_names;
+      for (int k = static_cast<int>(ScheduleKind::kLinear);
+           k <= static_cast<int>(ScheduleKind::kTemplateOnly); ++k) {
+        kind_names.emplace_back(ScheduleKindName(static_cast<ScheduleKind>(k)));
+      }
+      return Error("schedule.kind",
+                   absl::StrCat("expected one of ", absl::StrJoin(kind_names, ", "), ", got '",
+                                kind_name, "'", DidYouMean(kind_name, kind_names)));
+    }
+    schedule.kind = *kind;
+  }
+  const bool is_explicit = schedule.kind == ScheduleKind::kExplicit;
+  if (!is_explicit) {
+    for (const char* key : {"keep_ratios", "num_examples"}) {
+      if (section.Has(key)) {
+        return Error(section.Path(key),
+                     absl::StrCat("only used when schedule.kind is explicit (kind is '",
+                                  std::string(ScheduleKindName(schedule.kind)), "')"));
+      }
+    }
+  }
+  RETURN_IF_ERROR(ReadInt(section, "stages", kPositiveInt, &schedule.num_stages));
+  RETURN_IF_ERROR(ReadInt(section, "max_examples", kNonNegativeInt, &schedule.max_examples));
+  RETURN_IF_ERROR(ReadDouble(section, "alpha", kPositiveNumber, &schedule.alpha));
+  RETURN_IF_ERROR(ReadDoubleList(section, "keep_ratios", kAnyNumber, &schedule.keep_ratios));
+  RETURN_IF_ERROR(ReadIntList(section, "num_examples",
+                              IntRule{std::numeric_limits<int>::min(), kIntMax, "an integer"},
+                              &schedule.num_examples));
+  RETURN_IF_ERROR(ReadDoubleList(section, "step_shares", kAnyNumber, &schedule.step_shares));
+  if (!section.Has("stages")) {
+    // The lists already say how many stages there are; making the user repeat it invites
+    // a mismatch.
+    if (is_explicit && section.Has("keep_ratios")) {
+      schedule.num_stages = static_cast<int>(schedule.keep_ratios.size());
+    } else if (is_explicit && section.Has("num_examples")) {
+      schedule.num_stages = static_cast<int>(schedule.num_examples.size());
+    } else if (!is_explicit && !schedule.step_shares.empty()) {
+      schedule.num_stages = static_cast<int>(schedule.step_shares.size());
+    }
+  }
+  const absl::Status status = ValidateScheduleSpec(schedule);
+  if (status.ok()) return status;
+  // The struct calls it num_stages; the job file calls it stages.
+  std::string message(status.message());
+  constexpr absl::string_view kStructName = "schedule.num_stages";
+  if (absl::string_view(message).substr(0, kStructName.size()) == kStructName) {
+    message = absl::StrCat("schedule.stages", message.substr(kStructName.size()));
+  }
+  const std::string field = message.substr(0, message.find(':'));
+  return absl::Status(status.code(), absl::StrCat(message, LocationOf(field)));
+}
+
+absl::Status JobSpecParser::ParseTraining(const Section& top, const ModelSpec& model,
+                                          TrainingSpec& training) {
+  ASSIGN_OR_RETURN(Section section,
+                   ReadChild(top, "training",
+                             {"steps", "batch_size", "gradient_accumulation", "max_length",
+                              "learning_rate", "warmup_steps", "min_lr_ratio", "weight_decay",
+                              "beta1", "beta2", "max_grad_norm", "checkpoint_every"}));
+  RETURN_IF_ERROR(ReadInt64(section, "steps", kPositiveInt64, &training.steps));
+  RETURN_IF_ERROR(ReadInt64(section, "batch_size", kPositiveInt64, &training.batch_size));
+  RETURN_IF_ERROR(
+      ReadInt64(section, "gradient_accumulation", kPositiveInt64, &training.gradient_accumulation));
+  RETURN_IF_ERROR(ReadInt64(section, "max_length", IntRule{16, kInt64Max, "an integer >= 16"},
+                            &training.max_length));
+  RETURN_IF_ERROR(ReadDouble(section, "learning_rate", kPositiveNumber, &training.learning_rate));
+  RETURN_IF_ERROR(ReadInt64(section, "warmup_steps", kNonNegativeInt64, &training.warmup_steps));
+  RETURN_IF_ERROR(ReadDouble(section, "min_lr_ratio", kUnitClosed, &training.min_lr_ratio));
+  RETURN_IF_ERROR(ReadDouble(section, "weight_decay", kNonNegativeNumber, &training.weight_decay));
+  RETURN_IF_ERROR(ReadDouble(section, "beta1", kUnitHalfOpen, &training.beta1));
+  RETURN_IF_ERROR(ReadDouble(section, "beta2", kUnitHalfOpen, &training.beta2));
+  RETURN_IF_ERROR(
+      ReadDouble(section, "max_grad_norm", kNonNegativeNumber, &training.max_grad_norm));
+  RETURN_IF_ERROR(
+      ReadInt64(section, "checkpoint_every", kNonNegativeInt64, &training.checkpoint_every));
+  if (training.warmup_steps >= training.steps) {
+    return Error("training.warmup_steps",
+                 absl::StrFormat("%d must be less than training.steps (%d)", training.warmup_steps,
+                                 training.steps));
+  }
+  if (model.from_scratch && training.max_length > model.scratch.context_length) {
+    return Error("training.max_length",
+                 absl::StrFormat("%d exceeds model.scratch.context_length (%d)",
+                                 training.max_length, model.scratch.context_length));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseEval(const Section& top, EvalSpec& eval) {
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "eval",
+                                              {"limit", "stage_limit", "max_new_tokens", "modes",
+                                               "compressed_keep_ratio", "prices"}));
+  RETURN_IF_ERROR(ReadInt64(section, "limit", kNonNegativeInt64, &eval.limit));
+  RETURN_IF_ERROR(ReadInt64(section, "stage_limit", kNonNegativeInt64, &eval.stage_limit));
+  RETURN_IF_ERROR(ReadInt64(section, "max_new_tokens", kPositiveInt64, &eval.max_new_tokens));
+  RETURN_IF_ERROR(ReadChoiceList(section, "modes", EvalModeNames(), &eval.modes));
+  RETURN_IF_ERROR(
+      ReadDouble(section, "compressed_keep_ratio", kUnitClosed, &eval.compressed_keep_ratio));
+  ASSIGN_OR_RETURN(Section prices,
+                   ReadChild(section, "prices", {"input_per_million", "output_per_million"}));
+  RETURN_IF_ERROR(
+      ReadDouble(prices, "input_per_million", kNonNegativeNumber, &eval.input_price_per_million));
+  RETURN_IF_ERROR(
+      ReadDouble(prices, "output_per_million", kNonNegativeNumber, &eval.output_price_per_million));
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::ParseOutput(const Section& top, std::string& output_dir) {
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "output", {"dir"}));
+  // The default is resolved too, so a job file without output.dir writes beside itself.
+  std::string raw = output_dir;
+  RETURN_IF_ERROR(ReadString(section, "dir", /*allow_empty=*/false, &raw));
+  output_dir = Resolve(raw);
+  std::error_code error;
+  const fs::file_status status = fs::status(output_dir, error);
+  if (fs::exists(status) && !fs::is_directory(status)) {
+    return Error("output.dir", absl::StrCat(output_dir, " exists and is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobSpec> JobSpecParser::Parse(const YAML::Node& root) {
+  ASSIGN_OR_RETURN(Section top,
+                   ReadMapping(root, "",
+                               {"name", "seed", "threads", "model", "task", "compression",
+                                "retrieval", "schedule", "training", "eval", "output"}));
+  JobSpec spec;
+  RETURN_IF_ERROR(ParseName(top, spec));
+  RETURN_IF_ERROR(ReadUint64(top, "seed", &spec.seed));
+  RETURN_IF_ERROR(ReadInt(top, "threads", kNonNegativeInt, &spec.threads));
+  RETURN_IF_ERROR(ParseModel(top, spec.model));
+  RETURN_IF_ERROR(ParseTask(top, spec.task));
+  RETURN_IF_ERROR(ParseCompression(top, spec.compression));
+  RETURN_IF_ERROR(ParseRetrieval(top, spec.retrieval));
+  RETURN_IF_ERROR(ParseSchedule(top, spec.schedule));
+  RETURN_IF_ERROR(ParseTraining(top, spec.model, spec.training));
+  RETURN_IF_ERROR(ParseEval(top, spec.eval));
+  RETURN_IF_ERROR(ParseOutput(top, spec.output_dir));
+  return spec;
+}
+
+// Emits scalars in forms ParseJobSpec reads back exactly.
+class SpecEmitter {
+ public:
+  explicit SpecEmitter(YAML::Emitter& out) : out_(out) {}
+
+  void Text(const char* key, const std::string& value) {
+    // Always quoted: free text may hold newlines, leading spaces or words YAML would
+    // otherwise read as null or booleans.
+    out_ << YAML::Key << key << YAML::Value << YAML::DoubleQuoted << value;
+  }
+  void Word(const char* key, const std::string& value) {
+    out_ << YAML::Key << key << YAML::Value << value;
+  }
+  void Integer(const char* key, int64_t value) { out_ << YAML::Key << key << YAML::Value << value; }
+  void Unsigned(const char* key, uint64_t value) {
+    out_ << YAML::Key << key << YAML::Value << absl::StrCat(value);
+  }
+  void Number(const char* key, double value) {
+    out_ << YAML::Key << key << YAML::Value << FormatDouble(value);
+  }
+  template <typename T, typename Format>
+  void List(const char* key, const std::vector<T>& values, Format format) {
+    out_ << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const T& value : values) out_ << format(value);
+    out_ << YAML::EndSeq;
+  }
+  void BeginSection(const char* key) { out_ << YAML::Key << key << YAML::Value << YAML::BeginMap; }
+  void EndSection() { out_ << YAML::EndMap; }
+
+ private:
+  YAML::Emitter& out_;
+};
+
+}  // namespace
+
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& base_dir) {
+  if (yaml_text.size() > kMaxJobFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the job file is %d bytes; a job file may be at most %d bytes (1 MiB)",
+                        yaml_text.size(), kMaxJobFileBytes));
+  }
+  try {
+    std::error_code error;
+    fs::path base = base_dir.empty() ? fs::current_path(error) : fs::path(base_dir);
+    if (!error) base = fs::absolute(base, error);
+    if (error) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot resolve the base directory '", base_dir, "': ", error.message()));
+    }
+    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
+    if (documents.size() > 1) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the job file holds %d YAML documents; expected exactly one", documents.size()));
+    }
+    if (documents.empty() || documents[0].IsNull()) {
+      return absl::InvalidArgumentError(
+          "the job file is empty; expected a mapping of fields such as name, model, task, "
+          "training");
+    }
+    if (!documents[0].IsMap()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the job file must be a mapping of fields (name: ..., model: ..., ...), "
+                       "got ",
+                       DescribeNode(documents[0])));
+    }
+    JobSpecParser parser(base.lexically_normal().string());
+    return parser.Parse(documents[0]);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null())
+      return absl::InvalidArgumentError(absl::StrCat("malformed YAML: ", e.msg));
+    return absl::InvalidArgumentError(absl::StrFormat("malformed YAML at line %d, column %d: %s",
+                                                      e.mark.line + 1, e.mark.column + 1, e.msg));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("cannot parse the job file: ", e.what()));
+  }
+}
+
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
+  std::error_code error;
+  if (fs::is_directory(path, error)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a job file"));
+  }
+  // Checked before reading so a wrong path to a huge file fails fast.
+  const uintmax_t size = fs::file_size(path, error);
+  if (!error && size > kMaxJobFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: the job file is %d bytes; a job file may be at most %d bytes (1 MiB)",
+                        path, size, kMaxJobFileBytes));
+  }
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  const fs::path absolute = fs::absolute(path, error);
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve the job file path ", path, ": ", error.message()));
+  }
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(text, absolute.parent_path().string());
+  if (!spec.ok()) {
+    return absl::Status(spec.status().code(), absl::StrCat(path, ": ", spec.status().message()));
+  }
+  return spec;
+}
+
+std::string JobSpecToYaml(const JobSpec& spec) {
+  YAML::Emitter out;
+  SpecEmitter emit(out);
+  const auto word = [](const std::string& value) { return value; };
+  const auto number = [](double value) { return FormatDouble(value); };
+  const auto integer = [](int value) { return value; };
+
+  out << YAML::BeginMap;
+  emit.Text("name", spec.name);
+  emit.Unsigned("seed", spec.seed);
+  emit.Integer("threads", spec.threads);
+
+  const ModelSpec& model = spec.model;
+  emit.BeginSection("model");
+  if (model.from_scratch) {
+    const ScratchModelSpec& scratch = model.scratch;
+    emit.BeginSection("scratch");
+    emit.Integer("hidden_size", scratch.hidden_size);
+    emit.Integer("intermediate_size", scratch.intermediate_size);
+    emit.Integer("num_layers", scratch.num_layers);
+    emit.Integer("num_heads", scratch.num_heads);
+    emit.Integer("num_kv_heads", scratch.num_kv_heads);
+    emit.Integer("context_length", scratch.context_length);
+    emit.Integer("vocab_size", scratch.vocab_size);
+    if (!scratch.pretrain_corpus.empty()) emit.Text("pretrain_corpus", scratch.pretrain_corpus);
+    emit.Integer("pretrain_steps", scratch.pretrain_steps);
+    emit.EndSection();
+  } else if (!model.base.empty()) {
+    emit.Text("base", model.base);
+  }
+  emit.Word("finetune", model.finetune);
+  emit.BeginSection("lora");
+  emit.Integer("rank", model.lora_rank);
+  emit.Number("alpha", model.lora_alpha);
+  emit.Number("dropout", model.lora_dropout);
+  emit.List("target_modules", model.lora_target_modules, word);
+  emit.EndSection();
+  emit.EndSection();
+
+  const TaskSpec& task = spec.task;
+  emit.BeginSection("task");
+  emit.Text("name", task.name);
+  emit.Word("source", task.source);
+  emit.BeginSection("synthetic");
+  emit.Unsigned("seed", task.synthetic_seed);
+  emit.Integer("train_size", task.synthetic_train_size);
+  emit.Integer("validation_size", task.synthetic_validation_size);
+  emit.Integer("pool_size", task.synthetic_pool_size);
+  emit.EndSection();
+  emit.BeginSection("jsonl");
+  // Unset paths are left out: an empty path is not a valid value in the file.
+  if (!task.train_path.empty()) emit.Text("train", task.train_path);
+  if (!task.validation_path.empty()) emit.Text("validation", task.validation_path);
+  if (!task.pool_path.empty()) emit.Text("pool", task.pool_path);
+  emit.Text("query_field", task.query_field);
+  emit.Text("answer_field", task.answer_field);
+  emit.Integer("train_limit", task.train_limit);
+  emit.Integer("validation_limit", task.validation_limit);
+  emit.EndSection();
+  emit.BeginSection("template");
+  // A builtin with text already filled in (by the pipeline) is written as that text, which
+  // is what the run actually used.
+  if (!task.template_builtin.empty() && task.instruction.empty() && task.document.empty()) {
+    emit.Word("builtin", task.template_builtin);
+  } else {
+    emit.Text("instruction", task.instruction);
+    emit.Text("document", task.document);
+  }
+  emit.EndSection();
+  emit.BeginSection("format");
+  emit.Text("query_prefix", task.format.query_prefix);
+  emit.Text("answer_prefix", task.format.answer_prefix);
+  emit.Text("example_separator", task.format.example_separator);
+  emit.Text("template_separator", task.format.template_separator);
+  emit.EndSection();
+  emit.EndSection();
+
+  emit.BeginSection("compression");
+  emit.Word("method", spec.compression.method);
+  emit.Text("scorer", spec.compression.scorer);
+  emit.EndSection();
+
+  emit.BeginSection("retrieval");
+  emit.Word("method", spec.retrieval.method);
+  emit.Number("k1", spec.retrieval.k1);
+  emit.Number("b", spec.retrieval.b);
+  emit.EndSection();
+
+  const ScheduleSpec& schedule = spec.schedule;
+  emit.BeginSection("schedule");
+  emit.Word("kind", std::string(ScheduleKindName(schedule.kind)));
+  emit.Integer("stages", schedule.num_stages);
+  emit.Integer("max_examples", schedule.max_examples);
+  emit.Number("alpha", schedule.alpha);
+  // The explicit lists are rejected for other kinds, so they are written only when used.
+  if (schedule.kind == ScheduleKind::kExplicit) {
+    emit.List("keep_ratios", schedule.keep_ratios, number);
+    emit.List("num_examples", schedule.num_examples, integer);
+  }
+  emit.List("step_shares", schedule.step_shares, number);
+  emit.EndSection();
+
+  const TrainingSpec& training = spec.training;
+  emit.BeginSection("training");
+  emit.Integer("steps", training.steps);
+  emit.Integer("batch_size", training.batch_size);
+  emit.Integer("gradient_accumulation", training.gradient_accumulation);
+  emit.Integer("max_length", training.max_length);
+  emit.Number("learning_rate", training.learning_rate);
+  emit.Integer("warmup_steps", training.warmup_steps);
+  emit.Number("min_lr_ratio", training.min_lr_ratio);
+  emit.Number("weight_decay", training.weight_decay);
+  emit.Number("beta1", training.beta1);
+  emit.Number("beta2", training.beta2);
+  emit.Number("max_grad_norm", training.max_grad_norm);
+  emit.Integer("checkpoint_every", training.checkpoint_every);
+  emit.EndSection();
+
+  const EvalSpec& eval = spec.eval;
+  emit.BeginSection("eval");
+  emit.Integer("limit", eval.limit);
+  emit.Integer("stage_limit", eval.stage_limit);
+  emit.Integer("max_new_tokens", eval.max_new_tokens);
+  emit.List("modes", eval.modes, word);
+  emit.Number("compressed_keep_ratio", eval.compressed_keep_ratio);
+  emit.BeginSection("prices");
+  emit.Number("input_per_million", eval.input_price_per_million);
+  emit.Number("output_per_million", eval.output_price_per_million);
+  emit.EndSection();
+  emit.EndSection();
+
+  emit.BeginSection("output");
+  emit.Text("dir", spec.output_dir);
+  emit.EndSection();
+  out << YAML::EndMap;
+  return absl::StrCat(out.c_str(), "\n");
+}
+
+}  // namespace promptintern

@@ -1,0 +1,139 @@
+// The YAML job file of a PromptIntern run, parsed and validated before any work starts. Every
+// error names the field (as a dotted path such as "training.batch_size") and what is wrong.
+// Unknown fields are errors too, so a typo never silently falls back to a default.
+//
+// Relative paths in the file are resolved against `base_dir` (the job file's directory for the
+// CLI), and files that must exist are checked while parsing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/schedule/stage_schedule.h"
+#include "core/task/task.h"
+
+namespace promptintern {
+
+struct ScratchModelSpec {
+  int64_t hidden_size = 128;
+  int64_t intermediate_size = 344;
+  int64_t num_layers = 4;
+  int64_t num_heads = 4;
+  int64_t num_kv_heads = 2;
+  int64_t context_length = 2048;
+  int vocab_size = 1024;          // of the SentencePiece BPE tokenizer trained on the task's text
+  std::string pretrain_corpus;    // optional text file (one document per line)
+  int64_t pretrain_steps = 0;
+};
+
+struct ModelSpec {
+  std::string base;               // Hugging Face checkpoint directory; empty when from scratch
+  bool from_scratch = false;      // exactly one of base / scratch is given
+  ScratchModelSpec scratch;
+  std::string finetune = "full";  // "full" or "lora"
+  int lora_rank = 8;
+  double lora_alpha = 16.0;
+  double lora_dropout = 0.0;
+  std::vector<std::string> lora_target_modules = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                  "gate_proj", "up_proj", "down_proj"};
+};
+
+struct TaskSpec {
+  std::string name = "synthetic-bash";
+  std::string source = "synthetic";  // "synthetic" or "jsonl"
+  // source: synthetic
+  uint64_t synthetic_seed = 1;
+  int64_t synthetic_train_size = 2000;
+  int64_t synthetic_validation_size = 200;
+  int64_t synthetic_pool_size = 500;
+  // source: jsonl
+  std::string train_path;
+  std::string validation_path;
+  std::string pool_path;             // empty: the example pool is the train set
+  std::string query_field = "query";
+  std::string answer_field = "answer";
+  int64_t train_limit = 0;           // 0 = all
+  int64_t validation_limit = 0;
+  // template: builtin "bash" (the project's NL-to-bash instruction and command reference),
+  // or text given inline / from files; "none" for no template.
+  std::string template_builtin = "bash";
+  std::string instruction;
+  std::string document;
+  PromptFormat format;
+};
+
+struct CompressionSpec {
+  std::string method = "self_information";  // "self_information", "random" or "none"
+  // Whose surprisal: "model" (the model being trained, as it stands at the start of each stage)
+  // or the path of a Hugging Face checkpoint with the same tokenizer.
+  std::string scorer = "model";
+};
+
+struct RetrievalSpec {
+  std::string method = "bm25";
+  double k1 = 1.5;
+  double b = 0.75;
+};
+
+struct TrainingSpec {
+  int64_t steps = 400;
+  int64_t batch_size = 8;
+  int64_t gradient_accumulation = 1;
+  int64_t max_length = 2048;         // tokens per training sequence
+  double learning_rate = 1e-3;
+  int64_t warmup_steps = 20;
+  double min_lr_ratio = 0.1;
+  double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double max_grad_norm = 1.0;
+  int64_t checkpoint_every = 0;      // steps between mid-stage checkpoints; 0 = stage ends only
+};
+
+struct EvalSpec {
+  int64_t limit = 100;               // validation examples for the final evaluation; 0 = all
+  int64_t stage_limit = 32;          // validation examples evaluated at the end of each stage
+  int64_t max_new_tokens = 64;
+  // Inference modes compared at the end: "query_only", "full_prompt", "compressed".
+  std::vector<std::string> modes = {"query_only", "full_prompt"};
+  double compressed_keep_ratio = 0.3;
+  double input_price_per_million = 0.5;
+  double output_price_per_million = 1.5;
+};
+
+struct JobSpec {
+  std::string name = "promptintern-job";
+  uint64_t seed = 1;
+  int threads = 0;                   // compute threads; 0 = all cores
+  ModelSpec model;
+  TaskSpec task;
+  CompressionSpec compression;
+  RetrievalSpec retrieval;
+  ScheduleSpec schedule;
+  TrainingSpec training;
+  EvalSpec eval;
+  std::string output_dir = "runs/job";
+};
+
+// Parses and validates a job file's text. `base_dir` is made absolute (empty = the current
+// directory), so every path in the result is absolute, output.dir's default "runs/job"
+// included. Every key is optional; a bare "section:" means that section's defaults, while a
+// bare scalar ("steps:") is an error. Neither model.base nor model.scratch means from scratch
+// with the default size. The inactive task source's section (jsonl under source: synthetic,
+// and vice versa) is type-checked but its files need not exist; compression.scorer must be a
+// checkpoint only when method is self_information. Errors are InvalidArgument, name the
+// field and end with " (line L, column C)" where the field is in the file.
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& base_dir);
+// Reads `path` and parses it with base_dir = the file's directory; errors are prefixed with
+// `path`. A missing file is NotFound.
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path);
+
+// The spec as YAML again (canonical: every field, paths as resolved); parses back to an equal spec.
+// Three deliberate omissions keep that true: unset paths (an empty path is not valid input),
+// the explicit schedule lists under other kinds (they are rejected there), and a builtin
+// template name once the pipeline has filled in its text (the text is written instead).
+std::string JobSpecToYaml(const JobSpec& spec);
+
+}  // namespace promptintern

@@ -1,0 +1,578 @@
+#include "core/pipeline/pipeline.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/compress/self_information.h"
+#include "core/compress/template_compression.h"
+#include "core/lora/lora.h"
+#include "core/model/llama.h"
+#include "core/pipeline/task_builder.h"
+#include "core/task/prompt_builder.h"
+#include "core/task/task_json.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/train/model_trainer.h"
+#include "core/util/file.h"
+#include "core/util/status_macros.h"
+#include "core/util/threads.h"
+#include "core/util/torch_status.h"
+
+namespace promptintern {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kStateDir[] = "state";
+constexpr char kProgressFile[] = "progress.json";
+constexpr char kStateWeightsFile[] = "weights.safetensors";
+constexpr char kOptimizerFile[] = "optimizer.pt";
+constexpr char kJobFile[] = "job.yaml";
+constexpr char kFinalDir[] = "final";
+constexpr char kLoraPrefix[] = "lora:";
+constexpr int kProgressEvery = 10;
+
+// What a restarted run needs beyond weights and optimizer moments.
+struct Progress {
+  int64_t global_step = 0;
+  std::map<int, std::string> stage_templates;
+  std::vector<json> stage_reports;
+};
+
+json ModeReportToJson(const ModeReport& report) {
+  return {{"mode", report.mode},
+          {"requests", report.requests},
+          {"exact_match", report.exact_match},
+          {"bleu", report.bleu},
+          {"structure", report.structure},
+          {"mean_input_tokens", report.mean_input_tokens},
+          {"mean_output_tokens", report.mean_output_tokens},
+          {"latency_p50_s", report.latency.p50},
+          {"latency_p90_s", report.latency.p90},
+          {"cost_per_1k_requests_usd", report.cost_per_1k_requests_usd}};
+}
+
+ModeReport ModeReportFromJson(const json& value) {
+  ModeReport report;
+  report.mode = value.value("mode", "");
+  report.requests = value.value("requests", int64_t{0});
+  report.exact_match = value.value("exact_match", 0.0);
+  report.bleu = value.value("bleu", 0.0);
+  report.structure = value.value("structure", 0.0);
+  report.mean_input_tokens = value.value("mean_input_tokens", 0.0);
+  report.mean_output_tokens = value.value("mean_output_tokens", 0.0);
+  report.latency.p50 = value.value("latency_p50_s", 0.0);
+  report.latency.p90 = value.value("latency_p90_s", 0.0);
+  report.cost_per_1k_requests_usd = value.value("cost_per_1k_requests_usd", 0.0);
+  return report;
+}
+
+json StageReportToJson(const StageReport& report) {
+  return {{"index", report.stage.index},
+          {"keep_ratio", report.stage.keep_ratio},
+          {"num_examples", report.stage.num_examples},
+          {"steps", report.stage.steps},
+          {"template_tokens", report.template_tokens},
+          {"train_loss", report.train_loss},
+          {"validation", ModeReportToJson(report.validation)}};
+}
+
+StageReport StageReportFromJson(const json& value) {
+  StageReport report;
+  report.stage.index = value.value("index", 0);
+  report.stage.keep_ratio = value.value("keep_ratio", 0.0);
+  report.stage.num_examples = value.value("num_examples", 0);
+  report.stage.steps = value.value("steps", int64_t{0});
+  report.template_tokens = value.value("template_tokens", int64_t{0});
+  report.train_loss = value.value("train_loss", 0.0);
+  report.validation = ModeReportFromJson(value.value("validation", json::object()));
+  return report;
+}
+
+absl::Status SaveProgress(const std::string& path, const Progress& progress) {
+  json templates = json::object();
+  for (const auto& [stage, text] : progress.stage_templates) templates[std::to_string(stage)] = text;
+  const json root = {{"global_step", progress.global_step},
+                     {"stage_templates", templates},
+                     {"stage_reports", progress.stage_reports}};
+  return WriteFileAtomic(path, root.dump(1) + "\n");
+}
+
+absl::StatusOr<Progress> LoadProgress(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object() || !root.contains("global_step")) {
+    return absl::DataLossError(absl::StrCat(path, ": not a progress file"));
+  }
+  Progress progress;
+  progress.global_step = root["global_step"].get<int64_t>();
+  for (auto it = root["stage_templates"].begin(); it != root["stage_templates"].end(); ++it) {
+    progress.stage_templates[std::stoi(it.key())] = it.value().get<std::string>();
+  }
+  for (const json& report : root["stage_reports"]) progress.stage_reports.push_back(report);
+  return progress;
+}
+
+// Weights plus LoRA adapters, in one file, under names that cannot collide.
+std::map<std::string, at::Tensor> TrainableState(LlamaModel& model) {
+  std::map<std::string, at::Tensor> state;
+  for (auto& [name, weight] : model.NamedWeights()) state.emplace(name, weight);
+  for (auto& [path, projection] : model.NamedProjections()) {
+    if (!projection->has_lora()) continue;
+    state.emplace(absl::StrCat(kLoraPrefix, path, ".lora_A"), projection->lora_a);
+    state.emplace(absl::StrCat(kLoraPrefix, path, ".lora_B"), projection->lora_b);
+  }
+  return state;
+}
+
+absl::Status RestoreTrainableState(LlamaModel& model, const std::string& path) {
+  ASSIGN_OR_RETURN(auto saved, ReadSafetensorsAsFloat(path));
+  auto current = TrainableState(model);
+  if (saved.size() != current.size()) {
+    return absl::DataLossError(absl::StrCat(path, " holds ", saved.size(), " tensors, the model has ", current.size()));
+  }
+  for (const auto& [name, tensor] : current) {
+    const auto found = saved.find(name);
+    if (found == saved.end() || found->second.sizes() != tensor.sizes()) {
+      return absl::DataLossError(absl::StrCat(path, ": tensor '", name, "' is missing or misshapen"));
+    }
+  }
+  return CallTorchVoid("restoring training state", [&] {
+    at::NoGradGuard no_grad;
+    for (auto& [name, tensor] : current) tensor.copy_(saved.at(name));
+  });
+}
+
+// Corpus for a from-scratch tokenizer: everything the model will read or write.
+std::vector<std::string> TokenizerCorpus(const Task& task, const std::vector<std::string>& pretraining) {
+  std::vector<std::string> corpus;
+  if (!task.instruction.empty()) corpus.push_back(task.instruction);
+  if (!task.document.empty()) corpus.push_back(task.document);
+  for (const auto* set : {&task.train, &task.example_pool}) {
+    for (const Example& example : *set) {
+      corpus.push_back(absl::StrCat(task.format.query_prefix, example.query, task.format.answer_prefix,
+                                    RenderCompletion(example.answer)));
+    }
+  }
+  corpus.insert(corpus.end(), pretraining.begin(), pretraining.end());
+  return corpus;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::vector<std::string> lines;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    if (end > begin) lines.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  if (lines.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": the pretraining corpus is empty"));
+  return lines;
+}
+
+// Example index for slot `slot` of global step `step`: epochs of seeded permutations, so every
+// example is seen once per epoch and the order depends on nothing but (seed, step).
+class BatchSampler {
+ public:
+  BatchSampler(size_t size, uint64_t seed) : size_(size), seed_(seed) {}
+  size_t Index(int64_t position) {
+    const int64_t epoch = position / static_cast<int64_t>(size_);
+    if (epoch != cached_epoch_) {
+      permutation_.resize(size_);
+      for (size_t i = 0; i < size_; ++i) permutation_[i] = i;
+      SplitMix64 random(seed_ * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch));
+      for (size_t i = size_ - 1; i > 0; --i) std::swap(permutation_[i], permutation_[random.UniformBelow(i + 1)]);
+      cached_epoch_ = epoch;
+    }
+    return permutation_[position % static_cast<int64_t>(size_)];
+  }
+
+ private:
+  size_t size_;
+  uint64_t seed_;
+  int64_t cached_epoch_ = -1;
+  std::vector<size_t> permutation_;
+};
+
+class Pipeline {
+ public:
+  Pipeline(const JobSpec& spec, const PipelineControl& control) : spec_(spec), control_(control) {}
+  absl::StatusOr<PipelineReport> Run();
+
+ private:
+  void Emit(PipelineEvent event) {
+    event.total_steps = total_steps_;
+    event.num_stages = static_cast<int>(stages_.size());
+    if (control_.on_event) control_.on_event(event);
+  }
+  std::string StatePath(const char* file) const { return JoinPath(JoinPath(spec_.output_dir, kStateDir), file); }
+  absl::Status PrepareModel();
+  absl::Status SaveState();
+  int StageOf(int64_t global_step) const;
+  absl::StatusOr<std::string> StageTemplate(int stage);
+  absl::StatusOr<TrainingExample> MakeExample(const std::string& prompt, const std::string& completion) const;
+  absl::StatusOr<std::vector<TrainingBatch>> MakeStepBatches(int64_t global_step);
+  absl::StatusOr<ModeReport> Evaluate(const std::string& mode, const std::string& template_text, int num_examples,
+                                      int64_t limit);
+  absl::Status WriteFinalCheckpoint(PipelineReport& report);
+
+  const JobSpec& spec_;
+  PipelineControl control_;
+  Task task_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<LlamaModel> scorer_;  // when compression uses another checkpoint
+  std::unique_ptr<ModelTrainer> trainer_;
+  std::unique_ptr<PromptBuilder> prompts_;
+  std::unique_ptr<TemplateCompressor> compressor_;
+  std::vector<Stage> stages_;
+  std::vector<std::string> pretraining_lines_;
+  int64_t total_steps_ = 0;
+  Progress progress_;
+  std::unique_ptr<BatchSampler> train_sampler_;
+  std::unique_ptr<BatchSampler> pretrain_sampler_;
+};
+
+absl::Status Pipeline::PrepareModel() {
+  const ModelSpec& model_spec = spec_.model;
+  if (!model_spec.from_scratch) {
+    ASSIGN_OR_RETURN(model_, LoadModel(model_spec.base));
+    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(JoinPath(model_spec.base, kTokenizerFile)));
+  } else {
+    const std::string tokenizer_path = JoinPath(spec_.output_dir, kTokenizerFile);
+    if (PathExists(tokenizer_path)) {
+      ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(tokenizer_path));
+    } else {
+      BpeTrainingOptions options;
+      options.vocab_size = model_spec.scratch.vocab_size;
+      ASSIGN_OR_RETURN(tokenizer_, TrainBpeTokenizer(TokenizerCorpus(task_, pretraining_lines_), options));
+      RETURN_IF_ERROR(WriteFileAtomic(tokenizer_path, tokenizer_->serialized()));
+    }
+    ModelConfig config;
+    config.hidden_size = model_spec.scratch.hidden_size;
+    config.intermediate_size = model_spec.scratch.intermediate_size;
+    config.num_hidden_layers = model_spec.scratch.num_layers;
+    config.num_attention_heads = model_spec.scratch.num_heads;
+    config.num_key_value_heads = model_spec.scratch.num_kv_heads;
+    config.max_position_embeddings = model_spec.scratch.context_length;
+    config.vocab_size = tokenizer_->vocab_size();
+    config.bos_token_id = tokenizer_->bos_id();
+    config.eos_token_id = tokenizer_->eos_id();
+    config.tie_word_embeddings = true;
+    ASSIGN_OR_RETURN(model_, LlamaModel::Create(config));
+    RETURN_IF_ERROR(model_->InitializeRandom(spec_.seed));
+  }
+  if (tokenizer_->vocab_size() > model_->config().vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer has ", tokenizer_->vocab_size(),
+                                                   " pieces but the model's vocabulary is ", model_->config().vocab_size));
+  }
+  const bool lora = model_spec.finetune == "lora";
+  if (lora) {
+    LoraConfig lora_config;
+    lora_config.rank = model_spec.lora_rank;
+    lora_config.alpha = model_spec.lora_alpha;
+    lora_config.dropout = model_spec.lora_dropout;
+    lora_config.target_modules = model_spec.lora_target_modules;
+    RETURN_IF_ERROR(AttachLora(*model_, lora_config, spec_.seed));
+  }
+  OptimizerConfig optimizer;
+  optimizer.schedule = {spec_.training.learning_rate, spec_.training.warmup_steps, total_steps_,
+                        spec_.training.min_lr_ratio};
+  optimizer.weight_decay = spec_.training.weight_decay;
+  optimizer.beta1 = spec_.training.beta1;
+  optimizer.beta2 = spec_.training.beta2;
+  optimizer.max_grad_norm = spec_.training.max_grad_norm;
+  ASSIGN_OR_RETURN(trainer_, ModelTrainer::Create(model_.get(), optimizer, lora));
+
+  if (spec_.compression.method == "self_information" && spec_.compression.scorer != "model") {
+    ASSIGN_OR_RETURN(scorer_, LoadModel(spec_.compression.scorer));
+  }
+  const LlamaModel& scorer = scorer_ != nullptr ? *scorer_ : *model_;
+  ASSIGN_OR_RETURN(compressor_, MakeTemplateCompressor(spec_.compression.method, spec_.seed,
+                                                       ModelSurprisal(scorer, tokenizer_->bos_id())));
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::SaveState() {
+  RETURN_IF_ERROR(MakeDirectories(JoinPath(spec_.output_dir, kStateDir)));
+  RETURN_IF_ERROR(WriteTensors(StatePath(kStateWeightsFile), TrainableState(*model_), DType::kF32, {}));
+  RETURN_IF_ERROR(trainer_->SaveState(StatePath(kOptimizerFile)));
+  // Written last: a crash before this line leaves the previous, consistent progress in place.
+  return SaveProgress(StatePath(kProgressFile), progress_);
+}
+
+int Pipeline::StageOf(int64_t global_step) const {
+  int64_t end = spec_.model.scratch.pretrain_steps * spec_.model.from_scratch;
+  if (global_step < end) return -1;
+  for (const Stage& stage : stages_) {
+    end += stage.steps;
+    if (global_step < end) return stage.index;
+  }
+  return static_cast<int>(stages_.size()) - 1;
+}
+
+absl::StatusOr<std::string> Pipeline::StageTemplate(int stage) {
+  const auto found = progress_.stage_templates.find(stage);
+  if (found != progress_.stage_templates.end()) return found->second;
+  c10::InferenceMode inference_mode;
+  ASSIGN_OR_RETURN(CompressedTemplate compressed,
+                   CompressTemplate(*compressor_, *tokenizer_, TemplateText(task_), stages_[stage].keep_ratio));
+  progress_.stage_templates[stage] = compressed.text;
+  return compressed.text;
+}
+
+absl::StatusOr<TrainingExample> Pipeline::MakeExample(const std::string& prompt, const std::string& completion) const {
+  TrainingExample example;
+  example.prompt_ids.push_back(tokenizer_->bos_id());
+  ASSIGN_OR_RETURN(std::vector<int> prompt_ids, tokenizer_->Encode(prompt));
+  example.prompt_ids.insert(example.prompt_ids.end(), prompt_ids.begin(), prompt_ids.end());
+  ASSIGN_OR_RETURN(example.completion_ids, tokenizer_->Encode(completion));
+  example.completion_ids.push_back(tokenizer_->eos_id());
+  return example;
+}
+
+absl::StatusOr<std::vector<TrainingBatch>> Pipeline::MakeStepBatches(int64_t global_step) {
+  const int stage = StageOf(global_step);
+  const int64_t per_batch = spec_.training.batch_size;
+  const int64_t micro_batches = spec_.training.gradient_accumulation;
+  std::string template_text;
+  if (stage >= 0) {
+    ASSIGN_OR_RETURN(template_text, StageTemplate(stage));
+  }
+  std::vector<TrainingBatch> batches;
+  for (int64_t micro = 0; micro < micro_batches; ++micro) {
+    std::vector<TrainingExample> examples;
+    for (int64_t slot = 0; slot < per_batch; ++slot) {
+      const int64_t position = (global_step * micro_batches + micro) * per_batch + slot;
+      if (stage < 0) {
+        const std::string& line = pretraining_lines_[pretrain_sampler_->Index(position)];
+        ASSIGN_OR_RETURN(TrainingExample example, MakeExample("", line));
+        examples.push_back(std::move(example));
+        continue;
+      }
+      const Example& pair = task_.train[train_sampler_->Index(position)];
+      const std::string prompt = prompts_->Render(template_text, stages_[stage].num_examples, pair.query);
+      ASSIGN_OR_RETURN(TrainingExample example, MakeExample(prompt, RenderCompletion(pair.answer)));
+      examples.push_back(std::move(example));
+    }
+    ASSIGN_OR_RETURN(TrainingBatch batch, CollateBatch(examples, std::max(0, tokenizer_->pad_id()),
+                                                       spec_.training.max_length));
+    batches.push_back(std::move(batch));
+  }
+  return batches;
+}
+
+absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std::string& template_text,
+                                              int num_examples, int64_t limit) {
+  std::vector<EvalItem> items;
+  for (const Example& example : task_.validation) {
+    if (limit > 0 && static_cast<int64_t>(items.size()) >= limit) break;
+    items.push_back({prompts_->Render(template_text, num_examples, example.query), example.answer});
+  }
+  EvalOptions options;
+  options.max_new_tokens = static_cast<int>(spec_.eval.max_new_tokens);
+  options.stop_strings = {task_.format.example_separator};
+  options.prices = {spec_.eval.input_price_per_million, spec_.eval.output_price_per_million};
+  return EvaluatePrompts(*model_, *tokenizer_, items, options, mode);
+}
+
+absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
+  report.final_model_dir = JoinPath(spec_.output_dir, kFinalDir);
+  RETURN_IF_ERROR(MergeLora(*model_));
+  SaveOptions options;
+  options.metadata = {{"promptintern_job", spec_.name}};
+  RETURN_IF_ERROR(SaveModel(*model_, tokenizer_.get(), report.final_model_dir, options));
+  ServedTask served;
+  served.task = task_;
+  served.task.train.clear();
+  served.task.validation.clear();
+  served.full_prompt_examples = stages_.front().num_examples;
+  served.retrieval = {spec_.retrieval.k1, spec_.retrieval.b};
+  served.compression_method = spec_.compression.method;
+  served.compressed_keep_ratio = spec_.eval.compressed_keep_ratio;
+  return WriteFileAtomic(JoinPath(report.final_model_dir, kTaskFile), ServedTaskToJson(served));
+}
+
+absl::StatusOr<PipelineReport> Pipeline::Run() {
+  SetComputeThreads(spec_.threads);
+  ASSIGN_OR_RETURN(task_, BuildTask(spec_.task));
+  RETURN_IF_ERROR(MakeDirectories(spec_.output_dir));
+  const std::string job_path = JoinPath(spec_.output_dir, kJobFile);
+  const std::string job_yaml = JobSpecToYaml(spec_);
+  if (PathExists(job_path)) {
+    ASSIGN_OR_RETURN(std::string existing, ReadFile(job_path));
+    if (existing != job_yaml) {
+      return absl::FailedPreconditionError(absl::StrCat("output directory ", spec_.output_dir,
+                                                        " holds a run of a different job; choose another output.dir"));
+    }
+  } else {
+    RETURN_IF_ERROR(WriteFileAtomic(job_path, job_yaml));
+  }
+
+  ASSIGN_OR_RETURN(stages_, BuildStages(spec_.schedule, spec_.training.steps));
+  const int64_t pretrain_steps = spec_.model.from_scratch ? spec_.model.scratch.pretrain_steps : 0;
+  total_steps_ = pretrain_steps + spec_.training.steps;
+  if (pretrain_steps > 0) {
+    ASSIGN_OR_RETURN(pretraining_lines_, ReadLines(spec_.model.scratch.pretrain_corpus));
+    pretrain_sampler_ = std::make_unique<BatchSampler>(pretraining_lines_.size(), spec_.seed + 1);
+  }
+  train_sampler_ = std::make_unique<BatchSampler>(task_.train.size(), spec_.seed);
+  ASSIGN_OR_RETURN(prompts_, PromptBuilder::Create(task_.format, task_.example_pool, {spec_.retrieval.k1, spec_.retrieval.b}));
+  RETURN_IF_ERROR(PrepareModel());
+
+  if (PathExists(StatePath(kProgressFile))) {
+    ASSIGN_OR_RETURN(progress_, LoadProgress(StatePath(kProgressFile)));
+    RETURN_IF_ERROR(RestoreTrainableState(*model_, StatePath(kStateWeightsFile)));
+    RETURN_IF_ERROR(trainer_->LoadState(StatePath(kOptimizerFile)));
+    Emit({.kind = PipelineEvent::Kind::kCheckpoint, .stage = StageOf(progress_.global_step),
+          .step = progress_.global_step, .path = StatePath(kProgressFile),
+          .message = absl::StrCat("resumed at step ", progress_.global_step)});
+  }
+
+  PipelineReport report;
+  report.output_dir = spec_.output_dir;
+  const auto run_start = Clock::now();
+  const int64_t first_step = progress_.global_step;
+  double window_loss = 0.0;
+  int64_t window_steps = 0;
+  int64_t window_tokens = 0;
+  auto window_start = Clock::now();
+  for (int64_t step = progress_.global_step; step < total_steps_; ++step) {
+    const int stage = StageOf(step);
+    const bool stage_start = stage >= 0 && (step == pretrain_steps || StageOf(step - 1) != stage);
+    if (stage_start && progress_.stage_templates.count(stage) == 0) {
+      ASSIGN_OR_RETURN(std::string text, StageTemplate(stage));
+      Emit({.kind = PipelineEvent::Kind::kStageStarted, .stage = stage, .step = step,
+            .keep_ratio = stages_[stage].keep_ratio, .num_examples = stages_[stage].num_examples,
+            .message = absl::StrCat("template compressed to ", text.size(), " characters")});
+    }
+    if (control_.should_stop && control_.should_stop()) {
+      RETURN_IF_ERROR(SaveState());
+      return absl::CancelledError(absl::StrCat("stopped at step ", step, "; state saved for resumption"));
+    }
+    ASSIGN_OR_RETURN(std::vector<TrainingBatch> batches, MakeStepBatches(step));
+    // Dropout draws from the global generator: seed it per step so a resumed run draws the same.
+    torch::manual_seed(spec_.seed * 1000003 + static_cast<uint64_t>(step));
+    ASSIGN_OR_RETURN(StepStats stats, trainer_->Step(batches));
+    progress_.global_step = step + 1;
+    window_loss += stats.loss;
+    window_tokens += stats.tokens;
+    ++window_steps;
+
+    const bool stage_end = StageOf(step + 1) != stage || step + 1 == total_steps_;
+    if (window_steps == kProgressEvery || stage_end) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - window_start).count();
+      const double done_seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+      const double per_step = done_seconds / static_cast<double>(step + 1 - first_step);
+      Emit({.kind = PipelineEvent::Kind::kProgress, .stage = stage, .step = step + 1,
+            .loss = window_loss / window_steps, .learning_rate = stats.learning_rate,
+            .tokens_per_second = window_tokens / std::max(elapsed, 1e-9),
+            .eta_seconds = per_step * static_cast<double>(total_steps_ - step - 1)});
+      window_loss = 0.0;
+      window_steps = 0;
+      window_tokens = 0;
+      window_start = Clock::now();
+    }
+    if (stage_end && stage >= 0) {
+      StageReport stage_report;
+      stage_report.stage = stages_[stage];
+      stage_report.train_loss = stats.loss;
+      ASSIGN_OR_RETURN(std::string text, StageTemplate(stage));
+      ASSIGN_OR_RETURN(std::vector<int> kept, tokenizer_->Encode(text));
+      stage_report.template_tokens = static_cast<int64_t>(kept.size());
+      if (spec_.eval.stage_limit > 0) {
+        ASSIGN_OR_RETURN(stage_report.validation, Evaluate(absl::StrCat("stage ", stage), text,
+                                                           stages_[stage].num_examples, spec_.eval.stage_limit));
+        Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = stage, .step = step + 1,
+              .metrics = {{"exact_match", stage_report.validation.exact_match},
+                          {"bleu", stage_report.validation.bleu},
+                          {"structure", stage_report.validation.structure},
+                          {"input_tokens", stage_report.validation.mean_input_tokens}}});
+      }
+      progress_.stage_reports.push_back(StageReportToJson(stage_report));
+    }
+    const bool periodic = spec_.training.checkpoint_every > 0 && (step + 1) % spec_.training.checkpoint_every == 0;
+    if (stage_end || periodic) {
+      RETURN_IF_ERROR(SaveState());
+      Emit({.kind = PipelineEvent::Kind::kCheckpoint, .stage = stage, .step = step + 1, .path = StatePath(kProgressFile)});
+    }
+  }
+  report.train_seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+  for (const json& stage_report : progress_.stage_reports) report.stages.push_back(StageReportFromJson(stage_report));
+
+  RETURN_IF_ERROR(WriteFinalCheckpoint(report));
+  const std::string full_template = TemplateText(task_);
+  ASSIGN_OR_RETURN(std::vector<int> template_ids, tokenizer_->Encode(full_template));
+  report.template_tokens = static_cast<int64_t>(template_ids.size());
+  const int full_examples = stages_.front().num_examples;
+  for (const std::string& mode : spec_.eval.modes) {
+    std::string template_text;
+    if (mode == "full_prompt") template_text = full_template;
+    if (mode == "compressed") {
+      c10::InferenceMode inference_mode;
+      ASSIGN_OR_RETURN(CompressedTemplate compressed, CompressTemplate(*compressor_, *tokenizer_, full_template,
+                                                                       spec_.eval.compressed_keep_ratio));
+      template_text = compressed.text;
+    }
+    ASSIGN_OR_RETURN(ModeReport mode_report,
+                     Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit));
+    Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = static_cast<int>(stages_.size()) - 1,
+          .step = total_steps_, .metrics = {{"exact_match", mode_report.exact_match}, {"bleu", mode_report.bleu},
+                                            {"input_tokens", mode_report.mean_input_tokens}},
+          .message = mode});
+    report.modes.push_back(std::move(mode_report));
+  }
+  json modes = json::array();
+  for (const ModeReport& mode : report.modes) modes.push_back(ModeReportToJson(mode));
+  const json report_json = {{"job", spec_.name},
+                            {"final_model_dir", report.final_model_dir},
+                            {"template_tokens", report.template_tokens},
+                            {"train_seconds", report.train_seconds},
+                            {"stages", progress_.stage_reports},
+                            {"modes", modes}};
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(spec_.output_dir, kReportFile), report_json.dump(2) + "\n"));
+  Emit({.kind = PipelineEvent::Kind::kCompleted, .stage = static_cast<int>(stages_.size()) - 1, .step = total_steps_,
+        .path = report.final_model_dir});
+  return report;
+}
+
+}  // namespace
+
+absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control) {
+  Pipeline pipeline(spec, control);
+  return pipeline.Run();
+}
+
+std::string FormatModeTable(const PipelineReport& report) {
+  std::string table = absl::StrFormat("%-12s %8s %7s %9s %13s %11s %11s %14s\n", "mode", "exact", "BLEU", "structure",
+                                      "input tok/req", "p50 (ms)", "p90 (ms)", "$ per 1k req");
+  const ModeReport* baseline = nullptr;
+  for (const ModeReport& mode : report.modes) {
+    if (mode.mode == "full_prompt") baseline = &mode;
+  }
+  for (const ModeReport& mode : report.modes) {
+    absl::StrAppendFormat(&table, "%-12s %7.1f%% %7.2f %8.1f%% %13.1f %11.1f %11.1f %14.5f\n", mode.mode,
+                          100 * mode.exact_match, mode.bleu, 100 * mode.structure, mode.mean_input_tokens,
+                          1000 * mode.latency.p50, 1000 * mode.latency.p90, mode.cost_per_1k_requests_usd);
+  }
+  if (baseline != nullptr) {
+    for (const ModeReport& mode : report.modes) {
+      if (&mode == baseline) continue;
+      absl::StrAppendFormat(&table, "%s vs full_prompt: %.1f%% fewer input tokens, %.2fx faster (p50), %.1f%% lower cost\n",
+                            mode.mode, 100 * (1 - mode.mean_input_tokens / baseline->mean_input_tokens),
+                            baseline->latency.p50 / std::max(mode.latency.p50, 1e-12),
+                            100 * (1 - mode.cost_per_1k_requests_usd / baseline->cost_per_1k_requests_usd));
+    }
+  }
+  return table;
+}
+
+}  // namespace promptintern

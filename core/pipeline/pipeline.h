@@ -1,0 +1,75 @@
+// The PromptIntern run: from a validated JobSpec to an internalized checkpoint.
+//
+//   task -> tokenizer/model (Hugging Face base, or trained from scratch) -> for each stage s:
+//     compress the template to r_s (scorer: the model as it stands at the stage's start),
+//     render every training query with k_s retrieved examples, fine-tune its share of the steps,
+//     evaluate on validation, checkpoint
+//   -> final checkpoint + task.json (everything needed to render the full prompt again)
+//   -> comparison of inference modes (query-only, full prompt, compressed prompt).
+//
+// Everything a restarted run needs sits in <output>/state: weights, optimizer moments, the global
+// step and each stage's compressed template. Training batches and dropout are functions of (seed,
+// step) alone, so a run killed anywhere and restarted ends with the same weights as one that was not.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/eval/inference_eval.h"
+#include "core/pipeline/job_spec.h"
+#include "core/schedule/stage_schedule.h"
+
+namespace promptintern {
+
+struct PipelineEvent {
+  enum class Kind { kStageStarted, kProgress, kEvaluation, kCheckpoint, kCompleted };
+  Kind kind = Kind::kProgress;
+  int stage = 0;  // -1 while pretraining
+  int num_stages = 0;
+  int64_t step = 0;  // global optimizer steps done
+  int64_t total_steps = 0;
+  double loss = 0.0;
+  double learning_rate = 0.0;
+  double tokens_per_second = 0.0;
+  double eta_seconds = 0.0;
+  double keep_ratio = 0.0;
+  int num_examples = 0;
+  std::map<std::string, double> metrics;
+  std::string path;
+  std::string message;
+};
+
+struct PipelineControl {
+  std::function<void(const PipelineEvent&)> on_event;
+  // Polled between steps; when it returns true the run checkpoints and ends with CANCELLED.
+  std::function<bool()> should_stop;
+};
+
+struct StageReport {
+  Stage stage;
+  int64_t template_tokens = 0;  // kept template tokens
+  double train_loss = 0.0;      // mean over the stage's last steps
+  ModeReport validation;        // with the stage's own rendering
+};
+
+struct PipelineReport {
+  std::string output_dir;
+  std::string final_model_dir;
+  int64_t template_tokens = 0;  // whole template
+  std::vector<StageReport> stages;
+  std::vector<ModeReport> modes;
+  double train_seconds = 0.0;
+};
+
+inline constexpr char kTaskFile[] = "task.json";
+inline constexpr char kReportFile[] = "report.json";
+
+absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control = {});
+
+// The comparison table the CLI prints: accuracy, input tokens, latency and cost per mode.
+std::string FormatModeTable(const PipelineReport& report);
+
+}  // namespace promptintern

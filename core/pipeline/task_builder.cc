@@ -1,0 +1,67 @@
+#include "core/pipeline/task_builder.h"
+
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+#include "core/data/bash_template.h"
+#include "core/data/jsonl.h"
+#include "core/data/synthetic_bash.h"
+#include "core/retrieve/bm25.h"
+#include "core/util/status_macros.h"
+
+namespace promptintern {
+namespace {
+
+std::vector<Example> WithoutQueries(std::vector<Example> examples, const std::unordered_set<std::string>& banned) {
+  std::vector<Example> kept;
+  for (Example& example : examples) {
+    if (banned.count(NormalizeQueryWhitespace(example.query)) == 0) kept.push_back(std::move(example));
+  }
+  return kept;
+}
+
+}  // namespace
+
+absl::StatusOr<Task> BuildTask(const TaskSpec& spec) {
+  Task task;
+  task.name = spec.name;
+  task.format = spec.format;
+  if (spec.template_builtin == "bash") {
+    task.instruction = std::string(SyntheticBashInstruction());
+    task.document = std::string(SyntheticBashDocument());
+  } else if (spec.template_builtin.empty()) {
+    task.instruction = spec.instruction;
+    task.document = spec.document;
+  } else if (spec.template_builtin != "none") {
+    return absl::InvalidArgumentError(absl::StrCat("task.template.builtin: unknown template '", spec.template_builtin, "'"));
+  }
+
+  if (spec.source == "synthetic") {
+    SyntheticBashSplits splits =
+        MakeSyntheticBashTask(spec.synthetic_seed, spec.synthetic_train_size, spec.synthetic_validation_size,
+                              spec.synthetic_pool_size);
+    task.train = std::move(splits.train);
+    task.validation = std::move(splits.validation);
+    task.example_pool = std::move(splits.pool);
+  } else if (spec.source == "jsonl") {
+    const JsonlFields fields{spec.query_field, spec.answer_field};
+    ASSIGN_OR_RETURN(task.train, LoadJsonlExamples(spec.train_path, fields, spec.train_limit));
+    ASSIGN_OR_RETURN(task.validation, LoadJsonlExamples(spec.validation_path, fields, spec.validation_limit));
+    if (spec.pool_path.empty()) {
+      task.example_pool = task.train;
+    } else {
+      ASSIGN_OR_RETURN(task.example_pool, LoadJsonlExamples(spec.pool_path, fields));
+    }
+    std::unordered_set<std::string> evaluated;
+    for (const Example& example : task.validation) evaluated.insert(NormalizeQueryWhitespace(example.query));
+    task.example_pool = WithoutQueries(std::move(task.example_pool), evaluated);
+    task.train = WithoutQueries(std::move(task.train), evaluated);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("task.source: unknown source '", spec.source, "'"));
+  }
+  if (task.train.empty()) return absl::InvalidArgumentError("task: the train set is empty");
+  if (task.validation.empty()) return absl::InvalidArgumentError("task: the validation set is empty");
+  return task;
+}
+
+}  // namespace promptintern

@@ -1,0 +1,152 @@
+#include "core/pipeline/pipeline.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/checkpoint/checkpoint.h"
+#include "core/task/task_json.h"
+#include "core/util/file.h"
+#include "tests/test_support.h"
+
+namespace promptintern {
+namespace {
+
+using ::promptintern::testing::MakeTempDir;
+
+JobSpec TinyJob(const std::string& output_dir) {
+  JobSpec spec;
+  spec.name = "tiny";
+  spec.seed = 3;
+  spec.threads = 1;
+  spec.model.from_scratch = true;
+  spec.model.scratch = {32, 64, 2, 4, 2, 512, 512, "", 0};
+  spec.task.synthetic_train_size = 64;
+  spec.task.synthetic_validation_size = 8;
+  spec.task.synthetic_pool_size = 32;
+  spec.task.template_builtin = "";
+  spec.task.instruction = "Translate the request into a single bash command. Answer with the command only.";
+  spec.schedule.kind = ScheduleKind::kExplicit;
+  spec.schedule.num_stages = 3;
+  spec.schedule.keep_ratios = {1.0, 0.5, 0.0};
+  spec.schedule.num_examples = {2, 1, 0};
+  spec.training.steps = 12;
+  spec.training.batch_size = 4;
+  spec.training.max_length = 384;
+  spec.training.warmup_steps = 2;
+  spec.training.learning_rate = 3e-3;
+  spec.training.checkpoint_every = 2;
+  spec.eval.limit = 4;
+  spec.eval.stage_limit = 2;
+  spec.eval.max_new_tokens = 8;
+  spec.eval.modes = {"query_only", "full_prompt", "compressed"};
+  spec.output_dir = output_dir;
+  return spec;
+}
+
+std::string FinalWeights(const std::string& output_dir) {
+  return *ReadFile(JoinPath(JoinPath(output_dir, "final"), kWeightsFile));
+}
+
+TEST(PipelineTest, RunsAllStagesAndWritesAServableCheckpoint) {
+  const std::string dir = MakeTempDir("pipeline_e2e");
+  std::vector<PipelineEvent> events;
+  auto report = RunPipeline(TinyJob(dir), {[&](const PipelineEvent& e) { events.push_back(e); }, nullptr});
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->stages.size(), 3u);
+  EXPECT_DOUBLE_EQ(report->stages[1].stage.keep_ratio, 0.5);
+  EXPECT_EQ(report->stages[2].template_tokens, 0);
+  EXPECT_GT(report->stages[0].template_tokens, report->stages[1].template_tokens);
+  ASSERT_EQ(report->modes.size(), 3u);
+  const ModeReport& query_only = report->modes[0];
+  const ModeReport& full = report->modes[1];
+  const ModeReport& compressed = report->modes[2];
+  EXPECT_LT(query_only.mean_input_tokens, compressed.mean_input_tokens);
+  EXPECT_LT(compressed.mean_input_tokens, full.mean_input_tokens);
+  EXPECT_LT(query_only.cost_per_1k_requests_usd, full.cost_per_1k_requests_usd);
+
+  int stage_starts = 0;
+  int completed = 0;
+  for (const PipelineEvent& event : events) {
+    stage_starts += event.kind == PipelineEvent::Kind::kStageStarted;
+    completed += event.kind == PipelineEvent::Kind::kCompleted;
+  }
+  EXPECT_EQ(stage_starts, 3);
+  EXPECT_EQ(completed, 1);
+
+  const std::string final_dir = JoinPath(dir, "final");
+  auto model = LoadModel(final_dir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto served = ServedTaskFromJson(*ReadFile(JoinPath(final_dir, kTaskFile)), "task.json");
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->full_prompt_examples, 2);
+  EXPECT_EQ(served->task.example_pool.size(), 32u);
+  EXPECT_TRUE(PathExists(JoinPath(final_dir, kTokenizerFile)));
+  EXPECT_TRUE(PathExists(JoinPath(dir, kReportFile)));
+  EXPECT_NE(FormatModeTable(*report).find("query_only vs full_prompt"), std::string::npos);
+}
+
+TEST(PipelineTest, StoppedAndResumedRunEndsWithTheSameWeights) {
+  const std::string straight = MakeTempDir("pipeline_straight");
+  ASSERT_TRUE(RunPipeline(TinyJob(straight)).ok());
+
+  const std::string interrupted = MakeTempDir("pipeline_interrupted");
+  int polls = 0;
+  auto stopped = RunPipeline(TinyJob(interrupted), {nullptr, [&] { return ++polls > 7; }});
+  ASSERT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+  auto resumed = RunPipeline(TinyJob(interrupted));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(FinalWeights(straight), FinalWeights(interrupted));
+}
+
+TEST(PipelineTest, OutputDirectoryOfAnotherJobIsRefused) {
+  const std::string dir = MakeTempDir("pipeline_other_job");
+  JobSpec first = TinyJob(dir);
+  first.training.steps = 3;
+  first.schedule.step_shares = {};
+  ASSERT_TRUE(RunPipeline(first).ok());
+  JobSpec second = TinyJob(dir);
+  auto refused = RunPipeline(second);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_TRUE(PathExists(JoinPath(dir, "final")));  // nothing of the first run is harmed
+}
+
+// kill -9 at an arbitrary moment after the first checkpoint, then run the same command again.
+TEST(PipelineTest, KilledTrainerProcessResumesToTheSameWeights) {
+  const std::string straight = MakeTempDir("pipeline_kill_reference");
+  ASSERT_TRUE(RunPipeline(TinyJob(straight)).ok());
+
+  const std::string dir = MakeTempDir("pipeline_killed");
+  const std::string job_file = JoinPath(dir, "job_input.yaml");
+  ASSERT_TRUE(WriteFileAtomic(job_file, JobSpecToYaml(TinyJob(JoinPath(dir, "out")))).ok());
+  const std::string binary = ::promptintern::testing::BinaryDir() + "/promptintern";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    freopen("/dev/null", "w", stderr);
+    freopen("/dev/null", "w", stdout);
+    execl(binary.c_str(), binary.c_str(), "train", "--config", job_file.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::string progress = JoinPath(dir, "out/state/progress.json");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto text = ReadFile(progress);
+    if (text.ok() && nlohmann::json::parse(*text)["global_step"].get<int64_t>() >= 4) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  const std::string command = binary + " train --config " + job_file + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  EXPECT_EQ(FinalWeights(straight), FinalWeights(JoinPath(dir, "out")));
+}
+
+}  // namespace
+}  // namespace promptintern

@@ -1,0 +1,98 @@
+#include "core/compress/template_compression.h"
+
+#include <gtest/gtest.h>
+
+#include "core/compress/self_information.h"
+#include "core/model/llama.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/util/file.h"
+#include "tests/test_support.h"
+
+namespace promptintern {
+namespace {
+
+constexpr char kTemplate[] =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+    "big red ball. One day, she saw a dog and said hello.";
+
+class TemplateCompressionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string dir = ::promptintern::testing::Stories260KDir();
+    if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
+    model_ = std::move(LoadModel(dir)).value();
+    tokenizer_ = std::move(Tokenizer::Load(JoinPath(dir, kTokenizerFile))).value();
+  }
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+TEST_F(TemplateCompressionTest, MeetsTheRatioWithinOneTokenAndKeepsOrder) {
+  auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->bos_id()));
+  ASSERT_TRUE(compressor.ok());
+  const std::vector<int> ids = *tokenizer_->Encode(kTemplate);
+  for (double ratio : {1.0, 0.8, 0.6, 0.45, 0.3, 0.1}) {
+    auto kept = (*compressor)->Compress(ids, ratio);
+    ASSERT_TRUE(kept.ok());
+    EXPECT_LE(std::abs(static_cast<double>(kept->size()) - ratio * ids.size()), 1.0) << ratio;
+    // Kept tokens are a subsequence of the original, in order.
+    size_t cursor = 0;
+    for (int id : *kept) {
+      while (cursor < ids.size() && ids[cursor] != id) ++cursor;
+      ASSERT_LT(cursor, ids.size()) << "token order changed at ratio " << ratio;
+      ++cursor;
+    }
+  }
+}
+
+TEST_F(TemplateCompressionTest, DropsThePredictableTokensFirst) {
+  const std::vector<int> ids = *tokenizer_->Encode(kTemplate);
+  auto surprisal = TokenSurprisal(*model_, tokenizer_->bos_id(), ids);
+  ASSERT_TRUE(surprisal.ok());
+  ASSERT_EQ(surprisal->size(), ids.size());
+  auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->bos_id()));
+  auto kept = (*compressor)->Compress(ids, 0.5);
+  ASSERT_TRUE(kept.ok());
+  // The mean surprisal of what is kept exceeds that of the whole text.
+  double all = 0;
+  for (float s : *surprisal) all += s;
+  auto kept_text = CompressTemplate(**compressor, *tokenizer_, kTemplate, 0.5);
+  ASSERT_TRUE(kept_text.ok());
+  auto kept_surprisal = TokenSurprisal(*model_, tokenizer_->bos_id(), *kept);
+  ASSERT_TRUE(kept_surprisal.ok());
+  // Scored in their original context the kept tokens are the surprising ones.
+  double kept_sum = 0;
+  size_t cursor = 0;
+  for (int id : *kept) {
+    while (ids[cursor] != id) ++cursor;
+    kept_sum += (*surprisal)[cursor++];
+  }
+  EXPECT_GT(kept_sum / kept->size(), all / ids.size());
+  EXPECT_EQ(kept_text->kept_tokens, static_cast<int64_t>(kept->size()));
+  EXPECT_LT(kept_text->text.size(), std::string(kTemplate).size());
+}
+
+TEST_F(TemplateCompressionTest, RatioZeroRemovesTheTemplateForEveryMethod) {
+  for (const char* method : {"none", "random", "self_information"}) {
+    auto compressor = MakeTemplateCompressor(method, 1, ModelSurprisal(*model_, tokenizer_->bos_id()));
+    ASSERT_TRUE(compressor.ok());
+    auto result = CompressTemplate(**compressor, *tokenizer_, kTemplate, 0.0);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result->text, "");
+  }
+  EXPECT_FALSE(MakeTemplateCompressor("llmlingua9", 1, nullptr).ok());
+}
+
+TEST(SurprisalTest, LongSequencesAreScoredInWindows) {
+  ModelConfig config = ::promptintern::testing::TinyConfig();
+  config.max_position_embeddings = 16;
+  auto model = ::promptintern::testing::MakeRandomModel(3, config);
+  std::vector<int> ids(40, 7);
+  auto scores = TokenSurprisal(*model, 1, ids);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  EXPECT_EQ(scores->size(), 40u);
+}
+
+}  // namespace
+}  // namespace promptintern
