@@ -116,6 +116,76 @@ TEST(PipelineTest, OutputDirectoryOfAnotherJobIsRefused) {
   EXPECT_TRUE(PathExists(JoinPath(dir, "final")));  // nothing of the first run is harmed
 }
 
+TEST(PipelineTest, LoraOnAPretrainedBaseMergesIntoTheFinalCheckpoint) {
+  const std::string base = ::promptintern::testing::Stories260KDir();
+  if (base.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
+  const std::string dir = MakeTempDir("pipeline_lora");
+  JobSpec spec = TinyJob(dir);
+  spec.model.from_scratch = false;
+  spec.model.base = base;
+  spec.model.finetune = "lora";
+  spec.model.lora_rank = 4;
+  spec.training.steps = 6;
+  spec.training.max_length = 400;
+  spec.eval.modes = {"query_only"};
+  auto report = RunPipeline(spec);
+  ASSERT_TRUE(report.ok()) << report.status();
+  auto tuned = LoadModel(report->final_model_dir);
+  auto original = LoadModel(base);
+  ASSERT_TRUE(tuned.ok() && original.ok());
+  // Merged: a plain checkpoint of the base's shape whose projections moved and whose norms did not.
+  const auto a = (*tuned)->NamedWeights();
+  const auto b = (*original)->NamedWeights();
+  ASSERT_EQ(a.size(), b.size());
+  bool projections_moved = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].first.find("norm") != std::string::npos || a[i].first.find("embed") != std::string::npos) {
+      EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+    } else if (!at::equal(a[i].second, b[i].second)) {
+      projections_moved = true;
+    }
+  }
+  EXPECT_TRUE(projections_moved);
+}
+
+TEST(PipelineTest, PretrainsOnACorpusAndTrainsFromJsonlFiles) {
+  const std::string dir = MakeTempDir("pipeline_jsonl");
+  const std::string corpus = JoinPath(dir, "corpus.txt");
+  ASSERT_TRUE(WriteFileAtomic(corpus, "ls -la /tmp\nfind . -name '*.txt'\ngrep -rn error /var/log\n").ok());
+  std::string train;
+  for (int i = 0; i < 20; ++i) {
+    train += "{\"nl\": \"show line " + std::to_string(i) + " of a.txt\", \"bash\": \"sed -n " +
+             std::to_string(i) + "p a.txt\"}\n";
+  }
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "train.jsonl"), train).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "dev.jsonl"),
+                              "{\"nl\": \"show line 3 of a.txt\", \"bash\": \"sed -n 3p a.txt\"}\n"
+                              "{\"nl\": \"show line 77 of a.txt\", \"bash\": \"sed -n 77p a.txt\"}\n")
+                  .ok());
+  JobSpec spec = TinyJob(JoinPath(dir, "out"));
+  spec.model.scratch.pretrain_corpus = corpus;
+  spec.model.scratch.pretrain_steps = 3;
+  spec.task.source = "jsonl";
+  spec.task.train_path = JoinPath(dir, "train.jsonl");
+  spec.task.validation_path = JoinPath(dir, "dev.jsonl");
+  spec.task.query_field = "nl";
+  spec.task.answer_field = "bash";
+  spec.training.steps = 6;
+  std::vector<PipelineEvent> events;
+  auto report = RunPipeline(spec, {[&](const PipelineEvent& e) { events.push_back(e); }, nullptr});
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().total_steps, 9);
+  bool saw_pretraining = false;
+  for (const PipelineEvent& event : events) saw_pretraining |= event.stage == -1;
+  EXPECT_TRUE(saw_pretraining);
+  // "show line 3 of a.txt" is evaluated, so it was taken out of the train set and the pool.
+  auto served = ServedTaskFromJson(*ReadFile(JoinPath(report->final_model_dir, kTaskFile)), "task.json");
+  ASSERT_TRUE(served.ok());
+  EXPECT_EQ(served->task.example_pool.size(), 19u);
+  for (const Example& example : served->task.example_pool) EXPECT_NE(example.query, "show line 3 of a.txt");
+}
+
 // kill -9 at an arbitrary moment after the first checkpoint, then run the same command again.
 TEST(PipelineTest, KilledTrainerProcessResumesToTheSameWeights) {
   const std::string straight = MakeTempDir("pipeline_kill_reference");
