@@ -615,26 +615,37 @@ TEST(JobSpecTest, DemoJobParses) {
   EXPECT_EQ(spec->name, "demo");
   EXPECT_EQ(spec->task.source, "synthetic");
   EXPECT_TRUE(spec->model.from_scratch);
-  EXPECT_EQ(spec->model.scratch.hidden_size, 128);
-  EXPECT_EQ(spec->model.scratch.num_layers, 4);
-  EXPECT_EQ(spec->model.scratch.num_heads, 4);
-  EXPECT_EQ(spec->model.scratch.num_kv_heads, 2);
-  EXPECT_EQ(spec->model.scratch.vocab_size, 1024);
-  EXPECT_EQ(spec->model.scratch.context_length, 2048);
-  EXPECT_EQ(spec->schedule.kind, ScheduleKind::kExplicit);
-  EXPECT_EQ(spec->training.steps, 300);
-  EXPECT_EQ(spec->training.batch_size, 8);
-  EXPECT_EQ(spec->training.learning_rate, 2e-3);
-  EXPECT_EQ(spec->training.warmup_steps, 20);
-  EXPECT_EQ(spec->training.max_length, 2048);
-  EXPECT_EQ(spec->eval.limit, 50);
-  EXPECT_EQ(spec->eval.stage_limit, 16);
-  EXPECT_EQ(spec->eval.max_new_tokens, 48);
+  // The demo's tunables may change; what `make demo` relies on may not.
+  EXPECT_LE(spec->training.max_length, spec->model.scratch.context_length);
+  EXPECT_FALSE(spec->task.instruction.empty());
+  EXPECT_FALSE(spec->task.document.empty());
   EXPECT_EQ(spec->eval.modes,
             (std::vector<std::string>{"query_only", "full_prompt", "compressed"}));
+  auto stages = BuildStages(spec->schedule, spec->training.steps);
+  ASSERT_TRUE(stages.ok());
+  EXPECT_EQ(stages->back().keep_ratio, 0.0);
+  EXPECT_EQ(stages->back().num_examples, 0);
   EXPECT_EQ(fs::path(spec->output_dir).filename(), "demo");
-  EXPECT_TRUE(BuildStages(spec->schedule, spec->training.steps).ok());
   ExpectRoundTrip(*spec);
+#endif
+}
+
+TEST(JobSpecTest, Nl2BashResultJobsParse) {
+#ifndef PROMPTINTERN_SOURCE_DIR
+  GTEST_SKIP() << "PROMPTINTERN_SOURCE_DIR is not defined";
+#else
+  const fs::path jobs = fs::path(PROMPTINTERN_SOURCE_DIR) / "examples/jobs/nl2bash";
+  if (!fs::exists(fs::path(PROMPTINTERN_SOURCE_DIR) / "../shared/data/nl2bash/dev.jsonl")) {
+    GTEST_SKIP() << "../shared/data is absent";
+  }
+  int parsed = 0;
+  for (const auto& entry : fs::directory_iterator(jobs)) {
+    absl::StatusOr<JobSpec> spec = LoadJobSpec(entry.path().string());
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    EXPECT_EQ(spec->task.source, "jsonl");
+    ++parsed;
+  }
+  EXPECT_EQ(parsed, 7);
 #endif
 }
 
