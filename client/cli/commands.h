@@ -14,5 +14,7 @@ namespace promptintern::cli {
 void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
 // Adds `train --config FILE`.
 void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
+// Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias.
+void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
 
 }  // namespace promptintern::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   promptintern::cli::RegisterGenerateCommand(app, &run);
   promptintern::cli::RegisterTrainCommand(app, &run);
+  promptintern::cli::RegisterTrainerCommands(app, &run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }

@@ -1,0 +1,614 @@
+#include "core/registry/registry.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "core/registry/sha256.h"
+#include "core/util/file.h"
+#include "core/util/status_macros.h"
+
+namespace promptintern {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kManifestFileName[] = "manifest.json";
+// Each failed claim means another version (or audit entry) was committed, so the registry as a
+// whole progresses; the cap only turns a storage bug into an error instead of a hang.
+constexpr int kMaxClaimAttempts = 100000;
+constexpr size_t kMaxActorLength = 256;
+
+std::string Quoted(absl::string_view text) { return absl::StrCat("'", absl::CHexEscape(text), "'"); }
+
+std::string ModelPrefix(absl::string_view name) { return absl::StrCat("models/", name, "/"); }
+std::string PayloadPrefix(absl::string_view name, absl::string_view token) {
+  return absl::StrCat(ModelPrefix(name), "payloads/", token, "/");
+}
+std::string VersionsPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "versions/"); }
+std::string ManifestKey(absl::string_view name, int64_t version) {
+  return absl::StrCat(VersionsPrefix(name), version, "/", kManifestFileName);
+}
+std::string AuditPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "audit/"); }
+std::string AuditKey(absl::string_view name, int64_t sequence) {
+  // Zero-padded so that lexical listing order is log order.
+  return absl::StrFormat("%s%020d.json", AuditPrefix(name), sequence);
+}
+
+// Canonical positive decimal (no sign, no leading zeros), or nullopt.
+std::optional<int64_t> ParsePositiveNumber(absl::string_view text) {
+  if (text.empty() || text.size() > 19 || text.front() == '0') return std::nullopt;
+  for (const char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < 1) return std::nullopt;
+  return value;
+}
+
+absl::StatusOr<std::string> NewPayloadToken() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) return absl::InternalError("OpenSSL RAND_bytes failed");
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+std::string VersionLabel(absl::string_view name, int64_t version) {
+  return absl::StrCat("version ", version, " of model ", Quoted(name));
+}
+
+struct CheckpointFile {
+  std::string name;
+  std::string path;
+};
+
+// The checkpoint's files, sorted by name; INVALID_ARGUMENT naming the first thing that is not a
+// plain, well-named regular file, so nothing is staged for a directory that would be refused.
+absl::StatusOr<std::vector<CheckpointFile>> ListCheckpointFiles(const std::string& directory) {
+  std::error_code error;
+  const auto status = std::filesystem::status(directory, error);
+  if (error || !std::filesystem::exists(status)) {
+    return absl::NotFoundError(absl::StrCat("checkpoint directory not found: ", directory));
+  }
+  if (!std::filesystem::is_directory(status)) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint path is not a directory: ", directory));
+  }
+  std::vector<CheckpointFile> files;
+  std::filesystem::directory_iterator it(directory, error);
+  for (; !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    std::error_code type_error;
+    const std::filesystem::file_type type = it->symlink_status(type_error).type();
+    if (type_error) {
+      return absl::InternalError(absl::StrCat("cannot stat ", it->path().string(), ": ", type_error.message()));
+    }
+    const std::string where = absl::StrCat("checkpoint file ", Quoted(name), " in ", directory);
+    if (type == std::filesystem::file_type::symlink) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " is a symlink; only regular files can be published"));
+    }
+    if (type == std::filesystem::file_type::directory) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " is a directory; only regular files at the top level can be published"));
+    }
+    if (type != std::filesystem::file_type::regular) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " is not a regular file"));
+    }
+    if (absl::Status status = ValidateVersionFileName(name); !status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", status.message()));
+    }
+    files.push_back({name, it->path().string()});
+  }
+  if (error) return absl::InternalError(absl::StrCat("cannot list ", directory, ": ", error.message()));
+  if (files.empty()) return absl::InvalidArgumentError(absl::StrCat("checkpoint directory is empty: ", directory));
+  std::sort(files.begin(), files.end(),
+            [](const CheckpointFile& a, const CheckpointFile& b) { return a.name < b.name; });
+  return files;
+}
+
+absl::Status ValidateTaskJson(absl::string_view content, absl::string_view origin) {
+  try {
+    if (!json::parse(content.begin(), content.end()).is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, " is not a JSON object"));
+    }
+  } catch (const json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, " is not valid JSON: ", error.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> DumpLine(const json& value) {
+  try {
+    return value.dump() + "\n";
+  } catch (const json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot serialize: ", error.what()));
+  }
+}
+
+// Splits "name@ref" (ref optional).
+struct Reference {
+  std::string name;
+  std::optional<std::string> selector;
+};
+
+absl::StatusOr<Reference> ParseReference(absl::string_view reference) {
+  Reference parsed;
+  const size_t at = reference.find('@');
+  parsed.name = std::string(reference.substr(0, at));
+  RETURN_IF_ERROR(ValidateModelName(parsed.name));
+  if (at != absl::string_view::npos) {
+    parsed.selector = std::string(reference.substr(at + 1));
+    if (parsed.selector->empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("reference ", Quoted(reference), " has nothing after '@' (a version or alias)"));
+    }
+  }
+  return parsed;
+}
+
+}  // namespace
+
+absl::StatusOr<json> AliasMove::ToJson() const {
+  RETURN_IF_ERROR(ValidateAliasName(alias));
+  if (sequence < 1) return absl::InvalidArgumentError("alias move: sequence must be >= 1");
+  if (!from_version && !to_version) return absl::InvalidArgumentError("alias move: neither from nor to is set");
+  if (actor.empty()) return absl::InvalidArgumentError("alias move: actor is empty");
+  RETURN_IF_ERROR(ParseRfc3339Utc(time).status());
+  return json{{"sequence", sequence},
+              {"alias", alias},
+              {"from", from_version ? json(*from_version) : json(nullptr)},
+              {"to", to_version ? json(*to_version) : json(nullptr)},
+              {"actor", actor},
+              {"time", time}};
+}
+
+absl::StatusOr<AliasMove> AliasMove::FromJson(const json& value) {
+  try {
+    if (!value.is_object()) return absl::InvalidArgumentError("alias move: must be a JSON object");
+    AliasMove move;
+    const auto version_or_null = [&](const char* key) -> absl::StatusOr<std::optional<int64_t>> {
+      const json& field = value.at(key);
+      if (field.is_null()) return std::optional<int64_t>();
+      if (!field.is_number_integer() || field.get<int64_t>() < 1) {
+        return absl::InvalidArgumentError(absl::StrCat("alias move: \"", key, "\" must be a version or null"));
+      }
+      return std::optional<int64_t>(field.get<int64_t>());
+    };
+    if (!value.at("sequence").is_number_integer()) return absl::InvalidArgumentError("alias move: bad sequence");
+    move.sequence = value.at("sequence").get<int64_t>();
+    move.alias = value.at("alias").get<std::string>();
+    ASSIGN_OR_RETURN(move.from_version, version_or_null("from"));
+    ASSIGN_OR_RETURN(move.to_version, version_or_null("to"));
+    move.actor = value.at("actor").get<std::string>();
+    move.time = value.at("time").get<std::string>();
+    RETURN_IF_ERROR(move.ToJson().status());
+    return move;
+  } catch (const json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("alias move: ", error.what()));
+  }
+}
+
+ModelRegistry::ModelRegistry(std::unique_ptr<RegistryStorage> storage) : storage_(std::move(storage)) {}
+
+absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::OpenLocal(const std::string& root) {
+  ASSIGN_OR_RETURN(std::unique_ptr<LocalDirectoryStorage> storage, LocalDirectoryStorage::Open(root));
+  return std::make_unique<ModelRegistry>(std::move(storage));
+}
+
+absl::StatusOr<std::vector<int64_t>> ModelRegistry::ListVersionNumbers(absl::string_view name) {
+  const std::string prefix = VersionsPrefix(name);
+  ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
+  std::vector<int64_t> versions;
+  for (const std::string& key : keys) {
+    // Only complete commit records count: a directory for N without its manifest is a claim that
+    // never happened (a crash between mkdir and link) and is invisible.
+    absl::string_view rest = absl::string_view(key).substr(prefix.size());
+    const std::string suffix = absl::StrCat("/", kManifestFileName);
+    if (!absl::ConsumeSuffix(&rest, suffix)) continue;
+    if (const std::optional<int64_t> version = ParsePositiveNumber(rest)) versions.push_back(*version);
+  }
+  std::sort(versions.begin(), versions.end());
+  return versions;
+}
+
+absl::StatusOr<std::vector<int64_t>> ModelRegistry::RequireModel(absl::string_view name) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  ASSIGN_OR_RETURN(std::vector<int64_t> versions, ListVersionNumbers(name));
+  if (versions.empty()) {
+    return absl::NotFoundError(absl::StrCat("model ", Quoted(name), " not found (it has no published versions)"));
+  }
+  return versions;
+}
+
+absl::StatusOr<std::optional<PublishResult>> ModelRegistry::FindByIdempotencyKey(absl::string_view name,
+                                                                                  absl::string_view key) {
+  ASSIGN_OR_RETURN(const std::vector<int64_t> versions, ListVersionNumbers(name));
+  for (const int64_t version : versions) {
+    ASSIGN_OR_RETURN(Manifest manifest, GetVersion(name, version));
+    if (manifest.idempotency_key == key) {
+      return std::optional<PublishResult>(PublishResult{version, /*already_published=*/true, std::move(manifest)});
+    }
+  }
+  return std::optional<PublishResult>();
+}
+
+absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, const std::string& source_directory,
+                                                     const ManifestInfo& info, const PublishOptions& options) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  if (!options.idempotency_key.empty()) {
+    ASSIGN_OR_RETURN(std::optional<PublishResult> existing, FindByIdempotencyKey(name, options.idempotency_key));
+    if (existing) return *std::move(existing);
+  }
+
+  // Everything that can be refused is checked before the first byte is staged.
+  ASSIGN_OR_RETURN(const std::vector<CheckpointFile> files, ListCheckpointFiles(source_directory));
+  const auto has_file = [&](absl::string_view file_name) {
+    return std::any_of(files.begin(), files.end(), [&](const CheckpointFile& f) { return f.name == file_name; });
+  };
+  const bool directory_has_task = has_file(kTaskFileName);
+  if (directory_has_task) {
+    const std::string task_path = JoinPath(source_directory, kTaskFileName);
+    ASSIGN_OR_RETURN(const std::string task_content, ReadFile(task_path));
+    RETURN_IF_ERROR(ValidateTaskJson(task_content, task_path));
+    if (info.task_json && *info.task_json != task_content) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ManifestInfo.task_json differs from ", task_path, "; pass one or make them identical"));
+    }
+  } else if (info.task_json) {
+    RETURN_IF_ERROR(ValidateTaskJson(*info.task_json, "ManifestInfo.task_json"));
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint directory ", source_directory,
+                                                   " has no task.json and ManifestInfo.task_json is unset"));
+  }
+  if (!info.tokenizer.empty() && !has_file(info.tokenizer)) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer file ", Quoted(info.tokenizer), " is not in ",
+                                                   source_directory, " (set ManifestInfo.tokenizer to \"\" if none)"));
+  }
+
+  ASSIGN_OR_RETURN(const std::string token, NewPayloadToken());
+  Manifest manifest;
+  manifest.model_name = std::string(name);
+  manifest.version = 1;
+  manifest.payload = token;
+  manifest.base_model = info.base_model;
+  manifest.tokenizer = info.tokenizer;
+  manifest.task_file = kTaskFileName;
+  manifest.schedule = info.schedule;
+  manifest.stage_metrics = info.stage_metrics;
+  manifest.token_statistics = info.token_statistics;
+  manifest.job_id = info.job_id;
+  manifest.idempotency_key = options.idempotency_key;
+  manifest.created_at = FormatRfc3339Utc(info.created_at == absl::InfinitePast() ? absl::Now() : info.created_at);
+  manifest.extra = info.extra;
+  {
+    // Dry run with placeholder checksums: catches wrong JSON kinds and non-UTF-8 strings now.
+    Manifest draft = manifest;
+    for (const CheckpointFile& file : files) draft.files.push_back({file.name, 0, std::string(64, '0')});
+    if (!directory_has_task) draft.files.push_back({kTaskFileName, 0, std::string(64, '0')});
+    RETURN_IF_ERROR(draft.Serialize().status());
+  }
+
+  const std::string payload_prefix = PayloadPrefix(name, token);
+  // Removes what this publish staged; the original error is what the caller needs to see.
+  const auto abandon = [&](absl::Status status) {
+    if (const absl::Status cleanup = storage_->DeletePrefix(payload_prefix); !cleanup.ok()) {
+      return absl::Status(status.code(), absl::StrCat(status.message(), " (and removing the staged files of ",
+                                                      payload_prefix, " failed: ", cleanup.message(), ")"));
+    }
+    return status;
+  };
+
+  std::vector<FileUpload> uploads;
+  for (const CheckpointFile& file : files) uploads.push_back({payload_prefix + file.name, file.path});
+  absl::StatusOr<std::vector<ObjectDigest>> digests = storage_->WriteObjectsFromFiles(uploads);
+  if (!digests.ok()) return abandon(digests.status());
+  for (size_t i = 0; i < files.size(); ++i) {
+    manifest.files.push_back({files[i].name, (*digests)[i].size, (*digests)[i].sha256});
+  }
+  if (!directory_has_task) {
+    absl::StatusOr<std::string> sha256 = Sha256Hex(*info.task_json);
+    if (!sha256.ok()) return abandon(sha256.status());
+    if (absl::Status status = storage_->WriteObject(payload_prefix + kTaskFileName, *info.task_json); !status.ok()) {
+      return abandon(status);
+    }
+    manifest.files.push_back({kTaskFileName, info.task_json->size(), *std::move(sha256)});
+    std::sort(manifest.files.begin(), manifest.files.end(),
+              [](const ManifestFile& a, const ManifestFile& b) { return a.name < b.name; });
+  }
+
+  absl::StatusOr<std::vector<int64_t>> versions = ListVersionNumbers(name);
+  if (!versions.ok()) return abandon(versions.status());
+  int64_t candidate = versions->empty() ? 1 : versions->back() + 1;
+  for (int attempt = 0; attempt < kMaxClaimAttempts; ++attempt, ++candidate) {
+    manifest.version = candidate;
+    absl::StatusOr<std::string> serialized = manifest.Serialize();
+    if (!serialized.ok()) return abandon(serialized.status());
+    const std::string key = ManifestKey(name, candidate);
+    const absl::Status claim = storage_->CreateExclusive(key, *serialized);
+    if (claim.ok()) return PublishResult{candidate, /*already_published=*/false, std::move(manifest)};
+    if (absl::IsAlreadyExists(claim)) {
+      if (!options.idempotency_key.empty()) {
+        absl::StatusOr<Manifest> occupant = GetVersion(name, candidate);
+        if (occupant.ok() && occupant->idempotency_key == options.idempotency_key) {
+          // A concurrent publisher with the same key took this number: its version is the one.
+          // Failing to remove our copy only leaves an unreferenced payload behind.
+          storage_->DeletePrefix(payload_prefix).IgnoreError();
+          return PublishResult{candidate, /*already_published=*/true, *std::move(occupant)};
+        }
+      }
+      continue;
+    }
+    // Any other error leaves open whether our manifest landed (say the link succeeded and the
+    // directory fsync failed). Deleting the payload of a version that did land would corrupt it,
+    // so the payload goes only when the key certainly holds no manifest of ours.
+    const absl::StatusOr<std::string> stored = storage_->ReadObject(key);
+    bool certainly_not_ours = absl::IsNotFound(stored.status());
+    if (stored.ok()) {
+      const absl::StatusOr<Manifest> occupant = Manifest::Parse(*stored);
+      certainly_not_ours = occupant.ok() && occupant->payload != token;
+    }
+    return certainly_not_ours ? abandon(claim) : claim;
+  }
+  return abandon(absl::AbortedError(
+      absl::StrCat("could not claim a version number for model ", Quoted(name), " after ", kMaxClaimAttempts,
+                   " attempts")));
+}
+
+absl::StatusOr<Manifest> ModelRegistry::GetVersion(absl::string_view name, int64_t version) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  if (version < 1) return absl::InvalidArgumentError(absl::StrCat("version must be >= 1, got ", version));
+  absl::StatusOr<std::string> text = storage_->ReadObject(ManifestKey(name, version));
+  if (absl::IsNotFound(text.status())) {
+    return absl::NotFoundError(absl::StrCat(VersionLabel(name, version), " not found"));
+  }
+  if (!text.ok()) return text.status();
+  absl::StatusOr<Manifest> manifest = Manifest::Parse(*text);
+  if (!manifest.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("manifest of ", VersionLabel(name, version), " is unreadable: ", manifest.status().message()));
+  }
+  if (manifest->model_name != name || manifest->version != version) {
+    return absl::DataLossError(absl::StrCat("manifest of ", VersionLabel(name, version), " describes ",
+                                            VersionLabel(manifest->model_name, manifest->version)));
+  }
+  return manifest;
+}
+
+absl::Status ModelRegistry::VerifyManifest(const Manifest& manifest) {
+  const std::string prefix = PayloadPrefix(manifest.model_name, manifest.payload);
+  ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
+  std::set<std::string> stored;
+  for (const std::string& key : keys) stored.insert(key.substr(prefix.size()));
+
+  std::vector<std::string> problems;
+  for (const ManifestFile& file : manifest.files) {
+    if (stored.erase(file.name) == 0) {
+      problems.push_back(absl::StrCat("file ", Quoted(file.name), " is missing"));
+      continue;
+    }
+    absl::StatusOr<ObjectDigest> digest = storage_->HashObject(prefix + file.name);
+    if (!digest.ok()) {
+      problems.push_back(absl::StrCat("file ", Quoted(file.name), " cannot be read: ", digest.status().message()));
+    } else if (digest->size != file.size) {
+      problems.push_back(absl::StrCat("file ", Quoted(file.name), " has ", digest->size, " bytes, the manifest says ",
+                                      file.size));
+    } else if (digest->sha256 != file.sha256) {
+      problems.push_back(absl::StrCat("file ", Quoted(file.name), " has sha256 ", digest->sha256,
+                                      ", the manifest says ", file.sha256));
+    }
+  }
+  for (const std::string& extra : stored) {
+    problems.push_back(absl::StrCat("file ", Quoted(extra), " is not in the manifest"));
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(VersionLabel(manifest.model_name, manifest.version),
+                                          " failed verification: ", absl::StrJoin(problems, "; ")));
+}
+
+absl::Status ModelRegistry::VerifyVersion(absl::string_view name, int64_t version) {
+  ASSIGN_OR_RETURN(const Manifest manifest, GetVersion(name, version));
+  return VerifyManifest(manifest);
+}
+
+absl::StatusOr<std::string> ModelRegistry::Materialize(absl::string_view name, int64_t version) {
+  ASSIGN_OR_RETURN(const Manifest manifest, GetVersion(name, version));
+  RETURN_IF_ERROR(VerifyManifest(manifest));
+  return storage_->LocalPath(PayloadPrefix(name, manifest.payload));
+}
+
+absl::StatusOr<OpenedVersion> ModelRegistry::Open(absl::string_view reference) {
+  ASSIGN_OR_RETURN(const Reference parsed, ParseReference(reference));
+  ASSIGN_OR_RETURN(const int64_t version, Resolve(reference));
+  OpenedVersion opened;
+  opened.model_name = parsed.name;
+  opened.version = version;
+  ASSIGN_OR_RETURN(opened.manifest, GetVersion(parsed.name, version));
+  RETURN_IF_ERROR(VerifyManifest(opened.manifest));
+  ASSIGN_OR_RETURN(opened.directory, storage_->LocalPath(PayloadPrefix(parsed.name, opened.manifest.payload)));
+  return opened;
+}
+
+absl::StatusOr<int64_t> ModelRegistry::Resolve(absl::string_view reference) {
+  ASSIGN_OR_RETURN(const Reference parsed, ParseReference(reference));
+  ASSIGN_OR_RETURN(const std::vector<int64_t> versions, RequireModel(parsed.name));
+  if (!parsed.selector || *parsed.selector == "latest") return versions.back();
+  const std::string& selector = *parsed.selector;
+  if (std::all_of(selector.begin(), selector.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
+    const std::optional<int64_t> version = ParsePositiveNumber(selector);
+    if (!version) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("reference ", Quoted(reference), ": version must be a positive number without leading zeros"));
+    }
+    if (!std::binary_search(versions.begin(), versions.end(), *version)) {
+      return absl::NotFoundError(absl::StrCat(VersionLabel(parsed.name, *version), " not found (latest is ",
+                                              versions.back(), ")"));
+    }
+    return *version;
+  }
+  RETURN_IF_ERROR(ValidateAliasName(selector));
+  ASSIGN_OR_RETURN(const std::vector<int64_t> sequences, ListAuditSequences(parsed.name));
+  ASSIGN_OR_RETURN(const std::optional<int64_t> target, AliasTarget(parsed.name, selector, sequences));
+  if (!target) {
+    return absl::NotFoundError(absl::StrCat("alias ", Quoted(selector), " of model ", Quoted(parsed.name), " not found"));
+  }
+  return *target;
+}
+
+absl::StatusOr<std::vector<std::string>> ModelRegistry::ListModels() {
+  ASSIGN_OR_RETURN(const std::vector<std::string> names, storage_->ListChildren("models/"));
+  std::vector<std::string> models;
+  for (const std::string& name : names) {
+    if (!ValidateModelName(name).ok()) continue;
+    ASSIGN_OR_RETURN(const std::vector<int64_t> versions, ListVersionNumbers(name));
+    if (!versions.empty()) models.push_back(name);
+  }
+  return models;
+}
+
+absl::StatusOr<std::vector<Manifest>> ModelRegistry::ListVersions(absl::string_view name) {
+  ASSIGN_OR_RETURN(const std::vector<int64_t> versions, RequireModel(name));
+  std::vector<Manifest> manifests;
+  manifests.reserve(versions.size());
+  for (const int64_t version : versions) {
+    ASSIGN_OR_RETURN(Manifest manifest, GetVersion(name, version));
+    manifests.push_back(std::move(manifest));
+  }
+  return manifests;
+}
+
+absl::StatusOr<std::vector<int64_t>> ModelRegistry::ListAuditSequences(absl::string_view name) {
+  const std::string prefix = AuditPrefix(name);
+  ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
+  std::vector<int64_t> sequences;
+  for (const std::string& key : keys) {
+    absl::string_view rest = absl::string_view(key).substr(prefix.size());
+    int64_t sequence = 0;
+    if (absl::ConsumeSuffix(&rest, ".json") && rest.size() == 20 && absl::SimpleAtoi(rest, &sequence) &&
+        sequence >= 1 && AuditKey(name, sequence) == key) {
+      sequences.push_back(sequence);
+    }
+  }
+  std::sort(sequences.begin(), sequences.end());
+  return sequences;
+}
+
+absl::StatusOr<AliasMove> ModelRegistry::ReadAuditEntry(absl::string_view name, int64_t sequence) {
+  const std::string key = AuditKey(name, sequence);
+  ASSIGN_OR_RETURN(const std::string text, storage_->ReadObject(key));
+  absl::StatusOr<AliasMove> move = [&]() -> absl::StatusOr<AliasMove> {
+    try {
+      return AliasMove::FromJson(json::parse(text));
+    } catch (const json::exception& error) {
+      return absl::InvalidArgumentError(error.what());
+    }
+  }();
+  if (!move.ok()) {
+    return absl::DataLossError(absl::StrCat("audit entry ", key, " is unreadable: ", move.status().message()));
+  }
+  if (move->sequence != sequence) {
+    return absl::DataLossError(absl::StrCat("audit entry ", key, " claims sequence ", move->sequence));
+  }
+  return move;
+}
+
+absl::StatusOr<std::optional<int64_t>> ModelRegistry::AliasTarget(absl::string_view name, absl::string_view alias,
+                                                                  const std::vector<int64_t>& sequences) {
+  for (auto it = sequences.rbegin(); it != sequences.rend(); ++it) {
+    ASSIGN_OR_RETURN(const AliasMove move, ReadAuditEntry(name, *it));
+    if (move.alias == alias) return move.to_version;
+  }
+  return std::optional<int64_t>();
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::ListAliases(absl::string_view name) {
+  ASSIGN_OR_RETURN(const std::vector<AliasMove> log, AuditLog(name));
+  std::map<std::string, int64_t> aliases;
+  for (const AliasMove& move : log) {
+    if (move.to_version) {
+      aliases[move.alias] = *move.to_version;
+    } else {
+      aliases.erase(move.alias);
+    }
+  }
+  return aliases;
+}
+
+absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name, absl::string_view alias,
+                                                         std::optional<int64_t> to_version, absl::string_view actor) {
+  RETURN_IF_ERROR(ValidateAliasName(alias));
+  if (actor.empty()) return absl::InvalidArgumentError("actor (who moves the alias) is empty");
+  if (actor.size() > kMaxActorLength) {
+    return absl::InvalidArgumentError(absl::StrCat("actor is longer than ", kMaxActorLength, " characters"));
+  }
+  ASSIGN_OR_RETURN(const std::vector<int64_t> versions, RequireModel(name));
+  if (to_version && !std::binary_search(versions.begin(), versions.end(), *to_version)) {
+    return absl::NotFoundError(absl::StrCat(VersionLabel(name, *to_version), " not found"));
+  }
+  for (int attempt = 0; attempt < kMaxClaimAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(const std::vector<int64_t> sequences, ListAuditSequences(name));
+    AliasMove move;
+    move.sequence = sequences.empty() ? 1 : sequences.back() + 1;
+    move.alias = std::string(alias);
+    ASSIGN_OR_RETURN(move.from_version, AliasTarget(name, alias, sequences));
+    move.to_version = to_version;
+    move.actor = std::string(actor);
+    move.time = FormatRfc3339Utc(absl::Now());
+    if (!move.from_version && !move.to_version) {
+      return absl::NotFoundError(absl::StrCat("alias ", Quoted(alias), " of model ", Quoted(name), " not found"));
+    }
+    ASSIGN_OR_RETURN(const json value, move.ToJson());
+    ASSIGN_OR_RETURN(const std::string line, DumpLine(value));
+    // The claim of sequence S + 1 succeeds only if no move landed after the S we read from, so
+    // `from_version` above is exact; otherwise re-read and try again.
+    const absl::Status claim = storage_->CreateExclusive(AuditKey(name, move.sequence), line);
+    if (claim.ok()) return move;
+    if (!absl::IsAlreadyExists(claim)) return claim;
+  }
+  return absl::AbortedError(absl::StrCat("could not record the move of alias ", Quoted(alias), " after ",
+                                         kMaxClaimAttempts, " attempts"));
+}
+
+absl::StatusOr<AliasMove> ModelRegistry::SetAlias(absl::string_view name, absl::string_view alias, int64_t version,
+                                                  absl::string_view actor) {
+  return RecordAliasMove(name, alias, version, actor);
+}
+
+absl::StatusOr<AliasMove> ModelRegistry::RemoveAlias(absl::string_view name, absl::string_view alias,
+                                                     absl::string_view actor) {
+  return RecordAliasMove(name, alias, std::nullopt, actor);
+}
+
+absl::StatusOr<std::vector<AliasMove>> ModelRegistry::AuditLog(absl::string_view name) {
+  RETURN_IF_ERROR(RequireModel(name).status());
+  ASSIGN_OR_RETURN(const std::vector<int64_t> sequences, ListAuditSequences(name));
+  std::vector<AliasMove> log;
+  log.reserve(sequences.size());
+  for (const int64_t sequence : sequences) {
+    ASSIGN_OR_RETURN(AliasMove move, ReadAuditEntry(name, sequence));
+    log.push_back(std::move(move));
+  }
+  return log;
+}
+
+absl::StatusOr<std::string> ModelRegistry::AuditLogJsonl(absl::string_view name) {
+  ASSIGN_OR_RETURN(const std::vector<AliasMove> log, AuditLog(name));
+  std::string text;
+  for (const AliasMove& move : log) {
+    ASSIGN_OR_RETURN(const json value, move.ToJson());
+    ASSIGN_OR_RETURN(const std::string line, DumpLine(value));
+    text += line;
+  }
+  return text;
+}
+
+}  // namespace promptintern

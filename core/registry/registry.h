@@ -1,0 +1,180 @@
+// Model registry: the trainer publishes each internalized checkpoint here and the inference
+// service reads it back.
+//
+// Model names -> immutable versions 1, 2, 3, ... (each a set of checkpoint files described by a
+// manifest.json with their sizes and SHA-256) -> movable aliases ("production", "staging") whose
+// every move is recorded in an append-only audit log.
+//
+// Storage layout (keys of a RegistryStorage; see storage.h):
+//   models/<name>/payloads/<token>/<file>      the files of one publish, under a fresh random
+//                                              token; never written again once committed
+//   models/<name>/versions/<N>/manifest.json   the commit record of version N
+//   models/<name>/audit/<sequence>.json        one alias move, one JSON line (20-digit sequence)
+//
+// Publishing: the files are copied (and hashed as stored, fsynced) under a new payload token, then
+// version N = latest + 1 is claimed by CreateExclusive of its manifest, which references the
+// payload. If N was taken meanwhile by another thread or process, N + 1 is tried, and so on. A
+// version therefore exists exactly when its manifest does, and its manifest appears only after all
+// its bytes are durable: a crash at any point leaves either a complete version or an unreferenced
+// payload that no reader looks at (and that a later publish never reuses). A failed publish
+// deletes its payload; nothing ever writes to another publish's payload or to a committed version.
+//
+// Aliases: the audit log is the source of truth. A move appends entry S + 1 by CreateExclusive,
+// computed from entries 1..S; losing that race means re-reading and retrying, so moves are
+// linearizable and every entry's "from" is exactly the alias's previous target. An alias's current
+// target is its latest entry. The log is JSONL one line per file; AuditLogJsonl concatenates it.
+//
+// Idempotent publish: with an idempotency key (the trainer passes its job id), Publish first
+// returns any existing version published with that key, so a job resumed after a crash publishes
+// exactly once. Two publishers racing with the same key at the same moment may both publish
+// (avoiding that needs leases, which a crashed job could never release); the trainer runs one
+// publisher per job.
+//
+// Readers: GetVersion returns the manifest as stored; VerifyVersion re-hashes every file and
+// returns DATA_LOSS naming each missing, extra, truncated or altered file; Materialize / Open
+// verify before handing out a local directory.
+//
+// All methods are thread-safe and may run concurrently in many processes over one storage.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/registry/manifest.h"
+#include "core/registry/storage.h"
+#include <nlohmann/json.hpp>
+
+namespace promptintern {
+
+// What the publisher knows about a checkpoint beyond its files.
+struct ManifestInfo {
+  std::string base_model;
+  // File name of the tokenizer inside the checkpoint directory; "" when it ships none.
+  std::string tokenizer = "tokenizer.model";
+  // Content of task.json, for a checkpoint directory that lacks one. When the directory has a
+  // task.json too, both must be byte-identical. Either way it must be a JSON object.
+  std::optional<std::string> task_json;
+  nlohmann::json schedule = nlohmann::json::object();
+  nlohmann::json stage_metrics = nlohmann::json::array();
+  nlohmann::json token_statistics = nlohmann::json::object();
+  std::string job_id;
+  // InfinitePast means now.
+  absl::Time created_at = absl::InfinitePast();
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+struct PublishOptions {
+  // When non-empty: if a version of the model was already published with this key, return it
+  // instead of publishing again. Stored in the manifest.
+  std::string idempotency_key;
+};
+
+struct PublishResult {
+  int64_t version = 0;
+  // True when an existing version was returned because of the idempotency key.
+  bool already_published = false;
+  Manifest manifest;
+};
+
+// One entry of an alias audit log.
+struct AliasMove {
+  int64_t sequence = 0;  // 1, 2, 3, ... per model, across all its aliases.
+  std::string alias;
+  std::optional<int64_t> from_version;  // nullopt: the alias did not exist.
+  std::optional<int64_t> to_version;    // nullopt: the alias was removed.
+  std::string actor;                    // Who moved it.
+  std::string time;                     // RFC 3339 UTC.
+
+  // Never throws; validates.
+  absl::StatusOr<nlohmann::json> ToJson() const;
+  static absl::StatusOr<AliasMove> FromJson(const nlohmann::json& json);
+};
+
+// A verified version ready to load.
+struct OpenedVersion {
+  std::string model_name;
+  int64_t version = 0;
+  Manifest manifest;
+  std::string directory;  // Local directory holding exactly the manifest's files.
+};
+
+class ModelRegistry {
+ public:
+  explicit ModelRegistry(std::unique_ptr<RegistryStorage> storage);
+  // A registry on LocalDirectoryStorage at `root` (created if missing).
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> OpenLocal(const std::string& root);
+
+  RegistryStorage& storage() { return *storage_; }
+
+  // Copies every regular file of `source_directory` (no subdirectories, symlinks or special
+  // files; file names as ValidateVersionFileName) into a new version. INVALID_ARGUMENT for bad
+  // names, files or info, before anything is written.
+  absl::StatusOr<PublishResult> Publish(absl::string_view name, const std::string& source_directory,
+                                        const ManifestInfo& info, const PublishOptions& options = {});
+
+  // The manifest as stored (checked to belong to this name and version). NOT_FOUND if absent.
+  absl::StatusOr<Manifest> GetVersion(absl::string_view name, int64_t version);
+
+  // Re-hashes every file. DATA_LOSS listing every missing file, extra file, size mismatch and
+  // hash mismatch by file name.
+  absl::Status VerifyVersion(absl::string_view name, int64_t version);
+
+  // Local directory of the version after VerifyVersion succeeds. The directory is the registry's
+  // own copy: read it, never write to it.
+  absl::StatusOr<std::string> Materialize(absl::string_view name, int64_t version);
+  // Resolve + GetVersion + Materialize.
+  absl::StatusOr<OpenedVersion> Open(absl::string_view reference);
+
+  // "name" or "name@latest" -> newest version; "name@3" -> 3 if it exists; "name@production" ->
+  // the alias's target. NOT_FOUND naming the missing model, version or alias; INVALID_ARGUMENT
+  // for malformed references.
+  absl::StatusOr<int64_t> Resolve(absl::string_view reference);
+
+  // Models with at least one version, sorted.
+  absl::StatusOr<std::vector<std::string>> ListModels();
+  // Manifests of every version, oldest first. NOT_FOUND for a model without versions.
+  absl::StatusOr<std::vector<Manifest>> ListVersions(absl::string_view name);
+  // Alias -> version, for aliases that currently exist.
+  absl::StatusOr<std::map<std::string, int64_t>> ListAliases(absl::string_view name);
+
+  // Points `alias` at `version` (which must exist), creating the alias if needed, and records
+  // the move. `actor` (who; non-empty) is stored verbatim. Returns the recorded entry.
+  absl::StatusOr<AliasMove> SetAlias(absl::string_view name, absl::string_view alias, int64_t version,
+                                     absl::string_view actor);
+  // Removes an existing alias (NOT_FOUND otherwise) and records it with to_version = nullopt.
+  absl::StatusOr<AliasMove> RemoveAlias(absl::string_view name, absl::string_view alias,
+                                        absl::string_view actor);
+
+  // Every alias move of the model, in order.
+  absl::StatusOr<std::vector<AliasMove>> AuditLog(absl::string_view name);
+  // The same as JSON Lines text.
+  absl::StatusOr<std::string> AuditLogJsonl(absl::string_view name);
+
+ private:
+  // Committed version numbers, ascending.
+  absl::StatusOr<std::vector<int64_t>> ListVersionNumbers(absl::string_view name);
+  // ListVersionNumbers, NOT_FOUND when empty.
+  absl::StatusOr<std::vector<int64_t>> RequireModel(absl::string_view name);
+  absl::StatusOr<std::optional<PublishResult>> FindByIdempotencyKey(absl::string_view name,
+                                                                     absl::string_view key);
+  absl::Status VerifyManifest(const Manifest& manifest);
+  absl::StatusOr<std::vector<int64_t>> ListAuditSequences(absl::string_view name);
+  absl::StatusOr<AliasMove> ReadAuditEntry(absl::string_view name, int64_t sequence);
+  // The alias's target as of the given log (nullopt: absent), scanning from the newest entry.
+  absl::StatusOr<std::optional<int64_t>> AliasTarget(absl::string_view name, absl::string_view alias,
+                                                     const std::vector<int64_t>& sequences);
+  absl::StatusOr<AliasMove> RecordAliasMove(absl::string_view name, absl::string_view alias,
+                                            std::optional<int64_t> to_version, absl::string_view actor);
+
+  std::unique_ptr<RegistryStorage> storage_;
+};
+
+}  // namespace promptintern

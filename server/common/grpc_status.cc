@@ -1,0 +1,13 @@
+#include "server/common/grpc_status.h"
+
+#include <string>
+
+namespace promptintern {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace promptintern
