@@ -58,3 +58,64 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 }
 
 }  // namespace promptintern::testing
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+namespace promptintern::testing {
+
+bool ServiceProcess::Start(const std::string& binary, const std::vector<std::string>& arguments,
+                           const std::string& log_path) {
+  pid_ = fork();
+  if (pid_ < 0) return false;
+  if (pid_ == 0) {
+    if (freopen(log_path.c_str(), "w", stderr) == nullptr) _exit(126);
+    std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+    for (const std::string& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  const std::regex serving("serving on port ([0-9]+)");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto log = ReadFile(log_path);
+    std::smatch match;
+    if (log.ok() && std::regex_search(*log, match, serving)) {
+      port_ = std::stoi(match[1]);
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop(SIGKILL);
+  return false;
+}
+
+int ServiceProcess::Stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+ServiceProcess::~ServiceProcess() { Stop(SIGKILL); }
+
+std::string TinyJobYaml(const std::string& name, int steps) {
+  std::string yaml = *ReadFile(std::string(PROMPTINTERN_SOURCE_DIR) + "/tests/data/tiny_job.yaml");
+  yaml = std::regex_replace(yaml, std::regex("\nname: [^\n]*"), "\nname: " + name);
+  return std::regex_replace(yaml, std::regex("training: \\{steps: [0-9]+"),
+                            "training: {steps: " + std::to_string(steps));
+}
+
+}  // namespace promptintern::testing

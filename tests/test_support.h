@@ -32,3 +32,32 @@ ModelConfig TinyConfig();
 std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& config = TinyConfig());
 
 }  // namespace promptintern::testing
+
+#include <sys/types.h>
+
+#include <vector>
+
+namespace promptintern::testing {
+
+// A service binary run as a child process, as in production: real sockets on loopback.
+class ServiceProcess {
+ public:
+  // Starts `binary` with `arguments` (which should include a ":0" listen address); waits until it
+  // logs "serving on port N" and returns with port() set. Returns false (and kills it) on failure.
+  bool Start(const std::string& binary, const std::vector<std::string>& arguments, const std::string& log_path);
+  ~ServiceProcess();
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+  // Sends `signal` and reaps the process; returns its wait status.
+  int Stop(int signal);
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// tests/data/tiny_job.yaml (a 2-layer model on the synthetic task) with its name and step count set.
+std::string TinyJobYaml(const std::string& name, int steps);
+
+}  // namespace promptintern::testing
