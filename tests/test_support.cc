@@ -59,7 +59,10 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 
 }  // namespace promptintern::testing
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -70,6 +73,7 @@ namespace promptintern::testing {
 
 bool ServiceProcess::Start(const std::string& binary, const std::vector<std::string>& arguments,
                            const std::string& log_path) {
+  log_path_ = log_path;
   pid_ = fork();
   if (pid_ < 0) return false;
   if (pid_ == 0) {
@@ -98,6 +102,34 @@ bool ServiceProcess::Start(const std::string& binary, const std::vector<std::str
   }
   Stop(SIGKILL);
   return false;
+}
+
+int ServiceProcess::LoggedNumber(const std::string& prefix) const {
+  auto log = ReadFile(log_path_);
+  if (!log.ok()) return 0;
+  const size_t at = log->find(prefix);
+  return at == std::string::npos ? 0 : std::atoi(log->c_str() + at + prefix.size());
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    if (fd >= 0) close(fd);
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)!write(fd, request.data(), request.size());
+  std::string response;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<size_t>(n));
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
 int ServiceProcess::Stop(int signal) {

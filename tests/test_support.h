@@ -49,13 +49,19 @@ class ServiceProcess {
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
+  // The first number logged after `prefix` (e.g. "metrics on port "), or 0.
+  int LoggedNumber(const std::string& prefix) const;
   // Sends `signal` and reaps the process; returns its wait status.
   int Stop(int signal);
 
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string log_path_;
 };
+
+// The body of GET http://127.0.0.1:port/path, or "" on any failure.
+std::string HttpGet(int port, const std::string& path);
 
 // tests/data/tiny_job.yaml (a 2-layer model on the synthetic task) with its name and step count set.
 std::string TinyJobYaml(const std::string& name, int steps);

@@ -2,10 +2,17 @@
 // the C++ client library.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+
+#include <condition_variable>
+#include <mutex>
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 #include "client/lib/trainer_client.h"
 #include "core/registry/registry.h"
@@ -20,6 +27,38 @@ using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::ServiceProcess;
 using ::promptintern::testing::TinyJobYaml;
 
+// grpc.health.v1.Health/Check for the whole server, without generated stubs: the empty request
+// encodes to no bytes and SERVING (1) to field 1 varint 1.
+bool HealthServing(const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  grpc::Slice empty("");
+  request = grpc::ByteBuffer(&empty, 1);
+  std::mutex mu;
+  std::condition_variable done;
+  bool finished = false;
+  grpc::Status status;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> lock(mu);
+                   status = s;
+                   finished = true;
+                   done.notify_one();
+                 });
+  std::unique_lock<std::mutex> lock(mu);
+  done.wait(lock, [&] { return finished; });
+  if (!status.ok()) return false;
+  std::vector<grpc::Slice> slices;
+  response.Dump(&slices);
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  return bytes == std::string("\x08\x01", 2);
+}
+
 class TrainerServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -28,7 +67,7 @@ class TrainerServiceTest : public ::testing::Test {
   }
   bool StartTrainer() {
     return trainer_.Start(BinaryDir() + "/promptintern-trainer",
-                          {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir_ + "/data",
+                          {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", dir_ + "/data",
                            "--registry-dir", dir_ + "/registry", "--threads", "1"},
                           dir_ + "/trainer-" + std::to_string(++starts_) + ".log");
   }
@@ -93,6 +132,12 @@ TEST_F(TrainerServiceTest, SubmitWatchPublishVerifyAndMoveAnAlias) {
   auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
   ASSERT_TRUE(registry.ok());
   EXPECT_TRUE((*registry)->VerifyVersion("tiny-bash", 1).ok());
+
+  const std::string metrics = ::promptintern::testing::HttpGet(trainer_.LoggedNumber("metrics on port "), "/metrics");
+  EXPECT_NE(metrics.find("promptintern_trainer_versions_published_total{name=\"tiny-bash\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("promptintern_trainer_training_loss{"), std::string::npos);
+  EXPECT_TRUE(HealthServing(trainer_.address()));
 
   auto previous = client.SetAlias("tiny-bash", "production", 1, "test");
   ASSERT_TRUE(previous.ok()) << previous.status();
@@ -181,6 +226,33 @@ TEST_F(TrainerServiceTest, KilledTrainerResumesTheJobAndPublishesOnce) {
   auto versions = client.ListVersions("resumed");
   ASSERT_TRUE(versions.ok());
   EXPECT_EQ(versions->versions_size(), 1);
+}
+
+// SIGTERM checkpoints the running stage and exits cleanly; the next start resumes the job.
+TEST_F(TrainerServiceTest, SigtermCheckpointsAndTheJobResumesOnRestart) {
+  std::string job_id;
+  {
+    TrainerClient client(trainer_.address());
+    auto job = client.SubmitJob(TinyJobYaml("graceful", 60));
+    ASSERT_TRUE(job.ok());
+    job_id = job->job_id();
+    while (client.GetJob(job_id)->step() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int status = trainer_.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // A configuration file this time, with a flag still overriding it.
+  const std::string config = dir_ + "/trainer.yaml";
+  ASSERT_TRUE(WriteFileAtomic(config, "listen: 127.0.0.1:1\nmetrics_listen: ''\ndata_dir: " + dir_ +
+                                          "/data\nregistry_dir: " + dir_ + "/registry\nthreads: 1\n").ok());
+  ASSERT_TRUE(trainer_.Start(BinaryDir() + "/promptintern-trainer", {"--config", config, "--listen", "127.0.0.1:0"},
+                             dir_ + "/trainer-config.log"));
+  TrainerClient client(trainer_.address());
+  auto interrupted = client.GetJob(job_id);
+  ASSERT_TRUE(interrupted.ok());
+  EXPECT_GE(interrupted->step(), 5);
+  const auto events = WatchToEnd(client, job_id);
+  EXPECT_EQ(events.back().kind(), v1::JobEvent::KIND_SUCCEEDED);
+  EXPECT_EQ(client.ListVersions("graceful")->versions_size(), 1);
 }
 
 TEST_F(TrainerServiceTest, CorruptedVersionIsRefused) {

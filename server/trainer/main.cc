@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
     std::cerr << "promptintern-trainer: " << server.status().message() << "\n";
     return 1;
   }
+  if (metrics_server != nullptr) {
+    std::fprintf(stderr, "promptintern-trainer: metrics on port %d\n", metrics_server->port());
+  }
   std::fprintf(stderr, "promptintern-trainer: serving on port %d (data %s, registry %s)\n", port,
                config.data_dir.c_str(), config.registry_dir.c_str());
   std::atomic<bool> stopping{false};
