@@ -160,6 +160,19 @@ TEST_F(TrainerServiceTest, BadRequestsGetClearErrorsAndTheServiceStaysUp) {
   auto typo = client.SubmitJob("trainig: {steps: 3}\n");
   EXPECT_NE(std::string(typo.status().message()).find("did you mean 'training'"), std::string::npos) << typo.status();
   EXPECT_EQ(client.SubmitJob("").status().code(), absl::StatusCode::kInvalidArgument);
+  {
+    // Structured fields go through the same validation.
+    auto channel = grpc::CreateChannel(trainer_.address(), grpc::InsecureChannelCredentials());
+    auto stub = v1::TrainerService::NewStub(channel);
+    grpc::ClientContext context;
+    v1::SubmitJobRequest request;
+    (*request.mutable_job()->mutable_fields())["training"].mutable_struct_value()->mutable_fields()->operator[](
+        "steps").set_number_value(-4);
+    v1::Job job;
+    const grpc::Status status = stub->SubmitJob(&context, request, &job);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("training.steps"), std::string::npos) << status.error_message();
+  }
   EXPECT_EQ(client.SubmitJob(TinyJobYaml("x", 2), "../escape").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(client.GetJob("job-nope").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(client.GetJob("../../etc/passwd").status().code(), absl::StatusCode::kNotFound);

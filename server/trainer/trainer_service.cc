@@ -1,5 +1,7 @@
 #include "server/trainer/trainer_service.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -98,8 +100,15 @@ void ToProto(const Manifest& manifest, const std::map<std::string, int64_t>& ali
 }  // namespace
 
 grpc::Status TrainerServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request, v1::Job* job) {
-  if (request->job_yaml().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "job_yaml is empty");
-  absl::StatusOr<JobRecord> record = jobs_->Submit(request->job_yaml(), request->name());
+  std::string yaml = request->job_yaml();
+  if (yaml.empty() && request->has_job()) {
+    // JSON is YAML: the structured form goes through the same parser and validation.
+    if (!google::protobuf::util::MessageToJsonString(request->job(), &yaml).ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "job: cannot convert the structured job to JSON");
+    }
+  }
+  if (yaml.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "neither job_yaml nor job is given");
+  absl::StatusOr<JobRecord> record = jobs_->Submit(yaml, request->name());
   if (!record.ok()) return ToGrpcStatus(record.status());
   ToProto(*record, job);
   return grpc::Status::OK;
