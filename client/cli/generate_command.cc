@@ -6,6 +6,7 @@
 #include <string>
 
 #include "client/cli/commands.h"
+#include "client/lib/inference_client.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/generate/generator.h"
 #include "core/model/llama.h"
@@ -27,9 +28,34 @@ struct GenerateFlags {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   int threads = 0;
+  std::string server;  // set: ask the inference service instead of loading a model
+  std::string mode = "query_only";
 };
 
+absl::StatusOr<std::string> RunRemoteGenerate(const GenerateFlags& flags) {
+  if (!flags.prompt.has_value()) return absl::InvalidArgumentError("--prompt is required with --server");
+  v1::GenerateRequest request;
+  request.set_query(*flags.prompt);
+  request.set_max_tokens(flags.max_tokens);
+  request.set_temperature(flags.temperature);
+  request.set_top_p(flags.top_p);
+  request.set_top_k(flags.top_k);
+  request.set_seed(flags.seed);
+  for (const std::string& stop : flags.stop) request.add_stop(stop);
+  if (flags.mode == "full") request.set_prompt_mode(v1::PROMPT_MODE_FULL);
+  if (flags.mode == "compressed") request.set_prompt_mode(v1::PROMPT_MODE_COMPRESSED);
+  InferenceClient client(flags.server);
+  ASSIGN_OR_RETURN(v1::GenerateResponse response, client.Generate(request));
+  const v1::Usage& usage = response.usage();
+  std::fprintf(stderr, "%s@%ld: %ld input tokens (full prompt: %ld, saved %ld), %ld output tokens, $%.8f (full prompt: $%.8f), %.1f ms\n",
+               response.model().c_str(), response.model_version(), usage.input_tokens(), usage.baseline_input_tokens(),
+               usage.saved_input_tokens(), usage.output_tokens(), usage.cost_usd(), usage.baseline_cost_usd(),
+               1000 * response.timings().total_seconds());
+  return response.text();
+}
+
 absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
+  if (!flags.server.empty()) return RunRemoteGenerate(flags);
   SetComputeThreads(flags.threads);
   ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, LoadModel(flags.model_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::Load(JoinPath(flags.model_dir, kTokenizerFile)));
@@ -52,7 +78,11 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
 void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run) {
   auto flags = std::make_shared<GenerateFlags>();
   CLI::App* command = app.add_subcommand("generate", "Generate text from a local model directory");
-  command->add_option("--model", flags->model_dir, "Hugging Face checkpoint directory")->required();
+  CLI::Option* model = command->add_option("--model", flags->model_dir, "Hugging Face checkpoint directory");
+  CLI::Option* server = command->add_option("--server", flags->server, "Inference service address (instead of --model)");
+  model->excludes(server);
+  command->add_option("--mode", flags->mode, "With --server: query_only, full or compressed")
+      ->check(CLI::IsMember({"query_only", "full", "compressed"}));
   command->add_option("--prompt", flags->prompt, "Prompt text (default: generate from BOS)");
   command->add_option("--max-tokens", flags->max_tokens, "Maximum new tokens")->check(CLI::Range(0, 1 << 20));
   command->add_option("--temperature", flags->temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
@@ -64,6 +94,10 @@ void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run) {
   command->add_option("--threads", flags->threads, "Compute threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   command->callback([flags, run] {
     *run = [flags] {
+      if (flags->model_dir.empty() && flags->server.empty()) {
+        std::cerr << "promptintern generate: give --model DIR or --server ADDR\n";
+        return 2;
+      }
       absl::StatusOr<std::string> text = RunGenerate(*flags);
       if (!text.ok()) {
         std::cerr << "promptintern generate: " << text.status().message() << "\n";

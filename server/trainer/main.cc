@@ -62,31 +62,31 @@ int main(int argc, char** argv) {
   promptintern::BlockTerminationSignals();
   CLI::App app{"PromptIntern trainer service"};
   std::string config_path;
-  TrainerConfig flags;
-  app.add_option("--config", config_path, "YAML configuration file");
-  auto* listen = app.add_option("--listen", flags.listen, "gRPC listen address");
-  auto* metrics = app.add_option("--metrics-listen", flags.metrics_listen, "Prometheus /metrics address ('' = off)");
-  auto* data_dir = app.add_option("--data-dir", flags.data_dir, "Job records, events and run state");
-  auto* registry_dir = app.add_option("--registry-dir", flags.registry_dir, "Model registry root directory");
-  auto* threads = app.add_option("--threads", flags.threads, "Compute threads for jobs that leave it at 0 (0 = all cores)");
-  auto* concurrent = app.add_option("--max-concurrent-jobs", flags.max_concurrent_jobs, "Jobs run at once");
-  auto* queued = app.add_option("--max-queued-jobs", flags.max_queued_jobs, "Jobs waiting before SubmitJob is refused");
-  CLI11_PARSE(app, argc, argv);
-
   TrainerConfig config;
+  app.add_option("--config", config_path, "YAML configuration file");
+  // Flags are applied after the configuration file, so a flag given on the command line wins.
+  std::vector<std::function<void()>> apply_flags;
+  auto flag = [&](const char* name, auto& field, const char* help) {
+    using Value = std::decay_t<decltype(field)>;
+    app.add_option_function<Value>(
+        name, [&apply_flags, &field](const Value& value) { apply_flags.push_back([&field, value] { field = value; }); },
+        help);
+  };
+  flag("--listen", config.listen, "gRPC listen address");
+  flag("--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
+  flag("--data-dir", config.data_dir, "Job records, events and run state");
+  flag("--registry-dir", config.registry_dir, "Model registry root directory");
+  flag("--threads", config.threads, "Compute threads for jobs that leave it at 0 (0 = all cores)");
+  flag("--max-concurrent-jobs", config.max_concurrent_jobs, "Jobs run at once");
+  flag("--max-queued-jobs", config.max_queued_jobs, "Jobs waiting before SubmitJob is refused");
+  CLI11_PARSE(app, argc, argv);
   if (!config_path.empty()) {
     if (absl::Status status = ApplyConfigFile(config_path, &config); !status.ok()) {
       std::cerr << "promptintern-trainer: " << status.message() << "\n";
       return 2;
     }
   }
-  if (listen->count()) config.listen = flags.listen;
-  if (metrics->count()) config.metrics_listen = flags.metrics_listen;
-  if (data_dir->count()) config.data_dir = flags.data_dir;
-  if (registry_dir->count()) config.registry_dir = flags.registry_dir;
-  if (threads->count()) config.threads = flags.threads;
-  if (concurrent->count()) config.max_concurrent_jobs = flags.max_concurrent_jobs;
-  if (queued->count()) config.max_queued_jobs = flags.max_queued_jobs;
+  for (const auto& apply : apply_flags) apply();
 
   auto registry = promptintern::ModelRegistry::OpenLocal(config.registry_dir);
   if (!registry.ok()) {

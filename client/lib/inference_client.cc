@@ -1,0 +1,56 @@
+#include "client/lib/inference_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+
+#include "client/lib/trainer_client.h"
+
+namespace promptintern {
+namespace {
+
+void SetDeadline(grpc::ClientContext* context, double seconds) {
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            std::chrono::duration<double>(seconds)));
+}
+
+}  // namespace
+
+InferenceClient::InferenceClient(const std::string& address)
+    : stub_(v1::InferenceService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+
+absl::StatusOr<v1::GenerateResponse> InferenceClient::Generate(const v1::GenerateRequest& request,
+                                                               double timeout_seconds) {
+  grpc::ClientContext context;
+  SetDeadline(&context, timeout_seconds);
+  v1::GenerateResponse response;
+  if (grpc::Status status = stub_->Generate(&context, request, &response); !status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::GenerateResponse> InferenceClient::GenerateStream(
+    const v1::GenerateRequest& request, const std::function<void(const v1::GenerateResponse&)>& on_chunk,
+    double timeout_seconds) {
+  grpc::ClientContext context;
+  SetDeadline(&context, timeout_seconds);
+  auto reader = stub_->GenerateStream(&context, request);
+  v1::GenerateResponse chunk;
+  v1::GenerateResponse last;
+  while (reader->Read(&chunk)) {
+    if (on_chunk) on_chunk(chunk);
+    last = chunk;
+  }
+  if (grpc::Status status = reader->Finish(); !status.ok()) return FromGrpcStatus(status);
+  return last;
+}
+
+absl::StatusOr<v1::ModelInfo> InferenceClient::GetModel() {
+  grpc::ClientContext context;
+  SetDeadline(&context, 30);
+  v1::ModelInfo info;
+  if (grpc::Status status = stub_->GetModel(&context, {}, &info); !status.ok()) return FromGrpcStatus(status);
+  return info;
+}
+
+}  // namespace promptintern

@@ -1,0 +1,101 @@
+#include "core/serve/served_model.h"
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/compress/self_information.h"
+#include "core/compress/template_compression.h"
+#include "core/model/llama.h"
+#include "core/pipeline/pipeline.h"
+#include "core/registry/registry.h"
+#include "core/task/prompt_builder.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/util/file.h"
+#include "core/util/status_macros.h"
+
+namespace promptintern {
+
+ServedModel::~ServedModel() {
+  // The engine reads the model and tokenizer: stop it before they go.
+  engine_.reset();
+}
+
+absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& registry, const std::string& reference,
+                                                               const EngineOptions& options) {
+  ASSIGN_OR_RETURN(OpenedVersion opened, registry.Open(reference));
+  std::shared_ptr<ServedModel> served(new ServedModel());
+  served->name_ = opened.model_name;
+  served->version_ = opened.version;
+  served->base_model_ = opened.manifest.base_model;
+  ASSIGN_OR_RETURN(served->model_, LoadModel(opened.directory));
+  ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::Load(JoinPath(opened.directory, kTokenizerFile)));
+  const std::string task_path = JoinPath(opened.directory, kTaskFile);
+  ASSIGN_OR_RETURN(std::string task_text, ReadFile(task_path));
+  ASSIGN_OR_RETURN(served->task_, ServedTaskFromJson(task_text, task_path));
+  ASSIGN_OR_RETURN(served->prompts_, PromptBuilder::Create(served->task_.task.format, served->task_.task.example_pool,
+                                                           served->task_.retrieval));
+  served->full_template_ = TemplateText(served->task_.task);
+  {
+    c10::InferenceMode inference_mode;
+    ASSIGN_OR_RETURN(auto compressor, MakeTemplateCompressor(served->task_.compression_method, 1,
+                                                             ModelSurprisal(*served->model_, served->tokenizer_->bos_id())));
+    ASSIGN_OR_RETURN(CompressedTemplate compressed,
+                     CompressTemplate(*compressor, *served->tokenizer_, served->full_template_,
+                                      served->task_.compressed_keep_ratio));
+    served->compressed_template_ = compressed.text;
+    served->template_tokens_ = compressed.original_tokens;
+  }
+  ASSIGN_OR_RETURN(served->engine_, BatchEngine::Start(*served->model_, *served->tokenizer_, options));
+  // Warm-up: one real request through the engine before any client sees this version.
+  ASSIGN_OR_RETURN(std::vector<int> warm_prompt, served->RenderPromptIds("hello", PromptMode::kQueryOnly));
+  EngineRequest warm;
+  warm.prompt_ids = warm_prompt;
+  warm.max_new_tokens = 2;
+  auto warmed = served->engine_->Generate(warm);
+  if (!warmed.ok()) {
+    return absl::InternalError(absl::StrCat("warm-up of ", served->name_, "@", served->version_,
+                                            " failed: ", warmed.status().message()));
+  }
+  return served;
+}
+
+absl::StatusOr<std::vector<int>> ServedModel::RenderPromptIds(const std::string& query, PromptMode mode) const {
+  std::string prompt;
+  switch (mode) {
+    case PromptMode::kQueryOnly:
+      prompt = prompts_->Render("", 0, query);
+      break;
+    case PromptMode::kFull:
+      prompt = prompts_->Render(full_template_, task_.full_prompt_examples, query);
+      break;
+    case PromptMode::kCompressed:
+      prompt = prompts_->Render(compressed_template_, task_.full_prompt_examples, query);
+      break;
+  }
+  ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer_->Encode(prompt));
+  ids.insert(ids.begin(), tokenizer_->bos_id());
+  return ids;
+}
+
+absl::StatusOr<bool> ModelHolder::Refresh() {
+  absl::MutexLock refresh_lock(&refresh_mu_);
+  ASSIGN_OR_RETURN(const int64_t version, registry_->Resolve(reference_));
+  {
+    absl::MutexLock lock(&mu_);
+    if (current_ != nullptr && current_->version() == version) return false;
+  }
+  const std::string name = reference_.substr(0, reference_.find('@'));
+  ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> loaded,
+                   ServedModel::Load(*registry_, absl::StrCat(name, "@", version), options_));
+  absl::MutexLock lock(&mu_);
+  current_ = std::move(loaded);
+  return true;
+}
+
+std::shared_ptr<ServedModel> ModelHolder::current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+}  // namespace promptintern

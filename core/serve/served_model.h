@@ -1,0 +1,80 @@
+// A registry version ready to serve: weights, tokenizer, the stored task (to render the full or a
+// compressed prompt again for any query), and its own continuous-batching engine.
+//
+// ModelHolder follows a registry reference ("name@production"): Refresh() loads a new version in
+// the background of serving, verifies and warms it up, then swaps it in; requests already holding
+// the old version finish on it. A version that fails to load leaves the old one serving.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/serve/batch_engine.h"
+#include "core/task/task_json.h"
+
+namespace promptintern {
+
+class LlamaModel;
+class ModelRegistry;
+class PromptBuilder;
+
+enum class PromptMode { kQueryOnly, kFull, kCompressed };
+
+class ServedModel {
+ public:
+  static absl::StatusOr<std::shared_ptr<ServedModel>> Load(ModelRegistry& registry, const std::string& reference,
+                                                           const EngineOptions& options);
+  ~ServedModel();
+
+  const std::string& name() const { return name_; }
+  int64_t version() const { return version_; }
+  const std::string& base_model() const { return base_model_; }
+  const LlamaModel& model() const { return *model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const ServedTask& task() const { return task_; }
+  int64_t template_tokens() const { return template_tokens_; }
+  BatchEngine& engine() { return *engine_; }
+
+  // The model input for `query` in `mode` (BOS included).
+  absl::StatusOr<std::vector<int>> RenderPromptIds(const std::string& query, PromptMode mode) const;
+
+ private:
+  ServedModel() = default;
+  std::string name_;
+  int64_t version_ = 0;
+  std::string base_model_;
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  ServedTask task_;
+  std::unique_ptr<PromptBuilder> prompts_;
+  std::string full_template_;
+  std::string compressed_template_;
+  int64_t template_tokens_ = 0;
+  std::unique_ptr<BatchEngine> engine_;
+};
+
+class ModelHolder {
+ public:
+  ModelHolder(ModelRegistry* registry, std::string reference, EngineOptions options)
+      : registry_(registry), reference_(std::move(reference)), options_(options) {}
+
+  // Resolves the reference; loads and swaps in the version it names if that is not the one
+  // serving. Returns true when it swapped. On failure the current version keeps serving.
+  absl::StatusOr<bool> Refresh();
+  // The version serving now; null before the first successful load.
+  std::shared_ptr<ServedModel> current() const;
+  const std::string& reference() const { return reference_; }
+
+ private:
+  ModelRegistry* registry_;
+  std::string reference_;
+  EngineOptions options_;
+  absl::Mutex refresh_mu_;  // one load at a time
+  mutable absl::Mutex mu_;
+  std::shared_ptr<ServedModel> current_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace promptintern

@@ -1,0 +1,99 @@
+#include "server/inference/inference_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace promptintern {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+  return *buckets;
+}
+
+template <typename Builder>
+auto& Register(Builder builder, const char* name, const char* help, prometheus::Registry& registry) {
+  return builder.Name(name).Help(help).Register(registry);
+}
+
+}  // namespace
+
+InferenceMetrics::InferenceMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(&Register(prometheus::BuildCounter(), "promptintern_requests_total", "Requests by outcome", *registry_)),
+      input_tokens_(&Register(prometheus::BuildCounter(), "promptintern_input_tokens_total",
+                              "Input tokens sent to the model", *registry_)),
+      output_tokens_(&Register(prometheus::BuildCounter(), "promptintern_output_tokens_total",
+                               "Tokens generated", *registry_)),
+      baseline_input_tokens_(&Register(prometheus::BuildCounter(), "promptintern_baseline_input_tokens_total",
+                                       "Input tokens the full prompt would have taken", *registry_)),
+      saved_input_tokens_(&Register(prometheus::BuildCounter(), "promptintern_saved_input_tokens_total",
+                                    "Baseline input tokens minus input tokens", *registry_)),
+      cost_(&Register(prometheus::BuildCounter(), "promptintern_cost_usd_total", "Cost of the requests served",
+                      *registry_)),
+      baseline_cost_(&Register(prometheus::BuildCounter(), "promptintern_baseline_cost_usd_total",
+                               "Cost the requests would have had with the full prompt", *registry_)),
+      load_failures_(&Register(prometheus::BuildCounter(), "promptintern_model_load_failures_total",
+                               "Versions that failed to load or verify", *registry_)),
+      duration_(&Register(prometheus::BuildHistogram(), "promptintern_request_duration_seconds",
+                          "Request latency, arrival to last token", *registry_)),
+      first_token_(&Register(prometheus::BuildHistogram(), "promptintern_time_to_first_token_seconds",
+                             "Arrival to first token", *registry_)),
+      inter_token_(&Register(prometheus::BuildHistogram(), "promptintern_inter_token_latency_seconds",
+                             "Time between consecutive tokens", *registry_)),
+      queue_time_(&Register(prometheus::BuildHistogram(), "promptintern_queue_time_seconds",
+                            "Arrival to admission into the batch", *registry_)),
+      batch_size_(&Register(prometheus::BuildHistogram(), "promptintern_batch_size", "Requests per decode step",
+                            *registry_)
+                       .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64})),
+      running_(&Register(prometheus::BuildGauge(), "promptintern_requests_running", "Requests decoding now",
+                         *registry_)
+                    .Add({})),
+      waiting_(&Register(prometheus::BuildGauge(), "promptintern_requests_waiting", "Requests queued", *registry_)
+                    .Add({})),
+      model_info_(&Register(prometheus::BuildGauge(), "promptintern_model_info", "The model version in service (1)",
+                            *registry_)) {}
+
+void InferenceMetrics::RecordRequest(const RequestRecord& record) {
+  const std::string version = std::to_string(record.version);
+  requests_->Add({{"model", record.model}, {"version", version}, {"mode", record.mode}, {"code", record.code}})
+      .Increment();
+  if (record.code != "OK") return;
+  const prometheus::Labels labels = {{"model", record.model}, {"version", version}, {"mode", record.mode}};
+  input_tokens_->Add(labels).Increment(static_cast<double>(record.input_tokens));
+  output_tokens_->Add(labels).Increment(static_cast<double>(record.output_tokens));
+  baseline_input_tokens_->Add(labels).Increment(static_cast<double>(record.baseline_input_tokens));
+  saved_input_tokens_->Add(labels).Increment(static_cast<double>(record.baseline_input_tokens - record.input_tokens));
+  cost_->Add(labels).Increment(record.cost_usd);
+  baseline_cost_->Add(labels).Increment(record.baseline_cost_usd);
+  duration_->Add(labels, LatencyBuckets()).Observe(record.total_seconds);
+  if (record.first_token_seconds >= 0) first_token_->Add(labels, LatencyBuckets()).Observe(record.first_token_seconds);
+  if (record.queue_seconds >= 0) queue_time_->Add(labels, LatencyBuckets()).Observe(record.queue_seconds);
+  if (record.inter_token_seconds != nullptr) {
+    auto& histogram = inter_token_->Add(labels, LatencyBuckets());
+    for (double seconds : *record.inter_token_seconds) histogram.Observe(seconds);
+  }
+}
+
+void InferenceMetrics::RecordBatchSize(int batch_size) { batch_size_->Observe(batch_size); }
+
+void InferenceMetrics::SetQueue(int running, int waiting) {
+  running_->Set(running);
+  waiting_->Set(waiting);
+}
+
+void InferenceMetrics::SetModel(const std::string& name, int64_t version, const std::string& base) {
+  // Only the version in service is exported, so dashboards show exactly one.
+  if (serving_ != nullptr) model_info_->Remove(serving_);
+  serving_ = &model_info_->Add({{"model", name}, {"version", std::to_string(version)}, {"base", base}});
+  serving_->Set(1);
+}
+
+void InferenceMetrics::CountLoadFailure(const std::string& reference) {
+  load_failures_->Add({{"reference", reference}}).Increment();
+}
+
+}  // namespace promptintern

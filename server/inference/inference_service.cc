@@ -1,0 +1,155 @@
+#include "server/inference/inference_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/eval/metrics.h"
+#include "core/model/llama.h"
+#include "server/common/grpc_status.h"
+
+namespace promptintern {
+namespace {
+
+std::string ModeName(v1::PromptMode mode) {
+  switch (mode) {
+    case v1::PROMPT_MODE_FULL: return "full";
+    case v1::PROMPT_MODE_COMPRESSED: return "compressed";
+    default: return "query_only";
+  }
+}
+
+PromptMode ToCore(v1::PromptMode mode) {
+  switch (mode) {
+    case v1::PROMPT_MODE_FULL: return PromptMode::kFull;
+    case v1::PROMPT_MODE_COMPRESSED: return PromptMode::kCompressed;
+    default: return PromptMode::kQueryOnly;
+  }
+}
+
+grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message); }
+
+}  // namespace
+
+grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
+                                       const std::function<void(const std::string&)>& on_text,
+                                       v1::GenerateResponse* response) {
+  std::shared_ptr<ServedModel> served = holder_->current();
+  RequestRecord record;
+  record.mode = ModeName(request.prompt_mode());
+  auto finish = [&](const grpc::Status& status) {
+    record.code = status.ok() ? "OK" : absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+    metrics_->RecordRequest(record);
+    return status;
+  };
+  if (served == nullptr) return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet"));
+  record.model = served->name();
+  record.version = served->version();
+  if (!v1::PromptMode_IsValid(request.prompt_mode())) return finish(Invalid("prompt_mode: unknown mode"));
+  if (!request.model().empty() && request.model() != served->name()) {
+    return finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                               absl::StrCat("model '", request.model(), "' is not served here (serving '",
+                                            served->name(), "')")));
+  }
+  if (request.query().empty() || NormalizeWhitespace(request.query()).empty()) return finish(Invalid("query is empty"));
+  if (request.query().size() > limits_.max_query_bytes) {
+    return finish(Invalid(absl::StrCat("query: ", request.query().size(), " bytes exceed the limit of ",
+                                       limits_.max_query_bytes)));
+  }
+  const int max_tokens = request.max_tokens() == 0 ? limits_.default_max_tokens : request.max_tokens();
+  if (max_tokens < 1 || max_tokens > limits_.max_tokens) {
+    return finish(Invalid(absl::StrCat("max_tokens: ", request.max_tokens(), " is outside [1, ", limits_.max_tokens, "]")));
+  }
+  EngineRequest work;
+  work.max_new_tokens = max_tokens;
+  work.sampling = {request.temperature(), request.top_k(), request.top_p() == 0 ? 1.0 : request.top_p(),
+                   request.seed()};
+  if (absl::Status valid = work.sampling.Validate(); !valid.ok()) return finish(ToGrpcStatus(valid));
+  for (const std::string& stop : request.stop()) {
+    if (stop.empty()) return finish(Invalid("stop: empty stop string"));
+  }
+  work.stop_strings.assign(request.stop().begin(), request.stop().end());
+
+  auto prompt = served->RenderPromptIds(request.query(), ToCore(request.prompt_mode()));
+  if (!prompt.ok()) return finish(ToGrpcStatus(prompt.status()));
+  auto baseline = served->RenderPromptIds(request.query(), PromptMode::kFull);
+  if (!baseline.ok()) return finish(ToGrpcStatus(baseline.status()));
+  const int64_t context_length = served->model().config().max_position_embeddings;
+  if (static_cast<int64_t>(prompt->size()) + max_tokens > context_length) {
+    return finish(Invalid(absl::StrCat("query: the ", record.mode, " prompt (", prompt->size(), " tokens) plus max_tokens ",
+                                       max_tokens, " exceeds the model's context of ", context_length)));
+  }
+  work.prompt_ids = *prompt;
+  work.deadline = absl::FromChrono(context->deadline());
+  work.cancelled = [context] { return context->IsCancelled(); };
+  work.on_text = on_text;
+  absl::StatusOr<EngineResult> result = served->engine().Generate(std::move(work));
+  if (!result.ok()) return finish(ToGrpcStatus(result.status()));
+
+  const Prices prices{limits_.input_price_per_million, limits_.output_price_per_million};
+  record.input_tokens = static_cast<int64_t>(prompt->size());
+  record.output_tokens = static_cast<int64_t>(result->token_ids.size()) +
+                         (result->finish_reason == FinishReason::kEos ? 1 : 0);
+  record.baseline_input_tokens = static_cast<int64_t>(baseline->size());
+  record.cost_usd = CostUsd(prices, record.input_tokens, record.output_tokens).value_or(0.0);
+  record.baseline_cost_usd = CostUsd(prices, record.baseline_input_tokens, record.output_tokens).value_or(0.0);
+  record.total_seconds = result->total_seconds;
+  record.first_token_seconds = result->first_token_seconds;
+  record.queue_seconds = result->queue_seconds;
+  record.inter_token_seconds = &result->inter_token_seconds;
+
+  response->set_text(result->text);
+  response->set_finish_reason(std::string(FinishReasonName(result->finish_reason)));
+  v1::Usage* usage = response->mutable_usage();
+  usage->set_input_tokens(record.input_tokens);
+  usage->set_output_tokens(record.output_tokens);
+  usage->set_baseline_input_tokens(record.baseline_input_tokens);
+  usage->set_saved_input_tokens(record.baseline_input_tokens - record.input_tokens);
+  usage->set_cost_usd(record.cost_usd);
+  usage->set_baseline_cost_usd(record.baseline_cost_usd);
+  response->set_model(served->name());
+  response->set_model_version(served->version());
+  v1::Timings* timings = response->mutable_timings();
+  timings->set_queue_seconds(result->queue_seconds);
+  timings->set_prefill_seconds(result->prefill_seconds);
+  timings->set_first_token_seconds(result->first_token_seconds);
+  timings->set_total_seconds(result->total_seconds);
+  return finish(grpc::Status::OK);
+}
+
+grpc::Status InferenceServiceImpl::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
+                                            v1::GenerateResponse* response) {
+  return Run(context, *request, nullptr, response);
+}
+
+grpc::Status InferenceServiceImpl::GenerateStream(grpc::ServerContext* context, const v1::GenerateRequest* request,
+                                                  grpc::ServerWriter<v1::GenerateResponse>* writer) {
+  v1::GenerateResponse final_message;
+  // Chunks are written from the engine thread; the handler thread writes only after it returns.
+  const grpc::Status status = Run(
+      context, *request,
+      [writer](const std::string& delta) {
+        v1::GenerateResponse chunk;
+        chunk.set_text(delta);
+        writer->Write(chunk);
+      },
+      &final_message);
+  if (!status.ok()) return status;
+  final_message.clear_text();
+  writer->Write(final_message);
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceServiceImpl::GetModel(grpc::ServerContext*, const v1::GetModelRequest*, v1::ModelInfo* info) {
+  std::shared_ptr<ServedModel> served = holder_->current();
+  if (served == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet");
+  info->set_name(served->name());
+  info->set_version(served->version());
+  info->set_reference(holder_->reference());
+  info->set_base_model(served->base_model());
+  info->set_parameters(served->model().config().NumParameters());
+  info->set_context_length(served->model().config().max_position_embeddings);
+  info->set_template_tokens(served->template_tokens());
+  info->set_full_prompt_examples(served->task().full_prompt_examples);
+  return grpc::Status::OK;
+}
+
+}  // namespace promptintern

@@ -1,0 +1,185 @@
+// promptintern-inference: serves a registry model (name@alias or name@version) to short-prompt
+// requests with continuous batching, following the alias and swapping versions without failing
+// requests.
+//
+//   promptintern-inference --registry-dir DIR --model bash@production [--listen ADDR]
+//       [--metrics-listen ADDR] [--threads N] [--max-batch-size N] [--max-waiting N]
+//       [--poll-seconds S] [--input-price USD] [--output-price USD] [--config FILE]
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <yaml-cpp/yaml.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "core/registry/registry.h"
+#include "core/serve/served_model.h"
+#include "core/util/threads.h"
+#include "server/common/metrics_http.h"
+#include "server/common/server_runner.h"
+#include "server/inference/inference_metrics.h"
+#include "server/inference/inference_service.h"
+
+namespace {
+
+struct InferenceConfig {
+  std::string listen = "127.0.0.1:50052";
+  std::string metrics_listen = "127.0.0.1:9092";
+  std::string registry_dir = "registry";
+  std::string model;
+  int threads = 0;
+  int max_batch_size = 8;
+  int max_waiting = 64;
+  double poll_seconds = 5.0;
+  double input_price = 0.5;
+  double output_price = 1.5;
+  int default_max_tokens = 64;
+  int max_message_bytes = 1 << 20;
+};
+
+absl::Status ApplyConfigFile(const std::string& path, InferenceConfig* config) {
+  try {
+    const YAML::Node root = YAML::LoadFile(path);
+    if (!root.IsMap()) return absl::InvalidArgumentError(path + ": not a YAML mapping");
+    for (const auto& entry : root) {
+      const std::string key = entry.first.as<std::string>();
+      const YAML::Node& value = entry.second;
+      if (key == "listen") config->listen = value.as<std::string>();
+      else if (key == "metrics_listen") config->metrics_listen = value.as<std::string>();
+      else if (key == "registry_dir") config->registry_dir = value.as<std::string>();
+      else if (key == "model") config->model = value.as<std::string>();
+      else if (key == "threads") config->threads = value.as<int>();
+      else if (key == "max_batch_size") config->max_batch_size = value.as<int>();
+      else if (key == "max_waiting") config->max_waiting = value.as<int>();
+      else if (key == "poll_seconds") config->poll_seconds = value.as<double>();
+      else if (key == "input_price_per_million") config->input_price = value.as<double>();
+      else if (key == "output_price_per_million") config->output_price = value.as<double>();
+      else if (key == "default_max_tokens") config->default_max_tokens = value.as<int>();
+      else if (key == "max_message_bytes") config->max_message_bytes = value.as<int>();
+      else return absl::InvalidArgumentError(path + ": unknown field '" + key + "'");
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(path + ": " + e.what());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  promptintern::BlockTerminationSignals();
+  CLI::App app{"PromptIntern inference service"};
+  std::string config_path;
+  InferenceConfig config;
+  app.add_option("--config", config_path, "YAML configuration file");
+  // Flags are applied after the configuration file, so a flag given on the command line wins.
+  std::vector<std::function<void()>> apply_flags;
+  auto flag = [&](const char* name, auto& field, const char* help) {
+    using Value = std::decay_t<decltype(field)>;
+    app.add_option_function<Value>(
+        name, [&apply_flags, &field](const Value& value) { apply_flags.push_back([&field, value] { field = value; }); },
+        help);
+  };
+  flag("--listen", config.listen, "gRPC listen address");
+  flag("--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
+  flag("--registry-dir", config.registry_dir, "Model registry root directory");
+  flag("--model", config.model, "Registry reference to serve: name@alias, name@version or name");
+  flag("--threads", config.threads, "Compute threads (0 = all cores)");
+  flag("--max-batch-size", config.max_batch_size, "Requests decoding together");
+  flag("--max-waiting", config.max_waiting, "Queued requests before RESOURCE_EXHAUSTED");
+  flag("--poll-seconds", config.poll_seconds, "How often the alias is checked for a new version");
+  flag("--input-price", config.input_price, "USD per million input tokens");
+  flag("--output-price", config.output_price, "USD per million output tokens");
+  flag("--default-max-tokens", config.default_max_tokens, "max_tokens when a request leaves it 0");
+  CLI11_PARSE(app, argc, argv);
+  if (!config_path.empty()) {
+    if (absl::Status status = ApplyConfigFile(config_path, &config); !status.ok()) {
+      std::cerr << "promptintern-inference: " << status.message() << "\n";
+      return 2;
+    }
+  }
+  for (const auto& apply : apply_flags) apply();
+  if (config.model.empty()) {
+    std::cerr << "promptintern-inference: --model (or model: in the config) is required\n";
+    return 2;
+  }
+  promptintern::SetComputeThreads(config.threads);
+
+  auto registry = promptintern::ModelRegistry::OpenLocal(config.registry_dir);
+  if (!registry.ok()) {
+    std::cerr << "promptintern-inference: " << registry.status().message() << "\n";
+    return 1;
+  }
+  promptintern::InferenceMetrics metrics;
+  promptintern::EngineOptions engine_options{config.max_batch_size, config.max_waiting};
+  promptintern::ModelHolder holder(registry->get(), config.model, engine_options);
+  promptintern::InferenceLimits limits;
+  limits.default_max_tokens = config.default_max_tokens;
+  limits.input_price_per_million = config.input_price;
+  limits.output_price_per_million = config.output_price;
+  promptintern::InferenceServiceImpl service(&holder, &metrics, limits);
+
+  std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
+  if (!config.metrics_listen.empty()) {
+    auto started = promptintern::MetricsHttpServer::Start(config.metrics_listen, metrics.registry());
+    if (!started.ok()) {
+      std::cerr << "promptintern-inference: " << started.status().message() << "\n";
+      return 1;
+    }
+    metrics_server = std::move(started).value();
+    std::fprintf(stderr, "promptintern-inference: metrics on port %d\n", metrics_server->port());
+  }
+  int port = 0;
+  auto server = promptintern::StartGrpcServer({config.listen, config.max_message_bytes}, {&service}, &port);
+  if (!server.ok()) {
+    std::cerr << "promptintern-inference: " << server.status().message() << "\n";
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = (*server)->GetHealthCheckService();
+  health->SetServingStatus(false);  // NOT_SERVING until a version is loaded and warmed up
+  std::fprintf(stderr, "promptintern-inference: serving on port %d, following %s\n", port, config.model.c_str());
+
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread watcher([&] {
+    while (true) {
+      absl::StatusOr<bool> swapped = holder.Refresh();
+      if (!swapped.ok()) {
+        metrics.CountLoadFailure(config.model);
+        std::fprintf(stderr, "promptintern-inference: cannot load %s: %s\n", config.model.c_str(),
+                     std::string(swapped.status().message()).c_str());
+      } else if (*swapped) {
+        std::shared_ptr<promptintern::ServedModel> current = holder.current();
+        current->engine().set_step_observer([&metrics, raw = current.get()](int batch_size) {
+          metrics.RecordBatchSize(batch_size);
+          const promptintern::EngineStats stats = raw->engine().stats();
+          metrics.SetQueue(stats.running, stats.waiting);
+        });
+        metrics.SetModel(current->name(), current->version(), current->base_model());
+        health->SetServingStatus(true);
+        std::fprintf(stderr, "promptintern-inference: now serving %s@%ld\n", current->name().c_str(),
+                     current->version());
+      }
+      std::unique_lock<std::mutex> lock(stop_mu);
+      if (stop_cv.wait_for(lock, std::chrono::duration<double>(config.poll_seconds), [&] { return stopping; })) return;
+    }
+  });
+
+  promptintern::WaitForTerminationSignal();
+  std::fprintf(stderr, "promptintern-inference: draining\n");
+  health->SetServingStatus(false);
+  (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  {
+    std::lock_guard<std::mutex> lock(stop_mu);
+    stopping = true;
+  }
+  stop_cv.notify_all();
+  watcher.join();
+  return 0;
+}
