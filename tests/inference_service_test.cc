@@ -1,0 +1,180 @@
+// The inference service end to end: the trainer publishes, promptintern-inference loads the model by
+// alias, answers Generate and GenerateStream, and swaps to a new version while a load runs.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <regex>
+#include <thread>
+
+#include "client/lib/inference_client.h"
+#include "client/lib/trainer_client.h"
+#include "tests/test_support.h"
+
+namespace promptintern {
+namespace {
+
+using ::promptintern::testing::BinaryDir;
+using ::promptintern::testing::HttpGet;
+using ::promptintern::testing::MakeTempDir;
+using ::promptintern::testing::ServiceProcess;
+using ::promptintern::testing::TinyJobYaml;
+
+// Publishes one version of `name` through the trainer and returns its number.
+int64_t Publish(TrainerClient& trainer, const std::string& name, int steps) {
+  auto job = trainer.SubmitJob(TinyJobYaml(name, steps));
+  EXPECT_TRUE(job.ok()) << job.status();
+  if (!job.ok()) return 0;
+  EXPECT_TRUE(trainer.WatchJob(job->job_id(), [](const v1::JobEvent&) { return true; }).ok());
+  auto finished = trainer.GetJob(job->job_id());
+  EXPECT_EQ(finished->state(), v1::JOB_STATE_SUCCEEDED) << finished->error();
+  return finished->model_version();
+}
+
+// Sum of every sample of `metric` in a Prometheus text exposition.
+double SumOf(const std::string& exposition, const std::string& metric) {
+  double sum = 0;
+  const std::regex line("(^|\n)" + metric + "(\\{[^}]*\\})? ([0-9.eE+-]+)");
+  for (auto it = std::sregex_iterator(exposition.begin(), exposition.end(), line); it != std::sregex_iterator(); ++it) {
+    sum += std::stod((*it)[3]);
+  }
+  return sum;
+}
+
+v1::GenerateRequest Query(const std::string& text, int max_tokens) {
+  v1::GenerateRequest request;
+  request.set_query(text);
+  request.set_max_tokens(max_tokens);
+  return request;
+}
+
+TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures) {
+  const std::string dir = MakeTempDir("inference_service");
+  ServiceProcess trainer_process;
+  ASSERT_TRUE(trainer_process.Start(BinaryDir() + "/promptintern-trainer",
+                                    {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir + "/data",
+                                     "--registry-dir", dir + "/registry", "--threads", "1"},
+                                    dir + "/trainer.log"));
+  TrainerClient trainer(trainer_process.address());
+  ASSERT_EQ(Publish(trainer, "bash", 6), 1);
+  ASSERT_TRUE(trainer.SetAlias("bash", "production", 1, "test").ok());
+
+  ServiceProcess inference_process;
+  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference",
+                                      {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--registry-dir",
+                                       dir + "/registry", "--model", "bash@production", "--poll-seconds", "0.2",
+                                       "--threads", "1", "--max-batch-size", "4"},
+                                      dir + "/inference.log"));
+  InferenceClient client(inference_process.address());
+  for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto info = client.GetModel();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->name(), "bash");
+  EXPECT_EQ(info->version(), 1);
+  EXPECT_EQ(info->reference(), "bash@production");
+
+  double saved_sum = 0, cost_sum = 0, baseline_cost_sum = 0;
+  auto account = [&](const v1::GenerateResponse& response) {
+    saved_sum += response.usage().saved_input_tokens();
+    cost_sum += response.usage().cost_usd();
+    baseline_cost_sum += response.usage().baseline_cost_usd();
+  };
+
+  auto unary = client.Generate(Query("count the lines of notes.txt", 12));
+  ASSERT_TRUE(unary.ok()) << unary.status();
+  account(*unary);
+  const v1::Usage& usage = unary->usage();
+  EXPECT_GT(usage.baseline_input_tokens(), 3 * usage.input_tokens()) << "the full prompt carries template + examples";
+  EXPECT_EQ(usage.saved_input_tokens(), usage.baseline_input_tokens() - usage.input_tokens());
+  EXPECT_LT(usage.cost_usd(), usage.baseline_cost_usd());
+  EXPECT_EQ(unary->model_version(), 1);
+  EXPECT_FALSE(unary->finish_reason().empty());
+  EXPECT_GT(unary->timings().total_seconds(), 0);
+
+  std::string streamed;
+  auto last = client.GenerateStream(Query("count the lines of notes.txt", 12),
+                                    [&](const v1::GenerateResponse& chunk) { streamed += chunk.text(); });
+  ASSERT_TRUE(last.ok()) << last.status();
+  account(*last);
+  EXPECT_EQ(streamed, unary->text()) << "greedy: the stream must spell the unary answer";
+  EXPECT_EQ(last->finish_reason(), unary->finish_reason());
+
+  v1::GenerateRequest full = Query("count the lines of notes.txt", 4);
+  full.set_prompt_mode(v1::PROMPT_MODE_FULL);
+  auto full_response = client.Generate(full);
+  ASSERT_TRUE(full_response.ok());
+  account(*full_response);
+  EXPECT_EQ(full_response->usage().input_tokens(), full_response->usage().baseline_input_tokens());
+
+  // Bad requests: clear errors, and the service stays up.
+  EXPECT_EQ(client.Generate(Query("", 4)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.Generate(Query("x", 5000)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(client.Generate(Query(std::string(20000, 'a'), 4)).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::GenerateRequest wrong_model = Query("x", 4);
+  wrong_model.set_model("nope");
+  EXPECT_EQ(client.Generate(wrong_model).status().code(), absl::StatusCode::kNotFound);
+  v1::GenerateRequest bad_sampling = Query("x", 4);
+  bad_sampling.set_temperature(-1);
+  EXPECT_EQ(client.Generate(bad_sampling).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // A second version, then the alias moves while four clients keep sending requests.
+  ASSERT_EQ(Publish(trainer, "bash", 8), 2);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> served_v1{0}, served_v2{0};
+  std::mutex account_mu;
+  std::vector<std::thread> load;
+  for (int t = 0; t < 4; ++t) {
+    load.emplace_back([&, t] {
+      InferenceClient worker(inference_process.address());
+      for (int i = 0; !stop; ++i) {
+        auto response = worker.Generate(Query("find logs number " + std::to_string(t * 1000 + i), 6));
+        if (!response.ok()) {
+          ++failures;
+          ADD_FAILURE() << response.status();
+          continue;
+        }
+        (response->model_version() == 1 ? served_v1 : served_v2)++;
+        std::lock_guard<std::mutex> lock(account_mu);
+        account(*response);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(trainer.SetAlias("bash", "production", 2, "test").ok());
+  for (int i = 0; i < 200 && client.GetModel()->version() != 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  for (std::thread& worker : load) worker.join();
+  EXPECT_EQ(client.GetModel()->version(), 2);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(served_v1.load(), 0);
+  EXPECT_GT(served_v2.load(), 0);
+
+  // The counters are the sums over the responses.
+  const std::string metrics = HttpGet(inference_process.LoggedNumber("metrics on port "), "/metrics");
+  EXPECT_DOUBLE_EQ(SumOf(metrics, "promptintern_saved_input_tokens_total"), saved_sum);
+  EXPECT_NEAR(SumOf(metrics, "promptintern_cost_usd_total"), cost_sum, 1e-9);
+  EXPECT_NEAR(SumOf(metrics, "promptintern_baseline_cost_usd_total"), baseline_cost_sum, 1e-9);
+  EXPECT_NE(metrics.find("promptintern_model_info{base=\"scratch\",model=\"bash\",version=\"2\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("version=\"1\"} 1\npromptintern_model_info"), std::string::npos);
+  EXPECT_GT(SumOf(metrics, "promptintern_batch_size_count"), 0);
+}
+
+TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServing) {
+  const std::string dir = MakeTempDir("inference_unknown");
+  ServiceProcess inference_process;
+  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference",
+                                      {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--registry-dir",
+                                       dir + "/registry", "--model", "ghost@production", "--poll-seconds", "0.2"},
+                                      dir + "/inference.log"));
+  InferenceClient client(inference_process.address());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(client.GetModel().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(client.Generate(Query("x", 4)).status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace promptintern
