@@ -11,7 +11,7 @@ PACKAGES=(
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libssl-dev
-  python3 python3-grpcio python3-grpc-tools curl
+  python3 python3-grpcio python3-grpc-tools curl prometheus
 )
 
 missing=()

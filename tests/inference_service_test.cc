@@ -1,6 +1,12 @@
 // The inference service end to end: the trainer publishes, promptintern-inference loads the model by
 // alias, answers Generate and GenerateStream, and swaps to a new version while a load runs.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <regex>
@@ -8,6 +14,7 @@
 
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
+#include "core/util/file.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -47,25 +54,32 @@ v1::GenerateRequest Query(const std::string& text, int max_tokens) {
   return request;
 }
 
-TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures) {
-  const std::string dir = MakeTempDir("inference_service");
-  ServiceProcess trainer_process;
+// Trainer + inference on loopback with `name`@production (version 1) being served.
+void StartServingStack(const std::string& dir, const std::string& name, ServiceProcess& trainer_process,
+                       ServiceProcess& inference_process) {
   ASSERT_TRUE(trainer_process.Start(BinaryDir() + "/promptintern-trainer",
                                     {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir + "/data",
                                      "--registry-dir", dir + "/registry", "--threads", "1"},
                                     dir + "/trainer.log"));
   TrainerClient trainer(trainer_process.address());
-  ASSERT_EQ(Publish(trainer, "bash", 6), 1);
-  ASSERT_TRUE(trainer.SetAlias("bash", "production", 1, "test").ok());
-
-  ServiceProcess inference_process;
+  ASSERT_EQ(Publish(trainer, name, 6), 1);
+  ASSERT_TRUE(trainer.SetAlias(name, "production", 1, "test").ok());
   ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference",
                                       {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--registry-dir",
-                                       dir + "/registry", "--model", "bash@production", "--poll-seconds", "0.2",
+                                       dir + "/registry", "--model", name + "@production", "--poll-seconds", "0.2",
                                        "--threads", "1", "--max-batch-size", "4"},
                                       dir + "/inference.log"));
   InferenceClient client(inference_process.address());
   for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures) {
+  const std::string dir = MakeTempDir("inference_service");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "bash", trainer_process, inference_process);
+  TrainerClient trainer(trainer_process.address());
+  InferenceClient client(inference_process.address());
   auto info = client.GetModel();
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->name(), "bash");
@@ -161,6 +175,76 @@ TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures
       << metrics;
   EXPECT_EQ(metrics.find("version=\"1\"} 1\npromptintern_model_info"), std::string::npos);
   EXPECT_GT(SumOf(metrics, "promptintern_batch_size_count"), 0);
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A real Prometheus (Debian's package) scrapes the service; its view of the savings counters must
+// equal what the responses reported, and promtool must find nothing wrong with the exposition.
+TEST(InferenceServiceTest, RealPrometheusScrapesCountersThatEqualTheResponses) {
+  if (!PathExists("/usr/bin/prometheus") || !PathExists("/usr/bin/promtool")) {
+    GTEST_SKIP() << "Debian's prometheus package is not installed (scripts/install-deps.sh installs it)";
+  }
+  const std::string dir = MakeTempDir("inference_prometheus");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "scraped", trainer_process, inference_process);
+  InferenceClient client(inference_process.address());
+  int64_t saved = 0;
+  double cost = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto response = client.Generate(Query("show disk usage of folder " + std::to_string(i), 6));
+    ASSERT_TRUE(response.ok()) << response.status();
+    saved += response->usage().saved_input_tokens();
+    cost += response->usage().cost_usd();
+  }
+  const int metrics_port = inference_process.LoggedNumber("metrics on port ");
+  const std::string exposition = HttpGet(metrics_port, "/metrics");
+  ASSERT_TRUE(WriteFileAtomic(dir + "/metrics.txt", exposition).ok());
+  const std::string promtool = "/usr/bin/promtool check metrics < " + dir + "/metrics.txt > " + dir + "/promtool.txt 2>&1";
+  EXPECT_EQ(std::system(promtool.c_str()), 0);
+  EXPECT_EQ(*ReadFile(dir + "/promtool.txt"), "") << "promtool reported problems";
+
+  const int prometheus_port = FreePort();
+  ASSERT_TRUE(WriteFileAtomic(dir + "/prometheus.yml",
+                              "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: inference\n"
+                              "    static_configs: [{targets: ['127.0.0.1:" + std::to_string(metrics_port) + "']}]\n")
+                  .ok());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    freopen((dir + "/prometheus.log").c_str(), "w", stderr);
+    execl("/usr/bin/prometheus", "prometheus", ("--config.file=" + dir + "/prometheus.yml").c_str(),
+          ("--storage.tsdb.path=" + dir + "/tsdb").c_str(),
+          ("--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::regex value("\"value\":\\[[0-9.]+,\"([0-9.eE+-]+)\"\\]");
+  double scraped_saved = -1;
+  double scraped_cost = -1;
+  for (int i = 0; i < 120 && (scraped_saved < 0 || scraped_cost < 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::smatch match;
+    const std::string saved_answer =
+        HttpGet(prometheus_port, "/api/v1/query?query=sum(promptintern_saved_input_tokens_total)");
+    if (std::regex_search(saved_answer, match, value)) scraped_saved = std::stod(match[1]);
+    const std::string cost_answer = HttpGet(prometheus_port, "/api/v1/query?query=sum(promptintern_cost_usd_total)");
+    if (std::regex_search(cost_answer, match, value)) scraped_cost = std::stod(match[1]);
+  }
+  kill(child, SIGTERM);
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ(scraped_saved, static_cast<double>(saved));
+  EXPECT_NEAR(scraped_cost, cost, 1e-9);
 }
 
 TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServing) {
