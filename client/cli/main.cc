@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   promptintern::cli::RegisterGenerateCommand(app, &run);
   promptintern::cli::RegisterTrainCommand(app, &run);
   promptintern::cli::RegisterTrainerCommands(app, &run);
+  promptintern::cli::RegisterBenchCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }
