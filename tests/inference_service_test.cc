@@ -14,6 +14,7 @@
 
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
+#include "core/registry/registry.h"
 #include "core/util/file.h"
 #include "tests/test_support.h"
 
@@ -245,6 +246,40 @@ TEST(InferenceServiceTest, RealPrometheusScrapesCountersThatEqualTheResponses) {
   waitpid(child, nullptr, 0);
   EXPECT_EQ(scraped_saved, static_cast<double>(saved));
   EXPECT_NEAR(scraped_cost, cost, 1e-9);
+}
+
+// A version that fails verification is reported and the previous one keeps serving.
+TEST(InferenceServiceTest, CorruptedNewVersionLeavesTheOldOneServing) {
+  const std::string dir = MakeTempDir("inference_corrupt");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "guarded", trainer_process, inference_process);
+  TrainerClient trainer(trainer_process.address());
+  ASSERT_EQ(Publish(trainer, "guarded", 4), 2);
+  auto registry = ModelRegistry::OpenLocal(dir + "/registry");
+  ASSERT_TRUE(registry.ok());
+  auto directory = (*registry)->Materialize("guarded", 2);
+  ASSERT_TRUE(directory.ok());
+  const std::string weights = *directory + "/model.safetensors";
+  std::string bytes = *ReadFile(weights);
+  bytes[bytes.size() - 3] ^= 0x40;
+  ASSERT_TRUE(WriteFileAtomic(weights, bytes).ok());
+  ASSERT_TRUE(trainer.SetAlias("guarded", "production", 2, "test").ok());
+
+  InferenceClient client(inference_process.address());
+  const int metrics_port = inference_process.LoggedNumber("metrics on port ");
+  double failures = 0;
+  for (int i = 0; i < 100 && failures == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    failures = SumOf(HttpGet(metrics_port, "/metrics"), "promptintern_model_load_failures_total");
+  }
+  EXPECT_GT(failures, 0);
+  EXPECT_EQ(client.GetModel()->version(), 1);
+  auto response = client.Generate(Query("list files", 4));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->model_version(), 1);
+  EXPECT_NE(ReadFile(dir + "/inference.log")->find("model.safetensors"), std::string::npos)
+      << "the log names the corrupted file";
 }
 
 TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServing) {
