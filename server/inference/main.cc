@@ -8,7 +8,6 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <yaml-cpp/yaml.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -22,6 +21,7 @@
 #include "core/util/threads.h"
 #include "server/common/metrics_http.h"
 #include "server/common/server_runner.h"
+#include "server/common/service_config.h"
 #include "server/inference/inference_metrics.h"
 #include "server/inference/inference_service.h"
 
@@ -42,68 +42,31 @@ struct InferenceConfig {
   int max_message_bytes = 1 << 20;
 };
 
-absl::Status ApplyConfigFile(const std::string& path, InferenceConfig* config) {
-  try {
-    const YAML::Node root = YAML::LoadFile(path);
-    if (!root.IsMap()) return absl::InvalidArgumentError(path + ": not a YAML mapping");
-    for (const auto& entry : root) {
-      const std::string key = entry.first.as<std::string>();
-      const YAML::Node& value = entry.second;
-      if (key == "listen") config->listen = value.as<std::string>();
-      else if (key == "metrics_listen") config->metrics_listen = value.as<std::string>();
-      else if (key == "registry_dir") config->registry_dir = value.as<std::string>();
-      else if (key == "model") config->model = value.as<std::string>();
-      else if (key == "threads") config->threads = value.as<int>();
-      else if (key == "max_batch_size") config->max_batch_size = value.as<int>();
-      else if (key == "max_waiting") config->max_waiting = value.as<int>();
-      else if (key == "poll_seconds") config->poll_seconds = value.as<double>();
-      else if (key == "input_price_per_million") config->input_price = value.as<double>();
-      else if (key == "output_price_per_million") config->output_price = value.as<double>();
-      else if (key == "default_max_tokens") config->default_max_tokens = value.as<int>();
-      else if (key == "max_message_bytes") config->max_message_bytes = value.as<int>();
-      else return absl::InvalidArgumentError(path + ": unknown field '" + key + "'");
-    }
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(path + ": " + e.what());
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   promptintern::BlockTerminationSignals();
   CLI::App app{"PromptIntern inference service"};
-  std::string config_path;
   InferenceConfig config;
-  app.add_option("--config", config_path, "YAML configuration file");
-  // Flags are applied after the configuration file, so a flag given on the command line wins.
-  std::vector<std::function<void()>> apply_flags;
-  auto flag = [&](const char* name, auto& field, const char* help) {
-    using Value = std::decay_t<decltype(field)>;
-    app.add_option_function<Value>(
-        name, [&apply_flags, &field](const Value& value) { apply_flags.push_back([&field, value] { field = value; }); },
-        help);
-  };
-  flag("--listen", config.listen, "gRPC listen address");
-  flag("--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
-  flag("--registry-dir", config.registry_dir, "Model registry root directory");
-  flag("--model", config.model, "Registry reference to serve: name@alias, name@version or name");
-  flag("--threads", config.threads, "Compute threads (0 = all cores)");
-  flag("--max-batch-size", config.max_batch_size, "Requests decoding together");
-  flag("--max-waiting", config.max_waiting, "Queued requests before RESOURCE_EXHAUSTED");
-  flag("--poll-seconds", config.poll_seconds, "How often the alias is checked for a new version");
-  flag("--input-price", config.input_price, "USD per million input tokens");
-  flag("--output-price", config.output_price, "USD per million output tokens");
-  flag("--default-max-tokens", config.default_max_tokens, "max_tokens when a request leaves it 0");
+  promptintern::ServiceConfig settings(app);
+  settings.Bind("listen", "--listen", config.listen, "gRPC listen address");
+  settings.Bind("metrics_listen", "--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
+  settings.Bind("registry_dir", "--registry-dir", config.registry_dir, "Model registry root directory");
+  settings.Bind("model", "--model", config.model, "Registry reference to serve: name@alias, name@version or name");
+  settings.Bind("threads", "--threads", config.threads, "Compute threads (0 = all cores)");
+  settings.Bind("max_batch_size", "--max-batch-size", config.max_batch_size, "Requests decoding together");
+  settings.Bind("max_waiting", "--max-waiting", config.max_waiting, "Queued requests before RESOURCE_EXHAUSTED");
+  settings.Bind("poll_seconds", "--poll-seconds", config.poll_seconds, "How often the alias is checked");
+  settings.Bind("input_price_per_million", "--input-price", config.input_price, "USD per million input tokens");
+  settings.Bind("output_price_per_million", "--output-price", config.output_price, "USD per million output tokens");
+  settings.Bind("default_max_tokens", "--default-max-tokens", config.default_max_tokens,
+                "max_tokens when a request leaves it 0");
+  settings.Bind("max_message_bytes", "--max-message-bytes", config.max_message_bytes, "Largest gRPC message accepted");
   CLI11_PARSE(app, argc, argv);
-  if (!config_path.empty()) {
-    if (absl::Status status = ApplyConfigFile(config_path, &config); !status.ok()) {
-      std::cerr << "promptintern-inference: " << status.message() << "\n";
-      return 2;
-    }
+  if (absl::Status status = settings.Apply(); !status.ok()) {
+    std::cerr << "promptintern-inference: " << status.message() << "\n";
+    return 2;
   }
-  for (const auto& apply : apply_flags) apply();
   if (config.model.empty()) {
     std::cerr << "promptintern-inference: --model (or model: in the config) is required\n";
     return 2;

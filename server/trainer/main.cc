@@ -5,7 +5,6 @@
 //                        [--max-concurrent-jobs N] [--max-queued-jobs N]
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
-#include <yaml-cpp/yaml.h>
 
 #include <atomic>
 #include <cstdio>
@@ -16,6 +15,7 @@
 #include "core/registry/registry.h"
 #include "server/common/metrics_http.h"
 #include "server/common/server_runner.h"
+#include "server/common/service_config.h"
 #include "server/trainer/trainer_metrics.h"
 #include "server/trainer/trainer_service.h"
 
@@ -32,61 +32,26 @@ struct TrainerConfig {
   int max_message_bytes = 4 << 20;
 };
 
-// Fields of the YAML file; flags given on the command line win.
-absl::Status ApplyConfigFile(const std::string& path, TrainerConfig* config) {
-  try {
-    const YAML::Node root = YAML::LoadFile(path);
-    if (!root.IsMap()) return absl::InvalidArgumentError(path + ": not a YAML mapping");
-    for (const auto& entry : root) {
-      const std::string key = entry.first.as<std::string>();
-      const YAML::Node& value = entry.second;
-      if (key == "listen") config->listen = value.as<std::string>();
-      else if (key == "metrics_listen") config->metrics_listen = value.as<std::string>();
-      else if (key == "data_dir") config->data_dir = value.as<std::string>();
-      else if (key == "registry_dir") config->registry_dir = value.as<std::string>();
-      else if (key == "threads") config->threads = value.as<int>();
-      else if (key == "max_concurrent_jobs") config->max_concurrent_jobs = value.as<int>();
-      else if (key == "max_queued_jobs") config->max_queued_jobs = value.as<int>();
-      else if (key == "max_message_bytes") config->max_message_bytes = value.as<int>();
-      else return absl::InvalidArgumentError(path + ": unknown field '" + key + "'");
-    }
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(path + ": " + e.what());
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   promptintern::BlockTerminationSignals();
   CLI::App app{"PromptIntern trainer service"};
-  std::string config_path;
   TrainerConfig config;
-  app.add_option("--config", config_path, "YAML configuration file");
-  // Flags are applied after the configuration file, so a flag given on the command line wins.
-  std::vector<std::function<void()>> apply_flags;
-  auto flag = [&](const char* name, auto& field, const char* help) {
-    using Value = std::decay_t<decltype(field)>;
-    app.add_option_function<Value>(
-        name, [&apply_flags, &field](const Value& value) { apply_flags.push_back([&field, value] { field = value; }); },
-        help);
-  };
-  flag("--listen", config.listen, "gRPC listen address");
-  flag("--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
-  flag("--data-dir", config.data_dir, "Job records, events and run state");
-  flag("--registry-dir", config.registry_dir, "Model registry root directory");
-  flag("--threads", config.threads, "Compute threads for jobs that leave it at 0 (0 = all cores)");
-  flag("--max-concurrent-jobs", config.max_concurrent_jobs, "Jobs run at once");
-  flag("--max-queued-jobs", config.max_queued_jobs, "Jobs waiting before SubmitJob is refused");
+  promptintern::ServiceConfig settings(app);
+  settings.Bind("listen", "--listen", config.listen, "gRPC listen address");
+  settings.Bind("metrics_listen", "--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
+  settings.Bind("data_dir", "--data-dir", config.data_dir, "Job records, events and run state");
+  settings.Bind("registry_dir", "--registry-dir", config.registry_dir, "Model registry root directory");
+  settings.Bind("threads", "--threads", config.threads, "Compute threads for jobs that leave it at 0 (0 = all cores)");
+  settings.Bind("max_concurrent_jobs", "--max-concurrent-jobs", config.max_concurrent_jobs, "Jobs run at once");
+  settings.Bind("max_queued_jobs", "--max-queued-jobs", config.max_queued_jobs, "Jobs waiting before SubmitJob is refused");
+  settings.Bind("max_message_bytes", "--max-message-bytes", config.max_message_bytes, "Largest gRPC message accepted");
   CLI11_PARSE(app, argc, argv);
-  if (!config_path.empty()) {
-    if (absl::Status status = ApplyConfigFile(config_path, &config); !status.ok()) {
-      std::cerr << "promptintern-trainer: " << status.message() << "\n";
-      return 2;
-    }
+  if (absl::Status status = settings.Apply(); !status.ok()) {
+    std::cerr << "promptintern-trainer: " << status.message() << "\n";
+    return 2;
   }
-  for (const auto& apply : apply_flags) apply();
 
   auto registry = promptintern::ModelRegistry::OpenLocal(config.registry_dir);
   if (!registry.ok()) {
