@@ -187,6 +187,24 @@ TEST_F(TrainerServiceTest, BadRequestsGetClearErrorsAndTheServiceStaysUp) {
   EXPECT_TRUE(jobs->empty()) << "no refused job may be stored";
 }
 
+TEST_F(TrainerServiceTest, RelativePathsResolveAgainstTheGivenBaseDirectory) {
+  TrainerClient client(trainer_.address());
+  ASSERT_TRUE(MakeDirectories(dir_ + "/jobs").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/jobs/instruction.txt", "Answer with one bash command.").ok());
+  std::string yaml = TinyJobYaml("relative", 4);
+  const size_t at = yaml.find("instruction: ");
+  yaml.replace(at, yaml.find('\n', at) - at, "instruction_file: instruction.txt");
+  auto without = client.SubmitJob(yaml);
+  EXPECT_EQ(without.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(without.status().message()).find("task.template.instruction_file"), std::string::npos)
+      << without.status();
+  EXPECT_EQ(client.SubmitJob(yaml, "", "jobs").status().code(), absl::StatusCode::kInvalidArgument);
+  auto with = client.SubmitJob(yaml, "", dir_ + "/jobs");
+  ASSERT_TRUE(with.ok()) << with.status();
+  const auto events = WatchToEnd(client, with->job_id());
+  EXPECT_EQ(events.back().kind(), v1::JobEvent::KIND_SUCCEEDED);
+}
+
 TEST_F(TrainerServiceTest, CancelStopsAJob) {
   TrainerClient client(trainer_.address());
   auto running = client.SubmitJob(TinyJobYaml("long", 2000));

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -96,7 +97,9 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
         absl::StatusOr<std::string> yaml = ReadFile(*config);
         if (!yaml.ok()) return Fail("submit", yaml.status());
         TrainerClient client(*server);
-        absl::StatusOr<v1::Job> job = client.SubmitJob(*yaml, *name);
+        // Relative paths in the file mean what they mean beside the file, as with `train`.
+        const std::string base_dir = std::filesystem::absolute(*config).parent_path().string();
+        absl::StatusOr<v1::Job> job = client.SubmitJob(*yaml, *name, base_dir);
         if (!job.ok()) return Fail("submit", job.status());
         std::printf("%s\n", job->job_id().c_str());
         std::fflush(stdout);

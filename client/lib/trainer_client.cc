@@ -29,12 +29,14 @@ TrainerClient::TrainerClient(const std::string& address) {
   registry_ = v1::RegistryService::NewStub(channel);
 }
 
-absl::StatusOr<v1::Job> TrainerClient::SubmitJob(const std::string& job_yaml, const std::string& name) {
+absl::StatusOr<v1::Job> TrainerClient::SubmitJob(const std::string& job_yaml, const std::string& name,
+                                                 const std::string& base_dir) {
   grpc::ClientContext context;
   SetDeadline(&context);
   v1::SubmitJobRequest request;
   request.set_job_yaml(job_yaml);
   request.set_name(name);
+  request.set_base_dir(base_dir);
   v1::Job job;
   if (grpc::Status status = trainer_->SubmitJob(&context, request, &job); !status.ok()) return FromGrpcStatus(status);
   return job;

@@ -18,7 +18,8 @@ class TrainerClient {
  public:
   explicit TrainerClient(const std::string& address);
 
-  absl::StatusOr<v1::Job> SubmitJob(const std::string& job_yaml, const std::string& name = "");
+  absl::StatusOr<v1::Job> SubmitJob(const std::string& job_yaml, const std::string& name = "",
+                                    const std::string& base_dir = "");
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   absl::StatusOr<std::vector<v1::Job>> ListJobs();
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);

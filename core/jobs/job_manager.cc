@@ -64,6 +64,7 @@ json RecordToJson(const JobRecord& record) {
           {"name", record.name},
           {"state", std::string(JobStateName(record.state))},
           {"yaml", record.yaml},
+          {"base_dir", record.base_dir},
           {"created_unix_ms", record.created_unix_ms},
           {"started_unix_ms", record.started_unix_ms},
           {"finished_unix_ms", record.finished_unix_ms},
@@ -83,6 +84,7 @@ JobRecord RecordFromJson(const json& value) {
   record.name = value.value("name", "");
   record.state = ParseName(StateNames(), value.value("state", "failed"), JobState::kFailed);
   record.yaml = value.value("yaml", "");
+  record.base_dir = value.value("base_dir", "");
   record.created_unix_ms = value.value("created_unix_ms", int64_t{0});
   record.started_unix_ms = value.value("started_unix_ms", int64_t{0});
   record.finished_unix_ms = value.value("finished_unix_ms", int64_t{0});
@@ -199,8 +201,13 @@ struct JobManager::Impl {
 
   std::string JobDir(const std::string& id) const { return JoinPath(JoinPath(options.data_dir, kJobsDir), id); }
 
-  absl::StatusOr<JobSpec> SpecFor(const std::string& id, const std::string& yaml, const std::string& name) const {
-    ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(yaml, options.working_dir));
+  absl::StatusOr<JobSpec> SpecFor(const std::string& id, const JobRecord& record) const {
+    if (!record.base_dir.empty() && record.base_dir.front() != '/') {
+      return absl::InvalidArgumentError(absl::StrCat("base_dir: '", record.base_dir, "' is not an absolute path"));
+    }
+    ASSIGN_OR_RETURN(JobSpec spec,
+                     ParseJobSpec(record.yaml, record.base_dir.empty() ? options.working_dir : record.base_dir));
+    const std::string& name = record.name;
     if (!name.empty()) spec.name = name;
     // The name becomes the registry model name: refuse now what publishing would refuse later.
     if (absl::Status valid = ValidateModelName(spec.name); !valid.ok()) {
@@ -363,7 +370,7 @@ struct JobManager::Impl {
     for (Entry& entry : loaded) {
       const std::string id = entry.record.id;
       if (!IsFinal(entry.record.state)) {
-        auto spec = SpecFor(id, entry.record.yaml, entry.record.name);
+        auto spec = SpecFor(id, entry.record);
         if (!spec.ok()) {
           jobs[id] = std::move(entry);
           Finish(jobs[id], JobState::kFailed, JobEvent::Kind::kFailed,
@@ -398,16 +405,19 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   return std::unique_ptr<JobManager>(new JobManager(std::move(impl)));
 }
 
-absl::StatusOr<JobRecord> JobManager::Submit(const std::string& yaml, const std::string& name_override) {
+absl::StatusOr<JobRecord> JobManager::Submit(const std::string& yaml, const std::string& name_override,
+                                             const std::string& base_dir) {
   if (yaml.size() > impl_->options.max_job_yaml_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("job_yaml: ", yaml.size(), " bytes exceed the limit of ",
                                                    impl_->options.max_job_yaml_bytes));
   }
   Impl::Entry entry;
   entry.record.id = NewJobId();
-  ASSIGN_OR_RETURN(entry.spec, impl_->SpecFor(entry.record.id, yaml, name_override));
-  entry.record.name = entry.spec.name;
   entry.record.yaml = yaml;
+  entry.record.name = name_override;
+  entry.record.base_dir = base_dir;
+  ASSIGN_OR_RETURN(entry.spec, impl_->SpecFor(entry.record.id, entry.record));
+  entry.record.name = entry.spec.name;
   entry.record.created_unix_ms = NowMs();
   RETURN_IF_ERROR(MakeDirectories(impl_->JobDir(entry.record.id)));
 

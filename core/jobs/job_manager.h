@@ -28,6 +28,7 @@ struct JobRecord {
   std::string name;
   JobState state = JobState::kQueued;
   std::string yaml;
+  std::string base_dir;  // relative paths of the job resolve against it; "" = the working directory
   int64_t created_unix_ms = 0;
   int64_t started_unix_ms = 0;
   int64_t finished_unix_ms = 0;
@@ -83,7 +84,8 @@ class JobManager {
   ~JobManager();
 
   // INVALID_ARGUMENT (naming the field) for a bad job file; RESOURCE_EXHAUSTED when the queue is full.
-  absl::StatusOr<JobRecord> Submit(const std::string& yaml, const std::string& name_override);
+  absl::StatusOr<JobRecord> Submit(const std::string& yaml, const std::string& name_override,
+                                   const std::string& base_dir = "");
   absl::StatusOr<JobRecord> Get(const std::string& id) const;
   std::vector<JobRecord> List() const;
   absl::StatusOr<JobRecord> Cancel(const std::string& id);

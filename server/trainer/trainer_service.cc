@@ -108,7 +108,7 @@ grpc::Status TrainerServiceImpl::SubmitJob(grpc::ServerContext*, const v1::Submi
     }
   }
   if (yaml.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "neither job_yaml nor job is given");
-  absl::StatusOr<JobRecord> record = jobs_->Submit(yaml, request->name());
+  absl::StatusOr<JobRecord> record = jobs_->Submit(yaml, request->name(), request->base_dir());
   if (!record.ok()) return ToGrpcStatus(record.status());
   ToProto(*record, job);
   return grpc::Status::OK;
