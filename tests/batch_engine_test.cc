@@ -119,12 +119,19 @@ TEST_F(BatchEngineTest, FullQueueCancellationAndDeadlinesAreReported) {
   options.max_waiting = 1;
   auto engine = BatchEngine::Start(*model_, *tokenizer_, options);
   ASSERT_TRUE(engine.ok());
+  // The first request's cancellation check blocks the engine thread until released, so the
+  // queue state below does not depend on timing.
   std::atomic<bool> release{false};
+  std::atomic<bool> engine_blocked{false};
   EngineRequest slow = Request("find", 60, 1, 0.0);
-  slow.cancelled = [&] { return release.load(); };
+  slow.cancelled = [&] {
+    engine_blocked = true;
+    while (!release) std::this_thread::yield();
+    return true;
+  };
   absl::StatusOr<EngineResult> slow_result = absl::UnknownError("");
   std::thread first([&] { slow_result = (*engine)->Generate(slow); });
-  while ((*engine)->stats().running == 0) std::this_thread::yield();
+  while (!engine_blocked) std::this_thread::yield();
   absl::StatusOr<EngineResult> queued_result = absl::UnknownError("");
   EngineRequest queued = Request("ls", 3, 1, 0.0);
   std::thread second([&] { queued_result = (*engine)->Generate(queued); });

@@ -267,7 +267,14 @@ TEST_F(TrainerServiceTest, SigtermCheckpointsAndTheJobResumesOnRestart) {
     auto job = client.SubmitJob(TinyJobYaml("graceful", 60));
     ASSERT_TRUE(job.ok());
     job_id = job->job_id();
-    while (client.GetJob(job_id)->step() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto current = client.GetJob(job_id);
+      ASSERT_TRUE(current.ok()) << current.status();
+      ASSERT_NE(current->state(), v1::JOB_STATE_FAILED) << current->error();
+      if (current->step() >= 5) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   const int status = trainer_.Stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
