@@ -22,18 +22,6 @@ struct RowState {
   int64_t position = 0;  // where the next token goes
 };
 
-// Checks the decoded text for a stop string; on a hit cuts `text` before it.
-bool CutAtStopString(const std::vector<std::string>& stops, std::string* text) {
-  size_t first = std::string::npos;
-  for (const std::string& stop : stops) {
-    if (stop.empty()) continue;
-    first = std::min(first, text->find(stop));
-  }
-  if (first == std::string::npos) return false;
-  text->resize(first);
-  return true;
-}
-
 absl::Status ValidateRequests(const LlamaModel& model, const Tokenizer* tokenizer,
                               const std::vector<GenerationRequest>& requests) {
   const int64_t context = model.config().max_position_embeddings;
@@ -56,6 +44,16 @@ absl::Status ValidateRequests(const LlamaModel& model, const Tokenizer* tokenize
 }
 
 }  // namespace
+
+bool CutAtStopString(const std::vector<std::string>& stop_strings, std::string* text) {
+  size_t first = std::string::npos;
+  for (const std::string& stop : stop_strings) {
+    if (!stop.empty()) first = std::min(first, text->find(stop));
+  }
+  if (first == std::string::npos) return false;
+  text->resize(first);
+  return true;
+}
 
 absl::string_view FinishReasonName(FinishReason reason) {
   switch (reason) {

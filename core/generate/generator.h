@@ -36,6 +36,9 @@ struct GenerationResult {
   FinishReason finish_reason = FinishReason::kLength;
 };
 
+// Cuts `text` before the earliest occurrence of any (non-empty) stop string; true when one occurs.
+bool CutAtStopString(const std::vector<std::string>& stop_strings, std::string* text);
+
 // `tokenizer` may be null when no request has stop strings (text stays empty then).
 absl::StatusOr<std::vector<GenerationResult>> Generate(const LlamaModel& model, const Tokenizer* tokenizer,
                                                        const std::vector<GenerationRequest>& requests);

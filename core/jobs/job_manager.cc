@@ -157,7 +157,8 @@ JobEvent::Kind KindOf(PipelineEvent::Kind kind) {
 }
 
 std::string NewJobId() {
-  static std::mt19937_64 random(std::random_device{}());
+  // One generator per thread: SubmitJob runs on many gRPC threads at once.
+  thread_local std::mt19937_64 random(std::random_device{}());
   return absl::StrCat("job-", absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone()), "-",
                       absl::StrFormat("%06x", random() & 0xffffff));
 }

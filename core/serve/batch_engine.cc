@@ -23,17 +23,6 @@ double SecondsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
-// Cuts `text` before the first stop string; true when one was found.
-bool CutAtStop(const std::vector<std::string>& stops, std::string* text) {
-  size_t first = std::string::npos;
-  for (const std::string& stop : stops) {
-    if (!stop.empty()) first = std::min(first, text->find(stop));
-  }
-  if (first == std::string::npos) return false;
-  text->resize(first);
-  return true;
-}
-
 // The longest suffix of `text` that could still grow into a stop string: held back from streaming
 // so a client never sees text that the stop string later removes.
 size_t PendingStopPrefix(const std::vector<std::string>& stops, const std::string& text) {
@@ -113,7 +102,7 @@ struct BatchEngine::Impl {
     result.token_ids.push_back(token);
     work.next_token = token;
     ASSIGN_OR_RETURN(std::string text, tokenizer->Decode(result.token_ids));
-    if (CutAtStop(work.request.stop_strings, &text)) {
+    if (CutAtStopString(work.request.stop_strings, &text)) {
       work.finished = true;
       result.finish_reason = FinishReason::kStop;
     } else if (static_cast<int>(result.token_ids.size()) >= work.request.max_new_tokens) {
