@@ -218,16 +218,21 @@ absl::StatusOr<std::string> LocalDirectoryStorage::ReadObject(absl::string_view 
   return content;
 }
 
+absl::Status LocalDirectoryStorage::StageForKey(const std::string& temporary, absl::string_view bytes,
+                                                absl::string_view key) const {
+  FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return ErrnoError("cannot create", temporary, errno);
+  RETURN_IF_ERROR(WriteAll(fd.get(), bytes, temporary));
+  if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", temporary, errno);
+  RETURN_IF_ERROR(fd.Close(temporary));
+  return MakeParentDirectories(key);
+}
+
 absl::Status LocalDirectoryStorage::WriteObject(absl::string_view key, absl::string_view bytes) {
   RETURN_IF_ERROR(ValidateStorageKey(key));
   const std::string temporary = NewTemporaryPath();
   absl::Status status = [&]() -> absl::Status {
-    FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (fd.get() < 0) return ErrnoError("cannot create", temporary, errno);
-    RETURN_IF_ERROR(WriteAll(fd.get(), bytes, temporary));
-    if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", temporary, errno);
-    RETURN_IF_ERROR(fd.Close(temporary));
-    RETURN_IF_ERROR(MakeParentDirectories(key));
+    RETURN_IF_ERROR(StageForKey(temporary, bytes, key));
     const std::string path = PathOf(key);
     if (::rename(temporary.c_str(), path.c_str()) != 0) return ErrnoError("cannot rename into", path, errno);
     return FsyncDirectory(ParentOf(path));
@@ -291,12 +296,7 @@ absl::Status LocalDirectoryStorage::CreateExclusive(absl::string_view key, absl:
   }
   const std::string temporary = NewTemporaryPath();
   absl::Status status = [&]() -> absl::Status {
-    FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (fd.get() < 0) return ErrnoError("cannot create", temporary, errno);
-    RETURN_IF_ERROR(WriteAll(fd.get(), bytes, temporary));
-    if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", temporary, errno);
-    RETURN_IF_ERROR(fd.Close(temporary));
-    RETURN_IF_ERROR(MakeParentDirectories(key));
+    RETURN_IF_ERROR(StageForKey(temporary, bytes, key));
     const std::string path = PathOf(key);
     // link(2), unlike rename(2), refuses to replace an existing name, and the content is complete
     // before the name appears: exclusive and atomic at once.

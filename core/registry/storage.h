@@ -129,6 +129,9 @@ class LocalDirectoryStorage : public RegistryStorage {
   std::string NewTemporaryPath() const;
   // Creates the parent directories of `key`, fsyncing each new directory's parent.
   absl::Status MakeParentDirectories(absl::string_view key) const;
+  // Writes `bytes` to `temporary` durably (fsynced) and prepares the parents of `key`, so that
+  // WriteObject and CreateExclusive differ only in how the name is published.
+  absl::Status StageForKey(const std::string& temporary, absl::string_view bytes, absl::string_view key) const;
 
   std::string root_;
 };
