@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/compress/self_information.h"
+#include "core/distributed/process_group.h"
 #include "core/compress/template_compression.h"
 #include "core/lora/lora.h"
 #include "core/model/llama.h"
@@ -95,20 +96,19 @@ StageReport StageReportFromJson(const json& value) {
   return report;
 }
 
-absl::Status SaveProgress(const std::string& path, const Progress& progress) {
+std::string ProgressToJson(const Progress& progress) {
   json templates = json::object();
   for (const auto& [stage, text] : progress.stage_templates) templates[std::to_string(stage)] = text;
   const json root = {{"global_step", progress.global_step},
                      {"stage_templates", templates},
                      {"stage_reports", progress.stage_reports}};
-  return WriteFileAtomic(path, root.dump(1) + "\n");
+  return root.dump(1) + "\n";
 }
 
-absl::StatusOr<Progress> LoadProgress(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::string& source) {
   const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded() || !root.is_object() || !root.contains("global_step")) {
-    return absl::DataLossError(absl::StrCat(path, ": not a progress file"));
+    return absl::DataLossError(absl::StrCat(source, ": not a progress file"));
   }
   Progress progress;
   progress.global_step = root["global_step"].get<int64_t>();
@@ -204,7 +204,8 @@ class BatchSampler {
 
 class Pipeline {
  public:
-  Pipeline(const JobSpec& spec, const PipelineControl& control) : spec_(spec), control_(control) {}
+  Pipeline(const JobSpec& spec, const PipelineControl& control)
+      : spec_(spec), control_(control), group_(control.process_group) {}
   absl::StatusOr<PipelineReport> Run();
 
  private:
@@ -214,7 +215,12 @@ class Pipeline {
     if (control_.on_event) control_.on_event(event);
   }
   std::string StatePath(const char* file) const { return JoinPath(JoinPath(spec_.output_dir, kStateDir), file); }
+  // Rank 0 of a data-parallel run, or the only process: the one that owns the output directory.
+  bool leader() const { return group_ == nullptr || group_->rank() == 0; }
   absl::Status PrepareModel();
+  absl::Status PrepareTokenizer();
+  absl::Status ResumeFromState();
+  absl::Status TakeStateFromLeader();
   absl::Status SaveState();
   int StageOf(int64_t global_step) const;
   absl::StatusOr<std::string> StageTemplate(int stage);
@@ -226,6 +232,7 @@ class Pipeline {
 
   const JobSpec& spec_;
   PipelineControl control_;
+  ProcessGroup* group_;
   Task task_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<LlamaModel> model_;
@@ -241,21 +248,36 @@ class Pipeline {
   std::unique_ptr<BatchSampler> pretrain_sampler_;
 };
 
+// A from-scratch tokenizer is trained once, by rank 0, and kept in the output directory so that a
+// resumed run reads the same vocabulary.
+absl::Status Pipeline::PrepareTokenizer() {
+  if (leader()) {
+    const std::string tokenizer_path = JoinPath(spec_.output_dir, kTokenizerFile);
+    if (PathExists(tokenizer_path)) {
+      ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(tokenizer_path));
+    } else {
+      BpeTrainingOptions options;
+      options.vocab_size = spec_.model.scratch.vocab_size;
+      ASSIGN_OR_RETURN(tokenizer_, TrainBpeTokenizer(TokenizerCorpus(task_, pretraining_lines_), options));
+      RETURN_IF_ERROR(WriteFileAtomic(tokenizer_path, tokenizer_->serialized()));
+    }
+  }
+  if (group_ == nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string bytes,
+                   group_->BroadcastString(leader() ? tokenizer_->serialized() : std::string(), 0, "the tokenizer"));
+  if (!leader()) {
+    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromSerialized(std::move(bytes), "the tokenizer from rank 0"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Pipeline::PrepareModel() {
   const ModelSpec& model_spec = spec_.model;
   if (!model_spec.from_scratch) {
     ASSIGN_OR_RETURN(model_, LoadModel(model_spec.base));
     ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(JoinPath(model_spec.base, kTokenizerFile)));
   } else {
-    const std::string tokenizer_path = JoinPath(spec_.output_dir, kTokenizerFile);
-    if (PathExists(tokenizer_path)) {
-      ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(tokenizer_path));
-    } else {
-      BpeTrainingOptions options;
-      options.vocab_size = model_spec.scratch.vocab_size;
-      ASSIGN_OR_RETURN(tokenizer_, TrainBpeTokenizer(TokenizerCorpus(task_, pretraining_lines_), options));
-      RETURN_IF_ERROR(WriteFileAtomic(tokenizer_path, tokenizer_->serialized()));
-    }
+    RETURN_IF_ERROR(PrepareTokenizer());
     ModelConfig config;
     config.hidden_size = model_spec.scratch.hidden_size;
     config.intermediate_size = model_spec.scratch.intermediate_size;
@@ -306,7 +328,39 @@ absl::Status Pipeline::SaveState() {
   RETURN_IF_ERROR(WriteTensors(StatePath(kStateWeightsFile), TrainableState(*model_), DType::kF32, {}));
   RETURN_IF_ERROR(trainer_->SaveState(StatePath(kOptimizerFile)));
   // Written last: a crash before this line leaves the previous, consistent progress in place.
-  return SaveProgress(StatePath(kProgressFile), progress_);
+  return WriteFileAtomic(StatePath(kProgressFile), ProgressToJson(progress_));
+}
+
+absl::Status Pipeline::ResumeFromState() {
+  if (!leader() || !PathExists(StatePath(kProgressFile))) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(kProgressFile)));
+  ASSIGN_OR_RETURN(progress_, ProgressFromJson(text, StatePath(kProgressFile)));
+  RETURN_IF_ERROR(RestoreTrainableState(*model_, StatePath(kStateWeightsFile)));
+  RETURN_IF_ERROR(trainer_->LoadState(StatePath(kOptimizerFile)));
+  Emit({.kind = PipelineEvent::Kind::kCheckpoint, .stage = StageOf(progress_.global_step),
+        .step = progress_.global_step, .path = StatePath(kProgressFile),
+        .message = absl::StrCat("resumed at step ", progress_.global_step)});
+  return absl::OkStatus();
+}
+
+// Whatever rank 0 starts from (fresh or resumed), every rank starts from exactly the same.
+absl::Status Pipeline::TakeStateFromLeader() {
+  ASSIGN_OR_RETURN(std::string progress,
+                   group_->BroadcastString(leader() ? ProgressToJson(progress_) : std::string(), 0, "run progress"));
+  if (!leader()) {
+    ASSIGN_OR_RETURN(progress_, ProgressFromJson(progress, "run progress from rank 0"));
+  }
+  std::vector<at::Tensor> weights;
+  for (auto& [name, tensor] : TrainableState(*model_)) weights.push_back(tensor);
+  RETURN_IF_ERROR(group_->Broadcast(weights, 0, "the weights"));
+  std::string optimizer;
+  if (leader()) {
+    ASSIGN_OR_RETURN(optimizer, trainer_->SerializeState());
+  }
+  ASSIGN_OR_RETURN(optimizer, group_->BroadcastString(optimizer, 0, "the optimizer state"));
+  if (!leader()) RETURN_IF_ERROR(trainer_->RestoreState(optimizer, "the optimizer state from rank 0"));
+  trainer_->ShareGradientsWith(group_);
+  return absl::OkStatus();
 }
 
 int Pipeline::StageOf(int64_t global_step) const {
@@ -322,11 +376,20 @@ int Pipeline::StageOf(int64_t global_step) const {
 absl::StatusOr<std::string> Pipeline::StageTemplate(int stage) {
   const auto found = progress_.stage_templates.find(stage);
   if (found != progress_.stage_templates.end()) return found->second;
-  c10::InferenceMode inference_mode;
-  ASSIGN_OR_RETURN(CompressedTemplate compressed,
-                   CompressTemplate(*compressor_, *tokenizer_, TemplateText(task_), stages_[stage].keep_ratio));
-  progress_.stage_templates[stage] = compressed.text;
-  return compressed.text;
+  // The scorer is the model as it stands, so the compression is computed once, by rank 0: ranks on
+  // different hardware could otherwise break a tie differently and train on different prompts.
+  std::string text;
+  if (leader()) {
+    c10::InferenceMode inference_mode;
+    ASSIGN_OR_RETURN(CompressedTemplate compressed,
+                     CompressTemplate(*compressor_, *tokenizer_, TemplateText(task_), stages_[stage].keep_ratio));
+    text = std::move(compressed.text);
+  }
+  if (group_ != nullptr) {
+    ASSIGN_OR_RETURN(text, group_->BroadcastString(text, 0, absl::StrCat("the stage ", stage, " template")));
+  }
+  progress_.stage_templates[stage] = text;
+  return text;
 }
 
 absl::StatusOr<TrainingExample> Pipeline::MakeExample(const std::string& prompt, const std::string& completion) const {
@@ -343,6 +406,9 @@ absl::StatusOr<std::vector<TrainingBatch>> Pipeline::MakeStepBatches(int64_t glo
   const int stage = StageOf(global_step);
   const int64_t per_batch = spec_.training.batch_size;
   const int64_t micro_batches = spec_.training.gradient_accumulation;
+  // This rank's slots of each global micro-batch.
+  const int64_t per_rank = per_batch / (group_ != nullptr ? group_->world_size() : 1);
+  const int64_t first_slot = group_ != nullptr ? group_->rank() * per_rank : 0;
   std::string template_text;
   if (stage >= 0) {
     ASSIGN_OR_RETURN(template_text, StageTemplate(stage));
@@ -350,7 +416,7 @@ absl::StatusOr<std::vector<TrainingBatch>> Pipeline::MakeStepBatches(int64_t glo
   std::vector<TrainingBatch> batches;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     std::vector<TrainingExample> examples;
-    for (int64_t slot = 0; slot < per_batch; ++slot) {
+    for (int64_t slot = first_slot; slot < first_slot + per_rank; ++slot) {
       const int64_t position = (global_step * micro_batches + micro) * per_batch + slot;
       if (stage < 0) {
         const std::string& line = pretraining_lines_[pretrain_sampler_->Index(position)];
@@ -403,18 +469,25 @@ absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
 
 absl::StatusOr<PipelineReport> Pipeline::Run() {
   SetComputeThreads(spec_.threads);
+  if (group_ != nullptr && spec_.training.batch_size % group_->world_size() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("training.batch_size (", spec_.training.batch_size,
+                                                   ") must be a multiple of the number of ranks (",
+                                                   group_->world_size(), ")"));
+  }
   ASSIGN_OR_RETURN(task_, BuildTask(spec_.task));
-  RETURN_IF_ERROR(MakeDirectories(spec_.output_dir));
-  const std::string job_path = JoinPath(spec_.output_dir, kJobFile);
-  const std::string job_yaml = JobSpecToYaml(spec_);
-  if (PathExists(job_path)) {
-    ASSIGN_OR_RETURN(std::string existing, ReadFile(job_path));
-    if (existing != job_yaml) {
-      return absl::FailedPreconditionError(absl::StrCat("output directory ", spec_.output_dir,
-                                                        " holds a run of a different job; choose another output.dir"));
+  if (leader()) {
+    RETURN_IF_ERROR(MakeDirectories(spec_.output_dir));
+    const std::string job_path = JoinPath(spec_.output_dir, kJobFile);
+    const std::string job_yaml = JobSpecToYaml(spec_);
+    if (PathExists(job_path)) {
+      ASSIGN_OR_RETURN(std::string existing, ReadFile(job_path));
+      if (existing != job_yaml) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "output directory ", spec_.output_dir, " holds a run of a different job; choose another output.dir"));
+      }
+    } else {
+      RETURN_IF_ERROR(WriteFileAtomic(job_path, job_yaml));
     }
-  } else {
-    RETURN_IF_ERROR(WriteFileAtomic(job_path, job_yaml));
   }
 
   ASSIGN_OR_RETURN(stages_, BuildStages(spec_.schedule, spec_.training.steps));
@@ -428,14 +501,8 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   ASSIGN_OR_RETURN(prompts_, PromptBuilder::Create(task_.format, task_.example_pool, {spec_.retrieval.k1, spec_.retrieval.b}));
   RETURN_IF_ERROR(PrepareModel());
 
-  if (PathExists(StatePath(kProgressFile))) {
-    ASSIGN_OR_RETURN(progress_, LoadProgress(StatePath(kProgressFile)));
-    RETURN_IF_ERROR(RestoreTrainableState(*model_, StatePath(kStateWeightsFile)));
-    RETURN_IF_ERROR(trainer_->LoadState(StatePath(kOptimizerFile)));
-    Emit({.kind = PipelineEvent::Kind::kCheckpoint, .stage = StageOf(progress_.global_step),
-          .step = progress_.global_step, .path = StatePath(kProgressFile),
-          .message = absl::StrCat("resumed at step ", progress_.global_step)});
-  }
+  RETURN_IF_ERROR(ResumeFromState());
+  if (group_ != nullptr) RETURN_IF_ERROR(TakeStateFromLeader());
 
   PipelineReport report;
   report.output_dir = spec_.output_dir;
@@ -454,8 +521,13 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
             .keep_ratio = stages_[stage].keep_ratio, .num_examples = stages_[stage].num_examples,
             .message = absl::StrCat("template compressed to ", text.size(), " characters")});
     }
-    if (control_.should_stop && control_.should_stop()) {
-      RETURN_IF_ERROR(SaveState());
+    bool stop = control_.should_stop && control_.should_stop();
+    if (group_ != nullptr) {
+      ASSIGN_OR_RETURN(const double any_rank_stops, group_->AllReduceMax(stop ? 1 : 0, "stop requests"));
+      stop = any_rank_stops > 0;
+    }
+    if (stop) {
+      if (leader()) RETURN_IF_ERROR(SaveState());
       return absl::CancelledError(absl::StrCat("stopped at step ", step, "; state saved for resumption"));
     }
     ASSIGN_OR_RETURN(std::vector<TrainingBatch> batches, MakeStepBatches(step));
@@ -488,7 +560,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
       ASSIGN_OR_RETURN(std::string text, StageTemplate(stage));
       ASSIGN_OR_RETURN(std::vector<int> kept, tokenizer_->Encode(text));
       stage_report.template_tokens = static_cast<int64_t>(kept.size());
-      if (spec_.eval.stage_limit > 0) {
+      if (leader() && spec_.eval.stage_limit > 0) {
         ASSIGN_OR_RETURN(stage_report.validation, Evaluate(absl::StrCat("stage ", stage), text,
                                                            stages_[stage].num_examples, spec_.eval.stage_limit));
         Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = stage, .step = step + 1,
@@ -500,13 +572,15 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
       progress_.stage_reports.push_back(StageReportToJson(stage_report));
     }
     const bool periodic = spec_.training.checkpoint_every > 0 && (step + 1) % spec_.training.checkpoint_every == 0;
-    if (stage_end || periodic) {
+    if (leader() && (stage_end || periodic)) {
       RETURN_IF_ERROR(SaveState());
       Emit({.kind = PipelineEvent::Kind::kCheckpoint, .stage = stage, .step = step + 1, .path = StatePath(kProgressFile)});
     }
   }
   report.train_seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
   for (const json& stage_report : progress_.stage_reports) report.stages.push_back(StageReportFromJson(stage_report));
+  // The other ranks hold the same weights; rank 0 writes and evaluates them.
+  if (!leader()) return report;
 
   RETURN_IF_ERROR(WriteFinalCheckpoint(report));
   const std::string full_template = TemplateText(task_);

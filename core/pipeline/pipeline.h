@@ -42,10 +42,19 @@ struct PipelineEvent {
   std::string message;
 };
 
+class ProcessGroup;
+
 struct PipelineControl {
   std::function<void(const PipelineEvent&)> on_event;
   // Polled between steps; when it returns true the run checkpoints and ends with CANCELLED.
+  // Data-parallel: any rank asking stops them all.
   std::function<bool()> should_stop;
+  // Data-parallel run (null: one process). Every rank runs the same job with its group and trains
+  // on its slice of each global batch (training.batch_size must divide by the world size). Rank 0
+  // alone reads and writes the output directory and evaluates; it hands the others its tokenizer,
+  // weights, optimizer state and compressed templates, so they need no shared storage. The job's
+  // inputs (task files, base model, pretraining corpus) must be readable on every rank.
+  ProcessGroup* process_group = nullptr;
 };
 
 struct StageReport {

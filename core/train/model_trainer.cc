@@ -2,9 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
+#include "core/distributed/process_group.h"
 #include "core/lora/lora.h"
 #include "core/model/llama.h"
+#include "core/util/file.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 
@@ -68,7 +72,12 @@ absl::StatusOr<StepStats> ModelTrainer::Step(const std::vector<TrainingBatch>& m
     stats.target_tokens += batch.target_tokens;
     stats.tokens += batch.tokens_in_batch;
   }
-  if (stats.target_tokens == 0) return absl::InvalidArgumentError("training step without any target token");
+  int64_t step_targets = stats.target_tokens;
+  if (group_ != nullptr) {
+    ASSIGN_OR_RETURN(const double all_targets, group_->AllReduceSum(stats.target_tokens, "target tokens"));
+    step_targets = static_cast<int64_t>(all_targets);
+  }
+  if (step_targets == 0) return absl::InvalidArgumentError("training step without any target token");
   const double learning_rate = config_.schedule.At(steps_taken_);
 
   optimizer_->zero_grad();
@@ -77,8 +86,23 @@ absl::StatusOr<StepStats> ModelTrainer::Step(const std::vector<TrainingBatch>& m
     ASSIGN_OR_RETURN(at::Tensor loss, CausalLmLossSum(*model_, batch));
     RETURN_IF_ERROR(CallTorchVoid("backward pass", [&] {
       loss_sum += loss.item<double>();
-      (loss / static_cast<double>(stats.target_tokens)).backward();
+      (loss / static_cast<double>(step_targets)).backward();
     }));
+  }
+  if (group_ != nullptr) {
+    std::vector<at::Tensor> gradients;
+    RETURN_IF_ERROR(CallTorchVoid("collecting gradients", [&] {
+      for (at::Tensor& parameter : parameters_) {
+        // A parameter this rank's slice never touched still takes part in the sum.
+        if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
+        gradients.push_back(parameter.grad());
+      }
+    }));
+    RETURN_IF_ERROR(group_->AllReduceSum(gradients, "gradients"));
+    ASSIGN_OR_RETURN(loss_sum, group_->AllReduceSum(loss_sum, "training loss"));
+    ASSIGN_OR_RETURN(const double all_tokens, group_->AllReduceSum(stats.tokens, "batch tokens"));
+    stats.tokens = static_cast<int64_t>(all_tokens);
+    stats.target_tokens = step_targets;
   }
   RETURN_IF_ERROR(CallTorchVoid("optimizer step", [&] {
     const double max_norm = config_.max_grad_norm > 0 ? config_.max_grad_norm : std::numeric_limits<double>::infinity();
@@ -90,7 +114,7 @@ absl::StatusOr<StepStats> ModelTrainer::Step(const std::vector<TrainingBatch>& m
   }));
   ++steps_taken_;
   stats.step = steps_taken_;
-  stats.loss = loss_sum / static_cast<double>(stats.target_tokens);
+  stats.loss = loss_sum / static_cast<double>(step_targets);
   stats.learning_rate = learning_rate;
   if (!std::isfinite(stats.loss)) {
     return absl::InternalError(absl::StrCat("training diverged at step ", steps_taken_, ": loss is ", stats.loss));
@@ -111,28 +135,37 @@ absl::StatusOr<double> ModelTrainer::EvaluateLoss(const std::vector<TrainingBatc
   return loss_sum / static_cast<double>(targets);
 }
 
-absl::Status ModelTrainer::SaveState(const std::string& path) const {
-  return CallTorchVoid(absl::StrCat("saving optimizer state to ", path), [&] {
+absl::StatusOr<std::string> ModelTrainer::SerializeState() const {
+  return CallTorch("serializing the optimizer state", [&] {
     torch::serialize::OutputArchive archive;
     optimizer_->save(archive);
     archive.write("steps_taken", at::tensor(steps_taken_, at::kLong));
-    const std::string temp = path + ".tmp";
-    archive.save_to(temp);
-    if (std::rename(temp.c_str(), path.c_str()) != 0) {
-      throw std::runtime_error("cannot rename " + temp + " into place");
-    }
+    std::ostringstream bytes;
+    archive.save_to(bytes);
+    return bytes.str();
   });
 }
 
-absl::Status ModelTrainer::LoadState(const std::string& path) {
-  return CallTorchVoid(absl::StrCat("loading optimizer state from ", path), [&] {
+absl::Status ModelTrainer::RestoreState(const std::string& bytes, const std::string& source) {
+  return CallTorchVoid(absl::StrCat("loading optimizer state from ", source), [&] {
     torch::serialize::InputArchive archive;
-    archive.load_from(path);
+    std::istringstream stream(bytes);
+    archive.load_from(stream);
     optimizer_->load(archive);
     at::Tensor steps;
     archive.read("steps_taken", steps);
     steps_taken_ = steps.item<int64_t>();
   });
+}
+
+absl::Status ModelTrainer::SaveState(const std::string& path) const {
+  ASSIGN_OR_RETURN(std::string bytes, SerializeState());
+  return WriteFileAtomic(path, bytes);
+}
+
+absl::Status ModelTrainer::LoadState(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  return RestoreState(bytes, path);
 }
 
 }  // namespace promptintern

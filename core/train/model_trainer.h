@@ -2,7 +2,10 @@
 // gradient accumulation. Full fine-tuning trains every weight; LoRA trains only the adapters.
 //
 // The loss of a step is the mean over all target tokens of all its micro-batches, so accumulating
-// k micro-batches gives the same gradient as one batch holding all of them.
+// k micro-batches gives the same gradient as one batch holding all of them. With a process group
+// the same holds across ranks: each rank divides its loss by the target tokens of all ranks and the
+// gradients are summed, so N ranks with a slice each take the step one process takes on the whole
+// batch (up to floating-point summation order), and every rank's weights stay identical.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,7 @@ class AdamW;
 namespace promptintern {
 
 class LlamaModel;
+class ProcessGroup;
 
 struct OptimizerConfig {
   LrSchedule schedule;
@@ -50,6 +54,11 @@ class ModelTrainer {
                                                               bool lora_only);
   ~ModelTrainer();
 
+  // Data-parallel from now on: every Step is a collective that all ranks of `group` must enter
+  // (null: single process). `group` must outlive the trainer.
+  void ShareGradientsWith(ProcessGroup* group) { group_ = group; }
+
+  // With a process group, `micro_batches` are this rank's slice and the stats are global.
   absl::StatusOr<StepStats> Step(const std::vector<TrainingBatch>& micro_batches);
 
   // Mean loss per target token without updating anything.
@@ -61,6 +70,9 @@ class ModelTrainer {
   // Optimizer moments and step count, so an interrupted run resumes exactly.
   absl::Status SaveState(const std::string& path) const;
   absl::Status LoadState(const std::string& path);
+  // The same state as bytes, to hand to another rank; `source` names it in errors.
+  absl::StatusOr<std::string> SerializeState() const;
+  absl::Status RestoreState(const std::string& bytes, const std::string& source);
 
  private:
   ModelTrainer() = default;
@@ -68,6 +80,7 @@ class ModelTrainer {
   OptimizerConfig config_;
   std::vector<at::Tensor> parameters_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  ProcessGroup* group_ = nullptr;
   int64_t steps_taken_ = 0;
 };
 
