@@ -1,12 +1,16 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/cli/commands.h"
+#include "core/distributed/process_group.h"
+#include "core/jobs/publish_run.h"
 #include "core/pipeline/job_spec.h"
 #include "core/pipeline/pipeline.h"
 
@@ -53,25 +57,74 @@ void PrintEvent(const PipelineEvent& event) {
 }  // namespace
 
 void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
-  auto config_path = std::make_shared<std::string>();
-  auto output_dir = std::make_shared<std::string>();
-  CLI::App* command = app.add_subcommand("train", "Run a PromptIntern job locally (all stages, then evaluation)");
-  command->add_option("--config", *config_path, "YAML job file")->required();
-  command->add_option("--output", *output_dir, "Output directory (overrides output.dir of the job file)");
-  command->callback([config_path, output_dir, run] {
-    *run = [config_path, output_dir] {
-      absl::StatusOr<JobSpec> spec = LoadJobSpec(*config_path);
+  struct Flags {
+    std::string config_path;
+    std::string output_dir;
+    std::string registry_dir;
+    std::string publish_name;
+  };
+  auto flags = std::make_shared<Flags>();
+  CLI::App* command = app.add_subcommand(
+      "train",
+      "Run a PromptIntern job locally (all stages, then evaluation). With WORLD_SIZE > 1 in the environment "
+      "(and MASTER_ADDR, MASTER_PORT, RANK) each process is one rank of a data-parallel run");
+  command->add_option("--config", flags->config_path, "YAML job file")->required();
+  command->add_option("--output", flags->output_dir, "Output directory (overrides output.dir of the job file)");
+  command->add_option("--registry-dir", flags->registry_dir,
+                      "Publish the final checkpoint to this model registry (rank 0 only)");
+  command->add_option("--publish", flags->publish_name, "Model name to publish under (default: the job's name)");
+  command->callback([flags, run] {
+    *run = [flags] {
+      absl::StatusOr<JobSpec> spec = LoadJobSpec(flags->config_path);
       if (!spec.ok()) {
         std::cerr << "promptintern train: " << spec.status().message() << "\n";
         return 2;
       }
-      if (!output_dir->empty()) spec->output_dir = *output_dir;
-      absl::StatusOr<PipelineReport> report = RunPipeline(*spec, {PrintEvent, nullptr});
+      if (!flags->output_dir.empty()) spec->output_dir = flags->output_dir;
+      absl::StatusOr<DistributedConfig> distributed = DistributedConfigFromEnvironment();
+      if (!distributed.ok()) {
+        std::cerr << "promptintern train: " << distributed.status().message() << "\n";
+        return 2;
+      }
+      std::unique_ptr<ProcessGroup> group;
+      if (distributed->distributed()) {
+        absl::StatusOr<std::unique_ptr<ProcessGroup>> joined = ProcessGroup::Join(*distributed);
+        if (!joined.ok()) {
+          std::cerr << "promptintern train: " << joined.status().message() << "\n";
+          return 1;
+        }
+        group = std::move(joined).value();
+        std::fprintf(stderr, "rank %d of %d joined at %s:%d\n", group->rank(), group->world_size(),
+                     distributed->master_addr.c_str(), distributed->master_port);
+      }
+      const bool leader = group == nullptr || group->rank() == 0;
+      PipelineControl control;
+      // Every rank sees the same events; one log of them is enough.
+      if (leader) control.on_event = PrintEvent;
+      control.process_group = group.get();
+      absl::StatusOr<PipelineReport> report = RunPipeline(*spec, control);
       if (!report.ok()) {
         std::cerr << "promptintern train: " << report.status().message() << "\n";
         return 1;
       }
+      if (!leader) {
+        std::fprintf(stderr, "rank %d: training done; rank 0 writes the checkpoint\n", group->rank());
+        return 0;
+      }
       std::cout << FormatModeTable(*report);
+      if (flags->registry_dir.empty()) return 0;
+      absl::StatusOr<std::unique_ptr<ModelRegistry>> registry = ModelRegistry::OpenLocal(flags->registry_dir);
+      const std::string name = flags->publish_name.empty() ? spec->name : flags->publish_name;
+      absl::StatusOr<PublishResult> published =
+          registry.ok() ? PublishRun(**registry, name, *spec, *report,
+                                       absl::StrCat("train:", std::filesystem::absolute(report->output_dir).string()))
+                        : absl::StatusOr<PublishResult>(registry.status());
+      if (!published.ok()) {
+        std::cerr << "promptintern train: publishing: " << published.status().message() << "\n";
+        return 1;
+      }
+      std::fprintf(stderr, "%s %s@%ld\n", published->already_published ? "already published as" : "published",
+                   name.c_str(), published->version);
       return 0;
     };
   });

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/jobs/job_manager.h"
+#include "core/jobs/publish_run.h"
 #include "core/registry/registry.h"
 #include "server/common/metrics_http.h"
 #include "server/common/server_runner.h"

@@ -2,10 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "server/common/grpc_status.h"
 
 namespace promptintern {
@@ -195,39 +192,6 @@ grpc::Status RegistryServiceImpl::SetAlias(grpc::ServerContext*, const v1::SetAl
   if (!move.ok()) return ToGrpcStatus(move.status());
   response->set_previous_version(move->from_version.value_or(0));
   return grpc::Status::OK;
-}
-
-Publisher RegistryPublisher(ModelRegistry* registry) {
-  return [registry](const JobRecord& job, const JobSpec& spec,
-                    const PipelineReport& report) -> absl::StatusOr<PublishedVersion> {
-    ManifestInfo info;
-    info.base_model = spec.model.from_scratch ? "scratch" : spec.model.base;
-    info.job_id = job.id;
-    info.created_at = absl::Now();
-    nlohmann::json stages = nlohmann::json::array();
-    for (const StageReport& stage : report.stages) {
-      stages.push_back({{"stage", stage.stage.index},
-                        {"keep_ratio", stage.stage.keep_ratio},
-                        {"num_examples", stage.stage.num_examples},
-                        {"steps", stage.stage.steps},
-                        {"train_loss", stage.train_loss},
-                        {"exact_match", stage.validation.exact_match},
-                        {"bleu", stage.validation.bleu}});
-    }
-    info.stage_metrics = stages;
-    info.schedule = {{"kind", std::string(ScheduleKindName(spec.schedule.kind))},
-                     {"stages", spec.schedule.num_stages},
-                     {"steps", spec.training.steps}};
-    nlohmann::json tokens = nlohmann::json::object();
-    for (const ModeReport& mode : report.modes) tokens[mode.mode + "_input_tokens"] = mode.mean_input_tokens;
-    tokens["template_tokens"] = report.template_tokens;
-    info.token_statistics = tokens;
-    PublishOptions options;
-    options.idempotency_key = job.id;
-    auto published = registry->Publish(spec.name, report.final_model_dir, info, options);
-    if (!published.ok()) return published.status();
-    return PublishedVersion{spec.name, published->version};
-  };
 }
 
 }  // namespace promptintern

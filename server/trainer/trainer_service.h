@@ -33,7 +33,4 @@ class RegistryServiceImpl final : public v1::RegistryService::Service {
   ModelRegistry* registry_;
 };
 
-// A finished job's final checkpoint into the registry, once per job id.
-Publisher RegistryPublisher(ModelRegistry* registry);
-
 }  // namespace promptintern

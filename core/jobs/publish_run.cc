@@ -1,0 +1,48 @@
+#include "core/jobs/publish_run.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/time/clock.h"
+
+namespace promptintern {
+
+absl::StatusOr<PublishResult> PublishRun(ModelRegistry& registry, const std::string& model_name,
+                                         const JobSpec& spec, const PipelineReport& report,
+                                         const std::string& run_id) {
+  ManifestInfo info;
+  info.base_model = spec.model.from_scratch ? "scratch" : spec.model.base;
+  info.job_id = run_id;
+  info.created_at = absl::Now();
+  nlohmann::json stages = nlohmann::json::array();
+  for (const StageReport& stage : report.stages) {
+    stages.push_back({{"stage", stage.stage.index},
+                      {"keep_ratio", stage.stage.keep_ratio},
+                      {"num_examples", stage.stage.num_examples},
+                      {"steps", stage.stage.steps},
+                      {"train_loss", stage.train_loss},
+                      {"exact_match", stage.validation.exact_match},
+                      {"bleu", stage.validation.bleu}});
+  }
+  info.stage_metrics = stages;
+  info.schedule = {{"kind", std::string(ScheduleKindName(spec.schedule.kind))},
+                   {"stages", spec.schedule.num_stages},
+                   {"steps", spec.training.steps}};
+  nlohmann::json tokens = nlohmann::json::object();
+  for (const ModeReport& mode : report.modes) tokens[mode.mode + "_input_tokens"] = mode.mean_input_tokens;
+  tokens["template_tokens"] = report.template_tokens;
+  info.token_statistics = tokens;
+  PublishOptions options;
+  options.idempotency_key = run_id;
+  return registry.Publish(model_name, report.final_model_dir, info, options);
+}
+
+Publisher RegistryPublisher(ModelRegistry* registry) {
+  return [registry](const JobRecord& job, const JobSpec& spec,
+                    const PipelineReport& report) -> absl::StatusOr<PublishedVersion> {
+    absl::StatusOr<PublishResult> published = PublishRun(*registry, spec.name, spec, report, job.id);
+    if (!published.ok()) return published.status();
+    return PublishedVersion{spec.name, published->version};
+  };
+}
+
+}  // namespace promptintern
