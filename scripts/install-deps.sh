@@ -3,20 +3,60 @@
 # Idempotent: only missing packages are installed; needs root (or sudo) when any are missing.
 set -euo pipefail
 
-# Keep this list in sync with docker/*.Dockerfile (a test checks they agree).
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config ccache git
-  libtorch-dev libopenblas0-openmp
+# What `cmake -S . -B build` configures and compiles with. docker/Dockerfile's build stage installs
+# exactly this list and its runtime stage exactly RUNTIME_PACKAGES: tests/deploy/check_packages.py
+# fails when they drift apart.
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libtorch-dev libgloo-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libssl-dev
-  python3 python3-grpcio python3-grpc-tools curl prometheus
 )
 
+# The packages that ship the shared libraries the built binaries load (ldd, then dpkg -S); the rest
+# of what they load arrives as dependencies of these. Two come in through libtorch and are named to
+# make the choice explicit: libopenblas0-openmp provides libblas.so.3 and liblapack.so.3 (apt would
+# otherwise pick the slow reference BLAS), libgloo0 carries the data-parallel trainer's collectives.
+# ca-certificates gives the CLI trust roots for TLS servers when no --tls-ca-file is named.
+# tests/deploy/check_packages.py checks this list against ldd of the binaries.
+RUNTIME_PACKAGES=(
+  libtorch1.13 libopenblas0-openmp libgloo0
+  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
+  libprometheus-cpp-core1.0 libyaml-cpp0.7 libsentencepiece0 libssl3
+  ca-certificates
+)
+
+# Only the tests and developer tooling need these: ccache and git for working on the tree, Python
+# grpcio for the cross-implementation client test, promtool (prometheus) for the metrics and alert
+# rule tests, docker-compose to validate docker/docker-compose.yml offline (it needs no engine).
+TEST_PACKAGES=(
+  ccache git curl
+  python3 python3-yaml python3-grpcio python3-grpc-tools
+  prometheus docker-compose
+)
+
+# Commands the deployment tests run, with the Debian package that provides each. Only installed
+# when the command is missing: another distribution of the same tool (kubectl from the Google
+# Cloud CLI, Node.js from NodeSource) ships the same paths, and dpkg refuses to overwrite them.
+declare -A COMMAND_PACKAGES=(
+  [kubectl]=kubernetes-client
+  [node]=nodejs
+  [npm]=npm
+)
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
 missing=()
-for pkg in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+for pkg in "${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+for cmd in "${!COMMAND_PACKAGES[@]}"; do
+  pkg=${COMMAND_PACKAGES[$cmd]}
+  if ! command -v "$cmd" >/dev/null 2>&1 && ! installed "$pkg"; then
     missing+=("$pkg")
   fi
 done
