@@ -22,6 +22,7 @@ namespace promptintern {
 namespace {
 
 using ::promptintern::testing::BinaryDir;
+using ::promptintern::testing::FreePort;
 using ::promptintern::testing::HttpGet;
 using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::ServiceProcess;
@@ -176,18 +177,6 @@ TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures
       << metrics;
   EXPECT_EQ(metrics.find("version=\"1\"} 1\npromptintern_model_info"), std::string::npos);
   EXPECT_GT(SumOf(metrics, "promptintern_batch_size_count"), 0);
-}
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
 }
 
 // A real Prometheus (Debian's package) scrapes the service; its view of the savings counters must

@@ -1,9 +1,7 @@
 #include "core/distributed/process_group.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -28,26 +26,14 @@ namespace promptintern {
 namespace {
 
 using ::promptintern::testing::BinaryDir;
+using ::promptintern::testing::FreePort;
 using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::TinyJobYaml;
 
-// A port nobody listens on right now (the kernel's pick for an ephemeral bind).
-int UnusedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 // Runs `body(group)` as every rank of a `world_size`-rank group, one thread per rank.
 void RunRanks(int world_size, const std::function<void(ProcessGroup&)>& body) {
-  const int port = UnusedPort();
+  const int port = FreePort();
   std::vector<std::thread> ranks;
   for (int rank = 0; rank < world_size; ++rank) {
     ranks.emplace_back([&, rank] {
@@ -276,7 +262,7 @@ TEST(DataParallelTrainingTest, TwoRankProcessesEndWithTheWeightsOfOneProcess) {
   // Rank 1 gets an output directory of its own: rank 0 owns the run's files, so the ranks need
   // no shared storage, and rank 1 must write nothing.
   const std::string registry = JoinPath(dir, "registry");
-  const int port = UnusedPort();
+  const int port = FreePort();
   const pid_t rank1 = StartRank(job, JoinPath(dir, "rank1"), 1, 2, port, {"--registry-dir", registry},
                                 JoinPath(dir, "rank1.log"));
   const pid_t rank0 = StartRank(job, JoinPath(dir, "rank0"), 0, 2, port, {"--registry-dir", registry},
@@ -304,7 +290,7 @@ TEST(DataParallelTrainingTest, KilledRanksResumeFromRankZerosState) {
   ASSERT_EQ(std::system(command.c_str()), 0);
 
   const std::string rank0_dir = JoinPath(dir, "rank0");
-  int port = UnusedPort();
+  int port = FreePort();
   pid_t rank1 = StartRank(job, JoinPath(dir, "rank1"), 1, 2, port, {}, JoinPath(dir, "rank1.log"));
   pid_t rank0 = StartRank(job, rank0_dir, 0, 2, port, {}, JoinPath(dir, "rank0.log"));
   const std::string progress = JoinPath(rank0_dir, "state/progress.json");
@@ -323,7 +309,7 @@ TEST(DataParallelTrainingTest, KilledRanksResumeFromRankZerosState) {
   ASSERT_LT(nlohmann::json::parse(*saved)["global_step"].get<int64_t>(), kSteps) << "the run ended before the kill";
 
   // The restarted rank 1 has no state at all; it resumes from what rank 0 hands it.
-  port = UnusedPort();
+  port = FreePort();
   rank1 = StartRank(job, JoinPath(dir, "rank1-again"), 1, 2, port, {}, JoinPath(dir, "rank1-again.log"));
   rank0 = StartRank(job, rank0_dir, 0, 2, port, {}, JoinPath(dir, "rank0-again.log"));
   EXPECT_EQ(WaitExitCode(rank0), 0) << *ReadFile(JoinPath(dir, "rank0-again.log"));
@@ -334,7 +320,7 @@ TEST(DataParallelTrainingTest, KilledRanksResumeFromRankZerosState) {
 TEST(DataParallelTrainingTest, AGlobalBatchThatDoesNotSplitEvenlyIsRefusedByEveryRank) {
   const std::string dir = MakeTempDir("ddp_uneven");
   const std::string job = WriteJob(dir, 4);  // batch_size 4
-  const int port = UnusedPort();
+  const int port = FreePort();
   std::vector<pid_t> ranks;
   for (int rank = 0; rank < 3; ++rank) {
     ranks.push_back(StartRank(job, JoinPath(dir, "out"), rank, 3, port, {},

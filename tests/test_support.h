@@ -37,6 +37,10 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 
 #include <vector>
 
+namespace grpc {
+class Channel;
+}
+
 namespace promptintern::testing {
 
 // A service binary run as a child process, as in production: real sockets on loopback.
@@ -59,6 +63,14 @@ class ServiceProcess {
   int port_ = 0;
   std::string log_path_;
 };
+
+// A loopback port nobody listens on right now (the kernel's pick for an ephemeral bind), for
+// programs that cannot be told to listen on ":0" (Prometheus, a c10d store).
+int FreePort();
+
+// grpc.health.v1.Health/Check of the whole server over `channel` (no token): true when SERVING.
+bool HealthServing(const std::shared_ptr<grpc::Channel>& channel);
+bool HealthServing(const std::string& plaintext_address);
 
 // The body of GET http://127.0.0.1:port/path, or "" on any failure.
 std::string HttpGet(int port, const std::string& path);

@@ -23,41 +23,10 @@ namespace promptintern {
 namespace {
 
 using ::promptintern::testing::BinaryDir;
+using ::promptintern::testing::HealthServing;
 using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::ServiceProcess;
 using ::promptintern::testing::TinyJobYaml;
-
-// grpc.health.v1.Health/Check for the whole server, without generated stubs: the empty request
-// encodes to no bytes and SERVING (1) to field 1 varint 1.
-bool HealthServing(const std::string& address) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::ByteBuffer request;
-  grpc::ByteBuffer response;
-  grpc::Slice empty("");
-  request = grpc::ByteBuffer(&empty, 1);
-  std::mutex mu;
-  std::condition_variable done;
-  bool finished = false;
-  grpc::Status status;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
-                   std::lock_guard<std::mutex> lock(mu);
-                   status = s;
-                   finished = true;
-                   done.notify_one();
-                 });
-  std::unique_lock<std::mutex> lock(mu);
-  done.wait(lock, [&] { return finished; });
-  if (!status.ok()) return false;
-  std::vector<grpc::Slice> slices;
-  response.Dump(&slices);
-  std::string bytes;
-  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  return bytes == std::string("\x08\x01", 2);
-}
 
 class TrainerServiceTest : public ::testing::Test {
  protected:

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "client/cli/commands.h"
+#include "client/cli/connection_flags.h"
 #include "client/lib/inference_client.h"
 #include "core/data/synthetic_bash.h"
 #include "core/eval/metrics.h"
@@ -19,7 +20,7 @@ namespace promptintern::cli {
 namespace {
 
 struct BenchFlags {
-  std::string server = "127.0.0.1:50052";
+  ConnectionFlags server;
   int concurrency = 1;
   double duration_seconds = 10;
   std::string mode = "query_only";
@@ -37,6 +38,11 @@ struct Sample {
 };
 
 int RunBench(const BenchFlags& flags) {
+  absl::StatusOr<Connection> connection = OpenConnection(flags.server);
+  if (!connection.ok()) {
+    std::cerr << "promptintern bench: " << connection.status().message() << "\n";
+    return 2;
+  }
   const std::vector<Example> queries = GenerateSyntheticBash(7, 1000);
   v1::PromptMode mode = v1::PROMPT_MODE_QUERY_ONLY;
   if (flags.mode == "full") mode = v1::PROMPT_MODE_FULL;
@@ -51,7 +57,7 @@ int RunBench(const BenchFlags& flags) {
   std::vector<std::thread> clients;
   for (int c = 0; c < flags.concurrency; ++c) {
     clients.emplace_back([&, c] {
-      InferenceClient client(flags.server);
+      InferenceClient client(*connection);
       for (size_t i = c; std::chrono::steady_clock::now() < end; i += flags.concurrency) {
         v1::GenerateRequest request;
         request.set_query(queries[i % queries.size()].query);
@@ -109,8 +115,9 @@ int RunBench(const BenchFlags& flags) {
 
 void RegisterBenchCommand(CLI::App& app, std::function<int()>* run) {
   auto flags = std::make_shared<BenchFlags>();
+  flags->server.options.address = "127.0.0.1:50052";
   CLI::App* command = app.add_subcommand("bench", "Closed-loop load against the inference service");
-  command->add_option("--server", flags->server, "Inference service address");
+  AddConnectionFlags(command, &flags->server, "Inference service address");
   command->add_option("--concurrency", flags->concurrency, "Clients sending at once")->check(CLI::Range(1, 1024));
   command->add_option("--duration", flags->duration_seconds, "Seconds of load")->check(CLI::Range(0.1, 86400.0));
   command->add_option("--mode", flags->mode, "query_only, full or compressed")

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "client/cli/commands.h"
+#include "client/cli/connection_flags.h"
 #include "client/lib/inference_client.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/generate/generator.h"
@@ -28,7 +29,7 @@ struct GenerateFlags {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   int threads = 0;
-  std::string server;  // set: ask the inference service instead of loading a model
+  ConnectionFlags server;  // address set: ask the inference service instead of loading a model
   std::string mode = "query_only";
 };
 
@@ -44,7 +45,8 @@ absl::StatusOr<std::string> RunRemoteGenerate(const GenerateFlags& flags) {
   for (const std::string& stop : flags.stop) request.add_stop(stop);
   if (flags.mode == "full") request.set_prompt_mode(v1::PROMPT_MODE_FULL);
   if (flags.mode == "compressed") request.set_prompt_mode(v1::PROMPT_MODE_COMPRESSED);
-  InferenceClient client(flags.server);
+  ASSIGN_OR_RETURN(Connection connection, OpenConnection(flags.server));
+  InferenceClient client(std::move(connection));
   ASSIGN_OR_RETURN(v1::GenerateResponse response, client.Generate(request));
   const v1::Usage& usage = response.usage();
   std::fprintf(stderr, "%s@%ld: %ld input tokens (full prompt: %ld, saved %ld), %ld output tokens, $%.8f (full prompt: $%.8f), %.1f ms\n",
@@ -55,7 +57,7 @@ absl::StatusOr<std::string> RunRemoteGenerate(const GenerateFlags& flags) {
 }
 
 absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
-  if (!flags.server.empty()) return RunRemoteGenerate(flags);
+  if (!flags.server.options.address.empty()) return RunRemoteGenerate(flags);
   SetComputeThreads(flags.threads);
   ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, LoadModel(flags.model_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::Load(JoinPath(flags.model_dir, kTokenizerFile)));
@@ -79,7 +81,7 @@ void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run) {
   auto flags = std::make_shared<GenerateFlags>();
   CLI::App* command = app.add_subcommand("generate", "Generate text from a local model directory");
   CLI::Option* model = command->add_option("--model", flags->model_dir, "Hugging Face checkpoint directory");
-  CLI::Option* server = command->add_option("--server", flags->server, "Inference service address (instead of --model)");
+  CLI::Option* server = AddConnectionFlags(command, &flags->server, "Inference service address (instead of --model)");
   model->excludes(server);
   command->add_option("--mode", flags->mode, "With --server: query_only, full or compressed")
       ->check(CLI::IsMember({"query_only", "full", "compressed"}));
@@ -94,7 +96,7 @@ void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run) {
   command->add_option("--threads", flags->threads, "Compute threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   command->callback([flags, run] {
     *run = [flags] {
-      if (flags->model_dir.empty() && flags->server.empty()) {
+      if (flags->model_dir.empty() && flags->server.options.address.empty()) {
         std::cerr << "promptintern generate: give --model DIR or --server ADDR\n";
         return 2;
       }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "client/cli/commands.h"
+#include "client/cli/connection_flags.h"
 #include "client/lib/trainer_client.h"
 #include "core/util/file.h"
 
@@ -30,6 +31,12 @@ std::string StateName(v1::JobState state) {
 std::string KindName(v1::JobEvent::Kind kind) {
   std::string name = v1::JobEvent::Kind_Name(kind);
   return name.substr(std::string("KIND_").size());
+}
+
+absl::StatusOr<TrainerClient> Connect(const ConnectionFlags& flags) {
+  absl::StatusOr<Connection> connection = OpenConnection(flags);
+  if (!connection.ok()) return connection.status();
+  return TrainerClient(*std::move(connection));
 }
 
 int Fail(const std::string& command, const absl::Status& status) {
@@ -78,9 +85,10 @@ int Watch(TrainerClient& client, const std::string& job_id) {
 }  // namespace
 
 void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
-  auto server = std::make_shared<std::string>(DefaultServer());
-  auto add_server = [server](CLI::App* command) {
-    command->add_option("--server", *server, "Trainer address (default $PROMPTINTERN_TRAINER or 127.0.0.1:50051)");
+  auto connection = std::make_shared<ConnectionFlags>();
+  connection->options.address = DefaultServer();
+  auto add_server = [connection](CLI::App* command) {
+    AddConnectionFlags(command, connection.get(), "Trainer address (default $PROMPTINTERN_TRAINER or 127.0.0.1:50051)");
   };
 
   {
@@ -96,14 +104,15 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
       *run = [=] {
         absl::StatusOr<std::string> yaml = ReadFile(*config);
         if (!yaml.ok()) return Fail("submit", yaml.status());
-        TrainerClient client(*server);
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("submit", client.status());
         // Relative paths in the file mean what they mean beside the file, as with `train`.
         const std::string base_dir = std::filesystem::absolute(*config).parent_path().string();
-        absl::StatusOr<v1::Job> job = client.SubmitJob(*yaml, *name, base_dir);
+        absl::StatusOr<v1::Job> job = client->SubmitJob(*yaml, *name, base_dir);
         if (!job.ok()) return Fail("submit", job.status());
         std::printf("%s\n", job->job_id().c_str());
         std::fflush(stdout);
-        return *watch ? Watch(client, job->job_id()) : 0;
+        return *watch ? Watch(*client, job->job_id()) : 0;
       };
     });
   }
@@ -112,8 +121,9 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
     add_server(command);
     command->callback([=] {
       *run = [=] {
-        TrainerClient client(*server);
-        absl::StatusOr<std::vector<v1::Job>> jobs = client.ListJobs();
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("jobs", client.status());
+        absl::StatusOr<std::vector<v1::Job>> jobs = client->ListJobs();
         if (!jobs.ok()) return Fail("jobs", jobs.status());
         std::printf("%-32s %-24s %-10s %-12s %s\n", "JOB", "NAME", "STATE", "STEP", "MODEL");
         for (const v1::Job& job : *jobs) {
@@ -134,8 +144,9 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
     command->add_option("job", *job_id, "Job id")->required();
     command->callback([=] {
       *run = [=] {
-        TrainerClient client(*server);
-        return Watch(client, *job_id);
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("watch", client.status());
+        return Watch(*client, *job_id);
       };
     });
   }
@@ -146,8 +157,9 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
     command->add_option("job", *job_id, "Job id")->required();
     command->callback([=] {
       *run = [=] {
-        TrainerClient client(*server);
-        absl::StatusOr<v1::Job> job = client.CancelJob(*job_id);
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("cancel", client.status());
+        absl::StatusOr<v1::Job> job = client->CancelJob(*job_id);
         if (!job.ok()) return Fail("cancel", job.status());
         std::printf("%s %s\n", job->job_id().c_str(), StateName(job->state()).c_str());
         return 0;
@@ -159,8 +171,9 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
     add_server(command);
     command->callback([=] {
       *run = [=] {
-        TrainerClient client(*server);
-        absl::StatusOr<std::vector<std::string>> names = client.ListModels();
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("models", client.status());
+        absl::StatusOr<std::vector<std::string>> names = client->ListModels();
         if (!names.ok()) return Fail("models", names.status());
         for (const std::string& name : *names) std::printf("%s\n", name.c_str());
         return 0;
@@ -174,8 +187,9 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
     command->add_option("model", *name, "Model name")->required();
     command->callback([=] {
       *run = [=] {
-        TrainerClient client(*server);
-        absl::StatusOr<v1::ListVersionsResponse> versions = client.ListVersions(*name);
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("versions", client.status());
+        absl::StatusOr<v1::ListVersionsResponse> versions = client->ListVersions(*name);
         if (!versions.ok()) return Fail("versions", versions.status());
         std::printf("%-8s %-22s %-34s %s\n", "VERSION", "CREATED", "JOB", "ALIASES");
         for (const v1::ModelVersion& version : versions->versions()) {
@@ -201,8 +215,9 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
     command->add_option("--actor", *actor, "Who moves the alias (recorded in the audit log)");
     command->callback([=] {
       *run = [=] {
-        TrainerClient client(*server);
-        absl::StatusOr<int64_t> previous = client.SetAlias(*name, *alias, *version, *actor);
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("alias", client.status());
+        absl::StatusOr<int64_t> previous = client->SetAlias(*name, *alias, *version, *actor);
         if (!previous.ok()) return Fail("alias", previous.status());
         std::printf("%s@%s -> %ld (was %ld)\n", name->c_str(), alias->c_str(), *version, *previous);
         return 0;

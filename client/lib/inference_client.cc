@@ -7,23 +7,13 @@
 #include "client/lib/trainer_client.h"
 
 namespace promptintern {
-namespace {
-
-void SetDeadline(grpc::ClientContext* context, double seconds) {
-  context->set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                            std::chrono::duration<double>(seconds)));
-}
-
-}  // namespace
-
-InferenceClient::InferenceClient(const std::string& address)
-    : stub_(v1::InferenceService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+InferenceClient::InferenceClient(Connection connection)
+    : connection_(std::move(connection)), stub_(v1::InferenceService::NewStub(connection_.channel())) {}
 
 absl::StatusOr<v1::GenerateResponse> InferenceClient::Generate(const v1::GenerateRequest& request,
                                                                double timeout_seconds) {
   grpc::ClientContext context;
-  SetDeadline(&context, timeout_seconds);
+  connection_.Prepare(&context, std::chrono::duration<double>(timeout_seconds));
   v1::GenerateResponse response;
   if (grpc::Status status = stub_->Generate(&context, request, &response); !status.ok()) return FromGrpcStatus(status);
   return response;
@@ -33,7 +23,7 @@ absl::StatusOr<v1::GenerateResponse> InferenceClient::GenerateStream(
     const v1::GenerateRequest& request, const std::function<void(const v1::GenerateResponse&)>& on_chunk,
     double timeout_seconds) {
   grpc::ClientContext context;
-  SetDeadline(&context, timeout_seconds);
+  connection_.Prepare(&context, std::chrono::duration<double>(timeout_seconds));
   auto reader = stub_->GenerateStream(&context, request);
   v1::GenerateResponse chunk;
   v1::GenerateResponse last;
@@ -47,7 +37,7 @@ absl::StatusOr<v1::GenerateResponse> InferenceClient::GenerateStream(
 
 absl::StatusOr<v1::ModelInfo> InferenceClient::GetModel() {
   grpc::ClientContext context;
-  SetDeadline(&context, 30);
+  connection_.Prepare(&context, std::chrono::duration<double>(30));
   v1::ModelInfo info;
   if (grpc::Status status = stub_->GetModel(&context, {}, &info); !status.ok()) return FromGrpcStatus(status);
   return info;

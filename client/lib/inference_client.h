@@ -7,13 +7,15 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "client/lib/connection.h"
 #include "promptintern/v1/inference.grpc.pb.h"
 
 namespace promptintern {
 
 class InferenceClient {
  public:
-  explicit InferenceClient(const std::string& address);
+  explicit InferenceClient(const std::string& address) : InferenceClient(Connection(address)) {}
+  explicit InferenceClient(Connection connection);
   absl::StatusOr<v1::GenerateResponse> Generate(const v1::GenerateRequest& request, double timeout_seconds = 60);
   // `on_chunk` sees every streamed message; returns the last one (finish_reason, usage, timings).
   absl::StatusOr<v1::GenerateResponse> GenerateStream(const v1::GenerateRequest& request,
@@ -22,6 +24,7 @@ class InferenceClient {
   absl::StatusOr<v1::ModelInfo> GetModel();
 
  private:
+  Connection connection_;
   std::unique_ptr<v1::InferenceService::Stub> stub_;
 };
 

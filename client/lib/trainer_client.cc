@@ -10,10 +10,6 @@ namespace {
 // Unary calls are short; a call that hangs this long means the server is gone.
 constexpr auto kUnaryDeadline = std::chrono::seconds(30);
 
-void SetDeadline(grpc::ClientContext* context) {
-  context->set_deadline(std::chrono::system_clock::now() + kUnaryDeadline);
-}
-
 }  // namespace
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
@@ -21,18 +17,15 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
-TrainerClient::TrainerClient(const std::string& address) {
-  grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
-  trainer_ = v1::TrainerService::NewStub(channel);
-  registry_ = v1::RegistryService::NewStub(channel);
-}
+TrainerClient::TrainerClient(Connection connection)
+    : connection_(std::move(connection)),
+      trainer_(v1::TrainerService::NewStub(connection_.channel())),
+      registry_(v1::RegistryService::NewStub(connection_.channel())) {}
 
 absl::StatusOr<v1::Job> TrainerClient::SubmitJob(const std::string& job_yaml, const std::string& name,
                                                  const std::string& base_dir) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::SubmitJobRequest request;
   request.set_job_yaml(job_yaml);
   request.set_name(name);
@@ -44,7 +37,7 @@ absl::StatusOr<v1::Job> TrainerClient::SubmitJob(const std::string& job_yaml, co
 
 absl::StatusOr<v1::Job> TrainerClient::GetJob(const std::string& job_id) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   v1::Job job;
@@ -54,7 +47,7 @@ absl::StatusOr<v1::Job> TrainerClient::GetJob(const std::string& job_id) {
 
 absl::StatusOr<std::vector<v1::Job>> TrainerClient::ListJobs() {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::ListJobsResponse response;
   if (grpc::Status status = trainer_->ListJobs(&context, {}, &response); !status.ok()) return FromGrpcStatus(status);
   return std::vector<v1::Job>(response.jobs().begin(), response.jobs().end());
@@ -62,7 +55,7 @@ absl::StatusOr<std::vector<v1::Job>> TrainerClient::ListJobs() {
 
 absl::StatusOr<v1::Job> TrainerClient::CancelJob(const std::string& job_id) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::CancelJobRequest request;
   request.set_job_id(job_id);
   v1::Job job;
@@ -73,6 +66,7 @@ absl::StatusOr<v1::Job> TrainerClient::CancelJob(const std::string& job_id) {
 absl::Status TrainerClient::WatchJob(const std::string& job_id,
                                      const std::function<bool(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;
+  connection_.Authorize(&context);
   v1::WatchJobRequest request;
   request.set_job_id(job_id);
   auto reader = trainer_->WatchJob(&context, request);
@@ -90,7 +84,7 @@ absl::Status TrainerClient::WatchJob(const std::string& job_id,
 
 absl::StatusOr<std::vector<std::string>> TrainerClient::ListModels() {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::ListModelsResponse response;
   if (grpc::Status status = registry_->ListModels(&context, {}, &response); !status.ok()) return FromGrpcStatus(status);
   return std::vector<std::string>(response.names().begin(), response.names().end());
@@ -98,7 +92,7 @@ absl::StatusOr<std::vector<std::string>> TrainerClient::ListModels() {
 
 absl::StatusOr<v1::ListVersionsResponse> TrainerClient::ListVersions(const std::string& name) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::ListVersionsRequest request;
   request.set_name(name);
   v1::ListVersionsResponse response;
@@ -110,7 +104,7 @@ absl::StatusOr<v1::ListVersionsResponse> TrainerClient::ListVersions(const std::
 
 absl::StatusOr<v1::ModelVersion> TrainerClient::GetVersion(const std::string& reference) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::GetVersionRequest request;
   request.set_reference(reference);
   v1::ModelVersion response;
@@ -123,7 +117,7 @@ absl::StatusOr<v1::ModelVersion> TrainerClient::GetVersion(const std::string& re
 absl::StatusOr<int64_t> TrainerClient::SetAlias(const std::string& name, const std::string& alias, int64_t version,
                                                 const std::string& actor) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  connection_.Prepare(&context, kUnaryDeadline);
   v1::SetAliasRequest request;
   request.set_name(name);
   request.set_alias(alias);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/lib/connection.h"
 #include "promptintern/v1/trainer.grpc.pb.h"
 
 namespace promptintern {
@@ -16,7 +17,8 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 
 class TrainerClient {
  public:
-  explicit TrainerClient(const std::string& address);
+  explicit TrainerClient(const std::string& address) : TrainerClient(Connection(address)) {}
+  explicit TrainerClient(Connection connection);
 
   absl::StatusOr<v1::Job> SubmitJob(const std::string& job_yaml, const std::string& name = "",
                                     const std::string& base_dir = "");
@@ -33,6 +35,7 @@ class TrainerClient {
                                    const std::string& actor);
 
  private:
+  Connection connection_;
   std::unique_ptr<v1::TrainerService::Stub> trainer_;
   std::unique_ptr<v1::RegistryService::Stub> registry_;
 };

@@ -11,21 +11,53 @@
 
 namespace promptintern {
 
-absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(const ServerOptions& options,
-                                                               const std::vector<grpc::Service*>& services,
-                                                               int* port) {
+RunningServer::RunningServer(std::unique_ptr<grpc::Server> server, int port,
+                             std::unique_ptr<grpc::Server> health_server, int health_port)
+    : server_(std::move(server)), port_(port), health_server_(std::move(health_server)), health_port_(health_port) {}
+
+RunningServer::~RunningServer() = default;
+
+void RunningServer::SetServing(bool serving) {
+  server_->GetHealthCheckService()->SetServingStatus(serving);
+  if (health_server_ != nullptr) health_server_->GetHealthCheckService()->SetServingStatus(serving);
+}
+
+void RunningServer::Shutdown(std::chrono::seconds grace) {
+  SetServing(false);
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  server_->Shutdown(deadline);
+  if (health_server_ != nullptr) health_server_->Shutdown(deadline);
+}
+
+absl::StatusOr<std::unique_ptr<RunningServer>> StartGrpcServer(const ServerOptions& options,
+                                                               const std::vector<grpc::Service*>& services) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), port);
+  builder.AddListeningPort(options.listen_address,
+                           options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials(),
+                           &port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || (port != nullptr && *port == 0)) {
+  if (server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
   }
-  return server;
+  std::unique_ptr<grpc::Server> health_server;
+  int health_port = 0;
+  if (!options.health_listen_address.empty()) {
+    // No services of ours: this server carries only the default health service.
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options.health_listen_address, grpc::InsecureServerCredentials(), &health_port);
+    health_server = health_builder.BuildAndStart();
+    if (health_server == nullptr || health_port == 0) {
+      server->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot listen for health checks on ", options.health_listen_address));
+    }
+  }
+  return std::make_unique<RunningServer>(std::move(server), port, std::move(health_server), health_port);
 }
 
 namespace {

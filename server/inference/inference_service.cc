@@ -117,11 +117,13 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
 
 grpc::Status InferenceServiceImpl::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                                             v1::GenerateResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   return Run(context, *request, nullptr, response);
 }
 
 grpc::Status InferenceServiceImpl::GenerateStream(grpc::ServerContext* context, const v1::GenerateRequest* request,
                                                   grpc::ServerWriter<v1::GenerateResponse>* writer) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   v1::GenerateResponse final_message;
   // Chunks are written from the engine thread; the handler thread writes only after it returns.
   const grpc::Status status = Run(
@@ -138,7 +140,8 @@ grpc::Status InferenceServiceImpl::GenerateStream(grpc::ServerContext* context, 
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceServiceImpl::GetModel(grpc::ServerContext*, const v1::GetModelRequest*, v1::ModelInfo* info) {
+grpc::Status InferenceServiceImpl::GetModel(grpc::ServerContext* context, const v1::GetModelRequest*, v1::ModelInfo* info) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   std::shared_ptr<ServedModel> served = holder_->current();
   if (served == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet");
   info->set_name(served->name());

@@ -3,6 +3,7 @@
 
 #include "core/serve/served_model.h"
 #include "promptintern/v1/inference.grpc.pb.h"
+#include "server/common/transport_security.h"
 #include "server/inference/inference_metrics.h"
 
 namespace promptintern {
@@ -17,8 +18,9 @@ struct InferenceLimits {
 
 class InferenceServiceImpl final : public v1::InferenceService::Service {
  public:
-  InferenceServiceImpl(ModelHolder* holder, InferenceMetrics* metrics, InferenceLimits limits)
-      : holder_(holder), metrics_(metrics), limits_(limits) {}
+  InferenceServiceImpl(ModelHolder* holder, InferenceMetrics* metrics, InferenceLimits limits,
+                       const BearerTokenAuthenticator* authenticator)
+      : holder_(holder), metrics_(metrics), limits_(limits), authenticator_(authenticator) {}
   grpc::Status Generate(grpc::ServerContext*, const v1::GenerateRequest*, v1::GenerateResponse*) override;
   grpc::Status GenerateStream(grpc::ServerContext*, const v1::GenerateRequest*,
                               grpc::ServerWriter<v1::GenerateResponse>*) override;
@@ -32,6 +34,7 @@ class InferenceServiceImpl final : public v1::InferenceService::Service {
   ModelHolder* holder_;
   InferenceMetrics* metrics_;
   InferenceLimits limits_;
+  const BearerTokenAuthenticator* authenticator_;
 };
 
 }  // namespace promptintern

@@ -5,9 +5,10 @@
 //   promptintern-inference --registry-dir DIR --model bash@production [--listen ADDR]
 //       [--metrics-listen ADDR] [--threads N] [--max-batch-size N] [--max-waiting N]
 //       [--poll-seconds S] [--input-price USD] [--output-price USD] [--config FILE]
+//       [--tls-cert-file PEM --tls-key-file PEM [--tls-client-ca-file PEM]] [--auth-token-file FILE]
+//       [--health-listen ADDR]
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -22,6 +23,7 @@
 #include "server/common/metrics_http.h"
 #include "server/common/server_runner.h"
 #include "server/common/service_config.h"
+#include "server/common/transport_security.h"
 #include "server/inference/inference_metrics.h"
 #include "server/inference/inference_service.h"
 
@@ -40,6 +42,8 @@ struct InferenceConfig {
   double output_price = 1.5;
   int default_max_tokens = 64;
   int max_message_bytes = 1 << 20;
+  std::string health_listen;
+  promptintern::TransportSecuritySettings security;
 };
 
 }  // namespace
@@ -62,10 +66,21 @@ int main(int argc, char** argv) {
   settings.Bind("default_max_tokens", "--default-max-tokens", config.default_max_tokens,
                 "max_tokens when a request leaves it 0");
   settings.Bind("max_message_bytes", "--max-message-bytes", config.max_message_bytes, "Largest gRPC message accepted");
+  settings.Bind("health_listen", "--health-listen", config.health_listen,
+                "Extra plaintext listener with only grpc.health.v1 (for probes when TLS is on)");
+  config.security.Bind(settings);
   CLI11_PARSE(app, argc, argv);
   if (absl::Status status = settings.Apply(); !status.ok()) {
     std::cerr << "promptintern-inference: " << status.message() << "\n";
     return 2;
+  }
+  auto credentials = promptintern::MakeServerCredentials(config.security);
+  auto authenticator = promptintern::BearerTokenAuthenticator::FromSettings(config.security);
+  for (const absl::Status& status : {credentials.status(), authenticator.status()}) {
+    if (!status.ok()) {
+      std::cerr << "promptintern-inference: " << status.message() << "\n";
+      return 2;
+    }
   }
   if (config.model.empty()) {
     std::cerr << "promptintern-inference: --model (or model: in the config) is required\n";
@@ -85,7 +100,7 @@ int main(int argc, char** argv) {
   limits.default_max_tokens = config.default_max_tokens;
   limits.input_price_per_million = config.input_price;
   limits.output_price_per_million = config.output_price;
-  promptintern::InferenceServiceImpl service(&holder, &metrics, limits);
+  promptintern::InferenceServiceImpl service(&holder, &metrics, limits, &*authenticator);
 
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
   if (!config.metrics_listen.empty()) {
@@ -97,15 +112,19 @@ int main(int argc, char** argv) {
     metrics_server = std::move(started).value();
     std::fprintf(stderr, "promptintern-inference: metrics on port %d\n", metrics_server->port());
   }
-  int port = 0;
-  auto server = promptintern::StartGrpcServer({config.listen, config.max_message_bytes}, {&service}, &port);
+  auto server = promptintern::StartGrpcServer(
+      {config.listen, config.max_message_bytes, *credentials, config.health_listen}, {&service});
   if (!server.ok()) {
     std::cerr << "promptintern-inference: " << server.status().message() << "\n";
     return 1;
   }
-  grpc::HealthCheckServiceInterface* health = (*server)->GetHealthCheckService();
-  health->SetServingStatus(false);  // NOT_SERVING until a version is loaded and warmed up
-  std::fprintf(stderr, "promptintern-inference: serving on port %d, following %s\n", port, config.model.c_str());
+  (*server)->SetServing(false);  // NOT_SERVING until a version is loaded and warmed up
+  if ((*server)->health_port() != 0) {
+    std::fprintf(stderr, "promptintern-inference: health on port %d\n", (*server)->health_port());
+  }
+  std::fprintf(stderr, "promptintern-inference: serving on port %d%s%s, following %s\n", (*server)->port(),
+               config.security.tls() ? " with TLS" : "", authenticator->enabled() ? ", bearer tokens required" : "",
+               config.model.c_str());
 
   std::mutex stop_mu;
   std::condition_variable stop_cv;
@@ -125,7 +144,7 @@ int main(int argc, char** argv) {
           metrics.SetQueue(stats.running, stats.waiting);
         });
         metrics.SetModel(current->name(), current->version(), current->base_model());
-        health->SetServingStatus(true);
+        (*server)->SetServing(true);
         std::fprintf(stderr, "promptintern-inference: now serving %s@%ld\n", current->name().c_str(),
                      current->version());
       }
@@ -136,8 +155,7 @@ int main(int argc, char** argv) {
 
   promptintern::WaitForTerminationSignal();
   std::fprintf(stderr, "promptintern-inference: draining\n");
-  health->SetServingStatus(false);
-  (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  (*server)->Shutdown(std::chrono::seconds(30));
   {
     std::lock_guard<std::mutex> lock(stop_mu);
     stopping = true;

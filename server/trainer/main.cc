@@ -17,6 +17,7 @@
 #include "server/common/metrics_http.h"
 #include "server/common/server_runner.h"
 #include "server/common/service_config.h"
+#include "server/common/transport_security.h"
 #include "server/trainer/trainer_metrics.h"
 #include "server/trainer/trainer_service.h"
 
@@ -31,6 +32,8 @@ struct TrainerConfig {
   int max_concurrent_jobs = 1;
   int max_queued_jobs = 64;
   int max_message_bytes = 4 << 20;
+  std::string health_listen;
+  promptintern::TransportSecuritySettings security;
 };
 
 }  // namespace
@@ -48,10 +51,21 @@ int main(int argc, char** argv) {
   settings.Bind("max_concurrent_jobs", "--max-concurrent-jobs", config.max_concurrent_jobs, "Jobs run at once");
   settings.Bind("max_queued_jobs", "--max-queued-jobs", config.max_queued_jobs, "Jobs waiting before SubmitJob is refused");
   settings.Bind("max_message_bytes", "--max-message-bytes", config.max_message_bytes, "Largest gRPC message accepted");
+  settings.Bind("health_listen", "--health-listen", config.health_listen,
+                "Extra plaintext listener with only grpc.health.v1 (for probes when TLS is on)");
+  config.security.Bind(settings);
   CLI11_PARSE(app, argc, argv);
   if (absl::Status status = settings.Apply(); !status.ok()) {
     std::cerr << "promptintern-trainer: " << status.message() << "\n";
     return 2;
+  }
+  auto credentials = promptintern::MakeServerCredentials(config.security);
+  auto authenticator = promptintern::BearerTokenAuthenticator::FromSettings(config.security);
+  for (const absl::Status& status : {credentials.status(), authenticator.status()}) {
+    if (!status.ok()) {
+      std::cerr << "promptintern-trainer: " << status.message() << "\n";
+      return 2;
+    }
   }
 
   auto registry = promptintern::ModelRegistry::OpenLocal(config.registry_dir);
@@ -82,11 +96,11 @@ int main(int argc, char** argv) {
     }
     metrics_server = std::move(started).value();
   }
-  promptintern::TrainerServiceImpl trainer_service(jobs->get());
-  promptintern::RegistryServiceImpl registry_service(registry->get());
-  int port = 0;
-  auto server = promptintern::StartGrpcServer({config.listen, config.max_message_bytes},
-                                              {&trainer_service, &registry_service}, &port);
+  promptintern::TrainerServiceImpl trainer_service(jobs->get(), &*authenticator);
+  promptintern::RegistryServiceImpl registry_service(registry->get(), &*authenticator);
+  auto server = promptintern::StartGrpcServer(
+      {config.listen, config.max_message_bytes, *credentials, config.health_listen},
+      {&trainer_service, &registry_service});
   if (!server.ok()) {
     std::cerr << "promptintern-trainer: " << server.status().message() << "\n";
     return 1;
@@ -94,7 +108,11 @@ int main(int argc, char** argv) {
   if (metrics_server != nullptr) {
     std::fprintf(stderr, "promptintern-trainer: metrics on port %d\n", metrics_server->port());
   }
-  std::fprintf(stderr, "promptintern-trainer: serving on port %d (data %s, registry %s)\n", port,
+  if ((*server)->health_port() != 0) {
+    std::fprintf(stderr, "promptintern-trainer: health on port %d\n", (*server)->health_port());
+  }
+  std::fprintf(stderr, "promptintern-trainer: serving on port %d%s%s (data %s, registry %s)\n", (*server)->port(),
+               config.security.tls() ? " with TLS" : "", authenticator->enabled() ? ", bearer tokens required" : "",
                config.data_dir.c_str(), config.registry_dir.c_str());
   std::atomic<bool> stopping{false};
   std::thread job_counts([&] {
@@ -106,7 +124,7 @@ int main(int argc, char** argv) {
 
   promptintern::WaitForTerminationSignal();
   std::fprintf(stderr, "promptintern-trainer: shutting down; checkpointing running jobs\n");
-  (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  (*server)->Shutdown(std::chrono::seconds(5));
   (*jobs)->Shutdown();
   stopping = true;
   job_counts.join();

@@ -96,7 +96,8 @@ void ToProto(const Manifest& manifest, const std::map<std::string, int64_t>& ali
 
 }  // namespace
 
-grpc::Status TrainerServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request, v1::Job* job) {
+grpc::Status TrainerServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request, v1::Job* job) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   std::string yaml = request->job_yaml();
   if (yaml.empty() && request->has_job()) {
     // JSON is YAML: the structured form goes through the same parser and validation.
@@ -111,15 +112,17 @@ grpc::Status TrainerServiceImpl::SubmitJob(grpc::ServerContext*, const v1::Submi
   return grpc::Status::OK;
 }
 
-grpc::Status TrainerServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request, v1::Job* job) {
+grpc::Status TrainerServiceImpl::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request, v1::Job* job) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   absl::StatusOr<JobRecord> record = jobs_->Get(request->job_id());
   if (!record.ok()) return ToGrpcStatus(record.status());
   ToProto(*record, job);
   return grpc::Status::OK;
 }
 
-grpc::Status TrainerServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+grpc::Status TrainerServiceImpl::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
                                           v1::ListJobsResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   for (const JobRecord& record : jobs_->List()) {
     const v1::JobState state = ToProto(record.state);
     if (request->states_size() > 0 &&
@@ -133,6 +136,7 @@ grpc::Status TrainerServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJo
 
 grpc::Status TrainerServiceImpl::WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
                                           grpc::ServerWriter<v1::JobEvent>* writer) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   const absl::Status status = jobs_->Watch(
       request->job_id(),
       [&](const JobEvent& event) {
@@ -144,23 +148,26 @@ grpc::Status TrainerServiceImpl::WatchJob(grpc::ServerContext* context, const v1
   return ToGrpcStatus(status);
 }
 
-grpc::Status TrainerServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request, v1::Job* job) {
+grpc::Status TrainerServiceImpl::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request, v1::Job* job) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   absl::StatusOr<JobRecord> record = jobs_->Cancel(request->job_id());
   if (!record.ok()) return ToGrpcStatus(record.status());
   ToProto(*record, job);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryServiceImpl::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+grpc::Status RegistryServiceImpl::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
                                              v1::ListModelsResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   auto names = registry_->ListModels();
   if (!names.ok()) return ToGrpcStatus(names.status());
   for (const std::string& name : *names) response->add_names(name);
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryServiceImpl::ListVersions(grpc::ServerContext*, const v1::ListVersionsRequest* request,
+grpc::Status RegistryServiceImpl::ListVersions(grpc::ServerContext* context, const v1::ListVersionsRequest* request,
                                                v1::ListVersionsResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   auto versions = registry_->ListVersions(request->name());
   if (!versions.ok()) return ToGrpcStatus(versions.status());
   auto aliases = registry_->ListAliases(request->name());
@@ -170,8 +177,9 @@ grpc::Status RegistryServiceImpl::ListVersions(grpc::ServerContext*, const v1::L
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryServiceImpl::GetVersion(grpc::ServerContext*, const v1::GetVersionRequest* request,
+grpc::Status RegistryServiceImpl::GetVersion(grpc::ServerContext* context, const v1::GetVersionRequest* request,
                                              v1::ModelVersion* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   const std::string& reference = request->reference();
   const std::string name = reference.substr(0, reference.find('@'));
   auto version = registry_->Resolve(reference);
@@ -185,8 +193,9 @@ grpc::Status RegistryServiceImpl::GetVersion(grpc::ServerContext*, const v1::Get
   return grpc::Status::OK;
 }
 
-grpc::Status RegistryServiceImpl::SetAlias(grpc::ServerContext*, const v1::SetAliasRequest* request,
+grpc::Status RegistryServiceImpl::SetAlias(grpc::ServerContext* context, const v1::SetAliasRequest* request,
                                            v1::SetAliasResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   const std::string actor = request->actor().empty() ? "anonymous" : request->actor();
   auto move = registry_->SetAlias(request->name(), request->alias(), request->version(), actor);
   if (!move.ok()) return ToGrpcStatus(move.status());

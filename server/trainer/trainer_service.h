@@ -5,12 +5,14 @@
 #include "core/jobs/job_manager.h"
 #include "core/registry/registry.h"
 #include "promptintern/v1/trainer.grpc.pb.h"
+#include "server/common/transport_security.h"
 
 namespace promptintern {
 
 class TrainerServiceImpl final : public v1::TrainerService::Service {
  public:
-  explicit TrainerServiceImpl(JobManager* jobs) : jobs_(jobs) {}
+  TrainerServiceImpl(JobManager* jobs, const BearerTokenAuthenticator* authenticator)
+      : jobs_(jobs), authenticator_(authenticator) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::Job*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::Job*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
@@ -19,11 +21,13 @@ class TrainerServiceImpl final : public v1::TrainerService::Service {
 
  private:
   JobManager* jobs_;
+  const BearerTokenAuthenticator* authenticator_;
 };
 
 class RegistryServiceImpl final : public v1::RegistryService::Service {
  public:
-  explicit RegistryServiceImpl(ModelRegistry* registry) : registry_(registry) {}
+  RegistryServiceImpl(ModelRegistry* registry, const BearerTokenAuthenticator* authenticator)
+      : registry_(registry), authenticator_(authenticator) {}
   grpc::Status ListModels(grpc::ServerContext*, const v1::ListModelsRequest*, v1::ListModelsResponse*) override;
   grpc::Status ListVersions(grpc::ServerContext*, const v1::ListVersionsRequest*, v1::ListVersionsResponse*) override;
   grpc::Status GetVersion(grpc::ServerContext*, const v1::GetVersionRequest*, v1::ModelVersion*) override;
@@ -31,6 +35,7 @@ class RegistryServiceImpl final : public v1::RegistryService::Service {
 
  private:
   ModelRegistry* registry_;
+  const BearerTokenAuthenticator* authenticator_;
 };
 
 }  // namespace promptintern
