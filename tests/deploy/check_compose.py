@@ -100,11 +100,11 @@ def main():
 
     grafana = mounts(services["grafana"])
     dashboards = os.path.join(source_dir, "deploy", "base", "monitoring", "dashboards")
-    checks.check(os.path.realpath(grafana.get("/var/lib/grafana/dashboards", ("",))[0]) == os.path.realpath(dashboards),
+    checks.check(os.path.realpath(grafana.get("/etc/grafana/dashboards", ("",))[0]) == os.path.realpath(dashboards),
                  "grafana: mounts deploy's dashboards directory (the same file, no copy)")
     provider = yaml.safe_load(open(os.path.join(docker_dir, "grafana", "provisioning", "dashboards",
                                                 "promptintern.yml")))
-    checks.check(provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards",
+    checks.check(provider["providers"][0]["options"]["path"] == "/etc/grafana/dashboards",
                  "grafana: the dashboard provider reads the mounted directory")
     datasource = yaml.safe_load(open(os.path.join(docker_dir, "grafana", "provisioning", "datasources",
                                                   "prometheus.yml")))["datasources"][0]
