@@ -23,6 +23,7 @@ namespace {
 
 using ::promptintern::testing::BinaryDir;
 using ::promptintern::testing::FreePort;
+using ::promptintern::testing::HealthServing;
 using ::promptintern::testing::HttpGet;
 using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::ServiceProcess;
@@ -271,7 +272,9 @@ TEST(InferenceServiceTest, CorruptedNewVersionLeavesTheOldOneServing) {
       << "the log names the corrupted file";
 }
 
-TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServing) {
+// Not ready (readiness probe) but alive (liveness probe): Kubernetes keeps the pod without traffic
+// instead of restarting it while the first model is not there yet.
+TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServingButAlive) {
   const std::string dir = MakeTempDir("inference_unknown");
   ServiceProcess inference_process;
   ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference",
@@ -282,6 +285,8 @@ TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServing) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(client.GetModel().status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(client.Generate(Query("x", 4)).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(HealthServing(inference_process.address()));
+  EXPECT_TRUE(HealthServing(inference_process.address(), "liveness"));
 }
 
 }  // namespace

@@ -116,15 +116,18 @@ int ServiceProcess::LoggedNumber(const std::string& prefix) const {
   return at == std::string::npos ? 0 : std::atoi(log->c_str() + at + prefix.size());
 }
 
-// Without generated stubs: the empty request encodes to no bytes and SERVING (1) to field 1 varint 1.
-bool HealthServing(const std::shared_ptr<grpc::Channel>& channel) {
+// Without generated stubs: the request is field 1 (service, length-delimited), absent when empty;
+// SERVING (1) encodes to field 1 varint 1.
+bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   grpc::ByteBuffer request;
   grpc::ByteBuffer response;
-  grpc::Slice empty("");
-  request = grpc::ByteBuffer(&empty, 1);
+  std::string encoded;
+  if (!service.empty()) encoded = std::string("\x0a") + static_cast<char>(service.size()) + service;
+  grpc::Slice body(encoded);
+  request = grpc::ByteBuffer(&body, 1);
   std::mutex mu;
   std::condition_variable done;
   bool finished = false;
@@ -146,8 +149,8 @@ bool HealthServing(const std::shared_ptr<grpc::Channel>& channel) {
   return bytes == std::string("\x08\x01", 2);
 }
 
-bool HealthServing(const std::string& plaintext_address) {
-  return HealthServing(grpc::CreateChannel(plaintext_address, grpc::InsecureChannelCredentials()));
+bool HealthServing(const std::string& plaintext_address, const std::string& service) {
+  return HealthServing(grpc::CreateChannel(plaintext_address, grpc::InsecureChannelCredentials()), service);
 }
 
 int FreePort() {

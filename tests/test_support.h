@@ -68,9 +68,10 @@ class ServiceProcess {
 // programs that cannot be told to listen on ":0" (Prometheus, a c10d store).
 int FreePort();
 
-// grpc.health.v1.Health/Check of the whole server over `channel` (no token): true when SERVING.
-bool HealthServing(const std::shared_ptr<grpc::Channel>& channel);
-bool HealthServing(const std::string& plaintext_address);
+// grpc.health.v1.Health/Check of `service` ("" = the whole server) over `channel`, without a
+// token: true when SERVING. `service` must be shorter than 128 bytes.
+bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, const std::string& service = "");
+bool HealthServing(const std::string& plaintext_address, const std::string& service = "");
 
 // The body of GET http://127.0.0.1:port/path, or "" on any failure.
 std::string HttpGet(int port, const std::string& path);

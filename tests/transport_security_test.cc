@@ -263,6 +263,7 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
   const int health_port = trainer.LoggedNumber("health on port ");
   ASSERT_GT(health_port, 0);
   EXPECT_TRUE(HealthServing("127.0.0.1:" + std::to_string(health_port)));
+  EXPECT_TRUE(HealthServing("127.0.0.1:" + std::to_string(health_port), "liveness"));
 
   // A client that does not trust the server's CA cannot connect at all, token or not.
   ConnectionOptions untrusting = pki.Client(trainer.address(), kToken);
@@ -284,6 +285,23 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
   const std::string log = dir + "/cli.log";
   EXPECT_NE(std::system(("env -u PROMPTINTERN_TOKEN " + cli + " > /dev/null 2> " + log).c_str()), 0);
   EXPECT_NE(ReadFile(log)->find("missing 'authorization: Bearer <token>'"), std::string::npos) << *ReadFile(log);
+
+  // Rotation without a restart: the file is read again once it changes.
+  ASSERT_TRUE(WriteFileAtomic(pki.Path("tokens"), "rotated-token\n").ok());
+  TrainerClient rotated(Open(pki.Client(trainer.address(), "rotated-token")));
+  TrainerClient retired(Open(pki.Client(trainer.address(), kToken)));
+  bool rotated_accepted = false;
+  for (int i = 0; i < 100 && !rotated_accepted; ++i) {
+    rotated_accepted = rotated.ListModels().ok();
+    if (!rotated_accepted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(rotated_accepted);
+  EXPECT_EQ(retired.ListModels().status().code(), absl::StatusCode::kUnauthenticated);
+  // An emptied file keeps the tokens already loaded rather than opening the service.
+  ASSERT_TRUE(WriteFileAtomic(pki.Path("tokens"), "# nothing\n").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_TRUE(rotated.ListModels().ok());
+  ExpectEveryMethodRefused(no_token.channel(), "promptintern.v1.RegistryService", "");
 }
 
 TEST(TransportSecurityTest, InferenceWithMutualTlsServesOnlyClientsWithACertificateFromItsCa) {

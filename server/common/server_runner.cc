@@ -18,8 +18,9 @@ RunningServer::RunningServer(std::unique_ptr<grpc::Server> server, int port,
 RunningServer::~RunningServer() = default;
 
 void RunningServer::SetServing(bool serving) {
-  server_->GetHealthCheckService()->SetServingStatus(serving);
-  if (health_server_ != nullptr) health_server_->GetHealthCheckService()->SetServingStatus(serving);
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server != nullptr) server->GetHealthCheckService()->SetServingStatus("", serving);
+  }
 }
 
 void RunningServer::Shutdown(std::chrono::seconds grace) {
@@ -56,6 +57,9 @@ absl::StatusOr<std::unique_ptr<RunningServer>> StartGrpcServer(const ServerOptio
       server->Shutdown();
       return absl::UnavailableError(absl::StrCat("cannot listen for health checks on ", options.health_listen_address));
     }
+  }
+  for (grpc::Server* started : {server.get(), health_server.get()}) {
+    if (started != nullptr) started->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
   }
   return std::make_unique<RunningServer>(std::move(server), port, std::move(health_server), health_port);
 }

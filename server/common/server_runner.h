@@ -29,6 +29,12 @@ struct ServerOptions {
   std::string health_listen_address;
 };
 
+// grpc.health.v1 service names: "" (the whole server) answers SERVING only while the service can
+// take traffic (the inference service: once a model is loaded), for readiness; kLivenessService
+// answers SERVING from start to shutdown, for liveness, so a pod waiting for its first model is not
+// restarted.
+inline constexpr char kLivenessService[] = "liveness";
+
 class RunningServer {
  public:
   RunningServer(std::unique_ptr<grpc::Server> server, int port, std::unique_ptr<grpc::Server> health_server,
@@ -36,7 +42,7 @@ class RunningServer {
   ~RunningServer();
   int port() const { return port_; }
   int health_port() const { return health_port_; }  // 0 without a health listener
-  // grpc.health.v1 status of the whole server ("") on every listener.
+  // Readiness: the status of the whole server ("") on every listener.
   void SetServing(bool serving);
   // Stops accepting calls; calls in flight get until `grace` to finish.
   void Shutdown(std::chrono::seconds grace);

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/time/clock.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -45,6 +46,22 @@ absl::StatusOr<std::string> ReadSetting(const std::string& path, const char* key
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// The tokens in `path` and the modification time they were read at.
+absl::StatusOr<std::pair<std::vector<std::string>, std::filesystem::file_time_type>> ReadTokens(
+    const std::string& path) {
+  std::error_code error;
+  const std::filesystem::file_time_type version = std::filesystem::last_write_time(path, error);
+  ASSIGN_OR_RETURN(std::string text, ReadSetting(path, "auth_token_file"));
+  std::vector<std::string> tokens;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || absl::StartsWith(line, "#")) continue;
+    tokens.emplace_back(line);
+  }
+  if (tokens.empty()) return absl::InvalidArgumentError(absl::StrCat("auth_token_file ", path, " holds no token"));
+  return std::make_pair(std::move(tokens), version);
 }
 
 }  // namespace
@@ -91,28 +108,40 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return grpc::SslServerCredentials(options);
 }
 
-absl::StatusOr<BearerTokenAuthenticator> BearerTokenAuthenticator::FromFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadSetting(path, "auth_token_file"));
-  BearerTokenAuthenticator authenticator;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || absl::StartsWith(line, "#")) continue;
-    authenticator.tokens_.emplace_back(line);
-  }
-  if (authenticator.tokens_.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("auth_token_file ", path, " holds no token"));
-  }
+absl::StatusOr<std::unique_ptr<BearerTokenAuthenticator>> BearerTokenAuthenticator::FromFile(const std::string& path) {
+  ASSIGN_OR_RETURN(auto loaded, ReadTokens(path));
+  auto authenticator = std::make_unique<BearerTokenAuthenticator>();
+  authenticator->path_ = path;
+  absl::MutexLock lock(&authenticator->mu_);
+  authenticator->tokens_ = std::move(loaded.first);
+  authenticator->loaded_version_ = loaded.second;
+  authenticator->next_check_ = absl::Now() + absl::Seconds(1);
   return authenticator;
 }
 
-absl::StatusOr<BearerTokenAuthenticator> BearerTokenAuthenticator::FromSettings(
+absl::StatusOr<std::unique_ptr<BearerTokenAuthenticator>> BearerTokenAuthenticator::FromSettings(
     const TransportSecuritySettings& settings) {
-  if (settings.auth_token_file.empty()) return BearerTokenAuthenticator();
+  if (settings.auth_token_file.empty()) return std::make_unique<BearerTokenAuthenticator>();
   return FromFile(settings.auth_token_file);
 }
 
+std::vector<std::string> BearerTokenAuthenticator::CurrentTokens() const {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  if (now < next_check_) return tokens_;
+  next_check_ = now + absl::Seconds(1);
+  std::error_code error;
+  const std::filesystem::file_time_type version = std::filesystem::last_write_time(path_, error);
+  if (error || version == loaded_version_) return tokens_;
+  if (auto reloaded = ReadTokens(path_); reloaded.ok()) {
+    tokens_ = std::move(reloaded->first);
+    loaded_version_ = reloaded->second;
+  }
+  return tokens_;
+}
+
 grpc::Status BearerTokenAuthenticator::Authenticate(const grpc::ServerContext& context) const {
-  if (tokens_.empty()) return grpc::Status::OK;
+  if (!enabled()) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find("authorization");
   if (found == metadata.end()) {
@@ -125,7 +154,7 @@ grpc::Status BearerTokenAuthenticator::Authenticate(const grpc::ServerContext& c
   }
   const absl::string_view presented = absl::StripAsciiWhitespace(value.substr(7));
   bool accepted = false;
-  for (const std::string& token : tokens_) accepted |= ConstantTimeEquals(presented, token);
+  for (const std::string& token : CurrentTokens()) accepted |= ConstantTimeEquals(presented, token);
   if (!accepted) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token");
   return grpc::Status::OK;
 }

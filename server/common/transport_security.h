@@ -11,11 +11,15 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/common/service_config.h"
 
 namespace promptintern {
@@ -43,15 +47,25 @@ class BearerTokenAuthenticator {
   BearerTokenAuthenticator() = default;
   // One token per line; blank lines and lines starting with '#' are skipped, so a rotation can
   // list the old and the new token together. A file without any token is an error, not "open".
-  static absl::StatusOr<BearerTokenAuthenticator> FromFile(const std::string& path);
-  static absl::StatusOr<BearerTokenAuthenticator> FromSettings(const TransportSecuritySettings& settings);
+  // The file is read again when it changes (checked at most once a second), so a rotated
+  // Kubernetes Secret takes effect without a restart; a change that leaves it unreadable or empty
+  // keeps the tokens already loaded.
+  static absl::StatusOr<std::unique_ptr<BearerTokenAuthenticator>> FromFile(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<BearerTokenAuthenticator>> FromSettings(
+      const TransportSecuritySettings& settings);
 
   // OK, or UNAUTHENTICATED saying what is wrong (never echoing the token that was sent).
   grpc::Status Authenticate(const grpc::ServerContext& context) const;
-  bool enabled() const { return !tokens_.empty(); }
+  bool enabled() const { return !path_.empty(); }
 
  private:
-  std::vector<std::string> tokens_;
+  std::vector<std::string> CurrentTokens() const;
+
+  std::string path_;
+  mutable absl::Mutex mu_;
+  mutable std::vector<std::string> tokens_ ABSL_GUARDED_BY(mu_);
+  mutable std::filesystem::file_time_type loaded_version_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Time next_check_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace promptintern

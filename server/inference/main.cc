@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   limits.default_max_tokens = config.default_max_tokens;
   limits.input_price_per_million = config.input_price;
   limits.output_price_per_million = config.output_price;
-  promptintern::InferenceServiceImpl service(&holder, &metrics, limits, &*authenticator);
+  promptintern::InferenceServiceImpl service(&holder, &metrics, limits, authenticator->get());
 
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
   if (!config.metrics_listen.empty()) {
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-inference: health on port %d\n", (*server)->health_port());
   }
   std::fprintf(stderr, "promptintern-inference: serving on port %d%s%s, following %s\n", (*server)->port(),
-               config.security.tls() ? " with TLS" : "", authenticator->enabled() ? ", bearer tokens required" : "",
+               config.security.tls() ? " with TLS" : "", (*authenticator)->enabled() ? ", bearer tokens required" : "",
                config.model.c_str());
 
   std::mutex stop_mu;

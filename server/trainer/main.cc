@@ -96,8 +96,8 @@ int main(int argc, char** argv) {
     }
     metrics_server = std::move(started).value();
   }
-  promptintern::TrainerServiceImpl trainer_service(jobs->get(), &*authenticator);
-  promptintern::RegistryServiceImpl registry_service(registry->get(), &*authenticator);
+  promptintern::TrainerServiceImpl trainer_service(jobs->get(), authenticator->get());
+  promptintern::RegistryServiceImpl registry_service(registry->get(), authenticator->get());
   auto server = promptintern::StartGrpcServer(
       {config.listen, config.max_message_bytes, *credentials, config.health_listen},
       {&trainer_service, &registry_service});
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-trainer: health on port %d\n", (*server)->health_port());
   }
   std::fprintf(stderr, "promptintern-trainer: serving on port %d%s%s (data %s, registry %s)\n", (*server)->port(),
-               config.security.tls() ? " with TLS" : "", authenticator->enabled() ? ", bearer tokens required" : "",
+               config.security.tls() ? " with TLS" : "", (*authenticator)->enabled() ? ", bearer tokens required" : "",
                config.data_dir.c_str(), config.registry_dir.c_str());
   std::atomic<bool> stopping{false};
   std::thread job_counts([&] {
