@@ -117,9 +117,17 @@ class Pki {
     EXPECT_TRUE(WriteFileAtomic(Path("tokens"), std::string("# rotated weekly\n\nold-token\n") + kToken + "\n").ok());
   }
   std::string Path(const std::string& name) const { return JoinPath(dir_, name); }
+  // A renewal as cert-manager does it: the server's files are rewritten in place, here by a new CA
+  // (renewed-ca.pem) so that a client can tell which certificate it was shown.
+  void RenewServerCertificate() const {
+    const KeyPair renewed_ca = MakeCertificate("PromptIntern renewed CA", nullptr);
+    WritePair(dir_, "renewed-ca", renewed_ca);
+    WritePair(dir_, "server", MakeCertificate("promptintern-server", &renewed_ca));
+  }
   std::vector<std::string> ServerFlags(bool mutual) const {
     std::vector<std::string> flags = {"--tls-cert-file", Path("server.pem"), "--tls-key-file", Path("server.key"),
-                                      "--auth-token-file", Path("tokens"), "--health-listen", "127.0.0.1:0"};
+                                      "--auth-token-file", Path("tokens"), "--health-listen", "127.0.0.1:0",
+                                      "--tls-reload-seconds", "1"};
     if (mutual) flags.insert(flags.end(), {"--tls-client-ca-file", Path("client-ca.pem")});
     return flags;
   }
@@ -302,6 +310,20 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   EXPECT_TRUE(rotated.ListModels().ok());
   ExpectEveryMethodRefused(no_token.channel(), "promptintern.v1.RegistryService", "");
+
+  // A renewed certificate serves new connections without a restart.
+  pki.RenewServerCertificate();
+  ConnectionOptions renewed_trust = pki.Client(trainer.address(), "rotated-token");
+  renewed_trust.tls_ca_file = pki.Path("renewed-ca.pem");
+  bool renewed_served = false;
+  for (int i = 0; i < 100 && !renewed_served; ++i) {
+    // A fresh connection each time: an established one keeps the certificate of its handshake.
+    renewed_served = TrainerClient(Open(renewed_trust)).ListModels().ok();
+    if (!renewed_served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(renewed_served);
+  auto old_trust = TrainerClient(Open(pki.Client(trainer.address(), "rotated-token"))).ListModels();
+  EXPECT_EQ(old_trust.status().code(), absl::StatusCode::kUnavailable) << old_trust.status();
 }
 
 TEST(TransportSecurityTest, InferenceWithMutualTlsServesOnlyClientsWithACertificateFromItsCa) {

@@ -5,6 +5,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "absl/strings/match.h"
@@ -73,6 +76,8 @@ void TransportSecuritySettings::Bind(ServiceConfig& config) {
               "PEM CA: require client certificates it signed (mutual TLS)");
   config.Bind("auth_token_file", "--auth-token-file", auth_token_file,
               "Bearer tokens, one per line: every RPC but health needs one");
+  config.Bind("tls_reload_seconds", "--tls-reload-seconds", tls_reload_seconds,
+              "How often the TLS files are checked for a renewed certificate");
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
@@ -98,14 +103,29 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     return absl::InvalidArgumentError(absl::StrCat(settings.tls_key_file, " is not the private key of the certificate in ",
                                                    settings.tls_cert_file));
   }
-  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  options.pem_key_cert_pairs.push_back({key_pem, certificate_pem});
   if (!settings.tls_client_ca_file.empty()) {
-    ASSIGN_OR_RETURN(options.pem_root_certs, ReadSetting(settings.tls_client_ca_file, "tls_client_ca_file"));
-    RETURN_IF_ERROR(ParseCertificate(options.pem_root_certs, settings.tls_client_ca_file).status());
-    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    ASSIGN_OR_RETURN(std::string ca_pem, ReadSetting(settings.tls_client_ca_file, "tls_client_ca_file"));
+    RETURN_IF_ERROR(ParseCertificate(ca_pem, settings.tls_client_ca_file).status());
   }
-  return grpc::SslServerCredentials(options);
+  if (settings.tls_reload_seconds < 1) return absl::InvalidArgumentError("tls_reload_seconds must be >= 1");
+  // The files are watched, not read once: a renewed certificate (cert-manager rewrites the Secret)
+  // serves new handshakes without a restart. gRPC keeps the previous pair while a half-written
+  // update has a key that does not match its certificate.
+  const unsigned int interval = static_cast<unsigned int>(settings.tls_reload_seconds);
+  auto provider = settings.tls_client_ca_file.empty()
+                      ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                            settings.tls_key_file, settings.tls_cert_file, interval)
+                      : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                            settings.tls_key_file, settings.tls_cert_file, settings.tls_client_ca_file, interval);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (settings.tls_client_ca_file.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 absl::StatusOr<std::unique_ptr<BearerTokenAuthenticator>> BearerTokenAuthenticator::FromFile(const std::string& path) {

@@ -29,15 +29,17 @@ struct TransportSecuritySettings {
   std::string tls_key_file;        // PEM private key of the certificate
   std::string tls_client_ca_file;  // set: mutual TLS, clients must present a certificate this CA signed
   std::string auth_token_file;     // set: every RPC but health needs "authorization: Bearer <token>"
+  int tls_reload_seconds = 60;     // how often the three TLS files are checked for changes
 
-  // Registers tls_cert_file / --tls-cert-file, tls_key_file, tls_client_ca_file and auth_token_file.
+  // Registers tls_cert_file / --tls-cert-file, tls_key_file, tls_client_ca_file, tls_reload_seconds
+  // and auth_token_file.
   void Bind(ServiceConfig& config);
   bool tls() const { return !tls_cert_file.empty() || !tls_key_file.empty(); }
 };
 
-// Insecure credentials without TLS settings; otherwise SSL credentials from files checked here, so
-// that a wrong file is reported by name (unreadable, not PEM, key not matching the certificate)
-// instead of gRPC's bare "cannot listen".
+// Insecure credentials without TLS settings; otherwise TLS credentials that watch the files for
+// renewals. The files are checked here first, so that a wrong one is reported by name (unreadable,
+// not PEM, key not matching the certificate) instead of gRPC's bare "cannot listen".
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TransportSecuritySettings& settings);
 
