@@ -145,6 +145,13 @@ absl::StatusOr<std::unique_ptr<BearerTokenAuthenticator>> BearerTokenAuthenticat
   return FromFile(settings.auth_token_file);
 }
 
+absl::StatusOr<ServerSecurity> LoadServerSecurity(const TransportSecuritySettings& settings) {
+  ServerSecurity security;
+  ASSIGN_OR_RETURN(security.credentials, MakeServerCredentials(settings));
+  ASSIGN_OR_RETURN(security.authenticator, BearerTokenAuthenticator::FromSettings(settings));
+  return security;
+}
+
 std::vector<std::string> BearerTokenAuthenticator::CurrentTokens() const {
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();

@@ -70,4 +70,11 @@ class BearerTokenAuthenticator {
   mutable absl::Time next_check_ ABSL_GUARDED_BY(mu_);
 };
 
+// What a server needs from its TransportSecuritySettings, loaded and checked in one step.
+struct ServerSecurity {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  std::unique_ptr<BearerTokenAuthenticator> authenticator;
+};
+absl::StatusOr<ServerSecurity> LoadServerSecurity(const TransportSecuritySettings& settings);
+
 }  // namespace promptintern

@@ -74,13 +74,10 @@ int main(int argc, char** argv) {
     std::cerr << "promptintern-inference: " << status.message() << "\n";
     return 2;
   }
-  auto credentials = promptintern::MakeServerCredentials(config.security);
-  auto authenticator = promptintern::BearerTokenAuthenticator::FromSettings(config.security);
-  for (const absl::Status& status : {credentials.status(), authenticator.status()}) {
-    if (!status.ok()) {
-      std::cerr << "promptintern-inference: " << status.message() << "\n";
-      return 2;
-    }
+  auto security = promptintern::LoadServerSecurity(config.security);
+  if (!security.ok()) {
+    std::cerr << "promptintern-inference: " << security.status().message() << "\n";
+    return 2;
   }
   if (config.model.empty()) {
     std::cerr << "promptintern-inference: --model (or model: in the config) is required\n";
@@ -100,7 +97,7 @@ int main(int argc, char** argv) {
   limits.default_max_tokens = config.default_max_tokens;
   limits.input_price_per_million = config.input_price;
   limits.output_price_per_million = config.output_price;
-  promptintern::InferenceServiceImpl service(&holder, &metrics, limits, authenticator->get());
+  promptintern::InferenceServiceImpl service(&holder, &metrics, limits, security->authenticator.get());
 
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
   if (!config.metrics_listen.empty()) {
@@ -113,7 +110,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-inference: metrics on port %d\n", metrics_server->port());
   }
   auto server = promptintern::StartGrpcServer(
-      {config.listen, config.max_message_bytes, *credentials, config.health_listen}, {&service});
+      {config.listen, config.max_message_bytes, security->credentials, config.health_listen}, {&service});
   if (!server.ok()) {
     std::cerr << "promptintern-inference: " << server.status().message() << "\n";
     return 1;
@@ -123,7 +120,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-inference: health on port %d\n", (*server)->health_port());
   }
   std::fprintf(stderr, "promptintern-inference: serving on port %d%s%s, following %s\n", (*server)->port(),
-               config.security.tls() ? " with TLS" : "", (*authenticator)->enabled() ? ", bearer tokens required" : "",
+               config.security.tls() ? " with TLS" : "", security->authenticator->enabled() ? ", bearer tokens required" : "",
                config.model.c_str());
 
   std::mutex stop_mu;

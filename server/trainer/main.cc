@@ -59,13 +59,10 @@ int main(int argc, char** argv) {
     std::cerr << "promptintern-trainer: " << status.message() << "\n";
     return 2;
   }
-  auto credentials = promptintern::MakeServerCredentials(config.security);
-  auto authenticator = promptintern::BearerTokenAuthenticator::FromSettings(config.security);
-  for (const absl::Status& status : {credentials.status(), authenticator.status()}) {
-    if (!status.ok()) {
-      std::cerr << "promptintern-trainer: " << status.message() << "\n";
-      return 2;
-    }
+  auto security = promptintern::LoadServerSecurity(config.security);
+  if (!security.ok()) {
+    std::cerr << "promptintern-trainer: " << security.status().message() << "\n";
+    return 2;
   }
 
   auto registry = promptintern::ModelRegistry::OpenLocal(config.registry_dir);
@@ -96,10 +93,10 @@ int main(int argc, char** argv) {
     }
     metrics_server = std::move(started).value();
   }
-  promptintern::TrainerServiceImpl trainer_service(jobs->get(), authenticator->get());
-  promptintern::RegistryServiceImpl registry_service(registry->get(), authenticator->get());
+  promptintern::TrainerServiceImpl trainer_service(jobs->get(), security->authenticator.get());
+  promptintern::RegistryServiceImpl registry_service(registry->get(), security->authenticator.get());
   auto server = promptintern::StartGrpcServer(
-      {config.listen, config.max_message_bytes, *credentials, config.health_listen},
+      {config.listen, config.max_message_bytes, security->credentials, config.health_listen},
       {&trainer_service, &registry_service});
   if (!server.ok()) {
     std::cerr << "promptintern-trainer: " << server.status().message() << "\n";
@@ -112,7 +109,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-trainer: health on port %d\n", (*server)->health_port());
   }
   std::fprintf(stderr, "promptintern-trainer: serving on port %d%s%s (data %s, registry %s)\n", (*server)->port(),
-               config.security.tls() ? " with TLS" : "", (*authenticator)->enabled() ? ", bearer tokens required" : "",
+               config.security.tls() ? " with TLS" : "", security->authenticator->enabled() ? ", bearer tokens required" : "",
                config.data_dir.c_str(), config.registry_dir.c_str());
   std::atomic<bool> stopping{false};
   std::thread job_counts([&] {

@@ -17,13 +17,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import yaml
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checks, kustomizations, render  # noqa: E402
+from common import Checks, kustomizations, render, wait_for_log  # noqa: E402
 
 VALIDATOR_FILES = ["package.json", "package-lock.json", "validate.cjs", "kubeflow.d.ts"]
 # Created outside the manifests (docs/DEPLOYMENT.md): key material, and for deploy/training the
@@ -248,13 +247,7 @@ def check_job_file_runs(checks, where, job_text, promptintern):
     with open(log_path, "w") as log:
         process = subprocess.Popen([promptintern, "train", "--config", path, "--output", os.path.join(work, "run")],
                                    stdout=log, stderr=subprocess.STDOUT, env=env)
-    started = False
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if re.search(r"\[stage 1/\d+\] started", open(log_path).read()):
-            started = True
-            break
-        time.sleep(0.2)
+    started = bool(wait_for_log([process], log_path, r"\[stage 1/\d+\] started", 240))
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
     process.wait()

@@ -16,14 +16,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 import yaml
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checks  # noqa: E402
+from common import Checks, wait_for_log  # noqa: E402
 
 # Labels Prometheus attaches to every scraped series (Kubernetes service discovery adds the rest).
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
@@ -98,15 +97,10 @@ class Stack:
         return self.wait_for(log_path, line)
 
     def wait_for(self, log_path, pattern, timeout=120):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.findall(pattern, open(log_path).read())
-            if found:
-                return found
-            if any(p.poll() is not None for p in self.processes):
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"'{pattern}' not in {log_path}:\n{open(log_path).read()}")
+        found = wait_for_log(self.processes, log_path, pattern, timeout)
+        if not found:
+            raise RuntimeError(f"'{pattern}' not in {log_path}:\n{open(log_path).read()}")
+        return found
 
     def cli(self, *args):
         return subprocess.run([self.binaries[2], *args], capture_output=True, text=True, timeout=300)

@@ -11,19 +11,17 @@ files ones made here (a self-signed certificate from openssl).
 Usage: check_service_configs.py SOURCE_DIR TRAINER INFERENCE
 """
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import yaml
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Checks, kustomizations, render  # noqa: E402
+from common import Checks, kustomizations, render, wait_for_log  # noqa: E402
 
 ADDRESS_KEYS = ("listen", "metrics_listen", "health_listen")
 DIRECTORY_KEYS = ("registry_dir", "data_dir")
@@ -56,13 +54,7 @@ def starts(binary, config_text, extra_args, work, credentials):
     log_path = os.path.join(work, "service.log")
     with open(log_path, "w") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    serving = False
-    while time.monotonic() < deadline and process.poll() is None:
-        if re.search(r"serving on port \d+", open(log_path).read()):
-            serving = True
-            break
-        time.sleep(0.1)
+    serving = bool(wait_for_log([process], log_path, r"serving on port \d+", 60))
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     try:

@@ -1,8 +1,11 @@
 """What the deployment tests share: rendering kustomizations, reading the rule file out of the
-PrometheusRule, and a small check collector that prints one line per check and a closing tally."""
+PrometheusRule, waiting for a process's log line, and a small check collector that prints one line
+per check and a closing tally."""
 import os
+import re
 import subprocess
 import sys
+import time
 
 import yaml
 
@@ -49,3 +52,18 @@ def rule_file_text(source_dir, prometheusrule_path):
     script = os.path.join(source_dir, "docker", "prometheus", "rules-from-prometheusrule.sh")
     with open(prometheusrule_path) as stdin:
         return subprocess.run(["/bin/sh", script], stdin=stdin, capture_output=True, text=True, check=True).stdout
+
+
+def wait_for_log(processes, log_path, pattern, timeout):
+    """The matches of `pattern` in `log_path` once there are any; [] when one of `processes` exits
+    first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log_path) as log:
+            found = re.findall(pattern, log.read())
+        if found:
+            return found
+        if any(process.poll() is not None for process in processes):
+            return []
+        time.sleep(0.1)
+    return []
