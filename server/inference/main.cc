@@ -22,16 +22,15 @@
 #include "core/util/threads.h"
 #include "server/common/metrics_http.h"
 #include "server/common/server_runner.h"
+#include "server/common/listener_settings.h"
 #include "server/common/service_config.h"
-#include "server/common/transport_security.h"
 #include "server/inference/inference_metrics.h"
 #include "server/inference/inference_service.h"
 
 namespace {
 
 struct InferenceConfig {
-  std::string listen = "127.0.0.1:50052";
-  std::string metrics_listen = "127.0.0.1:9092";
+  promptintern::ListenerSettings listener{"127.0.0.1:50052", "127.0.0.1:9092", 1 << 20};
   std::string registry_dir = "registry";
   std::string model;
   int threads = 0;
@@ -41,9 +40,6 @@ struct InferenceConfig {
   double input_price = 0.5;
   double output_price = 1.5;
   int default_max_tokens = 64;
-  int max_message_bytes = 1 << 20;
-  std::string health_listen;
-  promptintern::TransportSecuritySettings security;
 };
 
 }  // namespace
@@ -53,8 +49,7 @@ int main(int argc, char** argv) {
   CLI::App app{"PromptIntern inference service"};
   InferenceConfig config;
   promptintern::ServiceConfig settings(app);
-  settings.Bind("listen", "--listen", config.listen, "gRPC listen address");
-  settings.Bind("metrics_listen", "--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
+  config.listener.Bind(settings);
   settings.Bind("registry_dir", "--registry-dir", config.registry_dir, "Model registry root directory");
   settings.Bind("model", "--model", config.model, "Registry reference to serve: name@alias, name@version or name");
   settings.Bind("threads", "--threads", config.threads, "Compute threads (0 = all cores)");
@@ -65,16 +60,12 @@ int main(int argc, char** argv) {
   settings.Bind("output_price_per_million", "--output-price", config.output_price, "USD per million output tokens");
   settings.Bind("default_max_tokens", "--default-max-tokens", config.default_max_tokens,
                 "max_tokens when a request leaves it 0");
-  settings.Bind("max_message_bytes", "--max-message-bytes", config.max_message_bytes, "Largest gRPC message accepted");
-  settings.Bind("health_listen", "--health-listen", config.health_listen,
-                "Extra plaintext listener with only grpc.health.v1 (for probes when TLS is on)");
-  config.security.Bind(settings);
   CLI11_PARSE(app, argc, argv);
   if (absl::Status status = settings.Apply(); !status.ok()) {
     std::cerr << "promptintern-inference: " << status.message() << "\n";
     return 2;
   }
-  auto security = promptintern::LoadServerSecurity(config.security);
+  auto security = promptintern::LoadServerSecurity(config.listener.security);
   if (!security.ok()) {
     std::cerr << "promptintern-inference: " << security.status().message() << "\n";
     return 2;
@@ -100,8 +91,8 @@ int main(int argc, char** argv) {
   promptintern::InferenceServiceImpl service(&holder, &metrics, limits, security->authenticator.get());
 
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
-  if (!config.metrics_listen.empty()) {
-    auto started = promptintern::MetricsHttpServer::Start(config.metrics_listen, metrics.registry());
+  if (!config.listener.metrics_listen.empty()) {
+    auto started = promptintern::MetricsHttpServer::Start(config.listener.metrics_listen, metrics.registry());
     if (!started.ok()) {
       std::cerr << "promptintern-inference: " << started.status().message() << "\n";
       return 1;
@@ -110,7 +101,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-inference: metrics on port %d\n", metrics_server->port());
   }
   auto server = promptintern::StartGrpcServer(
-      {config.listen, config.max_message_bytes, security->credentials, config.health_listen}, {&service});
+      {config.listener.listen, config.listener.max_message_bytes, security->credentials,
+       config.listener.health_listen}, {&service});
   if (!server.ok()) {
     std::cerr << "promptintern-inference: " << server.status().message() << "\n";
     return 1;
@@ -120,7 +112,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-inference: health on port %d\n", (*server)->health_port());
   }
   std::fprintf(stderr, "promptintern-inference: serving on port %d%s%s, following %s\n", (*server)->port(),
-               config.security.tls() ? " with TLS" : "", security->authenticator->enabled() ? ", bearer tokens required" : "",
+               config.listener.security.tls() ? " with TLS" : "", security->authenticator->enabled() ? ", bearer tokens required" : "",
                config.model.c_str());
 
   std::mutex stop_mu;

@@ -16,24 +16,20 @@
 #include "core/registry/registry.h"
 #include "server/common/metrics_http.h"
 #include "server/common/server_runner.h"
+#include "server/common/listener_settings.h"
 #include "server/common/service_config.h"
-#include "server/common/transport_security.h"
 #include "server/trainer/trainer_metrics.h"
 #include "server/trainer/trainer_service.h"
 
 namespace {
 
 struct TrainerConfig {
-  std::string listen = "127.0.0.1:50051";
-  std::string metrics_listen = "127.0.0.1:9091";
+  promptintern::ListenerSettings listener{"127.0.0.1:50051", "127.0.0.1:9091", 4 << 20};
   std::string data_dir = "trainer-data";
   std::string registry_dir = "registry";
   int threads = 0;
   int max_concurrent_jobs = 1;
   int max_queued_jobs = 64;
-  int max_message_bytes = 4 << 20;
-  std::string health_listen;
-  promptintern::TransportSecuritySettings security;
 };
 
 }  // namespace
@@ -43,23 +39,18 @@ int main(int argc, char** argv) {
   CLI::App app{"PromptIntern trainer service"};
   TrainerConfig config;
   promptintern::ServiceConfig settings(app);
-  settings.Bind("listen", "--listen", config.listen, "gRPC listen address");
-  settings.Bind("metrics_listen", "--metrics-listen", config.metrics_listen, "Prometheus /metrics address ('' = off)");
+  config.listener.Bind(settings);
   settings.Bind("data_dir", "--data-dir", config.data_dir, "Job records, events and run state");
   settings.Bind("registry_dir", "--registry-dir", config.registry_dir, "Model registry root directory");
   settings.Bind("threads", "--threads", config.threads, "Compute threads for jobs that leave it at 0 (0 = all cores)");
   settings.Bind("max_concurrent_jobs", "--max-concurrent-jobs", config.max_concurrent_jobs, "Jobs run at once");
   settings.Bind("max_queued_jobs", "--max-queued-jobs", config.max_queued_jobs, "Jobs waiting before SubmitJob is refused");
-  settings.Bind("max_message_bytes", "--max-message-bytes", config.max_message_bytes, "Largest gRPC message accepted");
-  settings.Bind("health_listen", "--health-listen", config.health_listen,
-                "Extra plaintext listener with only grpc.health.v1 (for probes when TLS is on)");
-  config.security.Bind(settings);
   CLI11_PARSE(app, argc, argv);
   if (absl::Status status = settings.Apply(); !status.ok()) {
     std::cerr << "promptintern-trainer: " << status.message() << "\n";
     return 2;
   }
-  auto security = promptintern::LoadServerSecurity(config.security);
+  auto security = promptintern::LoadServerSecurity(config.listener.security);
   if (!security.ok()) {
     std::cerr << "promptintern-trainer: " << security.status().message() << "\n";
     return 2;
@@ -85,8 +76,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
-  if (!config.metrics_listen.empty()) {
-    auto started = promptintern::MetricsHttpServer::Start(config.metrics_listen, metrics_sink.registry());
+  if (!config.listener.metrics_listen.empty()) {
+    auto started = promptintern::MetricsHttpServer::Start(config.listener.metrics_listen, metrics_sink.registry());
     if (!started.ok()) {
       std::cerr << "promptintern-trainer: " << started.status().message() << "\n";
       return 1;
@@ -96,7 +87,8 @@ int main(int argc, char** argv) {
   promptintern::TrainerServiceImpl trainer_service(jobs->get(), security->authenticator.get());
   promptintern::RegistryServiceImpl registry_service(registry->get(), security->authenticator.get());
   auto server = promptintern::StartGrpcServer(
-      {config.listen, config.max_message_bytes, security->credentials, config.health_listen},
+      {config.listener.listen, config.listener.max_message_bytes, security->credentials,
+       config.listener.health_listen},
       {&trainer_service, &registry_service});
   if (!server.ok()) {
     std::cerr << "promptintern-trainer: " << server.status().message() << "\n";
@@ -109,7 +101,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "promptintern-trainer: health on port %d\n", (*server)->health_port());
   }
   std::fprintf(stderr, "promptintern-trainer: serving on port %d%s%s (data %s, registry %s)\n", (*server)->port(),
-               config.security.tls() ? " with TLS" : "", security->authenticator->enabled() ? ", bearer tokens required" : "",
+               config.listener.security.tls() ? " with TLS" : "", security->authenticator->enabled() ? ", bearer tokens required" : "",
                config.data_dir.c_str(), config.registry_dir.c_str());
   std::atomic<bool> stopping{false};
   std::thread job_counts([&] {
