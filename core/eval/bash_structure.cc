@@ -9,8 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
+#include "core/eval/metrics.h"
 
 namespace promptintern {
 namespace {
@@ -557,17 +556,7 @@ double BashStructureScore(std::string_view prediction, std::string_view referenc
 
 absl::StatusOr<double> MeanBashStructureScore(const std::vector<std::string>& predictions,
                                               const std::vector<std::string>& references) {
-  if (predictions.empty()) return absl::InvalidArgumentError("bash structure: no predictions");
-  if (predictions.size() != references.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("bash structure: ", predictions.size(),
-                                                   " predictions but ", references.size(),
-                                                   " references"));
-  }
-  double sum = 0.0;
-  for (size_t i = 0; i < predictions.size(); ++i) {
-    sum += BashStructureScore(predictions[i], references[i]);
-  }
-  return sum / static_cast<double>(predictions.size());
+  return MeanPairScore("bash structure", predictions, references, BashStructureScore);
 }
 
 }  // namespace promptintern

@@ -47,19 +47,25 @@ bool ExactMatch(std::string_view prediction, std::string_view reference) {
   return NormalizeWhitespace(prediction) == NormalizeWhitespace(reference);
 }
 
+absl::StatusOr<double> MeanPairScore(const std::string& metric, const std::vector<std::string>& predictions,
+                                     const std::vector<std::string>& references,
+                                     const std::function<double(std::string_view, std::string_view)>& score) {
+  if (predictions.empty()) return absl::InvalidArgumentError(absl::StrCat(metric, ": no predictions"));
+  if (predictions.size() != references.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(metric, ": ", predictions.size(), " predictions but ",
+                                                   references.size(), " references"));
+  }
+  double sum = 0.0;
+  for (size_t i = 0; i < predictions.size(); ++i) sum += score(predictions[i], references[i]);
+  return sum / static_cast<double>(predictions.size());
+}
+
 absl::StatusOr<double> ExactMatchRate(const std::vector<std::string>& predictions,
                                       const std::vector<std::string>& references) {
-  if (predictions.empty()) return absl::InvalidArgumentError("exact match: no predictions");
-  if (predictions.size() != references.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("exact match: ", predictions.size(),
-                                                   " predictions but ", references.size(),
-                                                   " references"));
-  }
-  size_t matches = 0;
-  for (size_t i = 0; i < predictions.size(); ++i) {
-    matches += ExactMatch(predictions[i], references[i]) ? 1 : 0;
-  }
-  return static_cast<double>(matches) / static_cast<double>(predictions.size());
+  return MeanPairScore("exact match", predictions, references,
+                       [](std::string_view prediction, std::string_view reference) {
+                         return ExactMatch(prediction, reference) ? 1.0 : 0.0;
+                       });
 }
 
 absl::StatusOr<LatencySummary> SummarizeLatencies(std::vector<double> seconds) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,8 +21,13 @@ std::string NormalizeWhitespace(std::string_view text);
 // NormalizeWhitespace(prediction) == NormalizeWhitespace(reference).
 bool ExactMatch(std::string_view prediction, std::string_view reference);
 
-// Fraction of aligned pairs that ExactMatch, in [0, 1]. InvalidArgument when the lists are
-// empty or of different lengths.
+// Mean of score(prediction[i], reference[i]) over aligned pairs. InvalidArgument, naming `metric`,
+// when the lists are empty or of different lengths.
+absl::StatusOr<double> MeanPairScore(const std::string& metric, const std::vector<std::string>& predictions,
+                                     const std::vector<std::string>& references,
+                                     const std::function<double(std::string_view, std::string_view)>& score);
+
+// Fraction of aligned pairs that ExactMatch, in [0, 1]; errors as MeanPairScore.
 absl::StatusOr<double> ExactMatchRate(const std::vector<std::string>& predictions,
                                       const std::vector<std::string>& references);
 
