@@ -152,19 +152,25 @@ absl::StatusOr<ServerSecurity> LoadServerSecurity(const TransportSecuritySetting
   return security;
 }
 
-std::vector<std::string> BearerTokenAuthenticator::CurrentTokens() const {
-  absl::MutexLock lock(&mu_);
+void BearerTokenAuthenticator::ReloadIfChanged() const {
   const absl::Time now = absl::Now();
-  if (now < next_check_) return tokens_;
+  if (now < next_check_) return;
   next_check_ = now + absl::Seconds(1);
   std::error_code error;
   const std::filesystem::file_time_type version = std::filesystem::last_write_time(path_, error);
-  if (error || version == loaded_version_) return tokens_;
+  if (error || version == loaded_version_) return;
   if (auto reloaded = ReadTokens(path_); reloaded.ok()) {
     tokens_ = std::move(reloaded->first);
     loaded_version_ = reloaded->second;
   }
-  return tokens_;
+}
+
+bool BearerTokenAuthenticator::Accepts(absl::string_view presented) const {
+  absl::MutexLock lock(&mu_);
+  ReloadIfChanged();
+  bool accepted = false;
+  for (const std::string& token : tokens_) accepted |= ConstantTimeEquals(presented, token);
+  return accepted;
 }
 
 grpc::Status BearerTokenAuthenticator::Authenticate(const grpc::ServerContext& context) const {
@@ -180,9 +186,7 @@ grpc::Status BearerTokenAuthenticator::Authenticate(const grpc::ServerContext& c
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "authorization metadata is not a Bearer token");
   }
   const absl::string_view presented = absl::StripAsciiWhitespace(value.substr(7));
-  bool accepted = false;
-  for (const std::string& token : CurrentTokens()) accepted |= ConstantTimeEquals(presented, token);
-  if (!accepted) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token");
+  if (!Accepts(presented)) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token");
   return grpc::Status::OK;
 }
 

@@ -18,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/common/service_config.h"
@@ -61,7 +62,9 @@ class BearerTokenAuthenticator {
   bool enabled() const { return !path_.empty(); }
 
  private:
-  std::vector<std::string> CurrentTokens() const;
+  // Whether `presented` is one of the tokens, read again first when the file changed.
+  bool Accepts(absl::string_view presented) const;
+  void ReloadIfChanged() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::string path_;
   mutable absl::Mutex mu_;
