@@ -72,12 +72,18 @@ absl::StatusOr<StepStats> ModelTrainer::Step(const std::vector<TrainingBatch>& m
     stats.target_tokens += batch.target_tokens;
     stats.tokens += batch.tokens_in_batch;
   }
-  int64_t step_targets = stats.target_tokens;
   if (group_ != nullptr) {
-    ASSIGN_OR_RETURN(const double all_targets, group_->AllReduceSum(stats.target_tokens, "target tokens"));
-    step_targets = static_cast<int64_t>(all_targets);
+    // Global counts before the backward pass: every rank divides by all ranks' target tokens.
+    ASSIGN_OR_RETURN(at::Tensor counts, CallTorch("counting tokens", [&] {
+                       return at::tensor(std::vector<double>{static_cast<double>(stats.target_tokens),
+                                                             static_cast<double>(stats.tokens)},
+                                         at::kDouble);
+                     }));
+    RETURN_IF_ERROR(group_->AllReduceSum({counts}, "token counts"));
+    stats.target_tokens = static_cast<int64_t>(counts.data_ptr<double>()[0]);
+    stats.tokens = static_cast<int64_t>(counts.data_ptr<double>()[1]);
   }
-  if (step_targets == 0) return absl::InvalidArgumentError("training step without any target token");
+  if (stats.target_tokens == 0) return absl::InvalidArgumentError("training step without any target token");
   const double learning_rate = config_.schedule.At(steps_taken_);
 
   optimizer_->zero_grad();
@@ -86,7 +92,7 @@ absl::StatusOr<StepStats> ModelTrainer::Step(const std::vector<TrainingBatch>& m
     ASSIGN_OR_RETURN(at::Tensor loss, CausalLmLossSum(*model_, batch));
     RETURN_IF_ERROR(CallTorchVoid("backward pass", [&] {
       loss_sum += loss.item<double>();
-      (loss / static_cast<double>(step_targets)).backward();
+      (loss / static_cast<double>(stats.target_tokens)).backward();
     }));
   }
   if (group_ != nullptr) {
@@ -100,9 +106,6 @@ absl::StatusOr<StepStats> ModelTrainer::Step(const std::vector<TrainingBatch>& m
     }));
     RETURN_IF_ERROR(group_->AllReduceSum(gradients, "gradients"));
     ASSIGN_OR_RETURN(loss_sum, group_->AllReduceSum(loss_sum, "training loss"));
-    ASSIGN_OR_RETURN(const double all_tokens, group_->AllReduceSum(stats.tokens, "batch tokens"));
-    stats.tokens = static_cast<int64_t>(all_tokens);
-    stats.target_tokens = step_targets;
   }
   RETURN_IF_ERROR(CallTorchVoid("optimizer step", [&] {
     const double max_norm = config_.max_grad_norm > 0 ? config_.max_grad_norm : std::numeric_limits<double>::infinity();
@@ -114,7 +117,7 @@ absl::StatusOr<StepStats> ModelTrainer::Step(const std::vector<TrainingBatch>& m
   }));
   ++steps_taken_;
   stats.step = steps_taken_;
-  stats.loss = loss_sum / static_cast<double>(step_targets);
+  stats.loss = loss_sum / static_cast<double>(stats.target_tokens);
   stats.learning_rate = learning_rate;
   if (!std::isfinite(stats.loss)) {
     return absl::InternalError(absl::StrCat("training diverged at step ", steps_taken_, ": loss is ", stats.loss));
