@@ -10,8 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/compress/self_information.h"
-#include "core/distributed/process_group.h"
 #include "core/compress/template_compression.h"
+#include "core/distributed/process_group.h"
 #include "core/lora/lora.h"
 #include "core/model/llama.h"
 #include "core/pipeline/task_builder.h"
@@ -215,8 +215,10 @@ class Pipeline {
     if (control_.on_event) control_.on_event(event);
   }
   std::string StatePath(const char* file) const { return JoinPath(JoinPath(spec_.output_dir, kStateDir), file); }
+  int rank() const { return group_ != nullptr ? group_->rank() : 0; }
+  int ranks() const { return group_ != nullptr ? group_->world_size() : 1; }
   // Rank 0 of a data-parallel run, or the only process: the one that owns the output directory.
-  bool leader() const { return group_ == nullptr || group_->rank() == 0; }
+  bool leader() const { return rank() == 0; }
   absl::Status PrepareModel();
   absl::Status PrepareTokenizer();
   absl::Status ResumeFromState();
@@ -407,8 +409,8 @@ absl::StatusOr<std::vector<TrainingBatch>> Pipeline::MakeStepBatches(int64_t glo
   const int64_t per_batch = spec_.training.batch_size;
   const int64_t micro_batches = spec_.training.gradient_accumulation;
   // This rank's slots of each global micro-batch.
-  const int64_t per_rank = per_batch / (group_ != nullptr ? group_->world_size() : 1);
-  const int64_t first_slot = group_ != nullptr ? group_->rank() * per_rank : 0;
+  const int64_t per_rank = per_batch / ranks();
+  const int64_t first_slot = rank() * per_rank;
   std::string template_text;
   if (stage >= 0) {
     ASSIGN_OR_RETURN(template_text, StageTemplate(stage));
@@ -469,10 +471,9 @@ absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
 
 absl::StatusOr<PipelineReport> Pipeline::Run() {
   SetComputeThreads(spec_.threads);
-  if (group_ != nullptr && spec_.training.batch_size % group_->world_size() != 0) {
+  if (spec_.training.batch_size % ranks() != 0) {
     return absl::InvalidArgumentError(absl::StrCat("training.batch_size (", spec_.training.batch_size,
-                                                   ") must be a multiple of the number of ranks (",
-                                                   group_->world_size(), ")"));
+                                                   ") must be a multiple of the number of ranks (", ranks(), ")"));
   }
   ASSIGN_OR_RETURN(task_, BuildTask(spec_.task));
   if (leader()) {
