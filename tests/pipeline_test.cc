@@ -5,10 +5,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <nlohmann/json.hpp>
-#include <thread>
-
 #include "core/checkpoint/checkpoint.h"
 #include "core/task/task_json.h"
 #include "core/util/file.h"
@@ -203,13 +199,7 @@ TEST(PipelineTest, KilledTrainerProcessResumesToTheSameWeights) {
     execl(binary.c_str(), binary.c_str(), "train", "--config", job_file.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  const std::string progress = JoinPath(dir, "out/state/progress.json");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto text = ReadFile(progress);
-    if (text.ok() && nlohmann::json::parse(*text)["global_step"].get<int64_t>() >= 4) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  ::promptintern::testing::WaitForCheckpointStep(JoinPath(dir, "out"), 4);
   kill(child, SIGKILL);
   int status = 0;
   waitpid(child, &status, 0);

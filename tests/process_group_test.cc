@@ -6,12 +6,11 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <map>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "core/checkpoint/checkpoint.h"
@@ -30,6 +29,7 @@ using ::promptintern::testing::FreePort;
 using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::TinyJobYaml;
+using ::promptintern::testing::WaitForCheckpointStep;
 
 // Runs `body(group)` as every rank of a `world_size`-rank group, one thread per rank.
 void RunRanks(int world_size, const std::function<void(ProcessGroup&)>& body) {
@@ -293,13 +293,8 @@ TEST(DataParallelTrainingTest, KilledRanksResumeFromRankZerosState) {
   int port = FreePort();
   pid_t rank1 = StartRank(job, JoinPath(dir, "rank1"), 1, 2, port, {}, JoinPath(dir, "rank1.log"));
   pid_t rank0 = StartRank(job, rank0_dir, 0, 2, port, {}, JoinPath(dir, "rank0.log"));
+  WaitForCheckpointStep(rank0_dir, 2);
   const std::string progress = JoinPath(rank0_dir, "state/progress.json");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto text = ReadFile(progress);
-    if (text.ok() && nlohmann::json::parse(*text)["global_step"].get<int64_t>() >= 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
   kill(rank0, SIGKILL);
   kill(rank1, SIGKILL);
   WaitExitCode(rank0);

@@ -66,6 +66,7 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 #include <sys/wait.h>
 
 #include <grpcpp/generic/generic_stub.h>
+#include <nlohmann/json.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -196,6 +197,19 @@ int ServiceProcess::Stop(int signal) {
 }
 
 ServiceProcess::~ServiceProcess() { Stop(SIGKILL); }
+
+void WaitForCheckpointStep(const std::string& output_dir, int64_t step) {
+  const std::string progress = output_dir + "/state/progress.json";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto text = ReadFile(progress);
+    if (text.ok()) {
+      const nlohmann::json root = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      if (root.is_object() && root.value("global_step", int64_t{0}) >= step) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
 
 std::string TinyJobYaml(const std::string& name, int steps) {
   std::string yaml = *ReadFile(std::string(PROMPTINTERN_SOURCE_DIR) + "/tests/data/tiny_job.yaml");

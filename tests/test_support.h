@@ -1,6 +1,7 @@
 // Paths and small fixtures shared by the tests.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace promptintern::testing {
@@ -75,6 +76,10 @@ bool HealthServing(const std::string& plaintext_address, const std::string& serv
 
 // The body of GET http://127.0.0.1:port/path, or "" on any failure.
 std::string HttpGet(int port, const std::string& path);
+
+// Polls <output_dir>/state/progress.json until a run has checkpointed at least `step` global steps
+// (for at most two minutes), so that a test can kill the run after a checkpoint.
+void WaitForCheckpointStep(const std::string& output_dir, int64_t step);
 
 // tests/data/tiny_job.yaml (a 2-layer model on the synthetic task) with its name and step count set.
 std::string TinyJobYaml(const std::string& name, int steps);
