@@ -12,7 +12,7 @@
 #include <random>
 
 #include "core/generate/generator.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/train/causal_lm.h"
 #include "core/train/model_trainer.h"
 #include "core/util/threads.h"
@@ -51,12 +51,12 @@ std::vector<int> RandomTokens(std::mt19937& random, int count, int64_t vocab) {
 }
 
 int Run(const std::string& label, const ModelConfig& config, const BenchOptions& options) {
-  auto created = LlamaModel::Create(config);
+  auto created = DecoderModel::Create(config);
   if (!created.ok() || !(*created)->InitializeRandom(1).ok()) {
     std::cerr << "cannot create model: " << created.status() << "\n";
     return 1;
   }
-  LlamaModel& model = **created;
+  DecoderModel& model = **created;
   std::mt19937 random(7);
   std::printf("%s: %.1fM parameters (hidden %ld, layers %ld, heads %ld/%ld, intermediate %ld, vocab %ld), %d threads\n",
               label.c_str(), config.NumParameters() / 1e6, config.hidden_size, config.num_hidden_layers,

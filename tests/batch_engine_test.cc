@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "core/generate/generator.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tests/test_support.h"
 
@@ -50,11 +50,11 @@ class BatchEngineTest : public ::testing::Test {
     auto result = Generate(*model_, tokenizer_, {alone});
     return result.ok() ? result->front().token_ids : std::vector<int>{-1};
   }
-  static LlamaModel* model_;
+  static DecoderModel* model_;
   static Tokenizer* tokenizer_;
 };
 
-LlamaModel* BatchEngineTest::model_ = nullptr;
+DecoderModel* BatchEngineTest::model_ = nullptr;
 Tokenizer* BatchEngineTest::tokenizer_ = nullptr;
 
 TEST_F(BatchEngineTest, ConcurrentRequestsGetTheTokensTheyWouldGetAlone) {

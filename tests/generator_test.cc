@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "core/checkpoint/checkpoint.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
 #include "tests/test_support.h"
@@ -130,7 +130,7 @@ class Stories260KTest : public ::testing::Test {
     tokenizer_ = std::move(tokenizer).value();
   }
   std::string dir_;
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/compress/self_information.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/util/file.h"
@@ -24,7 +24,7 @@ class TemplateCompressionTest : public ::testing::Test {
     model_ = std::move(LoadModel(dir)).value();
     tokenizer_ = std::move(Tokenizer::Load(JoinPath(dir, kTokenizerFile))).value();
   }
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 

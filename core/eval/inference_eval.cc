@@ -6,13 +6,13 @@
 #include "core/eval/bash_structure.h"
 #include "core/eval/bleu.h"
 #include "core/generate/generator.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
 
-absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokenizer& tokenizer,
+absl::StatusOr<ModeReport> EvaluatePrompts(const DecoderModel& model, const Tokenizer& tokenizer,
                                            const std::vector<EvalItem>& items, const EvalOptions& options,
                                            const std::string& mode) {
   if (items.empty()) return absl::InvalidArgumentError("evaluation needs at least one item");

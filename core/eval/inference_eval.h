@@ -13,7 +13,7 @@
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 class Tokenizer;
 
 struct EvalItem {
@@ -43,7 +43,7 @@ struct ModeReport {
   std::vector<std::string> predictions;
 };
 
-absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokenizer& tokenizer,
+absl::StatusOr<ModeReport> EvaluatePrompts(const DecoderModel& model, const Tokenizer& tokenizer,
                                            const std::vector<EvalItem>& items, const EvalOptions& options,
                                            const std::string& mode);
 

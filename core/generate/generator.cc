@@ -6,7 +6,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -22,7 +22,7 @@ struct RowState {
   int64_t position = 0;  // where the next token goes
 };
 
-absl::Status ValidateRequests(const LlamaModel& model, const Tokenizer* tokenizer,
+absl::Status ValidateRequests(const DecoderModel& model, const Tokenizer* tokenizer,
                               const std::vector<GenerationRequest>& requests) {
   const int64_t context = model.config().max_position_embeddings;
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -64,7 +64,7 @@ absl::string_view FinishReasonName(FinishReason reason) {
   return "unknown";
 }
 
-absl::StatusOr<std::vector<GenerationResult>> Generate(const LlamaModel& model, const Tokenizer* tokenizer,
+absl::StatusOr<std::vector<GenerationResult>> Generate(const DecoderModel& model, const Tokenizer* tokenizer,
                                                        const std::vector<GenerationRequest>& requests) {
   if (requests.empty()) return std::vector<GenerationResult>();
   RETURN_IF_ERROR(ValidateRequests(model, tokenizer, requests));
@@ -120,7 +120,7 @@ absl::StatusOr<std::vector<GenerationResult>> Generate(const LlamaModel& model, 
         continue;
       }
       const int token = row.sampler.Sample(data + b * vocab, vocab);
-      if (request.stop_at_eos && token == model.config().eos_token_id) {
+      if (request.stop_at_eos && model.config().is_eos(token)) {
         row.finished = true;
         row.reason = FinishReason::kEos;
       } else {

@@ -15,7 +15,7 @@
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 class Tokenizer;
 
 enum class FinishReason { kLength, kEos, kStop };
@@ -40,7 +40,7 @@ struct GenerationResult {
 bool CutAtStopString(const std::vector<std::string>& stop_strings, std::string* text);
 
 // `tokenizer` may be null when no request has stop strings (text stays empty then).
-absl::StatusOr<std::vector<GenerationResult>> Generate(const LlamaModel& model, const Tokenizer* tokenizer,
+absl::StatusOr<std::vector<GenerationResult>> Generate(const DecoderModel& model, const Tokenizer* tokenizer,
                                                        const std::vector<GenerationRequest>& requests);
 
 }  // namespace promptintern

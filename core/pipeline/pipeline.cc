@@ -13,7 +13,7 @@
 #include "core/compress/template_compression.h"
 #include "core/distributed/process_group.h"
 #include "core/lora/lora.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/pipeline/task_builder.h"
 #include "core/task/prompt_builder.h"
 #include "core/task/task_json.h"
@@ -120,7 +120,7 @@ absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::st
 }
 
 // Weights plus LoRA adapters, in one file, under names that cannot collide.
-std::map<std::string, at::Tensor> TrainableState(LlamaModel& model) {
+std::map<std::string, at::Tensor> TrainableState(DecoderModel& model) {
   std::map<std::string, at::Tensor> state;
   for (auto& [name, weight] : model.NamedWeights()) state.emplace(name, weight);
   for (auto& [path, projection] : model.NamedProjections()) {
@@ -131,7 +131,7 @@ std::map<std::string, at::Tensor> TrainableState(LlamaModel& model) {
   return state;
 }
 
-absl::Status RestoreTrainableState(LlamaModel& model, const std::string& path) {
+absl::Status RestoreTrainableState(DecoderModel& model, const std::string& path) {
   ASSIGN_OR_RETURN(auto saved, ReadSafetensorsAsFloat(path));
   auto current = TrainableState(model);
   if (saved.size() != current.size()) {
@@ -237,8 +237,8 @@ class Pipeline {
   ProcessGroup* group_;
   Task task_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<LlamaModel> model_;
-  std::unique_ptr<LlamaModel> scorer_;  // when compression uses another checkpoint
+  std::unique_ptr<DecoderModel> model_;
+  std::unique_ptr<DecoderModel> scorer_;  // when compression uses another checkpoint
   std::unique_ptr<ModelTrainer> trainer_;
   std::unique_ptr<PromptBuilder> prompts_;
   std::unique_ptr<TemplateCompressor> compressor_;
@@ -289,9 +289,9 @@ absl::Status Pipeline::PrepareModel() {
     config.max_position_embeddings = model_spec.scratch.context_length;
     config.vocab_size = tokenizer_->vocab_size();
     config.bos_token_id = tokenizer_->bos_id();
-    config.eos_token_id = tokenizer_->eos_id();
+    config.eos_token_ids = {tokenizer_->eos_id()};
     config.tie_word_embeddings = true;
-    ASSIGN_OR_RETURN(model_, LlamaModel::Create(config));
+    ASSIGN_OR_RETURN(model_, DecoderModel::Create(config));
     RETURN_IF_ERROR(model_->InitializeRandom(spec_.seed));
   }
   if (tokenizer_->vocab_size() > model_->config().vocab_size) {
@@ -319,7 +319,7 @@ absl::Status Pipeline::PrepareModel() {
   if (spec_.compression.method == "self_information" && spec_.compression.scorer != "model") {
     ASSIGN_OR_RETURN(scorer_, LoadModel(spec_.compression.scorer));
   }
-  const LlamaModel& scorer = scorer_ != nullptr ? *scorer_ : *model_;
+  const DecoderModel& scorer = scorer_ != nullptr ? *scorer_ : *model_;
   ASSIGN_OR_RETURN(compressor_, MakeTemplateCompressor(spec_.compression.method, spec_.seed,
                                                        ModelSurprisal(scorer, tokenizer_->bos_id())));
   return absl::OkStatus();

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -55,7 +55,7 @@ struct BatchEngine::Impl {
     bool finished = false;
   };
 
-  const LlamaModel* model = nullptr;
+  const DecoderModel* model = nullptr;
   const Tokenizer* tokenizer = nullptr;
   EngineOptions options;
   KvCache cache;
@@ -94,7 +94,7 @@ struct BatchEngine::Impl {
       result.inter_token_seconds.push_back(SecondsBetween(work.last_token, now));
     }
     work.last_token = now;
-    if (token == model->config().eos_token_id) {
+    if (model->config().is_eos(token)) {
       work.finished = true;
       result.finish_reason = FinishReason::kEos;
       return absl::OkStatus();
@@ -250,7 +250,7 @@ BatchEngine::BatchEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 BatchEngine::~BatchEngine() { Drain(); }
 
-absl::StatusOr<std::unique_ptr<BatchEngine>> BatchEngine::Start(const LlamaModel& model, const Tokenizer& tokenizer,
+absl::StatusOr<std::unique_ptr<BatchEngine>> BatchEngine::Start(const DecoderModel& model, const Tokenizer& tokenizer,
                                                                 const EngineOptions& options) {
   if (options.max_batch_size < 1) return absl::InvalidArgumentError("max_batch_size must be at least 1");
   if (options.max_waiting < 0) return absl::InvalidArgumentError("max_waiting must be >= 0");

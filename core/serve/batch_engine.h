@@ -21,7 +21,7 @@
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 class Tokenizer;
 
 struct EngineOptions {
@@ -60,7 +60,7 @@ struct EngineStats {
 class BatchEngine {
  public:
   // `model` and `tokenizer` must outlive the engine.
-  static absl::StatusOr<std::unique_ptr<BatchEngine>> Start(const LlamaModel& model, const Tokenizer& tokenizer,
+  static absl::StatusOr<std::unique_ptr<BatchEngine>> Start(const DecoderModel& model, const Tokenizer& tokenizer,
                                                             const EngineOptions& options);
   ~BatchEngine();
 

@@ -6,7 +6,7 @@
 #include "core/checkpoint/checkpoint.h"
 #include "core/compress/self_information.h"
 #include "core/compress/template_compression.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/pipeline/pipeline.h"
 #include "core/registry/registry.h"
 #include "core/task/prompt_builder.h"
@@ -28,7 +28,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   served->name_ = opened.model_name;
   served->version_ = opened.version;
   served->base_model_ = opened.manifest.base_model;
-  ASSIGN_OR_RETURN(served->model_, LoadModel(opened.directory));
+  ASSIGN_OR_RETURN(served->model_, LoadModelForServing(opened.directory));
   ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::Load(JoinPath(opened.directory, kTokenizerFile)));
   const std::string task_path = JoinPath(opened.directory, kTaskFile);
   ASSIGN_OR_RETURN(std::string task_text, ReadFile(task_path));

@@ -17,7 +17,7 @@
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 class ModelRegistry;
 class PromptBuilder;
 
@@ -32,7 +32,7 @@ class ServedModel {
   const std::string& name() const { return name_; }
   int64_t version() const { return version_; }
   const std::string& base_model() const { return base_model_; }
-  const LlamaModel& model() const { return *model_; }
+  const DecoderModel& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const ServedTask& task() const { return task_; }
   int64_t template_tokens() const { return template_tokens_; }
@@ -46,7 +46,7 @@ class ServedModel {
   std::string name_;
   int64_t version_ = 0;
   std::string base_model_;
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   ServedTask task_;
   std::unique_ptr<PromptBuilder> prompts_;

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/eval/metrics.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "server/common/grpc_status.h"
 
 namespace promptintern {
