@@ -60,14 +60,10 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   if (!flags.server.options.address.empty()) return RunRemoteGenerate(flags);
   SetComputeThreads(flags.threads);
   ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, LoadModel(flags.model_dir));
-  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::Load(JoinPath(flags.model_dir, kTokenizerFile)));
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::LoadFromDirectory(flags.model_dir));
 
   GenerationRequest request;
-  request.prompt_ids.push_back(tokenizer->bos_id());
-  if (flags.prompt.has_value()) {
-    ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer->Encode(*flags.prompt));
-    request.prompt_ids.insert(request.prompt_ids.end(), ids.begin(), ids.end());
-  }
+  ASSIGN_OR_RETURN(request.prompt_ids, tokenizer->EncodePrompt(flags.prompt.value_or("")));
   request.max_new_tokens = flags.max_tokens;
   request.sampling = {flags.temperature, flags.top_k, flags.top_p, flags.seed};
   request.stop_strings = flags.stop;

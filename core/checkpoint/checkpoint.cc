@@ -184,7 +184,7 @@ absl::Status SaveModel(const LlamaModel& model, const Tokenizer* tokenizer, cons
   }
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kConfigFile), ModelConfigToJson(model.config())));
   if (tokenizer != nullptr) {
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kTokenizerFile), tokenizer->serialized()));
+    RETURN_IF_ERROR(tokenizer->Save(directory));
   }
   return absl::OkStatus();
 }
