@@ -47,24 +47,27 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::Read(const json& node, absl:
   const std::string vocab_path = hf_json::Child(path, "vocab");
   const json* vocab = hf_json::Member(node, "vocab");
   if (vocab == nullptr || !vocab->is_object()) return hf_json::FieldError(vocab_path, "expected an object");
-  model->vocab_.reserve(vocab->size());
   int max_id = -1;
   for (const auto& [token, id] : vocab->items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (int64_t{1} << 30)) {
       return hf_json::FieldError(hf_json::Child(vocab_path, token), "expected a token id in [0, 2^30)");
     }
-    const int value = id.get<int>();
-    model->vocab_.emplace(token, value);
-    max_id = std::max(max_id, value);
+    max_id = std::max(max_id, id.get<int>());
   }
   model->tokens_.resize(max_id + 1);
   model->has_token_.resize(max_id + 1, false);
-  for (const auto& [token, id] : model->vocab_) {
-    if (model->has_token_[id]) {
-      return hf_json::FieldError(vocab_path, absl::StrCat("token id ", id, " is given to two tokens"));
+  for (const auto& [token, id] : vocab->items()) {
+    const int value = id.get<int>();
+    if (model->has_token_[value]) {
+      return hf_json::FieldError(vocab_path, absl::StrCat("token id ", value, " is given to two tokens"));
     }
-    model->tokens_[id] = token;
-    model->has_token_[id] = true;
+    model->tokens_[value] = token;
+    model->has_token_[value] = true;
+  }
+  // Views into tokens_, which no longer changes size.
+  model->vocab_.reserve(vocab->size());
+  for (int id = 0; id <= max_id; ++id) {
+    if (model->has_token_[id]) model->vocab_.emplace(model->tokens_[id], id);
   }
 
   ASSIGN_OR_RETURN(const std::string unk_token, hf_json::OptionalString(node, path, "unk_token", ""));
@@ -87,38 +90,40 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::Read(const json& node, absl:
   if (merges == nullptr || !merges->is_array()) return hf_json::FieldError(merges_path, "expected an array");
   model->merges_.reserve(merges->size());
   const size_t prefix_length = model->continuing_subword_prefix_.size();
+  std::string merged;
   for (size_t rank = 0; rank < merges->size(); ++rank) {
     const json& merge = (*merges)[rank];
-    std::string left, right;
+    absl::string_view left, right;
     if (merge.is_string()) {
-      const std::string& text = merge.get_ref<const std::string&>();
+      const absl::string_view text = merge.get_ref<const std::string&>();
       const size_t space = text.find(' ');
-      if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
+      if (space == absl::string_view::npos || text.find(' ', space + 1) != absl::string_view::npos) {
         return hf_json::FieldError(hf_json::Element(merges_path, rank),
                                    absl::StrCat("expected \"left right\" with one space, got \"", text, "\""));
       }
       left = text.substr(0, space);
       right = text.substr(space + 1);
     } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-      left = merge[0].get<std::string>();
-      right = merge[1].get<std::string>();
+      left = merge[0].get_ref<const std::string&>();
+      right = merge[1].get_ref<const std::string&>();
     } else {
       return hf_json::FieldError(hf_json::Element(merges_path, rank),
                                  "expected \"left right\" or [\"left\", \"right\"]");
     }
-    const std::optional<int> left_id = model->TokenToId(left);
-    const std::optional<int> right_id = model->TokenToId(right);
     if (right.size() < prefix_length) {
       return hf_json::FieldError(hf_json::Element(merges_path, rank),
                                  absl::StrCat("\"", right, "\" lacks the continuing_subword_prefix"));
     }
-    const std::string merged = left + right.substr(prefix_length);
+    merged.assign(left.data(), left.size());
+    merged.append(right.data() + prefix_length, right.size() - prefix_length);
+    const std::optional<int> left_id = model->TokenToId(left);
+    const std::optional<int> right_id = model->TokenToId(right);
     const std::optional<int> merged_id = model->TokenToId(merged);
-    for (const auto& [token, id] : {std::pair<const std::string*, std::optional<int>>{&left, left_id},
-                                    {&right, right_id}, {&merged, merged_id}}) {
+    for (const auto& [token, id] : {std::pair<absl::string_view, std::optional<int>>{left, left_id},
+                                    {right, right_id}, {merged, merged_id}}) {
       if (!id) {
         return hf_json::FieldError(hf_json::Element(merges_path, rank),
-                                   absl::StrCat("token \"", *token, "\" is not in the vocabulary"));
+                                   absl::StrCat("token \"", token, "\" is not in the vocabulary"));
       }
     }
     // A pair listed twice keeps its last rank, as Hugging Face's map does.

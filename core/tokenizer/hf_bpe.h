@@ -47,8 +47,8 @@ class BpeModel {
   std::vector<int> MergeWord(absl::string_view word) const;
   const Merge* FindMerge(int left, int right) const;
 
-  absl::flat_hash_map<std::string, int> vocab_;
   std::vector<std::string> tokens_;  // by id; "" where the vocabulary has no entry
+  absl::flat_hash_map<absl::string_view, int> vocab_;  // views of tokens_
   std::vector<bool> has_token_;
   absl::flat_hash_map<uint64_t, Merge> merges_;
   std::optional<int> unk_id_;
