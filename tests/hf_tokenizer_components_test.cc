@@ -4,6 +4,7 @@
 // (npm tokenizers@0.23.2) run on the same files.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "core/tokenizer/tokenizer_files.h"
 #include "core/tokenizer/unicode_regex.h"
 #include "core/tokenizer/utf8.h"
+#include "core/util/file.h"
 #include "absl/strings/str_format.h"
 #include "tests/test_support.h"
 
@@ -278,6 +280,29 @@ TEST(HfTokenizerComponentsTest, BadFilesGiveErrorsNamingTheField) {
   EXPECT_EQ(Tokenizer::FromFiles({}, "dir").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Tokenizer::LoadFromDirectory(::promptintern::testing::MakeTempDir("no_tokenizer")).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// A line that is not what the mode reads prints null (output stays aligned) and the exit code is 1.
+TEST(HfTokenizerComponentsTest, TokenizeCommandReportsBadLines) {
+  const std::string dir = ::promptintern::testing::MakeTempDir("tokenize_bad_lines");
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, kHfTokenizerFile), FlagsTokenizerJson().dump()).ok());
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "in.jsonl"), "\"abc\"\n[1, 2]\nnot json\n\"ab\\u00ff\"\n").ok());
+  const std::string binary = ::promptintern::testing::BinaryDir() + "/promptintern";
+  const std::string command = binary + " tokenize --model " + dir + " < " + JoinPath(dir, "in.jsonl") + " > " +
+                              JoinPath(dir, "out.jsonl") + " 2> " + JoinPath(dir, "err.txt");
+  const int status = std::system(command.c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  // (A character without a token, and no unk or byte fallback, is dropped, as Hugging Face does.)
+  EXPECT_EQ(*ReadFile(JoinPath(dir, "out.jsonl")), "[36]\nnull\nnull\n[35]\n");
+  const std::string errors = *ReadFile(JoinPath(dir, "err.txt"));
+  EXPECT_NE(errors.find("line 2: expected a JSON string"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("line 3: not valid JSON"), std::string::npos) << errors;
+  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "ids.jsonl"), "[36, 38]\n[-3]\n").ok());
+  const std::string decode = binary + " tokenize --decode --model " + dir + " < " + JoinPath(dir, "ids.jsonl") +
+                             " > " + JoinPath(dir, "out.jsonl") + " 2> " + JoinPath(dir, "err.txt");
+  EXPECT_EQ(WEXITSTATUS(std::system(decode.c_str())), 1);
+  EXPECT_EQ(*ReadFile(JoinPath(dir, "out.jsonl")), "\"abc <s>\"\nnull\n");
+  EXPECT_NE(WEXITSTATUS(std::system((binary + " tokenize --model /nonexistent < /dev/null 2> /dev/null").c_str())), 0);
 }
 
 TEST(HfTokenizerComponentsTest, StreamsSentencePieceText) {

@@ -85,6 +85,8 @@ absl::StatusOr<std::unique_ptr<UnicodeRegex>> UnicodeRegex::Compile(absl::string
 }
 
 absl::StatusOr<std::unique_ptr<UnicodeRegex>> UnicodeRegex::Literal(absl::string_view literal) {
+  // An empty string is found nowhere (Hugging Face's empty &str pattern), not between all characters.
+  if (literal.empty()) return Compile("(*FAIL)");
   std::string quoted;
   for (char c : literal) {
     const unsigned char u = static_cast<unsigned char>(c);

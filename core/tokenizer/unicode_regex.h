@@ -22,7 +22,7 @@ class UnicodeRegex {
  public:
   // InvalidArgument with PCRE2's message and offset when `pattern` does not compile.
   static absl::StatusOr<std::unique_ptr<UnicodeRegex>> Compile(absl::string_view pattern);
-  // A regex that matches `literal` exactly.
+  // A regex that matches `literal` exactly ("" matches nothing).
   static absl::StatusOr<std::unique_ptr<UnicodeRegex>> Literal(absl::string_view literal);
   ~UnicodeRegex();
 
