@@ -7,7 +7,7 @@
 
 #include "core/generate/generator.h"
 #include "core/model/decoder.h"
-#include "core/tokenizer/tokenizer.h"
+#include "core/tokenizer/sentencepiece_tokenizer.h"
 #include "tests/test_support.h"
 
 namespace promptintern {

@@ -125,7 +125,7 @@ class Stories260KTest : public ::testing::Test {
     auto model = LoadModel(dir_);
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = std::move(model).value();
-    auto tokenizer = Tokenizer::Load(JoinPath(dir_, kTokenizerFile));
+    auto tokenizer = Tokenizer::LoadFromDirectory(dir_);
     ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
     tokenizer_ = std::move(tokenizer).value();
   }

@@ -22,7 +22,7 @@ class TemplateCompressionTest : public ::testing::Test {
     const std::string dir = ::promptintern::testing::Stories260KDir();
     if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
     model_ = std::move(LoadModel(dir)).value();
-    tokenizer_ = std::move(Tokenizer::Load(JoinPath(dir, kTokenizerFile))).value();
+    tokenizer_ = std::move(Tokenizer::LoadFromDirectory(dir)).value();
   }
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;

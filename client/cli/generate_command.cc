@@ -86,12 +86,8 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
     if (!flags.stop.empty()) return absl::InvalidArgumentError("--stop needs a tokenizer: use --prompt, not --prompt-ids");
     ASSIGN_OR_RETURN(request.prompt_ids, ParsePromptIds(*flags.prompt_ids));
   } else {
-    ASSIGN_OR_RETURN(tokenizer, Tokenizer::Load(JoinPath(flags.model_dir, kTokenizerFile)));
-    request.prompt_ids.push_back(tokenizer->bos_id());
-    if (flags.prompt.has_value()) {
-      ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer->Encode(*flags.prompt));
-      request.prompt_ids.insert(request.prompt_ids.end(), ids.begin(), ids.end());
-    }
+    ASSIGN_OR_RETURN(tokenizer, Tokenizer::LoadFromDirectory(flags.model_dir));
+    ASSIGN_OR_RETURN(request.prompt_ids, tokenizer->EncodePrompt(flags.prompt.value_or("")));
   }
   request.max_new_tokens = flags.max_tokens;
   request.sampling = {flags.temperature, flags.top_k, flags.top_p, flags.seed};

@@ -239,7 +239,7 @@ absl::Status SaveModel(const DecoderModel& model, const Tokenizer* tokenizer, co
   config.torch_dtype = TorchDTypeName(options.dtype);
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kConfigFile), ModelConfigToJson(config)));
   if (tokenizer != nullptr) {
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kTokenizerFile), tokenizer->serialized()));
+    RETURN_IF_ERROR(tokenizer->Save(directory));
   }
   return absl::OkStatus();
 }

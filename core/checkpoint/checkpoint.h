@@ -1,5 +1,5 @@
 // Model checkpoints in the Hugging Face layout:
-//   config.json, model.safetensors (or model.safetensors.index.json + shards), tokenizer.model.
+//   config.json, model.safetensors (or model.safetensors.index.json + shards), the tokenizer's files.
 // Loading checks the weights against the config one by one (names, shapes, nothing missing,
 // nothing extra) and refuses the checkpoint with the offending tensor named.
 #pragma once
@@ -23,7 +23,6 @@ class Tokenizer;
 inline constexpr char kConfigFile[] = "config.json";
 inline constexpr char kWeightsFile[] = "model.safetensors";
 inline constexpr char kWeightsIndexFile[] = "model.safetensors.index.json";
-inline constexpr char kTokenizerFile[] = "tokenizer.model";
 
 // Reads one safetensors file's tensors as float32 (F16 and BF16 are widened exactly).
 absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const std::string& path);
@@ -46,7 +45,7 @@ struct SaveOptions {
   std::map<std::string, std::string> metadata;
 };
 
-// Writes config.json and the weights (and tokenizer.model when given) into `directory`.
+// Writes config.json and the weights (and the tokenizer's files when given) into `directory`.
 absl::Status SaveModel(const DecoderModel& model, const Tokenizer* tokenizer, const std::string& directory,
                        const SaveOptions& options = {});
 

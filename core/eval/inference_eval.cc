@@ -25,20 +25,20 @@ absl::StatusOr<ModeReport> EvaluatePrompts(const DecoderModel& model, const Toke
   int64_t output_tokens = 0;
   const int64_t context = model.config().max_position_embeddings;
   for (const EvalItem& item : items) {
-    ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer.Encode(item.prompt));
     GenerationRequest request;
-    request.prompt_ids.push_back(tokenizer.bos_id());
-    request.prompt_ids.insert(request.prompt_ids.end(), ids.begin(), ids.end());
+    ASSIGN_OR_RETURN(request.prompt_ids, tokenizer.EncodePrompt(item.prompt));
     request.max_new_tokens = options.max_new_tokens;
     request.stop_strings = options.stop_strings;
     // Like training (CollateBatch), an overlong prompt loses tokens from its left, after BOS.
+    const int64_t kept_prefix = static_cast<int64_t>(tokenizer.prompt_prefix().size());
     const int64_t room = context - options.max_new_tokens;
     if (room < 2) {
       return absl::InvalidArgumentError(absl::StrCat("max_new_tokens ", options.max_new_tokens,
                                                      " leaves no room for a prompt in the context of ", context));
     }
     const int64_t overflow = static_cast<int64_t>(request.prompt_ids.size()) - room;
-    if (overflow > 0) request.prompt_ids.erase(request.prompt_ids.begin() + 1, request.prompt_ids.begin() + 1 + overflow);
+    if (overflow > 0) request.prompt_ids.erase(request.prompt_ids.begin() + kept_prefix,
+                                             request.prompt_ids.begin() + kept_prefix + overflow);
     const auto start = std::chrono::steady_clock::now();
     ASSIGN_OR_RETURN(std::vector<GenerationResult> results, Generate(model, &tokenizer, {request}));
     latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

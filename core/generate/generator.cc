@@ -126,7 +126,7 @@ absl::StatusOr<std::vector<GenerationResult>> Generate(const DecoderModel& model
       } else {
         row.generated.push_back(token);
         if (!request.stop_strings.empty()) {
-          ASSIGN_OR_RETURN(std::string text, tokenizer->Decode(row.generated));
+          ASSIGN_OR_RETURN(std::string text, tokenizer->Decode(row.generated, SpecialTokens::kSkip));
           if (CutAtStopString(request.stop_strings, &text)) {
             row.finished = true;
             row.reason = FinishReason::kStop;
@@ -157,7 +157,7 @@ absl::StatusOr<std::vector<GenerationResult>> Generate(const DecoderModel& model
     results[b].token_ids = rows[b].generated;
     results[b].finish_reason = rows[b].reason;
     if (tokenizer != nullptr) {
-      ASSIGN_OR_RETURN(results[b].text, tokenizer->Decode(rows[b].generated));
+      ASSIGN_OR_RETURN(results[b].text, tokenizer->Decode(rows[b].generated, SpecialTokens::kSkip));
       if (rows[b].reason == FinishReason::kStop) CutAtStopString(requests[b].stop_strings, &results[b].text);
     }
   }

@@ -17,6 +17,7 @@
 #include "core/pipeline/task_builder.h"
 #include "core/task/prompt_builder.h"
 #include "core/task/task_json.h"
+#include "core/tokenizer/sentencepiece_tokenizer.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/model_trainer.h"
 #include "core/util/file.h"
@@ -254,21 +255,20 @@ class Pipeline {
 // resumed run reads the same vocabulary.
 absl::Status Pipeline::PrepareTokenizer() {
   if (leader()) {
-    const std::string tokenizer_path = JoinPath(spec_.output_dir, kTokenizerFile);
-    if (PathExists(tokenizer_path)) {
-      ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(tokenizer_path));
+    if (!TokenizerFileIn(spec_.output_dir).empty()) {
+      ASSIGN_OR_RETURN(tokenizer_, Tokenizer::LoadFromDirectory(spec_.output_dir));
     } else {
       BpeTrainingOptions options;
       options.vocab_size = spec_.model.scratch.vocab_size;
       ASSIGN_OR_RETURN(tokenizer_, TrainBpeTokenizer(TokenizerCorpus(task_, pretraining_lines_), options));
-      RETURN_IF_ERROR(WriteFileAtomic(tokenizer_path, tokenizer_->serialized()));
+      RETURN_IF_ERROR(tokenizer_->Save(spec_.output_dir));
     }
   }
   if (group_ == nullptr) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::string bytes,
-                   group_->BroadcastString(leader() ? tokenizer_->serialized() : std::string(), 0, "the tokenizer"));
+                   group_->BroadcastString(leader() ? tokenizer_->Serialize() : std::string(), 0, "the tokenizer"));
   if (!leader()) {
-    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromSerialized(std::move(bytes), "the tokenizer from rank 0"));
+    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Deserialize(bytes, "the tokenizer from rank 0"));
   }
   return absl::OkStatus();
 }
@@ -277,7 +277,7 @@ absl::Status Pipeline::PrepareModel() {
   const ModelSpec& model_spec = spec_.model;
   if (!model_spec.from_scratch) {
     ASSIGN_OR_RETURN(model_, LoadModel(model_spec.base));
-    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(JoinPath(model_spec.base, kTokenizerFile)));
+    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::LoadFromDirectory(model_spec.base));
   } else {
     RETURN_IF_ERROR(PrepareTokenizer());
     ModelConfig config;
@@ -396,9 +396,7 @@ absl::StatusOr<std::string> Pipeline::StageTemplate(int stage) {
 
 absl::StatusOr<TrainingExample> Pipeline::MakeExample(const std::string& prompt, const std::string& completion) const {
   TrainingExample example;
-  example.prompt_ids.push_back(tokenizer_->bos_id());
-  ASSIGN_OR_RETURN(std::vector<int> prompt_ids, tokenizer_->Encode(prompt));
-  example.prompt_ids.insert(example.prompt_ids.end(), prompt_ids.begin(), prompt_ids.end());
+  ASSIGN_OR_RETURN(example.prompt_ids, tokenizer_->EncodePrompt(prompt));
   ASSIGN_OR_RETURN(example.completion_ids, tokenizer_->Encode(completion));
   example.completion_ids.push_back(tokenizer_->eos_id());
   return example;

@@ -101,7 +101,7 @@ struct BatchEngine::Impl {
     }
     result.token_ids.push_back(token);
     work.next_token = token;
-    ASSIGN_OR_RETURN(std::string text, tokenizer->Decode(result.token_ids));
+    ASSIGN_OR_RETURN(std::string text, tokenizer->Decode(result.token_ids, SpecialTokens::kSkip));
     if (CutAtStopString(work.request.stop_strings, &text)) {
       work.finished = true;
       result.finish_reason = FinishReason::kStop;

@@ -29,7 +29,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   served->version_ = opened.version;
   served->base_model_ = opened.manifest.base_model;
   ASSIGN_OR_RETURN(served->model_, LoadModelForServing(opened.directory));
-  ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::Load(JoinPath(opened.directory, kTokenizerFile)));
+  ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::LoadFromDirectory(opened.directory));
   const std::string task_path = JoinPath(opened.directory, kTaskFile);
   ASSIGN_OR_RETURN(std::string task_text, ReadFile(task_path));
   ASSIGN_OR_RETURN(served->task_, ServedTaskFromJson(task_text, task_path));
@@ -73,9 +73,7 @@ absl::StatusOr<std::vector<int>> ServedModel::RenderPromptIds(const std::string&
       prompt = prompts_->Render(compressed_template_, task_.full_prompt_examples, query);
       break;
   }
-  ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer_->Encode(prompt));
-  ids.insert(ids.begin(), tokenizer_->bos_id());
-  return ids;
+  return tokenizer_->EncodePrompt(prompt);
 }
 
 absl::StatusOr<bool> ModelHolder::Refresh() {
