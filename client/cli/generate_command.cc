@@ -13,8 +13,8 @@
 #include "client/cli/connection_flags.h"
 #include "client/lib/inference_client.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/generate/generator.h"
 #include "core/model/decoder.h"
+#include "core/serve/output_processor.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
@@ -80,7 +80,7 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   SetComputeThreads(flags.threads);
   ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadModelForServing(flags.model_dir));
 
-  GenerationRequest request;
+  EngineRequest request;
   std::unique_ptr<Tokenizer> tokenizer;
   if (flags.prompt_ids.has_value()) {
     if (!flags.stop.empty()) return absl::InvalidArgumentError("--stop needs a tokenizer: use --prompt, not --prompt-ids");
@@ -91,9 +91,11 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   }
   request.max_new_tokens = flags.max_tokens;
   request.sampling = {flags.temperature, flags.top_k, flags.top_p, flags.seed};
-  request.stop_strings = flags.stop;
-  ASSIGN_OR_RETURN(std::vector<GenerationResult> results, Generate(*model, tokenizer.get(), {request}));
-  const GenerationResult& result = results.front();
+  OutputOptions output;
+  output.tokenizer = tokenizer.get();
+  output.stop_strings = flags.stop;
+  ASSIGN_OR_RETURN(std::vector<GenerationOutput> results, GenerateOffline(*model, {request}, output));
+  const GenerationOutput& result = results.front();
   if (flags.print_ids || tokenizer == nullptr) return absl::StrJoin(result.token_ids, " ");
   return result.text;
 }
