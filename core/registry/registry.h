@@ -70,6 +70,9 @@ struct ManifestInfo {
   // InfinitePast means now.
   absl::Time created_at = absl::InfinitePast();
   nlohmann::json extra = nlohmann::json::object();
+  // Publish a LoRA adapter over this base version (see Manifest::adapter_of). The base must be a
+  // full version of another model in this registry.
+  std::optional<AdapterBase> adapter_of;
 };
 
 struct PublishOptions {
@@ -160,6 +163,8 @@ class ModelRegistry {
   absl::StatusOr<std::string> AuditLogJsonl(absl::string_view name);
 
  private:
+  // OK when `base` may carry adapters published under `name`.
+  absl::Status CheckAdapterBase(absl::string_view name, const AdapterBase& base);
   // Committed version numbers, ascending.
   absl::StatusOr<std::vector<int64_t>> ListVersionNumbers(absl::string_view name);
   // ListVersionNumbers, NOT_FOUND when empty.
