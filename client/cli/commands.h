@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 namespace CLI {
 class App;
@@ -20,5 +21,10 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
 void RegisterTokenizeCommand(CLI::App& app, std::function<int()>* run);
 // Adds `bench --server ADDR --concurrency N --duration S [--mode M]`.
 void RegisterBenchCommand(CLI::App& app, std::function<int()>* run);
+// Adds `experiment --config FILE [--server ADDR --trainer-data-dir DIR] [--output DIR] [--report FILE]`.
+void RegisterExperimentCommand(CLI::App& app, std::function<int()>* run);
+
+// "1h02m", "3m07s", "42s": durations in progress lines.
+std::string FormatDuration(double seconds);
 
 }  // namespace promptintern::cli

@@ -509,4 +509,8 @@ std::map<JobState, int> JobManager::CountByState() const {
   return counts;
 }
 
+std::string JobRunDirectory(const std::string& data_dir, const std::string& job_id) {
+  return JoinPath(JoinPath(JoinPath(data_dir, kJobsDir), job_id), kRunDir);
+}
+
 }  // namespace promptintern

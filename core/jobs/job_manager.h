@@ -77,6 +77,10 @@ struct JobManagerOptions {
   std::function<void(const JobRecord&, const JobEvent&)> observer;
 };
 
+// The run directory (report.json, examples/, final/) of job `job_id` under a trainer's data_dir, for
+// tools on the same machine or storage (promptintern experiment --server --trainer-data-dir).
+std::string JobRunDirectory(const std::string& data_dir, const std::string& job_id);
+
 class JobManager {
  public:
   // Loads past jobs from data_dir and requeues the unfinished ones.

@@ -12,6 +12,7 @@
 #include "core/compress/self_information.h"
 #include "core/compress/template_compression.h"
 #include "core/distributed/process_group.h"
+#include "core/eval/example_scores.h"
 #include "core/lora/lora.h"
 #include "core/model/decoder.h"
 #include "core/pipeline/task_builder.h"
@@ -44,6 +45,9 @@ constexpr int kProgressEvery = 10;
 // What a restarted run needs beyond weights and optimizer moments.
 struct Progress {
   int64_t global_step = 0;
+  // Real (unpadded) tokens of every sequence trained on so far: fine-tuning stages and pretraining.
+  int64_t train_tokens = 0;
+  int64_t pretrain_tokens = 0;
   std::map<int, std::string> stage_templates;
   std::vector<json> stage_reports;
 };
@@ -81,6 +85,7 @@ json StageReportToJson(const StageReport& report) {
           {"keep_ratio", report.stage.keep_ratio},
           {"num_examples", report.stage.num_examples},
           {"steps", report.stage.steps},
+          {"train_tokens", report.train_tokens},
           {"template_tokens", report.template_tokens},
           {"train_loss", report.train_loss},
           {"validation", ModeReportToJson(report.validation)}};
@@ -92,6 +97,7 @@ StageReport StageReportFromJson(const json& value) {
   report.stage.keep_ratio = value.value("keep_ratio", 0.0);
   report.stage.num_examples = value.value("num_examples", 0);
   report.stage.steps = value.value("steps", int64_t{0});
+  report.train_tokens = value.value("train_tokens", int64_t{0});
   report.template_tokens = value.value("template_tokens", int64_t{0});
   report.train_loss = value.value("train_loss", 0.0);
   report.validation = ModeReportFromJson(value.value("validation", json::object()));
@@ -102,6 +108,8 @@ std::string ProgressToJson(const Progress& progress) {
   json templates = json::object();
   for (const auto& [stage, text] : progress.stage_templates) templates[std::to_string(stage)] = text;
   const json root = {{"global_step", progress.global_step},
+                     {"train_tokens", progress.train_tokens},
+                     {"pretrain_tokens", progress.pretrain_tokens},
                      {"stage_templates", templates},
                      {"stage_reports", progress.stage_reports}};
   return root.dump(1) + "\n";
@@ -114,6 +122,8 @@ absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::st
   }
   Progress progress;
   progress.global_step = root["global_step"].get<int64_t>();
+  progress.train_tokens = root.value("train_tokens", int64_t{0});
+  progress.pretrain_tokens = root.value("pretrain_tokens", int64_t{0});
   for (auto it = root["stage_templates"].begin(); it != root["stage_templates"].end(); ++it) {
     progress.stage_templates[std::stoi(it.key())] = it.value().get<std::string>();
   }
@@ -149,35 +159,6 @@ absl::Status RestoreTrainableState(DecoderModel& model, const std::string& path)
     at::NoGradGuard no_grad;
     for (auto& [name, tensor] : current) tensor.copy_(saved.at(name));
   });
-}
-
-// Corpus for a from-scratch tokenizer: everything the model will read or write.
-std::vector<std::string> TokenizerCorpus(const Task& task, const std::vector<std::string>& pretraining) {
-  std::vector<std::string> corpus;
-  if (!task.instruction.empty()) corpus.push_back(task.instruction);
-  if (!task.document.empty()) corpus.push_back(task.document);
-  for (const auto* set : {&task.train, &task.example_pool}) {
-    for (const Example& example : *set) {
-      corpus.push_back(absl::StrCat(task.format.query_prefix, example.query, task.format.answer_prefix,
-                                    RenderCompletion(example.answer)));
-    }
-  }
-  corpus.insert(corpus.end(), pretraining.begin(), pretraining.end());
-  return corpus;
-}
-
-absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  std::vector<std::string> lines;
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    if (end > begin) lines.push_back(text.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  if (lines.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": the pretraining corpus is empty"));
-  return lines;
 }
 
 // Example index for slot `slot` of global step `step`: epochs of seeded permutations, so every
@@ -232,6 +213,7 @@ class Pipeline {
   absl::StatusOr<std::vector<TrainingBatch>> MakeStepBatches(int64_t global_step);
   absl::StatusOr<ModeReport> Evaluate(const std::string& mode, const std::string& template_text, int num_examples,
                                       int64_t limit);
+  absl::Status WriteExampleScores(const ModeReport& mode_report);
   absl::Status WriteFinalCheckpoint(PipelineReport& report);
 
   const JobSpec& spec_;
@@ -456,6 +438,16 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std
   return EvaluatePrompts(*engine, *tokenizer_, items, options, mode);
 }
 
+// Each validation example's scores in this mode, for intervals and paired tests across runs.
+absl::Status Pipeline::WriteExampleScores(const ModeReport& mode_report) {
+  std::vector<std::string> references;
+  for (size_t i = 0; i < mode_report.predictions.size(); ++i) references.push_back(task_.validation[i].answer);
+  ASSIGN_OR_RETURN(std::vector<ExampleScore> scores, ScoreExamples(mode_report.predictions, references));
+  const std::string path = JoinPath(spec_.output_dir, ExamplesFile(mode_report.mode));
+  RETURN_IF_ERROR(MakeDirectories(JoinPath(spec_.output_dir, kExamplesDir)));
+  return WriteFileAtomic(path, ExampleScoresToJsonl(scores));
+}
+
 absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
   report.final_model_dir = JoinPath(spec_.output_dir, kFinalDir);
   RETURN_IF_ERROR(MergeLora(*model_));
@@ -508,7 +500,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   const int64_t pretrain_steps = spec_.model.from_scratch ? spec_.model.scratch.pretrain_steps : 0;
   total_steps_ = pretrain_steps + spec_.training.steps;
   if (pretrain_steps > 0) {
-    ASSIGN_OR_RETURN(pretraining_lines_, ReadLines(spec_.model.scratch.pretrain_corpus));
+    ASSIGN_OR_RETURN(pretraining_lines_, ReadCorpusLines(spec_.model.scratch.pretrain_corpus));
     pretrain_sampler_ = std::make_unique<BatchSampler>(pretraining_lines_.size(), spec_.seed + 1);
   }
   train_sampler_ = std::make_unique<BatchSampler>(task_.train.size(), spec_.seed);
@@ -525,6 +517,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   double window_loss = 0.0;
   int64_t window_steps = 0;
   int64_t window_tokens = 0;
+  double last_window_loss = 0.0;
   auto window_start = Clock::now();
   for (int64_t step = progress_.global_step; step < total_steps_; ++step) {
     const int stage = StageOf(step);
@@ -551,6 +544,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
     progress_.global_step = step + 1;
     window_loss += stats.loss;
     window_tokens += stats.tokens;
+    (stage >= 0 ? progress_.train_tokens : progress_.pretrain_tokens) += stats.tokens;
     ++window_steps;
 
     const bool stage_end = StageOf(step + 1) != stage || step + 1 == total_steps_;
@@ -562,6 +556,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
             .loss = window_loss / window_steps, .learning_rate = stats.learning_rate,
             .tokens_per_second = window_tokens / std::max(elapsed, 1e-9),
             .eta_seconds = per_step * static_cast<double>(total_steps_ - step - 1)});
+      last_window_loss = window_loss / window_steps;
       window_loss = 0.0;
       window_steps = 0;
       window_tokens = 0;
@@ -570,7 +565,9 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
     if (stage_end && stage >= 0) {
       StageReport stage_report;
       stage_report.stage = stages_[stage];
-      stage_report.train_loss = stats.loss;
+      stage_report.train_loss = last_window_loss;
+      stage_report.train_tokens = progress_.train_tokens;
+      for (const json& earlier : progress_.stage_reports) stage_report.train_tokens -= earlier.value("train_tokens", int64_t{0});
       ASSIGN_OR_RETURN(std::string text, StageTemplate(stage));
       ASSIGN_OR_RETURN(std::vector<int> kept, tokenizer_->Encode(text));
       stage_report.template_tokens = static_cast<int64_t>(kept.size());
@@ -611,14 +608,23 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
           .step = total_steps_, .metrics = {{"exact_match", mode_report.exact_match}, {"bleu", mode_report.bleu},
                                             {"input_tokens", mode_report.mean_input_tokens}},
           .message = mode});
+    RETURN_IF_ERROR(WriteExampleScores(mode_report));
     report.modes.push_back(std::move(mode_report));
   }
+  report.train_steps = spec_.training.steps;
+  report.train_tokens = progress_.train_tokens;
   json modes = json::array();
-  for (const ModeReport& mode : report.modes) modes.push_back(ModeReportToJson(mode));
+  for (const ModeReport& mode : report.modes) {
+    modes.push_back(ModeReportToJson(mode));
+    modes.back()["examples_file"] = ExamplesFile(mode.mode);
+  }
   const json report_json = {{"job", spec_.name},
                             {"final_model_dir", report.final_model_dir},
                             {"template_tokens", report.template_tokens},
                             {"train_seconds", report.train_seconds},
+                            {"train_steps", report.train_steps},
+                            {"train_tokens", report.train_tokens},
+                            {"pretrain_tokens", progress_.pretrain_tokens},
                             {"stages", progress_.stage_reports},
                             {"modes", modes}};
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(spec_.output_dir, kReportFile), report_json.dump(2) + "\n"));
@@ -632,6 +638,36 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
 absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control) {
   Pipeline pipeline(spec, control);
   return pipeline.Run();
+}
+
+absl::StatusOr<PipelineReport> ReadPipelineReport(const std::string& output_dir) {
+  const std::string path = JoinPath(output_dir, kReportFile);
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object() || !root.contains("modes") || !root["modes"].is_array()) {
+    return absl::DataLossError(absl::StrCat(path, ": not a run report"));
+  }
+  PipelineReport report;
+  report.output_dir = output_dir;
+  // json::value throws when a field holds another type: a damaged file, reported as such.
+  try {
+    report.final_model_dir = root.value("final_model_dir", "");
+    report.template_tokens = root.value("template_tokens", int64_t{0});
+    report.train_seconds = root.value("train_seconds", 0.0);
+    report.train_steps = root.value("train_steps", int64_t{0});
+    report.train_tokens = root.value("train_tokens", int64_t{0});
+    for (const json& stage : root.value("stages", json::array())) {
+      if (!stage.is_object()) return absl::DataLossError(absl::StrCat(path, ": a stage is not an object"));
+      report.stages.push_back(StageReportFromJson(stage));
+    }
+    for (const json& mode : root["modes"]) {
+      if (!mode.is_object()) return absl::DataLossError(absl::StrCat(path, ": a mode is not an object"));
+      report.modes.push_back(ModeReportFromJson(mode));
+    }
+  } catch (const json::exception& error) {
+    return absl::DataLossError(absl::StrCat(path, ": ", error.what()));
+  }
+  return report;
 }
 
 std::string FormatModeTable(const PipelineReport& report) {
