@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
+#include "core/util/yaml_stream.h"
 
 namespace promptintern {
 namespace {
@@ -923,24 +924,26 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
       return absl::InvalidArgumentError(
           absl::StrCat("cannot resolve the base directory '", base_dir, "': ", error.message()));
     }
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
-    if (documents.size() > 1) {
+    // Not YAML::LoadAll, which never returns on some malformed files (core/util/yaml_stream.h).
+    const int documents = CountYamlDocuments(yaml_text);
+    if (documents > 1) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "the job file holds %d YAML documents; expected exactly one", documents.size()));
+          "the job file holds %d YAML documents; expected exactly one", documents));
     }
-    if (documents.empty() || documents[0].IsNull()) {
+    const YAML::Node root = documents == 0 ? YAML::Node() : YAML::Load(yaml_text);
+    if (root.IsNull()) {
       return absl::InvalidArgumentError(
           "the job file is empty; expected a mapping of fields such as name, model, task, "
           "training");
     }
-    if (!documents[0].IsMap()) {
+    if (!root.IsMap()) {
       return absl::InvalidArgumentError(
           absl::StrCat("the job file must be a mapping of fields (name: ..., model: ..., ...), "
                        "got ",
-                       DescribeNode(documents[0])));
+                       DescribeNode(root)));
     }
     JobSpecParser parser(base.lexically_normal().string());
-    return parser.Parse(documents[0]);
+    return parser.Parse(root);
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null())
       return absl::InvalidArgumentError(absl::StrCat("malformed YAML: ", e.msg));
