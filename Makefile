@@ -6,7 +6,11 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test demo bench clean format
+# `make fuzz`: every libFuzzer target of tests/fuzz for FUZZ_SECONDS each (clang, its own build).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps configure build test demo bench clean format fuzz
 
 all: build
 
@@ -30,5 +34,11 @@ demo: build
 bench: build
 	./$(BUILD_DIR)/bin/model_bench
 
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DPROMPTINTERN_FUZZ=ON \
+	  -DFUZZ_TEST_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
+	cd $(FUZZ_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)
