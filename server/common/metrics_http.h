@@ -11,7 +11,11 @@
 //
 // Why not prometheus::Exposer: Debian's civetweb (behind Exposer) starts its worker threads with a
 // compiled-in stack size smaller than the static TLS that libtorch's dependencies bring into the
-// process, so pthread_create fails and no metrics are ever served.
+// process, so pthread_create fails and no metrics are ever served. Checked again with Debian 12's
+// prometheus-cpp 1.0.1 and civetweb 1.15: the same 10-line Exposer program serves /metrics, and
+// linked with libtorch_cpu throws "null context when constructing CivetServer" for any num_threads;
+// civetweb takes the stack size from a compile-time constant (pthread_attr_setstacksize) and has
+// no option for it.
 #pragma once
 
 #include <memory>
