@@ -83,9 +83,7 @@ class MetricsHttpServer::Loop {
       Clock::time_point now = Clock::now();
       StartDrainingIfAsked(now);
       ExpireDeadlines(now);
-      connections_.erase(std::remove_if(connections_.begin(), connections_.end(),
-                                        [](const Connection& connection) { return connection.fd < 0; }),
-                         connections_.end());
+      DropClosed();
       if (draining_ && connections_.empty()) return;
 
       polled.clear();
@@ -107,11 +105,14 @@ class MetricsHttpServer::Loop {
         uint64_t count = 0;
         (void)!::read(wake_fd_, &count, sizeof(count));
       }
-      // polled[2 + i] is connections_[i]; Accept appends, so it runs after.
+      // polled[2 + i] is connections_[i]; Accept changes the list, so it runs after.
       for (size_t i = 0; i + 2 < polled.size(); ++i) {
         if (polled[i + 2].revents != 0) Handle(connections_[i], polled[i + 2].revents, now);
       }
-      if (accepting && polled[1].revents != 0) Accept(now);
+      if (accepting && polled[1].revents != 0) {
+        DropClosed();  // slots freed just now count for the cap
+        Accept(now);
+      }
     }
   }
 
@@ -126,6 +127,12 @@ class MetricsHttpServer::Loop {
     size_t sent = 0;
     Clock::time_point deadline;
   };
+
+  void DropClosed() {
+    connections_.erase(std::remove_if(connections_.begin(), connections_.end(),
+                                      [](const Connection& connection) { return connection.fd < 0; }),
+                       connections_.end());
+  }
 
   static void Close(Connection& connection) {
     if (connection.fd >= 0) ::close(connection.fd);
