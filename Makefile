@@ -10,7 +10,15 @@ CTEST_ARGS ?=
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps configure build test demo bench clean format fuzz
+# `make asan`: the unit and integration tests under ASan+UBSan (deployment checks excluded: they
+# validate files, not our code). `make tsan`: the concurrency tests under TSan: the engine, the job
+# manager, the registry, both services and their metrics listener.
+ASAN_BUILD_DIR ?= build-asan
+ASAN_EXCLUDE ?= ^Deploy[.]
+TSAN_BUILD_DIR ?= build-tsan
+TSAN_TESTS ?= ^(BatchEngine|JobManager|ModelRegistry|LocalStorage|InferenceService|TrainerService|MetricsHttpServer|MetricsEndpoint)
+
+.PHONY: all deps configure build test demo bench clean format fuzz asan tsan
 
 all: build
 
@@ -40,5 +48,15 @@ fuzz: deps
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
 	cd $(FUZZ_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+asan: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=address,undefined
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target promptintern_tests
+	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -E '$(ASAN_EXCLUDE)' $(CTEST_ARGS)
+
+tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=thread
+	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target promptintern_tests
+	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)' $(CTEST_ARGS)
+
 clean:
-	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR)

@@ -4,11 +4,13 @@
 // The SentencePiece module has to be loaded with RTLD_DEEPBIND (core/CMakeLists.txt: its embedded
 // protobuf 3.14 would otherwise bind to the process's protobuf 3.21 and crash). The sanitizers'
 // dlopen interceptor refuses that flag and ends the process (google/sanitizers#611), because a
-// deep-bound library resolves calls to libc before the sanitizer's replacements. For this module
-// that costs exactly this: memory SentencePiece allocates through libstdc++'s operator new is
-// recorded by ASan as malloc'ed (libstdc++ calls the interposed malloc), so a std::string it fills
-// and our code frees reads as an alloc/dealloc mismatch (hence alloc_dealloc_mismatch=0 in
-// tests/sanitizers/asan.options); its own malloc/free pairs go to libc and stay inside it.
+// deep-bound library looks symbols up in its own dependencies first and so may reach libc's malloc
+// instead of the sanitizer's. In build-asan and build-tsan the module is instrumented like
+// everything else, so the sanitizer's shared runtime is its first dependency and deep binding finds
+// the sanitizer's malloc and operator new first: nothing is lost. The fuzz target's module is not
+// instrumented (clang's runtime lives in the executable): there SentencePiece's strings come from
+// libstdc++'s operator new over ASan's malloc and are freed by ASan's operator delete, an
+// alloc/dealloc mismatch that the target turns off (tests/fuzz/sentencepiece_model.cc).
 //
 // This definition replaces the interceptor's (a weak symbol): plain calls go on to the interceptor;
 // RTLD_DEEPBIND calls go to libc's dlopen, then the interceptor sees the loaded library through a
