@@ -62,6 +62,7 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -69,7 +70,9 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 #include <nlohmann/json.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <regex>
@@ -194,6 +197,35 @@ int ServiceProcess::Stop(int signal) {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   return status;
+}
+
+std::string ScopedTmpfs::Mount(const std::string& path, const std::string& size) {
+  std::filesystem::create_directories(path);
+  if (::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) != 0) {
+    return "cannot mount a " + size + " tmpfs at " + path + " (" + std::strerror(errno) + "); it needs root";
+  }
+  path_ = path;
+  return "";
+}
+
+ScopedTmpfs::~ScopedTmpfs() {
+  if (!path_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+int ServiceProcess::StopWithin(int signal, int timeout_seconds) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop(SIGKILL);
+  return -1;
 }
 
 ServiceProcess::~ServiceProcess() { Stop(SIGKILL); }

@@ -58,6 +58,9 @@ class ServiceProcess {
   int LoggedNumber(const std::string& prefix) const;
   // Sends `signal` and reaps the process; returns its wait status.
   int Stop(int signal);
+  // Sends `signal` and reaps the process if it exits within `timeout_seconds`; otherwise kills it
+  // with SIGKILL and returns -1.
+  int StopWithin(int signal, int timeout_seconds);
 
  private:
   pid_t pid_ = -1;
@@ -80,6 +83,17 @@ std::string HttpGet(int port, const std::string& path);
 // Polls <output_dir>/state/progress.json until a run has checkpointed at least `step` global steps
 // (for at most two minutes), so that a test can kill the run after a checkpoint.
 void WaitForCheckpointStep(const std::string& output_dir, int64_t step);
+
+// A tmpfs of `size` (mount(8) syntax, "2m") mounted at `path` for a disk-full test, unmounted on
+// destruction. Mounting needs root: Mount returns "" or why it could not mount (for GTEST_SKIP).
+class ScopedTmpfs {
+ public:
+  std::string Mount(const std::string& path, const std::string& size);
+  ~ScopedTmpfs();
+
+ private:
+  std::string path_;
+};
 
 // tests/data/tiny_job.yaml (a 2-layer model on the synthetic task) with its name and step count set.
 std::string TinyJobYaml(const std::string& name, int steps);
