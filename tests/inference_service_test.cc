@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
 #include "core/registry/registry.h"
@@ -254,7 +255,20 @@ TEST(InferenceServiceTest, CorruptedNewVersionLeavesTheOldOneServing) {
   std::string bytes = *ReadFile(weights);
   bytes[bytes.size() - 3] ^= 0x40;
   ASSERT_TRUE(WriteFileAtomic(weights, bytes).ok());
-  ASSERT_TRUE(trainer.SetAlias("guarded", "production", 2, "test").ok());
+  // The registry refuses to move an alias onto it; the inference service must also survive an
+  // alias that already points at a version whose files rotted afterwards (written directly here).
+  EXPECT_EQ(trainer.SetAlias("guarded", "production", 2, "test").status().code(), absl::StatusCode::kDataLoss);
+  AliasMove rotted_move;
+  rotted_move.sequence = 2;
+  rotted_move.alias = "production";
+  rotted_move.from_version = 1;
+  rotted_move.to_version = 2;
+  rotted_move.actor = "test";
+  rotted_move.time = FormatRfc3339Utc(absl::Now());
+  ASSERT_TRUE((*registry)
+                  ->storage()
+                  .CreateExclusive("models/guarded/audit/00000000000000000002.json", rotted_move.ToJson()->dump() + "\n")
+                  .ok());
 
   InferenceClient client(inference_process.address());
   const int metrics_port = inference_process.LoggedNumber("metrics on port ");

@@ -677,8 +677,6 @@ TEST(JobSpecTest, ValuesBeyondTheMachineAreRefusedNamingTheField) {
       {"model:\n  scratch: {hidden_size: 100000000}\n", "model.scratch.hidden_size", "exceeds the limit of 262144"},
       {"model:\n  scratch: {num_layers: 1000000}\n", "model.scratch.num_layers", "exceeds the limit of 4096"},
       {"model:\n  scratch: {vocab_size: 100000000}\n", "model.scratch.vocab_size", "exceeds the limit of 1048576"},
-      {"model:\n  scratch: {context_length: 1048576}\ntraining: {batch_size: 64, max_length: 1048576}\n",
-       "training.batch_size", "training step"},
       {"training: {batch_size: 10000000}\n", "training.batch_size", "exceeds the limit of 65536"},
       {"training: {steps: 100000000000}\n", "training.steps", "exceeds the limit of 100000000"},
       {"model:\n  scratch: {pretrain_steps: 100000000000}\n", "model.scratch.pretrain_steps", "exceeds the limit of 100000000"},

@@ -135,7 +135,7 @@ absl::StatusOr<v1::CollectGarbageResponse> TrainerClient::CollectGarbage(std::op
   grpc::ClientContext context;
   connection_.Prepare(&context, kUnaryDeadline);
   v1::CollectGarbageRequest request;
-  if (min_age_seconds) request.set_min_age_seconds(*min_age_seconds);
+  if (min_age_seconds) request.mutable_min_age()->set_seconds(*min_age_seconds);
   request.set_dry_run(dry_run);
   v1::CollectGarbageResponse response;
   if (grpc::Status status = registry_->CollectGarbage(&context, request, &response); !status.ok()) {

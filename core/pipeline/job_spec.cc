@@ -54,8 +54,9 @@ constexpr int64_t kMaxLayers = 4096;
 constexpr int kMaxVocabSize = 1 << 20;
 constexpr int kMaxStages = 1000;
 constexpr int kMaxFewShotExamples = 1000;
-// What one in-memory example costs at least: its text, its tokens and the rendered prompts.
-constexpr uint64_t kBytesPerExample = 4096;
+// What one in-memory example costs at least: its query and answer, the copy the deduplication
+// keeps, and its rendering in the tokenizer's training corpus.
+constexpr uint64_t kBytesPerExample = 512;
 
 const std::vector<std::string>& LoraModuleNames() {
   static const auto* names = new std::vector<std::string>{
@@ -268,8 +269,9 @@ class JobSpecParser {
   uint64_t MaxInputFileBytes() const {
     return options_.max_input_file_bytes > 0 ? options_.max_input_file_bytes : options_.machine.memory_bytes / 8;
   }
-  // Sizes against the machine's memory: the model with its optimizer state, one training step's
-  // activations, the task's examples.
+  // Sizes against the machine's memory, as lower bounds (what is certainly needed): the model with
+  // its optimizer state, the task's examples. Activations depend on the lengths of the sequences
+  // actually drawn (max_length only caps them), so they are bounded by the fixed limits instead.
   absl::Status CheckMemory(const JobSpec& spec) const;
 
   absl::Status ParseName(const Section& top, JobSpec& spec);
@@ -645,19 +647,6 @@ absl::Status JobSpecParser::CheckMemory(const JobSpec& spec) const {
     return too_much("model.scratch",
                     absl::StrFormat("a model of %.3g parameters (with its optimizer state)", parameters),
                     parameter_bytes);
-  }
-  // One micro-batch's saved activations, at the least: the logits and their gradient, the residual
-  // stream of every layer, and every layer's attention probabilities.
-  const double sequences = std::ceil(static_cast<double>(spec.training.batch_size) / spec.training.gradient_accumulation);
-  const double length = static_cast<double>(spec.training.max_length);
-  const double tokens = sequences * length;
-  const double activation_bytes = 4 * (2 * tokens * m.vocab_size + 8 * tokens * hidden * m.num_layers +
-                                       sequences * m.num_heads * length * length * m.num_layers);
-  if (parameter_bytes + activation_bytes > memory) {
-    return too_much("training.batch_size",
-                    absl::StrFormat("a training step of %.0f sequences of %.0f tokens on this model", sequences,
-                                    length),
-                    parameter_bytes + activation_bytes);
   }
   return absl::OkStatus();
 }

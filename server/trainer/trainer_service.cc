@@ -215,11 +215,12 @@ grpc::Status RegistryServiceImpl::CollectGarbage(grpc::ServerContext* context, c
                                                  v1::CollectGarbageResponse* response) {
   if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   GcOptions options;
-  if (request->has_min_age_seconds()) {
-    if (request->min_age_seconds() < 0) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "min_age_seconds: must not be negative");
+  if (request->has_min_age()) {
+    const google::protobuf::Duration& min_age = request->min_age();
+    if (min_age.seconds() < 0 || min_age.nanos() < 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "min_age: must not be negative");
     }
-    options.min_age = absl::Seconds(request->min_age_seconds());
+    options.min_age = absl::Seconds(min_age.seconds()) + absl::Nanoseconds(min_age.nanos());
   }
   options.dry_run = request->dry_run();
   auto report = registry_->CollectGarbage(options);
