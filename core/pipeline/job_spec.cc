@@ -995,11 +995,10 @@ absl::Status JobSpecParser::ParseOutput(const Section& top, std::string& output_
   // The default is resolved too, so a job file without output.dir writes beside itself.
   std::string raw = output_dir;
   RETURN_IF_ERROR(ReadString(section, "dir", /*allow_empty=*/false, &raw));
-  if (section.Has("dir")) {
-    ASSIGN_OR_RETURN(output_dir, ResolveInput("output.dir", raw));
-  } else {
-    output_dir = Resolve(raw);
-  }
+  output_dir = Resolve(raw);
+  // With allowed roots the caller (the trainer service) chooses the run directory itself: the
+  // job's output.dir is not used, so it is not looked at either (no probing the server's files).
+  if (!roots_.empty()) return absl::OkStatus();
   std::error_code error;
   const fs::file_status status = fs::status(output_dir, error);
   if (fs::exists(status) && !fs::is_directory(status)) {

@@ -132,9 +132,10 @@ struct JobSpec {
 struct JobSpecOptions {
   MachineLimits machine = MachineLimits::Detect();
   // Non-empty: every path the job names (model.base, pretraining corpus, task files, template
-  // files, compression.scorer, an explicit output.dir) must resolve, after following symlinks and
-  // "..", to one of these directories or beneath it. Empty: any path (the CLI runs the user's own
-  // job with the user's own rights).
+  // files, compression.scorer) must resolve, after following symlinks and "..", to one of these
+  // directories or beneath it; output.dir is then left unchecked, for the caller (the trainer
+  // service) chooses the run directory itself. Empty: any path (the CLI runs the user's own job
+  // with the user's own rights).
   std::vector<std::string> allowed_roots;
   // Largest task data file or pretraining corpus; 0 = an eighth of machine.memory_bytes.
   uint64_t max_input_file_bytes = 0;
