@@ -12,6 +12,7 @@
 #include <regex>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
 #include "core/registry/registry.h"
@@ -258,7 +259,20 @@ TEST(InferenceServiceTest, CorruptedNewVersionLeavesTheOldOneServing) {
   std::string bytes = *ReadFile(weights);
   bytes[bytes.size() - 3] ^= 0x40;
   ASSERT_TRUE(WriteFileAtomic(weights, bytes).ok());
-  ASSERT_TRUE(trainer.SetAlias("guarded", "production", 2, "test").ok());
+  // The registry refuses to move an alias onto it; the inference service must also survive an
+  // alias that already points at a version whose files rotted afterwards (written directly here).
+  EXPECT_EQ(trainer.SetAlias("guarded", "production", 2, "test").status().code(), absl::StatusCode::kDataLoss);
+  AliasMove rotted_move;
+  rotted_move.sequence = 2;
+  rotted_move.alias = "production";
+  rotted_move.from_version = 1;
+  rotted_move.to_version = 2;
+  rotted_move.actor = "test";
+  rotted_move.time = FormatRfc3339Utc(absl::Now());
+  ASSERT_TRUE((*registry)
+                  ->storage()
+                  .CreateExclusive("models/guarded/audit/00000000000000000002.json", rotted_move.ToJson()->dump() + "\n")
+                  .ok());
 
   InferenceClient client(inference_process.address());
   const int metrics_port = inference_process.LoggedNumber("metrics on port ");
@@ -318,14 +332,14 @@ TEST(InferenceServiceTest, InvalidUtf8AndUnknownPromptModeAreRefusedAndCountedUn
 
   auto bad_query = client.Generate(Query("ls \xff\xfe", 4));
   EXPECT_EQ(bad_query.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad_query.status().message(), "query is not valid UTF-8 (byte 3)");
+  EXPECT_EQ(bad_query.status().message(), "query is not valid UTF-8 (byte 0xFF at offset 3)");
   v1::GenerateRequest bad_stop = Query("list files", 4);
   bad_stop.add_stop("\n");
   bad_stop.add_stop("\xc3");
-  EXPECT_EQ(client.Generate(bad_stop).status().message(), "stop[1] is not valid UTF-8 (byte 0)");
+  EXPECT_EQ(client.Generate(bad_stop).status().message(), "stop[1] is not valid UTF-8 (byte 0xC3 at offset 0)");
   v1::GenerateRequest bad_model = Query("list files", 4);
   bad_model.set_model("text\xed\xa0\x80");  // a UTF-16 surrogate
-  EXPECT_EQ(client.Generate(bad_model).status().message(), "model is not valid UTF-8 (byte 4)");
+  EXPECT_EQ(client.Generate(bad_model).status().message(), "model is not valid UTF-8 (byte 0xED at offset 4)");
   std::string streamed;
   EXPECT_EQ(client.GenerateStream(Query("\xc0\xaf", 4), [&](const v1::GenerateResponse& chunk) { streamed += chunk.text(); })
                 .status()

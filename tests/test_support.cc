@@ -64,6 +64,7 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -72,7 +73,9 @@ std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& co
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <regex>
@@ -236,6 +239,19 @@ int ServiceProcess::Stop(int signal) {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   return status;
+}
+
+std::string ScopedTmpfs::Mount(const std::string& path, const std::string& size) {
+  std::filesystem::create_directories(path);
+  if (::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) != 0) {
+    return "cannot mount a " + size + " tmpfs at " + path + " (" + std::strerror(errno) + "); it needs root";
+  }
+  path_ = path;
+  return "";
+}
+
+ScopedTmpfs::~ScopedTmpfs() {
+  if (!path_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
 }
 
 std::optional<int> ServiceProcess::StopWithin(int signal, std::chrono::milliseconds limit) {

@@ -96,6 +96,17 @@ std::string TreeDigest(const std::string& dir);
 // (for at most two minutes), so that a test can kill the run after a checkpoint.
 void WaitForCheckpointStep(const std::string& output_dir, int64_t step);
 
+// A tmpfs of `size` (mount(8) syntax, "2m") mounted at `path` for a disk-full test, unmounted on
+// destruction. Mounting needs root: Mount returns "" or why it could not mount (for GTEST_SKIP).
+class ScopedTmpfs {
+ public:
+  std::string Mount(const std::string& path, const std::string& size);
+  ~ScopedTmpfs();
+
+ private:
+  std::string path_;
+};
+
 // tests/data/tiny_job.yaml (a 2-layer model on the synthetic task) with its name and step count set.
 std::string TinyJobYaml(const std::string& name, int steps);
 

@@ -14,7 +14,7 @@ namespace promptintern::cli {
 void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
 // Adds `train --config FILE`.
 void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
-// Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias.
+// Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias, gc.
 void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
 // Adds `bench --server ADDR --concurrency N --duration S [--mode M]`.
 void RegisterBenchCommand(CLI::App& app, std::function<int()>* run);

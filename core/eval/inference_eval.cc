@@ -25,6 +25,9 @@ absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokeni
   int64_t output_tokens = 0;
   const int64_t context = model.config().max_position_embeddings;
   for (const EvalItem& item : items) {
+    if (options.should_stop && options.should_stop()) {
+      return absl::CancelledError(absl::StrCat("evaluation of ", mode, " stopped"));
+    }
     ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer.Encode(item.prompt));
     GenerationRequest request;
     request.prompt_ids.push_back(tokenizer.bos_id());
