@@ -16,7 +16,7 @@ FUZZ_SECONDS ?= 60
 ASAN_BUILD_DIR ?= build-asan
 ASAN_EXCLUDE ?= ^Deploy[.]
 TSAN_BUILD_DIR ?= build-tsan
-TSAN_TESTS ?= ^(BatchEngine|JobManager|ModelRegistry|LocalStorage|InferenceService|TrainerService|MetricsHttpServer|MetricsEndpoint)
+TSAN_TESTS ?= ^(EngineTest|EngineTextTest|JobManagerTest|ModelRegistryTest|LocalStorageTest|InferenceServiceTest|TrainerServiceTest|MetricsHttpServerTest|MetricsEndpointTest)[.]
 
 .PHONY: all deps configure build test demo bench clean format fuzz asan tsan
 

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -24,9 +24,11 @@ using nlohmann::json;
 constexpr char kPeftPrefix[] = "base_model.model.";
 
 const std::set<std::string>& KnownModules() {
-  static const std::set<std::string> modules = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                "gate_proj", "up_proj", "down_proj"};
-  return modules;
+  static const auto* modules = [] {
+    const std::vector<std::string> names = ProjectionShortNames();
+    return new std::set<std::string>(names.begin(), names.end());
+  }();
+  return *modules;
 }
 
 std::string ShortName(const std::string& module_path) { return module_path.substr(module_path.rfind('.') + 1); }
@@ -52,7 +54,7 @@ absl::Status LoraConfig::Validate() const {
   return absl::OkStatus();
 }
 
-absl::Status AttachLora(LlamaModel& model, const LoraConfig& config, uint64_t seed) {
+absl::Status AttachLora(DecoderModel& model, const LoraConfig& config, uint64_t seed) {
   RETURN_IF_ERROR(config.Validate());
   return CallTorchVoid("attaching LoRA adapters", [&] {
     at::NoGradGuard no_grad;
@@ -71,7 +73,7 @@ absl::Status AttachLora(LlamaModel& model, const LoraConfig& config, uint64_t se
   });
 }
 
-absl::Status MergeLora(LlamaModel& model) {
+absl::Status MergeLora(DecoderModel& model) {
   return CallTorchVoid("merging LoRA adapters", [&] {
     at::NoGradGuard no_grad;
     for (auto& [path, projection] : model.NamedProjections()) {
@@ -83,7 +85,7 @@ absl::Status MergeLora(LlamaModel& model) {
   });
 }
 
-std::vector<at::Tensor> LoraParameters(LlamaModel& model) {
+std::vector<at::Tensor> LoraParameters(DecoderModel& model) {
   std::vector<at::Tensor> parameters;
   for (auto& [path, projection] : model.NamedProjections()) {
     if (!projection->has_lora()) continue;
@@ -93,7 +95,7 @@ std::vector<at::Tensor> LoraParameters(LlamaModel& model) {
   return parameters;
 }
 
-absl::Status SaveLoraAdapter(LlamaModel& model, const LoraConfig& config, const std::string& base_model,
+absl::Status SaveLoraAdapter(DecoderModel& model, const LoraConfig& config, const std::string& base_model,
                              const std::string& directory) {
   std::map<std::string, at::Tensor> tensors;
   for (auto& [path, projection] : model.NamedProjections()) {
@@ -119,7 +121,7 @@ absl::Status SaveLoraAdapter(LlamaModel& model, const LoraConfig& config, const 
   return WriteFileAtomic(JoinPath(directory, kAdapterConfigFile), adapter_config.dump(2) + "\n");
 }
 
-absl::StatusOr<LoraConfig> LoadLoraAdapter(LlamaModel& model, const std::string& directory) {
+absl::StatusOr<LoraConfig> LoadLoraAdapter(DecoderModel& model, const std::string& directory) {
   const std::string config_path = JoinPath(directory, kAdapterConfigFile);
   ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
   const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);

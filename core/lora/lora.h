@@ -12,10 +12,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/model/architecture.h"
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 
 inline constexpr char kAdapterConfigFile[] = "adapter_config.json";
 inline constexpr char kAdapterWeightsFile[] = "adapter_model.safetensors";
@@ -24,24 +25,23 @@ struct LoraConfig {
   int rank = 8;
   double alpha = 16.0;
   double dropout = 0.0;
-  // Short module names as PEFT writes them.
-  std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                             "gate_proj", "up_proj", "down_proj"};
+  // Short module names as PEFT writes them (core/model/architecture.h ProjectionNames).
+  std::vector<std::string> target_modules = ProjectionShortNames();
   absl::Status Validate() const;
 };
 
 // Adds fresh adapters (A ~ Kaiming-uniform, B = 0; deterministic by seed) to the target projections.
-absl::Status AttachLora(LlamaModel& model, const LoraConfig& config, uint64_t seed);
+absl::Status AttachLora(DecoderModel& model, const LoraConfig& config, uint64_t seed);
 
 // Folds every adapter into its base weight (W += scale * B A) and removes the adapters.
-absl::Status MergeLora(LlamaModel& model);
+absl::Status MergeLora(DecoderModel& model);
 
 // The adapter tensors, for an optimizer; empty when no adapter is attached.
-std::vector<at::Tensor> LoraParameters(LlamaModel& model);
+std::vector<at::Tensor> LoraParameters(DecoderModel& model);
 
-absl::Status SaveLoraAdapter(LlamaModel& model, const LoraConfig& config, const std::string& base_model,
+absl::Status SaveLoraAdapter(DecoderModel& model, const LoraConfig& config, const std::string& base_model,
                              const std::string& directory);
 // Reads adapter_config.json and attaches the saved adapters to `model`.
-absl::StatusOr<LoraConfig> LoadLoraAdapter(LlamaModel& model, const std::string& directory);
+absl::StatusOr<LoraConfig> LoadLoraAdapter(DecoderModel& model, const std::string& directory);
 
 }  // namespace promptintern

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/model/architecture.h"
 #include "core/schedule/stage_schedule.h"
 #include "core/task/task.h"
 #include "core/util/machine.h"
@@ -48,8 +49,7 @@ struct ModelSpec {
   int lora_rank = 8;
   double lora_alpha = 16.0;
   double lora_dropout = 0.0;
-  std::vector<std::string> lora_target_modules = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                  "gate_proj", "up_proj", "down_proj"};
+  std::vector<std::string> lora_target_modules = ProjectionShortNames();  // every projection
 };
 
 struct TaskSpec {

@@ -1,6 +1,7 @@
 // Fuzz target: SubmitJobRequest.job, the structured form of a job (a google.protobuf.Struct in
 // the request's wire format), taken the way the trainer takes it (server/trainer/
-// trainer_service.cc): parsed, printed as JSON, then read by ParseJobSpec like a YAML job file.
+// trainer_service.cc): parsed, printed as JSON, then read by ParseJobSpec like a YAML job file, with the
+// trainer's default allowed paths (its data directory, here an empty one).
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -30,6 +31,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!job.ParseFromArray(data, static_cast<int>(size))) return 0;
   std::string json;
   if (!google::protobuf::util::MessageToJsonString(job, &json).ok()) return 0;
-  (void)promptintern::ParseJobSpec(json, *base_dir);
+  static const promptintern::JobSpecOptions* options = [] {
+    auto* trainer = new promptintern::JobSpecOptions;
+    trainer->allowed_roots = {*base_dir};
+    return trainer;
+  }();
+  (void)promptintern::ParseJobSpec(json, *base_dir, *options);
   return 0;
 }
