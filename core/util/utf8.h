@@ -9,6 +9,11 @@
 
 namespace promptintern {
 
+// Length of the well-formed sequence at text[i] (Unicode Table 3-7), or, when it is ill-formed, the
+// negated length of its maximal subpart (the longest prefix of a well-formed sequence, at least 1):
+// what a lossy decoder replaces with one U+FFFD. i < text.size().
+int Utf8SequenceAt(absl::string_view text, size_t i);
+
 // The offset of the first byte that does not begin a valid sequence, or text.size().
 size_t FirstInvalidUtf8(absl::string_view text);
 
