@@ -9,12 +9,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
+#include <set>
 #include <regex>
 #include <thread>
 
 #include "absl/time/clock.h"
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/model/decoder.h"
 #include "core/registry/registry.h"
 #include "core/util/file.h"
 #include "tests/test_support.h"
@@ -26,7 +30,9 @@ using ::promptintern::testing::BinaryDir;
 using ::promptintern::testing::FreePort;
 using ::promptintern::testing::HealthServing;
 using ::promptintern::testing::HttpGet;
+using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::MakeTempDir;
+using ::promptintern::testing::SaveRandomAdapter;
 using ::promptintern::testing::ServiceProcess;
 using ::promptintern::testing::TinyJobYaml;
 using ::promptintern::testing::TreeDigest;
@@ -67,7 +73,7 @@ std::vector<std::string> InferenceArguments(const std::string& dir, const std::s
 
 // Trainer + inference on loopback with `name`@production (version 1) being served.
 void StartServingStack(const std::string& dir, const std::string& name, ServiceProcess& trainer_process,
-                       ServiceProcess& inference_process) {
+                       ServiceProcess& inference_process, const std::vector<std::string>& extra_inference_args = {}) {
   ASSERT_TRUE(trainer_process.Start(BinaryDir() + "/promptintern-trainer",
                                     {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir + "/data",
                                      "--registry-dir", dir + "/registry", "--threads", "1"},
@@ -75,8 +81,9 @@ void StartServingStack(const std::string& dir, const std::string& name, ServiceP
   TrainerClient trainer(trainer_process.address());
   ASSERT_EQ(Publish(trainer, name, 6), 1);
   ASSERT_TRUE(trainer.SetAlias(name, "production", 1, "test").ok());
-  ASSERT_TRUE(
-      inference_process.Start(BinaryDir() + "/promptintern-inference", InferenceArguments(dir, name), dir + "/inference.log"));
+  std::vector<std::string> inference_args = InferenceArguments(dir, name);
+  inference_args.insert(inference_args.end(), extra_inference_args.begin(), extra_inference_args.end());
+  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference", inference_args, dir + "/inference.log"));
   InferenceClient client(inference_process.address());
   for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
@@ -491,6 +498,150 @@ TEST(InferenceServiceTest, SigkillUnderLoadLeavesTheRegistryUntouchedAndARestart
   auto streamed = client.GenerateStream(Query("show the size of folder logs", 8), [](const v1::GenerateResponse&) {});
   EXPECT_TRUE(streamed.ok()) << streamed.status();
   EXPECT_EQ(TreeDigest(dir + "/registry"), before);
+}
+
+// Publishes the adapter in `adapter_directory` as a version of `name` over `base`@`base_version`,
+// with the task of the version in `task_directory`.
+absl::StatusOr<int64_t> PublishAdapter(ModelRegistry& registry, const std::string& name,
+                                       const std::string& adapter_directory, const std::string& task_directory,
+                                       const std::string& base, int64_t base_version) {
+  ManifestInfo info;
+  info.base_model = base;
+  auto task = ReadFile(JoinPath(task_directory, kTaskFileName));
+  if (!task.ok()) return task.status();
+  info.task_json = *task;
+  info.adapter_of = AdapterBase{base, base_version};
+  auto published = registry.Publish(name, adapter_directory, info);
+  if (!published.ok()) return published.status();
+  return published->version;
+}
+
+TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesThatDoNotFit) {
+  const std::string dir = MakeTempDir("inference_adapters");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "bash", trainer_process, inference_process, {"--max-adapters", "2"});
+  auto registry = ModelRegistry::OpenLocal(dir + "/registry");
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto base_version = (*registry)->Open("bash@1");
+  ASSERT_TRUE(base_version.ok()) << base_version.status();
+  const std::string base_directory = base_version->directory;
+
+  const std::vector<std::vector<std::string>> targets = {
+      {"q_proj", "v_proj"}, {"gate_proj", "up_proj", "down_proj"}, {"q_proj", "k_proj", "o_proj"}};
+  const std::vector<std::string> names = {"bash-a", "bash-b", "bash-c"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto model = LoadModel(base_directory);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const std::string adapter = SaveRandomAdapter(**model, 500 + i, targets[i]);
+    ASSERT_FALSE(adapter.empty());
+    auto published = PublishAdapter(**registry, names[i], adapter, base_directory, "bash", 1);
+    ASSERT_TRUE(published.ok()) << published.status();
+  }
+
+  InferenceClient client(inference_process.address());
+  auto ask = [&](const std::string& model, int i) {
+    v1::GenerateRequest request = Query(i % 2 == 0 ? "count the lines of notes.txt" : "list files in /tmp", 12);
+    request.set_model(model);
+    return client.Generate(request);
+  };
+  // Each model alone first, then all of them at once: the engine batches them together.
+  const std::vector<std::string> models = {"", "bash-a", "bash-b", "bash-c"};
+  std::map<std::pair<std::string, int>, std::string> alone;
+  for (const std::string& model : models) {
+    for (int i = 0; i < 2; ++i) {
+      auto response = ask(model, i);
+      ASSERT_TRUE(response.ok()) << model << ": " << response.status();
+      EXPECT_EQ(response->model(), model.empty() ? "bash" : model);
+      EXPECT_EQ(response->model_version(), 1);
+      alone[std::make_pair(model, i)] = response->text();
+    }
+  }
+  std::set<std::string> distinct;
+  for (const std::string& model : models) distinct.insert(alone[std::make_pair(model, 0)]);
+  EXPECT_GE(distinct.size(), 3u) << "the adapters must change the answers, or this test proves nothing";
+
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0}, failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      InferenceClient own(inference_process.address());
+      for (int round = 0; round < 3; ++round) {
+        const std::string& model = models[(t + round) % models.size()];
+        v1::GenerateRequest request = Query(t % 2 == 0 ? "count the lines of notes.txt" : "list files in /tmp", 12);
+        request.set_model(model);
+        auto response = own.Generate(request);
+        if (!response.ok()) {
+          ++failures;
+        } else if (response->text() != alone.at({model, t % 2})) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0) << "a mixed batch must give each request what it gets alone";
+
+  // At most two adapters stay loaded; the base is always listed first.
+  auto listed = client.ListModels();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[0].name(), "bash");
+  EXPECT_TRUE((*listed)[0].adapter_of().empty());
+  for (size_t i = 1; i < listed->size(); ++i) {
+    EXPECT_EQ((*listed)[i].adapter_of(), "bash");
+    EXPECT_EQ((*listed)[i].adapter_of_version(), 1);
+  }
+  auto info = client.GetModel("bash-a");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->adapter_of(), "bash");
+  EXPECT_GT(info->template_tokens(), 0);
+
+  // What does not fit is refused with a reason, and changes nothing that is served.
+  ManifestInfo copy;
+  copy.base_model = "copy";
+  copy.tokenizer = base_version->manifest.tokenizer;
+  ASSERT_TRUE((*registry)->Publish("bash", base_directory, copy).ok());
+  {
+    auto model = LoadModel(base_directory);
+    auto published = PublishAdapter(**registry, "for-v2", SaveRandomAdapter(**model, 600, {"q_proj"}), base_directory,
+                                    "bash", 2);
+    ASSERT_TRUE(published.ok()) << published.status();
+  }
+  {
+    ModelConfig wider = (*LoadModel(base_directory))->config();
+    wider.intermediate_size *= 2;
+    auto other = MakeRandomModel(7, wider);
+    auto published = PublishAdapter(**registry, "wrong-shape", SaveRandomAdapter(*other, 601, {"up_proj"}),
+                                    base_directory, "bash", 1);
+    ASSERT_TRUE(published.ok()) << published.status();
+  }
+  ASSERT_TRUE((*registry)->Publish("standalone", base_directory, copy).ok());
+  const std::vector<std::pair<std::string, std::string>> refusals = {
+      {"for-v2", "is an adapter of bash@2; this service serves bash@1"},
+      {"wrong-shape", "does not fit bash@1"},
+      {"standalone", "is a model of its own, not an adapter"},
+      {"bash@2", "this service serves bash@1"},
+  };
+  for (const auto& [model, reason] : refusals) {
+    SCOPED_TRACE(model);
+    auto refused = ask(model, 0);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(std::string(refused.status().message()).find(reason), std::string::npos) << refused.status();
+  }
+  EXPECT_EQ(ask("ghost", 0).status().code(), absl::StatusCode::kNotFound);
+  for (const std::string& model : models) {
+    auto response = ask(model, 0);
+    ASSERT_TRUE(response.ok()) << model << ": " << response.status();
+    EXPECT_EQ(response->text(), alone[std::make_pair(model, 0)]);
+  }
+  EXPECT_TRUE(HealthServing(inference_process.address()));
+
+  // Requests are counted under the adapter's own model label.
+  const std::string exposition = HttpGet(inference_process.LoggedNumber("metrics on port "), "/metrics");
+  EXPECT_NE(exposition.find("model=\"bash-b\""), std::string::npos);
 }
 
 }  // namespace

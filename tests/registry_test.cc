@@ -235,6 +235,43 @@ TEST_F(ModelRegistryTest, PublishGetVerifyRoundTrip) {
   ASSERT_EQ(registry_->ListVersions("nl2bash")->versions.size(), 1u);
 }
 
+TEST_F(ModelRegistryTest, AdapterVersionsNameAFullBaseVersionAndRoundTrip) {
+  ASSERT_EQ(PublishOrDie("base", 1), 1);
+  ManifestInfo info = MakeInfo("job-adapter");
+  info.tokenizer = "";  // an adapter uses its base's tokenizer
+  info.adapter_of = AdapterBase{"base", 1};
+  absl::StatusOr<PublishResult> adapter = registry_->Publish("task-a", Checkpoint(2), info);
+  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  absl::StatusOr<Manifest> stored = registry_->GetVersion("task-a", 1);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_TRUE(stored->adapter_of.has_value());
+  EXPECT_EQ(stored->adapter_of->model, "base");
+  EXPECT_EQ(stored->adapter_of->version, 1);
+  EXPECT_FALSE(registry_->GetVersion("base", 1)->adapter_of.has_value()) << "absent for a full checkpoint";
+
+  const auto refused = [&](const AdapterBase& base, const std::string& name) {
+    ManifestInfo bad = info;
+    bad.adapter_of = base;
+    return registry_->Publish(name, Checkpoint(3), bad).status();
+  };
+  EXPECT_EQ(refused({"base", 9}, "task-b").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused({"nobody", 1}, "task-b").code(), absl::StatusCode::kFailedPrecondition);
+  const absl::Status of_adapter = refused({"task-a", 1}, "task-b");
+  EXPECT_EQ(of_adapter.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(of_adapter.message()).find("is itself an adapter"), std::string::npos) << of_adapter;
+  EXPECT_EQ(refused({"base", 1}, "base").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(registry_->GetVersion("task-b", 1).ok()) << "nothing was published";
+
+  // A hand-edited manifest with a malformed adapter_of is refused, naming it.
+  absl::StatusOr<nlohmann::json> value = stored->ToJson();
+  ASSERT_TRUE(value.ok());
+  (*value)["adapter_of"]["version"] = 0;
+  const absl::Status bad_version = Manifest::FromJson(*value).status();
+  EXPECT_NE(std::string(bad_version.message()).find("adapter_of.version"), std::string::npos) << bad_version;
+  (*value)["adapter_of"] = "base@1";
+  EXPECT_EQ(Manifest::FromJson(*value).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(ModelRegistryTest, VersionNumbersIncreaseAndEarlierVersionsStayIntact) {
   EXPECT_EQ(PublishOrDie("m", 1), 1);
   EXPECT_EQ(PublishOrDie("other", 2), 1);

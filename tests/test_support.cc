@@ -33,6 +33,9 @@ std::string MakeTempDir(const std::string& name) {
 
 }  // namespace promptintern::testing
 
+#include <torch/torch.h>
+
+#include "core/lora/lora.h"
 #include "core/model/decoder.h"
 
 namespace promptintern::testing {
@@ -56,6 +59,24 @@ std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& 
   if (!model.ok()) return nullptr;
   if (!(*model)->InitializeRandom(seed).ok()) return nullptr;
   return std::move(model).value();
+}
+
+std::string SaveRandomAdapter(DecoderModel& model, uint64_t seed, const std::vector<std::string>& targets) {
+  LoraConfig config;
+  config.rank = 4;
+  config.alpha = 8;
+  config.target_modules = targets;
+  if (!AttachLora(model, config, seed).ok()) return "";
+  {
+    at::NoGradGuard no_grad;
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (auto& [path, projection] : model.NamedProjections()) {
+      if (projection->has_lora()) projection->lora_b.normal_(0.0, 0.3, generator);
+    }
+  }
+  const std::string directory = MakeTempDir("adapter_" + std::to_string(seed));
+  if (!SaveLoraAdapter(model, config, "test", directory).ok()) return "";
+  return directory;
 }
 
 }  // namespace promptintern::testing

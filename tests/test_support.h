@@ -18,6 +18,7 @@ std::string MakeTempDir(const std::string& name);
 }  // namespace promptintern::testing
 
 #include <memory>
+#include <vector>
 
 #include "core/model/config.h"
 
@@ -31,6 +32,9 @@ namespace promptintern::testing {
 ModelConfig TinyConfig();
 // TinyConfig (or `config`) with random weights from `seed`.
 std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& config = TinyConfig());
+// Attaches rank-4 LoRA to `targets` of `model` with random, as-if-trained updates (B != 0), saves
+// it in the PEFT layout under a new temporary directory and returns that directory ("" on failure).
+std::string SaveRandomAdapter(DecoderModel& model, uint64_t seed, const std::vector<std::string>& targets);
 
 }  // namespace promptintern::testing
 

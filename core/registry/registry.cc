@@ -382,6 +382,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
   }
 
   // Everything that can be refused is checked before the first byte is staged.
+  if (info.adapter_of) RETURN_IF_ERROR(CheckAdapterBase(name, *info.adapter_of));
   ASSIGN_OR_RETURN(const std::vector<CheckpointFile> files, ListCheckpointFiles(source_directory));
   const auto has_file = [&](absl::string_view file_name) {
     return std::any_of(files.begin(), files.end(), [&](const CheckpointFile& f) { return f.name == file_name; });
@@ -414,6 +415,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
   manifest.base_model = info.base_model;
   manifest.tokenizer = info.tokenizer;
   manifest.task_file = kTaskFileName;
+  manifest.adapter_of = info.adapter_of;
   manifest.schedule = info.schedule;
   manifest.stage_metrics = info.stage_metrics;
   manifest.token_statistics = info.token_statistics;
@@ -560,6 +562,24 @@ absl::StatusOr<std::string> ModelRegistry::Materialize(absl::string_view name, i
   ASSIGN_OR_RETURN(const Manifest manifest, GetVersion(name, version));
   RETURN_IF_ERROR(VerifyManifest(manifest));
   return storage_->LocalPath(PayloadPrefix(name, manifest.payload));
+}
+
+absl::Status ModelRegistry::CheckAdapterBase(absl::string_view name, const AdapterBase& base) {
+  if (base.model == name) {
+    return absl::InvalidArgumentError(absl::StrCat("an adapter of ", name, " cannot be a version of ", name,
+                                                   " itself: publish it under its own name"));
+  }
+  absl::StatusOr<Manifest> base_manifest = GetVersion(base.model, base.version);
+  if (!base_manifest.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("adapter base ", VersionLabel(base.model, base.version),
+                                                      ": ", base_manifest.status().message()));
+  }
+  if (base_manifest->adapter_of) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("adapter base ", VersionLabel(base.model, base.version), " is itself an adapter (of ",
+                     VersionLabel(base_manifest->adapter_of->model, base_manifest->adapter_of->version), ")"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<OpenedVersion> ModelRegistry::Open(absl::string_view reference) {

@@ -92,6 +92,9 @@ struct ManifestInfo {
   // InfinitePast means now.
   absl::Time created_at = absl::InfinitePast();
   nlohmann::json extra = nlohmann::json::object();
+  // Publish a LoRA adapter over this base version (see Manifest::adapter_of). The base must be a
+  // full version of another model in this registry.
+  std::optional<AdapterBase> adapter_of;
 };
 
 // Something stored for a model that cannot be read, found and worked around by a listing.
@@ -217,6 +220,8 @@ class ModelRegistry {
   absl::StatusOr<GcReport> CollectGarbage(const GcOptions& options = {});
 
  private:
+  // OK when `base` may carry adapters published under `name`.
+  absl::Status CheckAdapterBase(absl::string_view name, const AdapterBase& base);
   // Committed version numbers, ascending.
   absl::StatusOr<std::vector<int64_t>> ListVersionNumbers(absl::string_view name);
   // ListVersionNumbers, NOT_FOUND when empty.

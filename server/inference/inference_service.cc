@@ -73,11 +73,10 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
     return finish(Invalid(absl::StrCat("prompt_mode: ", request.prompt_mode(), " is not a PromptMode")));
   }
   if (absl::Status text = CheckTextFields(request); !text.ok()) return finish(ToGrpcStatus(text));
-  if (!request.model().empty() && request.model() != served->name()) {
-    return finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                               absl::StrCat("model '", request.model(), "' is not served here (serving '",
-                                            served->name(), "')")));
-  }
+  absl::StatusOr<std::shared_ptr<const ServedTarget>> target = served->Target(request.model());
+  if (!target.ok()) return finish(ToGrpcStatus(target.status()));
+  record.model = (*target)->name();
+  record.version = (*target)->version();
   if (request.query().empty() || NormalizeWhitespace(request.query()).empty()) return finish(Invalid("query is empty"));
   if (request.query().size() > limits_.max_query_bytes) {
     return finish(Invalid(absl::StrCat("query: ", request.query().size(), " bytes exceed the limit of ",
@@ -99,9 +98,9 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   }
   output.stop_strings.assign(request.stop().begin(), request.stop().end());
 
-  auto prompt = served->RenderPromptIds(request.query(), ToCore(request.prompt_mode()));
+  auto prompt = (*target)->RenderPromptIds(request.query(), ToCore(request.prompt_mode()));
   if (!prompt.ok()) return finish(ToGrpcStatus(prompt.status()));
-  auto baseline = served->RenderPromptIds(request.query(), PromptMode::kFull);
+  auto baseline = (*target)->RenderPromptIds(request.query(), PromptMode::kFull);
   if (!baseline.ok()) return finish(ToGrpcStatus(baseline.status()));
   const int64_t context_length = served->model().config().max_position_embeddings;
   if (static_cast<int64_t>(prompt->size()) + max_tokens > context_length) {
@@ -109,6 +108,7 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
                                        max_tokens, " exceeds the model's context of ", context_length)));
   }
   work.prompt_ids = *prompt;
+  work.adapter = (*target)->adapter();
   work.deadline = deadline;
   work.cancelled = [context] { return context->IsCancelled(); };
   if (on_text) {
@@ -145,8 +145,8 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   usage->set_saved_input_tokens(record.baseline_input_tokens - record.input_tokens);
   usage->set_cost_usd(record.cost_usd);
   usage->set_baseline_cost_usd(record.baseline_cost_usd);
-  response->set_model(served->name());
-  response->set_model_version(served->version());
+  response->set_model(record.model);
+  response->set_model_version(record.version);
   v1::Timings* timings = response->mutable_timings();
   timings->set_queue_seconds(outcome.queue_seconds);
   timings->set_prefill_seconds(outcome.prefill_seconds);
@@ -181,18 +181,41 @@ grpc::Status InferenceServiceImpl::GenerateStream(grpc::ServerContext* context, 
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceServiceImpl::GetModel(grpc::ServerContext* context, const v1::GetModelRequest*, v1::ModelInfo* info) {
+void InferenceServiceImpl::Describe(ServedModel& served, const ServedTarget& target, v1::ModelInfo* info) const {
+  info->set_name(target.name());
+  info->set_version(target.version());
+  info->set_base_model(served.base_model());
+  info->set_parameters(served.model().config().NumParameters());
+  info->set_context_length(served.model().config().max_position_embeddings);
+  info->set_template_tokens(target.template_tokens());
+  info->set_full_prompt_examples(target.task().full_prompt_examples);
+  if (target.adapter() != nullptr) {
+    info->set_reference(target.name());
+    info->set_adapter_of(served.name());
+    info->set_adapter_of_version(served.version());
+  } else {
+    info->set_reference(holder_->reference());
+  }
+}
+
+grpc::Status InferenceServiceImpl::GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
+                                            v1::ModelInfo* info) {
   if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   std::shared_ptr<ServedModel> served = holder_->current();
   if (served == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet");
-  info->set_name(served->name());
-  info->set_version(served->version());
-  info->set_reference(holder_->reference());
-  info->set_base_model(served->base_model());
-  info->set_parameters(served->model().config().NumParameters());
-  info->set_context_length(served->model().config().max_position_embeddings);
-  info->set_template_tokens(served->template_tokens());
-  info->set_full_prompt_examples(served->task().full_prompt_examples);
+  absl::StatusOr<std::shared_ptr<const ServedTarget>> target = served->Target(request->model());
+  if (!target.ok()) return ToGrpcStatus(target.status());
+  Describe(*served, **target, info);
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext* context, const v1::ListServedModelsRequest*,
+                                              v1::ListServedModelsResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
+  std::shared_ptr<ServedModel> served = holder_->current();
+  if (served == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet");
+  Describe(*served, *served->base(), response->add_models());
+  for (const auto& adapter : served->LoadedAdapters()) Describe(*served, *adapter, response->add_models());
   return grpc::Status::OK;
 }
 

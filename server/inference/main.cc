@@ -45,6 +45,7 @@ struct InferenceConfig {
   int64_t block_size = 16;
   bool prefix_caching = true;
   int64_t stream_buffer_tokens = 1024;
+  int max_adapters = 8;
   double stall_seconds = 30.0;
   double poll_seconds = 5.0;
   double input_price = 0.5;
@@ -74,6 +75,8 @@ int main(int argc, char** argv) {
                 "Reuse the keys/values of prompt prefixes seen before");
   settings.Bind("stream_buffer_tokens", "--stream-buffer-tokens", config.stream_buffer_tokens,
                 "Tokens a streaming client may leave unread before its request is ended");
+  settings.Bind("max_adapters", "--max-adapters", config.max_adapters,
+                "LoRA adapters of the served base kept loaded (least recently used dropped beyond)");
   settings.Bind("stall_seconds", "--stall-seconds", config.stall_seconds,
                 "Health turns NOT_SERVING when the engine has work but no step finished for this long");
   settings.Bind("poll_seconds", "--poll-seconds", config.poll_seconds, "How often the alias is checked");
@@ -93,9 +96,10 @@ int main(int argc, char** argv) {
   }
   if (config.max_batch_size < 1 || config.max_waiting < 0 || config.max_step_tokens < 1 || config.block_size < 1 ||
       config.block_size > 1024 || config.kv_cache_mb < 0 || config.kv_cache_mb > (int64_t{1} << 24) ||
-      config.stream_buffer_tokens < 1 || !(config.stall_seconds > 0) || !(config.poll_seconds > 0)) {
+      config.stream_buffer_tokens < 1 || config.max_adapters < 0 || config.max_adapters > 4096 ||
+      !(config.stall_seconds > 0) || !(config.poll_seconds > 0)) {
     std::cerr << "promptintern-inference: max_batch_size, max_step_tokens, stream_buffer_tokens (>= 1), block_size "
-                 "(1..1024), max_waiting, kv_cache_mb (>= 0), stall_seconds and poll_seconds (> 0) are out of range\n";
+                 "(1..1024), max_waiting, kv_cache_mb (>= 0), max_adapters (0..4096), stall_seconds and poll_seconds (> 0) are out of range\n";
     return 2;
   }
   if (config.model.empty()) {
@@ -110,7 +114,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   promptintern::InferenceMetrics metrics;
-  promptintern::EngineOptions engine_options;
+  promptintern::ServingOptions serving_options;
+  serving_options.max_adapters = config.max_adapters;
+  promptintern::EngineOptions& engine_options = serving_options.engine;
   engine_options.max_batch_size = config.max_batch_size;
   engine_options.max_waiting = config.max_waiting;
   engine_options.max_step_tokens = config.max_step_tokens;
@@ -119,7 +125,7 @@ int main(int argc, char** argv) {
   engine_options.prefix_caching = config.prefix_caching;
   // Set before any engine starts, so the engine thread only ever reads it.
   engine_options.step_observer = [&metrics](const promptintern::EngineStepStats& step) { metrics.RecordStep(step); };
-  promptintern::ModelHolder holder(registry->get(), config.model, engine_options);
+  promptintern::ModelHolder holder(registry->get(), config.model, serving_options);
   promptintern::InferenceLimits limits;
   limits.default_max_tokens = config.default_max_tokens;
   limits.input_price_per_million = config.input_price;
