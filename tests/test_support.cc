@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/registry/sha256.h"
 #include "core/util/file.h"
 
 namespace promptintern::testing {
@@ -82,7 +83,9 @@ std::string SaveRandomAdapter(DecoderModel& model, uint64_t seed, const std::vec
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -90,7 +93,10 @@ std::string SaveRandomAdapter(DecoderModel& model, uint64_t seed, const std::vec
 #include <nlohmann/json.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <regex>
@@ -187,25 +193,64 @@ int FreePort() {
   return ntohs(address.sin_port);
 }
 
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+int ConnectLoopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     if (fd >= 0) close(fd);
-    return "";
+    return -1;
   }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  (void)!write(fd, request.data(), request.size());
+  return fd;
+}
+
+std::string HttpExchange(int port, const std::string& request, std::chrono::milliseconds limit) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return "";
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
   char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<size_t>(n));
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    response.append(buffer, static_cast<size_t>(n));
+  }
   close(fd);
+  return response;
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  const std::string response =
+      HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   const size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+std::string TreeDigest(const std::string& dir) {
+  std::vector<std::filesystem::path> entries;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) entries.push_back(entry.path());
+  std::sort(entries.begin(), entries.end());
+  Sha256Hasher hasher;
+  for (const std::filesystem::path& path : entries) {
+    const auto status = std::filesystem::symlink_status(path);
+    std::string record = std::filesystem::relative(path, dir).string();
+    if (std::filesystem::is_symlink(status)) {
+      record += " -> " + std::filesystem::read_symlink(path).string();
+    } else if (std::filesystem::is_regular_file(status)) {
+      auto bytes = ReadFile(path.string());
+      record += " file " + (bytes.ok() ? *Sha256Hex(*bytes) : std::string(bytes.status().message()));
+    } else {
+      record += " kind " + std::to_string(static_cast<int>(status.type()));
+    }
+    (void)hasher.Update(record + "\n");
+  }
+  return *hasher.FinishHex();
 }
 
 int ServiceProcess::Stop(int signal) {
@@ -215,6 +260,35 @@ int ServiceProcess::Stop(int signal) {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   return status;
+}
+
+std::string ScopedTmpfs::Mount(const std::string& path, const std::string& size) {
+  std::filesystem::create_directories(path);
+  if (::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) != 0) {
+    return "cannot mount a " + size + " tmpfs at " + path + " (" + std::strerror(errno) + "); it needs root";
+  }
+  path_ = path;
+  return "";
+}
+
+ScopedTmpfs::~ScopedTmpfs() {
+  if (!path_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+std::optional<int> ServiceProcess::StopWithin(int signal, std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return std::nullopt;
+  kill(pid_, signal);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Stop(SIGKILL);
+  return std::nullopt;
 }
 
 ServiceProcess::~ServiceProcess() { Stop(SIGKILL); }

@@ -15,7 +15,7 @@ namespace promptintern::cli {
 void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
 // Adds `train --config FILE`.
 void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
-// Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias.
+// Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias, gc.
 void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
 // Adds `tokenize --model DIR [--add-special-tokens | --decode [--skip-special-tokens]]`.
 void RegisterTokenizeCommand(CLI::App& app, std::function<int()>* run);

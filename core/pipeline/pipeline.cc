@@ -3,9 +3,12 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/checkpoint/checkpoint.h"
@@ -65,18 +68,31 @@ json ModeReportToJson(const ModeReport& report) {
           {"cost_per_1k_requests_usd", report.cost_per_1k_requests_usd}};
 }
 
+// A number field of a report read back from disk: a missing or non-numeric value (JSON writes NaN
+// as null) reads as NaN instead of throwing.
+double NumberOf(const json& object, const char* key) {
+  const auto it = object.is_object() ? object.find(key) : object.end();
+  return it != object.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+int64_t IntegerOf(const json& object, const char* key) {
+  const double number = NumberOf(object, key);
+  return std::isfinite(number) && std::abs(number) < 9e18 ? static_cast<int64_t>(number) : 0;
+}
+
 ModeReport ModeReportFromJson(const json& value) {
   ModeReport report;
-  report.mode = value.value("mode", "");
-  report.requests = value.value("requests", int64_t{0});
-  report.exact_match = value.value("exact_match", 0.0);
-  report.bleu = value.value("bleu", 0.0);
-  report.structure = value.value("structure", 0.0);
-  report.mean_input_tokens = value.value("mean_input_tokens", 0.0);
-  report.mean_output_tokens = value.value("mean_output_tokens", 0.0);
-  report.latency.p50 = value.value("latency_p50_s", 0.0);
-  report.latency.p90 = value.value("latency_p90_s", 0.0);
-  report.cost_per_1k_requests_usd = value.value("cost_per_1k_requests_usd", 0.0);
+  const auto mode = value.is_object() ? value.find("mode") : value.end();
+  if (mode != value.end() && mode->is_string()) report.mode = mode->get<std::string>();
+  report.requests = IntegerOf(value, "requests");
+  report.exact_match = NumberOf(value, "exact_match");
+  report.bleu = NumberOf(value, "bleu");
+  report.structure = NumberOf(value, "structure");
+  report.mean_input_tokens = NumberOf(value, "mean_input_tokens");
+  report.mean_output_tokens = NumberOf(value, "mean_output_tokens");
+  report.latency.p50 = NumberOf(value, "latency_p50_s");
+  report.latency.p90 = NumberOf(value, "latency_p90_s");
+  report.cost_per_1k_requests_usd = NumberOf(value, "cost_per_1k_requests_usd");
   return report;
 }
 
@@ -93,14 +109,15 @@ json StageReportToJson(const StageReport& report) {
 
 StageReport StageReportFromJson(const json& value) {
   StageReport report;
-  report.stage.index = value.value("index", 0);
-  report.stage.keep_ratio = value.value("keep_ratio", 0.0);
-  report.stage.num_examples = value.value("num_examples", 0);
-  report.stage.steps = value.value("steps", int64_t{0});
-  report.train_tokens = value.value("train_tokens", int64_t{0});
-  report.template_tokens = value.value("template_tokens", int64_t{0});
-  report.train_loss = value.value("train_loss", 0.0);
-  report.validation = ModeReportFromJson(value.value("validation", json::object()));
+  report.stage.index = static_cast<int>(IntegerOf(value, "index"));
+  report.stage.keep_ratio = NumberOf(value, "keep_ratio");
+  report.stage.num_examples = static_cast<int>(IntegerOf(value, "num_examples"));
+  report.stage.steps = IntegerOf(value, "steps");
+  report.train_tokens = IntegerOf(value, "train_tokens");
+  report.template_tokens = IntegerOf(value, "template_tokens");
+  report.train_loss = NumberOf(value, "train_loss");
+  const auto validation = value.is_object() ? value.find("validation") : value.end();
+  report.validation = ModeReportFromJson(validation != value.end() ? *validation : json::object());
   return report;
 }
 
@@ -112,7 +129,9 @@ std::string ProgressToJson(const Progress& progress) {
                      {"pretrain_tokens", progress.pretrain_tokens},
                      {"stage_templates", templates},
                      {"stage_reports", progress.stage_reports}};
-  return root.dump(1) + "\n";
+  // A compressed template is decoded tokens: should one ever hold a broken UTF-8 sequence, the
+  // checkpoint still gets written (with U+FFFD) instead of the dump throwing.
+  return root.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::string& source) {
@@ -121,13 +140,31 @@ absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::st
     return absl::DataLossError(absl::StrCat(source, ": not a progress file"));
   }
   Progress progress;
-  progress.global_step = root["global_step"].get<int64_t>();
-  progress.train_tokens = root.value("train_tokens", int64_t{0});
-  progress.pretrain_tokens = root.value("pretrain_tokens", int64_t{0});
-  for (auto it = root["stage_templates"].begin(); it != root["stage_templates"].end(); ++it) {
-    progress.stage_templates[std::stoi(it.key())] = it.value().get<std::string>();
+  const json& step = root["global_step"];
+  const json templates = root.value("stage_templates", json::object());
+  const json reports = root.value("stage_reports", json::array());
+  if (!step.is_number_integer() || step.get<int64_t>() < 0 || !templates.is_object() || !reports.is_array()) {
+    return absl::DataLossError(absl::StrCat(source, ": global_step, stage_templates or stage_reports has the wrong type"));
   }
-  for (const json& report : root["stage_reports"]) progress.stage_reports.push_back(report);
+  progress.global_step = step.get<int64_t>();
+  const json train_tokens = root.value("train_tokens", json(0));
+  const json pretrain_tokens = root.value("pretrain_tokens", json(0));
+  if (!train_tokens.is_number_integer() || !pretrain_tokens.is_number_integer()) {
+    return absl::DataLossError(absl::StrCat(source, ": train_tokens or pretrain_tokens is not an integer"));
+  }
+  progress.train_tokens = train_tokens.get<int64_t>();
+  progress.pretrain_tokens = pretrain_tokens.get<int64_t>();
+  for (auto it = templates.begin(); it != templates.end(); ++it) {
+    int stage = 0;
+    if (!absl::SimpleAtoi(it.key(), &stage) || stage < 0 || !it.value().is_string()) {
+      return absl::DataLossError(absl::StrCat(source, ": stage_templates entry '", it.key(), "' is not a stage's text"));
+    }
+    progress.stage_templates[stage] = it.value().get<std::string>();
+  }
+  for (const json& report : reports) {
+    if (!report.is_object()) return absl::DataLossError(absl::StrCat(source, ": a stage report is not an object"));
+    progress.stage_reports.push_back(report);
+  }
   return progress;
 }
 
@@ -211,8 +248,10 @@ class Pipeline {
   absl::StatusOr<std::string> StageTemplate(int stage);
   absl::StatusOr<TrainingExample> MakeExample(const std::string& prompt, const std::string& completion) const;
   absl::StatusOr<std::vector<TrainingBatch>> MakeStepBatches(int64_t global_step);
+  // With `interruptible`, a stop request ends the evaluation with CANCELLED (only where no other
+  // rank waits for this one).
   absl::StatusOr<ModeReport> Evaluate(const std::string& mode, const std::string& template_text, int num_examples,
-                                      int64_t limit);
+                                      int64_t limit, bool interruptible);
   absl::Status WriteExampleScores(const ModeReport& mode_report);
   absl::Status WriteFinalCheckpoint(PipelineReport& report);
 
@@ -421,7 +460,7 @@ absl::StatusOr<std::vector<TrainingBatch>> Pipeline::MakeStepBatches(int64_t glo
 }
 
 absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std::string& template_text,
-                                              int num_examples, int64_t limit) {
+                                              int num_examples, int64_t limit, bool interruptible) {
   std::vector<EvalItem> items;
   for (const Example& example : task_.validation) {
     if (limit > 0 && static_cast<int64_t>(items.size()) >= limit) break;
@@ -431,6 +470,7 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std
   options.max_new_tokens = static_cast<int>(spec_.eval.max_new_tokens);
   options.stop_strings = {task_.format.example_separator};
   options.prices = {spec_.eval.input_price_per_million, spec_.eval.output_price_per_million};
+  if (interruptible) options.should_stop = control_.should_stop;
   // One request at a time, as the latency figures promise; the pool holds one full context.
   EngineOptions engine_options;
   engine_options.max_batch_size = 1;
@@ -572,8 +612,9 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
       ASSIGN_OR_RETURN(std::vector<int> kept, tokenizer_->Encode(text));
       stage_report.template_tokens = static_cast<int64_t>(kept.size());
       if (leader() && spec_.eval.stage_limit > 0) {
-        ASSIGN_OR_RETURN(stage_report.validation, Evaluate(absl::StrCat("stage ", stage), text,
-                                                           stages_[stage].num_examples, spec_.eval.stage_limit));
+        ASSIGN_OR_RETURN(stage_report.validation,
+                         Evaluate(absl::StrCat("stage ", stage), text, stages_[stage].num_examples,
+                                  spec_.eval.stage_limit, /*interruptible=*/group_ == nullptr));
         Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = stage, .step = step + 1,
               .metrics = {{"exact_match", stage_report.validation.exact_match},
                           {"bleu", stage_report.validation.bleu},
@@ -603,7 +644,8 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
     if (mode == "full_prompt") template_text = full_template;
     if (mode == "compressed") template_text = compressed_template_;
     ASSIGN_OR_RETURN(ModeReport mode_report,
-                     Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit));
+                     Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit,
+                              /*interruptible=*/true));
     Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = static_cast<int>(stages_.size()) - 1,
           .step = total_steps_, .metrics = {{"exact_match", mode_report.exact_match}, {"bleu", mode_report.bleu},
                                             {"input_tokens", mode_report.mean_input_tokens}},

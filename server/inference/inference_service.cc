@@ -5,16 +5,20 @@
 #include "core/eval/metrics.h"
 #include "core/model/decoder.h"
 #include "core/serve/output_processor.h"
+#include "core/util/status_macros.h"
+#include "core/util/utf8.h"
 #include "server/common/grpc_status.h"
 
 namespace promptintern {
 namespace {
 
+// The metrics' mode label; "invalid" for a value outside the enum (the request is refused).
 std::string ModeName(v1::PromptMode mode) {
   switch (mode) {
+    case v1::PROMPT_MODE_QUERY_ONLY: return "query_only";
     case v1::PROMPT_MODE_FULL: return "full";
     case v1::PROMPT_MODE_COMPRESSED: return "compressed";
-    default: return "query_only";
+    default: return "invalid";
   }
 }
 
@@ -28,6 +32,25 @@ PromptMode ToCore(v1::PromptMode mode) {
 
 grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message); }
 
+// The text fields are `bytes` on the wire (see inference.proto): UTF-8 is checked here.
+absl::Status CheckTextFields(const v1::GenerateRequest& request) {
+  RETURN_IF_ERROR(CheckUtf8(request.query(), "query"));
+  RETURN_IF_ERROR(CheckUtf8(request.model(), "model"));
+  for (int i = 0; i < request.stop_size(); ++i) RETURN_IF_ERROR(CheckUtf8(request.stop(i), absl::StrCat("stop[", i, "]")));
+  return absl::OkStatus();
+}
+
+// gRPC marks a call cancelled when its deadline passes, and the client's own timer cancels the call
+// as its deadline passes, which can reach us up to a transport latency before our copy of the
+// deadline (it is the client's, shifted by the time the request took to arrive). So a call that
+// ends cancelled this close to its deadline ran out of time rather than being abandoned.
+constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(100);
+
+grpc::Status ClassifyCancellation(const grpc::Status& status, absl::Time deadline) {
+  if (status.error_code() != grpc::StatusCode::CANCELLED || absl::Now() + kDeadlineSlack < deadline) return status;
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the request's deadline passed");
+}
+
 }  // namespace
 
 grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
@@ -36,7 +59,9 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   std::shared_ptr<ServedModel> served = holder_->current();
   RequestRecord record;
   record.mode = ModeName(request.prompt_mode());
-  auto finish = [&](const grpc::Status& status) {
+  const absl::Time deadline = absl::FromChrono(context->deadline());
+  auto finish = [&](const grpc::Status& outcome) {
+    const grpc::Status status = ClassifyCancellation(outcome, deadline);
     record.code = status.ok() ? "OK" : absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
     metrics_->RecordRequest(record);
     return status;
@@ -44,7 +69,10 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   if (served == nullptr) return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet"));
   record.model = served->name();
   record.version = served->version();
-  if (!v1::PromptMode_IsValid(request.prompt_mode())) return finish(Invalid("prompt_mode: unknown mode"));
+  if (!v1::PromptMode_IsValid(request.prompt_mode())) {
+    return finish(Invalid(absl::StrCat("prompt_mode: ", request.prompt_mode(), " is not a PromptMode")));
+  }
+  if (absl::Status text = CheckTextFields(request); !text.ok()) return finish(ToGrpcStatus(text));
   absl::StatusOr<std::shared_ptr<const ServedTarget>> target = served->Target(request.model());
   if (!target.ok()) return finish(ToGrpcStatus(target.status()));
   record.model = (*target)->name();
@@ -81,7 +109,7 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   }
   work.prompt_ids = *prompt;
   work.adapter = (*target)->adapter();
-  work.deadline = absl::FromChrono(context->deadline());
+  work.deadline = deadline;
   work.cancelled = [context] { return context->IsCancelled(); };
   if (on_text) {
     // The engine never waits for this client: if it stops reading, its tokens pile up here and,

@@ -15,7 +15,10 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
+
+#include "absl/time/clock.h"
 
 #include "core/registry/registry.h"
 #include "core/serve/served_model.h"
@@ -26,6 +29,7 @@
 #include "server/common/service_config.h"
 #include "server/inference/inference_metrics.h"
 #include "server/inference/inference_service.h"
+#include "server/inference/reload_backoff.h"
 
 namespace {
 
@@ -157,13 +161,23 @@ int main(int argc, char** argv) {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
+  const absl::Duration poll = absl::Seconds(config.poll_seconds);
+  promptintern::ReloadBackoff backoff(poll, absl::Minutes(1), absl::Minutes(1));
   std::thread watcher([&] {
     while (true) {
-      absl::StatusOr<bool> swapped = holder.Refresh();
+      absl::StatusOr<int64_t> target = (*registry)->Resolve(config.model);
+      const std::optional<int64_t> version = target.ok() ? std::optional<int64_t>(*target) : std::nullopt;
+      // false: nothing new to serve (also while waiting to load a failed version again).
+      absl::StatusOr<bool> swapped = false;
+      const bool attempt = backoff.ShouldTry(version, absl::Now());
+      if (attempt) swapped = holder.Refresh();
+      if (attempt && swapped.ok()) backoff.Succeeded();
       if (!swapped.ok()) {
         metrics.CountLoadFailure(config.model);
-        std::fprintf(stderr, "promptintern-inference: cannot load %s: %s\n", config.model.c_str(),
-                     std::string(swapped.status().message()).c_str());
+        const std::string line = backoff.Failed(version, swapped.status(), absl::Now());
+        if (!line.empty()) {
+          std::fprintf(stderr, "promptintern-inference: cannot load %s: %s\n", config.model.c_str(), line.c_str());
+        }
       } else if (*swapped) {
         std::shared_ptr<promptintern::ServedModel> current = holder.current();
         metrics.SetModel(current->name(), current->version(), current->base_model());
