@@ -28,8 +28,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   served->name_ = opened.model_name;
   served->version_ = opened.version;
   served->base_model_ = opened.manifest.base_model;
-  ASSIGN_OR_RETURN(served->model_, LoadModelForServing(opened.directory));
-  ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::LoadFromDirectory(opened.directory));
+  ASSIGN_OR_RETURN(Checkpoint checkpoint, LoadCheckpointForServing(opened.directory));
+  served->model_ = std::move(checkpoint.model);
+  served->tokenizer_ = std::move(checkpoint.tokenizer);
   const std::string task_path = JoinPath(opened.directory, kTaskFile);
   ASSIGN_OR_RETURN(std::string task_text, ReadFile(task_path));
   ASSIGN_OR_RETURN(served->task_, ServedTaskFromJson(task_text, task_path));
@@ -39,7 +40,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   {
     c10::InferenceMode inference_mode;
     ASSIGN_OR_RETURN(auto compressor, MakeTemplateCompressor(served->task_.compression_method, 1,
-                                                             ModelSurprisal(*served->model_, served->tokenizer_->bos_id())));
+                                                             ModelSurprisal(*served->model_, served->tokenizer_->prompt_prefix())));
     ASSIGN_OR_RETURN(CompressedTemplate compressed,
                      CompressTemplate(*compressor, *served->tokenizer_, served->full_template_,
                                       served->task_.compressed_keep_ratio));

@@ -38,7 +38,7 @@ class ServedModel {
   int64_t template_tokens() const { return template_tokens_; }
   BatchEngine& engine() { return *engine_; }
 
-  // The model input for `query` in `mode` (BOS included).
+  // The model input for `query` in `mode`, starting with the tokenizer's prompt prefix (BOS or none).
   absl::StatusOr<std::vector<int>> RenderPromptIds(const std::string& query, PromptMode mode) const;
 
  private:
