@@ -17,12 +17,15 @@ std::string MakeTempDir(const std::string& name);
 
 }  // namespace promptintern::testing
 
+#include <functional>
 #include <memory>
 
 #include "core/model/config.h"
+#include "core/safetensors/safetensors.h"
 
 namespace promptintern {
 class DecoderModel;
+class Tokenizer;
 }
 
 namespace promptintern::testing {
@@ -31,6 +34,21 @@ namespace promptintern::testing {
 ModelConfig TinyConfig();
 // TinyConfig (or `config`) with random weights from `seed`.
 std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& config = TinyConfig());
+
+// ../shared/tokenizers/<name> (qwen3, gemma3, ...), or "" when ../shared lacks it.
+std::string SharedTokenizerDir(const std::string& name);
+
+// Tiny config.json texts of real families, shaped like their released models (Qwen3-0.6B,
+// gemma-3-270m) but with hidden sizes of 32-64 and two layers; vocab_size is left to the caller.
+std::string TinyQwen3ConfigJson(int64_t vocab_size);
+std::string TinyGemma3ConfigJson(int64_t vocab_size);
+
+// A random checkpoint of that family with a real tokenizer: the config.json `config_json` makes
+// for the tokenizer of `tokenizer_dir`, weights from `seed` saved in `dtype` (sharded when
+// max_shard_bytes > 0), and the tokenizer's files beside them. False (and a gtest failure) on error.
+bool WriteFamilyCheckpoint(const std::string& directory, const std::string& tokenizer_dir,
+                           const std::function<std::string(const Tokenizer&)>& config_json, DType dtype,
+                           uint64_t seed, uint64_t max_shard_bytes = 0);
 
 }  // namespace promptintern::testing
 
