@@ -10,10 +10,10 @@
 
 #include "absl/strings/str_join.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/generate/generator.h"
 #include "core/model/architecture.h"
 #include "core/model/config.h"
 #include "core/model/decoder.h"
+#include "core/serve/output_processor.h"
 #include "core/util/file.h"
 #include "tests/test_support.h"
 
@@ -117,16 +117,16 @@ TEST_P(ArchitectureFixtureTest, BatchedBesideAPromptOfAnotherLengthMatchesTheRef
 TEST_P(ArchitectureFixtureTest, GreedyIdsMatchTheReferenceAloneAndBatched) {
   auto model = Load(/*for_serving=*/true);
   ASSERT_NE(model, nullptr);
-  GenerationRequest request;
+  EngineRequest request;
   request.prompt_ids.assign(fixture_.prompt_ids.begin(), fixture_.prompt_ids.end());
   request.max_new_tokens = static_cast<int>(fixture_.greedy_ids.size());
-  GenerationRequest shorter = request;
+  EngineRequest shorter = request;
   shorter.prompt_ids.resize(7);
   shorter.max_new_tokens = 9;
-  auto alone = Generate(*model, nullptr, {request});
+  auto alone = GenerateOffline(*model, {request}, {});
   ASSERT_TRUE(alone.ok()) << alone.status();
   EXPECT_EQ(alone->front().token_ids, fixture_.greedy_ids);
-  auto batched = Generate(*model, nullptr, {shorter, request});
+  auto batched = GenerateOffline(*model, {shorter, request}, {});
   ASSERT_TRUE(batched.ok()) << batched.status();
   EXPECT_EQ((*batched)[1].token_ids, fixture_.greedy_ids);
 }

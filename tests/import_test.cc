@@ -12,9 +12,9 @@
 
 #include "client/lib/inference_client.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/generate/generator.h"
 #include "core/model/decoder.h"
 #include "core/safetensors/safetensors.h"
+#include "core/serve/output_processor.h"
 #include "core/serve/served_model.h"
 #include "core/task/task_json.h"
 #include "core/tokenizer/tokenizer.h"
@@ -109,10 +109,12 @@ TEST(ImportTest, ImportedCheckpointWithoutATaskServesTheQueryAsThePrompt) {
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   EXPECT_EQ(checkpoint->model->storage(), WeightStorage::kBFloat16);
   const std::string query = "Give me a short introduction to large language models.";
-  GenerationRequest local;
+  EngineRequest local;
   local.prompt_ids = *checkpoint->tokenizer->EncodePrompt(query);
   local.max_new_tokens = 6;
-  auto generated = Generate(*checkpoint->model, checkpoint->tokenizer.get(), {local});
+  OutputOptions output;
+  output.tokenizer = checkpoint->tokenizer.get();
+  auto generated = GenerateOffline(*checkpoint->model, {local}, output);
   ASSERT_TRUE(generated.ok()) << generated.status();
   // `promptintern generate` on the directory prints the same text; with no prompt and no BOS
   // there is nothing to generate from, which it says.

@@ -20,11 +20,12 @@
 #include "client/lib/trainer_client.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/eval/inference_eval.h"
-#include "core/generate/generator.h"
 #include "core/model/decoder.h"
 #include "core/pipeline/job_spec.h"
 #include "core/pipeline/task_builder.h"
 #include "core/registry/registry.h"
+#include "core/serve/engine.h"
+#include "core/serve/output_processor.h"
 #include "core/task/prompt_builder.h"
 #include "core/task/task_json.h"
 #include "core/tokenizer/tokenizer.h"
@@ -174,7 +175,11 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   EvalOptions options;
   options.max_new_tokens = 6;
   options.stop_strings = {task->format.example_separator};
-  auto reevaluated = EvaluatePrompts(model, tokenizer, items, options, "query_only");
+  EngineOptions engine_options;
+  engine_options.max_batch_size = 1;  // as the trainer evaluates
+  auto engine = Engine::Start(model, engine_options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto reevaluated = EvaluatePrompts(**engine, tokenizer, items, options, "query_only");
   ASSERT_TRUE(reevaluated.ok()) << reevaluated.status();
   EXPECT_EQ(reevaluated->predictions, report["modes"][0]["predictions"].get<std::vector<std::string>>());
   EXPECT_EQ(reevaluated->mean_input_tokens, report["modes"][0]["mean_input_tokens"].get<double>());
@@ -210,10 +215,12 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->usage().input_tokens(), static_cast<int64_t>(prompt_ids->size()));
   EXPECT_GT(served->usage().baseline_input_tokens(), served->usage().input_tokens());
-  GenerationRequest local;
+  EngineRequest local;
   local.prompt_ids = *prompt_ids;
   local.max_new_tokens = 8;
-  auto generated = Generate(model, &tokenizer, {local});
+  OutputOptions output;
+  output.tokenizer = &tokenizer;
+  auto generated = GenerateOffline(model, {local}, output);
   ASSERT_TRUE(generated.ok()) << generated.status();
   EXPECT_EQ(served->text(), generated->front().text);
   auto skipped = tokenizer.Decode(generated->front().token_ids, SpecialTokens::kSkip);

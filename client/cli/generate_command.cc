@@ -13,8 +13,8 @@
 #include "client/cli/connection_flags.h"
 #include "client/lib/inference_client.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/generate/generator.h"
 #include "core/model/decoder.h"
+#include "core/serve/output_processor.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
@@ -88,7 +88,7 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   const DecoderModel& model = *checkpoint.model;
   const Tokenizer* tokenizer = checkpoint.tokenizer.get();
 
-  GenerationRequest request;
+  EngineRequest request;
   if (flags.prompt_ids.has_value()) {
     if (!flags.stop.empty()) return absl::InvalidArgumentError("--stop needs a tokenizer: use --prompt, not --prompt-ids");
     ASSIGN_OR_RETURN(request.prompt_ids, ParsePromptIds(*flags.prompt_ids));
@@ -100,10 +100,11 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   }
   request.max_new_tokens = flags.max_tokens;
   request.sampling = {flags.temperature, flags.top_k, flags.top_p, flags.seed};
-  request.stop_strings = flags.stop;
-  ASSIGN_OR_RETURN(std::vector<GenerationResult> results,
-                   Generate(model, flags.prompt_ids.has_value() ? nullptr : tokenizer, {request}));
-  const GenerationResult& result = results.front();
+  OutputOptions output;
+  output.tokenizer = flags.prompt_ids.has_value() ? nullptr : tokenizer;
+  output.stop_strings = flags.stop;
+  ASSIGN_OR_RETURN(std::vector<GenerationOutput> results, GenerateOffline(model, {request}, output));
+  const GenerationOutput& result = results.front();
   if (flags.print_ids || flags.prompt_ids.has_value()) return absl::StrJoin(result.token_ids, " ");
   return result.text;
 }

@@ -5,14 +5,15 @@
 #include "absl/strings/str_cat.h"
 #include "core/eval/bash_structure.h"
 #include "core/eval/bleu.h"
-#include "core/generate/generator.h"
 #include "core/model/decoder.h"
+#include "core/serve/engine.h"
+#include "core/serve/output_processor.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
 
-absl::StatusOr<ModeReport> EvaluatePrompts(const DecoderModel& model, const Tokenizer& tokenizer,
+absl::StatusOr<ModeReport> EvaluatePrompts(Engine& engine, const Tokenizer& tokenizer,
                                            const std::vector<EvalItem>& items, const EvalOptions& options,
                                            const std::string& mode) {
   if (items.empty()) return absl::InvalidArgumentError("evaluation needs at least one item");
@@ -23,12 +24,14 @@ absl::StatusOr<ModeReport> EvaluatePrompts(const DecoderModel& model, const Toke
   std::vector<double> latencies;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
-  const int64_t context = model.config().max_position_embeddings;
+  const int64_t context = engine.model().config().max_position_embeddings;
+  OutputOptions output_options;
+  output_options.tokenizer = &tokenizer;
+  output_options.stop_strings = options.stop_strings;
   for (const EvalItem& item : items) {
-    GenerationRequest request;
+    EngineRequest request;
     ASSIGN_OR_RETURN(request.prompt_ids, tokenizer.EncodePrompt(item.prompt));
     request.max_new_tokens = options.max_new_tokens;
-    request.stop_strings = options.stop_strings;
     // Like training (CollateBatch), an overlong prompt loses tokens from its left, after BOS.
     const int64_t kept_prefix = static_cast<int64_t>(tokenizer.prompt_prefix().size());
     const int64_t room = context - options.max_new_tokens;
@@ -40,12 +43,13 @@ absl::StatusOr<ModeReport> EvaluatePrompts(const DecoderModel& model, const Toke
     if (overflow > 0) request.prompt_ids.erase(request.prompt_ids.begin() + kept_prefix,
                                              request.prompt_ids.begin() + kept_prefix + overflow);
     const auto start = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(std::vector<GenerationResult> results, Generate(model, &tokenizer, {request}));
+    const int64_t prompt_tokens = static_cast<int64_t>(request.prompt_ids.size());
+    ASSIGN_OR_RETURN(GenerationOutput result, Generate(engine, std::move(request), output_options));
     latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    input_tokens += static_cast<int64_t>(request.prompt_ids.size());
-    output_tokens += static_cast<int64_t>(results.front().token_ids.size()) +
-                     (results.front().finish_reason == FinishReason::kEos ? 1 : 0);
-    report.predictions.push_back(NormalizeWhitespace(results.front().text));
+    input_tokens += prompt_tokens;
+    output_tokens += static_cast<int64_t>(result.token_ids.size()) +
+                     (result.outcome.finish_reason == FinishReason::kEos ? 1 : 0);
+    report.predictions.push_back(NormalizeWhitespace(result.text));
     references.push_back(NormalizeWhitespace(item.reference));
   }
   const double count = static_cast<double>(items.size());

@@ -1,9 +1,12 @@
 #include "core/model/decoder.h"
 
+#include <sys/mman.h>
+
 #include <torch/torch.h>
 
 #include <cmath>
 #include <limits>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 #include "core/model/rope.h"
@@ -34,6 +37,18 @@ at::ScalarType ScalarTypeOf(WeightStorage storage) {
 }
 
 at::Tensor SoftCap(const at::Tensor& x, double cap) { return at::tanh(x / cap) * cap; }
+
+// A float32 tensor on anonymous memory: it reads as zeros, and a page becomes resident only when
+// first written, so a large KV pool costs the memory of the blocks in use. Zeros matter: attention
+// masks the slots past a sequence's end, but 0 * NaN from uninitialised memory would still be NaN.
+at::Tensor LazilyZeroedTensor(const std::vector<int64_t>& shape) {
+  int64_t elements = 1;
+  for (int64_t size : shape) elements *= size;
+  const size_t bytes = static_cast<size_t>(elements) * sizeof(float);
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED) throw std::bad_alloc();
+  return at::from_blob(memory, shape, [bytes](void* data) { munmap(data, bytes); }, at::TensorOptions().dtype(at::kFloat));
+}
 
 }  // namespace
 
@@ -242,14 +257,18 @@ at::Tensor DecoderModel::Norm(const at::Tensor& x, const at::Tensor& weight) con
                                                                                  : normalized * weight;
 }
 
-at::Tensor DecoderModel::ForwardUnchecked(const at::Tensor& tokens, const std::vector<int64_t>& start_positions,
-                                          KvCache* cache) const {
+at::Tensor DecoderModel::Embed(const at::Tensor& tokens) const {
   at::Tensor x = at::embedding(embed_tokens_, tokens);
   if (x.scalar_type() != at::kFloat) x = x.to(at::kFloat);
   if (config_.architecture().scale_embeddings) x = x * std::sqrt(static_cast<double>(config_.hidden_size));
+  return x;
+}
+
+template <typename AttentionFn>
+at::Tensor DecoderModel::RunLayers(at::Tensor x, const AttentionFn& attention) const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     const DecoderLayer& layer = layers_[i];
-    at::Tensor attended = Attention(layer, i, Norm(x, layer.attention_norm), start_positions, cache);
+    at::Tensor attended = attention(layer, i, Norm(x, layer.attention_norm));
     if (layer.attention_output_norm.defined()) attended = Norm(attended, layer.attention_output_norm);
     x = x + attended;
     const at::Tensor normed = Norm(x, layer.mlp_norm);
@@ -263,6 +282,39 @@ at::Tensor DecoderModel::ForwardUnchecked(const at::Tensor& tokens, const std::v
   return Norm(x, final_norm_);
 }
 
+DecoderModel::Qkv DecoderModel::ProjectQkv(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
+                                           const at::Tensor& positions) const {
+  const int64_t head_dim = config_.head_dim();
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = -1;
+  shape.push_back(head_dim);
+  Qkv qkv;
+  qkv.q = ApplyProjection(layer.q_proj, x).view(shape);
+  qkv.k = ApplyProjection(layer.k_proj, x).view(shape);
+  qkv.v = ApplyProjection(layer.v_proj, x).view(shape);
+  if (layer.q_norm.defined()) {
+    qkv.q = Norm(qkv.q, layer.q_norm);
+    qkv.k = Norm(qkv.k, layer.k_norm);
+  }
+  const bool sliding = config_.is_sliding_layer(static_cast<int64_t>(layer_index));
+  std::vector<int64_t> table_shape = positions.sizes().vec();
+  table_shape.push_back(1);  // broadcast over heads
+  table_shape.push_back(head_dim);
+  const at::Tensor flat_positions = positions.reshape({-1});
+  const at::Tensor cos = (sliding ? local_rope_cos_ : rope_cos_).index_select(0, flat_positions).view(table_shape);
+  const at::Tensor sin = (sliding ? local_rope_sin_ : rope_sin_).index_select(0, flat_positions).view(table_shape);
+  qkv.q = qkv.q * cos + RotateHalf(qkv.q) * sin;
+  qkv.k = qkv.k * cos + RotateHalf(qkv.k) * sin;
+  return qkv;
+}
+
+at::Tensor DecoderModel::ForwardUnchecked(const at::Tensor& tokens, const std::vector<int64_t>& start_positions,
+                                          KvCache* cache) const {
+  return RunLayers(Embed(tokens), [&](const DecoderLayer& layer, size_t i, const at::Tensor& x) {
+    return Attention(layer, i, x, start_positions, cache);
+  });
+}
+
 at::Tensor DecoderModel::Attention(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
                                    const std::vector<int64_t>& start_positions, KvCache* cache) const {
   const int64_t batch = x.size(0);
@@ -273,23 +325,11 @@ at::Tensor DecoderModel::Attention(const DecoderLayer& layer, size_t layer_index
   const int64_t head_dim = config_.head_dim();
   const bool sliding = config_.is_sliding_layer(static_cast<int64_t>(layer_index));
 
-  at::Tensor q = ApplyProjection(layer.q_proj, x).view({batch, length, heads, head_dim});
-  at::Tensor k = ApplyProjection(layer.k_proj, x).view({batch, length, kv_heads, head_dim});
-  at::Tensor v = ApplyProjection(layer.v_proj, x).view({batch, length, kv_heads, head_dim}).transpose(1, 2);
-  if (layer.q_norm.defined()) {
-    q = Norm(q, layer.q_norm);
-    k = Norm(k, layer.k_norm);
-  }
-  q = q.transpose(1, 2);
-  k = k.transpose(1, 2);
   const at::Tensor query_positions = PositionIds(start_positions, length);
-  const at::Tensor flat_positions = query_positions.reshape({-1});
-  const at::Tensor& cos_table = sliding ? local_rope_cos_ : rope_cos_;
-  const at::Tensor& sin_table = sliding ? local_rope_sin_ : rope_sin_;
-  const at::Tensor cos = cos_table.index_select(0, flat_positions).view({batch, 1, length, head_dim});
-  const at::Tensor sin = sin_table.index_select(0, flat_positions).view({batch, 1, length, head_dim});
-  q = q * cos + RotateHalf(q) * sin;
-  k = k * cos + RotateHalf(k) * sin;
+  Qkv qkv = ProjectQkv(layer, layer_index, x, query_positions);
+  const at::Tensor q = qkv.q.transpose(1, 2);  // [B, H, S, D]
+  const at::Tensor k = qkv.k.transpose(1, 2);
+  const at::Tensor v = qkv.v.transpose(1, 2);
 
   at::Tensor keys;
   at::Tensor values;
@@ -325,6 +365,196 @@ at::Tensor DecoderModel::Attention(const DecoderLayer& layer, size_t layer_index
   const at::Tensor attended = at::matmul(probabilities, values.unsqueeze(2));  // [B, KV, G, S, D]
   const at::Tensor merged = attended.reshape({batch, heads, length, head_dim}).transpose(1, 2).reshape(
       {batch, length, heads * head_dim});
+  return ApplyProjection(layer.o_proj, merged);
+}
+
+// What every layer of one paged step shares, built once per step.
+struct DecoderModel::PagedStepTensors {
+  at::Tensor positions;  // [N]
+  at::Tensor slots;      // [N] flat cache slot (block * block_size + offset) of each token
+  // Decode tokens of all single-token sequences, attended together.
+  at::Tensor decode_rows;          // [B] their row in the step's tokens
+  at::Tensor decode_blocks;        // [B * max_blocks] block tables, padded with block 0
+  int64_t decode_key_length = 0;   // max_blocks * block_size
+  at::Tensor decode_visible;       // [B, 1, 1, 1, T]
+  at::Tensor decode_visible_sliding;
+  // Longer chunks, one at a time.
+  struct Chunk {
+    int64_t first_row = 0;
+    int64_t count = 0;
+    int64_t key_length = 0;  // start + count
+    at::Tensor blocks;       // [ceil(key_length / block_size)]
+    at::Tensor visible;      // [1, 1, count, key_length]
+    at::Tensor visible_sliding;
+  };
+  std::vector<Chunk> chunks;
+};
+
+absl::StatusOr<PagedKvCache> DecoderModel::AllocatePagedCache(int64_t num_blocks, int64_t block_size) const {
+  if (num_blocks <= 0 || block_size <= 0) return absl::InvalidArgumentError("paged cache sizes must be positive");
+  return CallTorch("allocating the paged KV cache", [&] {
+    PagedKvCache cache;
+    cache.block_size = block_size;
+    cache.num_blocks = num_blocks;
+    const std::vector<int64_t> shape = {num_blocks, block_size, config_.num_key_value_heads, config_.head_dim()};
+    for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+      cache.keys.push_back(LazilyZeroedTensor(shape));
+      cache.values.push_back(LazilyZeroedTensor(shape));
+    }
+    return cache;
+  });
+}
+
+absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, PagedKvCache* cache) const {
+  const int64_t block_size = cache->block_size;
+  int64_t rows = 0;
+  for (const PagedSequence& sequence : batch.sequences) {
+    if (sequence.count <= 0 || sequence.start < 0) return absl::InvalidArgumentError("empty paged sequence");
+    const int64_t end = sequence.start + sequence.count;
+    if (end > config_.max_position_embeddings) {
+      return absl::OutOfRangeError(absl::StrCat("positions [", sequence.start, ", ", end, ") exceed the context length ",
+                                                config_.max_position_embeddings));
+    }
+    if (static_cast<int64_t>(sequence.block_table.size()) * block_size < end) {
+      return absl::InvalidArgumentError(absl::StrCat("a block table of ", sequence.block_table.size(),
+                                                     " blocks cannot hold ", end, " positions"));
+    }
+    for (int32_t block : sequence.block_table) {
+      if (block < 0 || block >= cache->num_blocks) return absl::InvalidArgumentError("block id outside the pool");
+    }
+    rows += sequence.count;
+  }
+  if (rows != static_cast<int64_t>(batch.token_ids.size()) || rows == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("the sequences cover ", rows, " tokens, the batch has ",
+                                                   batch.token_ids.size()));
+  }
+  for (int64_t token : batch.token_ids) {
+    if (token < 0 || token >= config_.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id outside the vocabulary [0, ", config_.vocab_size, ")"));
+    }
+  }
+  return CallTorch("paged model forward", [&] {
+    const int64_t window = config_.sliding_window;
+    PagedStepTensors step;
+    std::vector<int64_t> positions;
+    std::vector<int64_t> slots;
+    std::vector<int64_t> decode_rows;
+    std::vector<const PagedSequence*> decodes;
+    size_t max_blocks = 0;
+    int64_t row = 0;
+    for (const PagedSequence& sequence : batch.sequences) {
+      for (int64_t p = sequence.start; p < sequence.start + sequence.count; ++p) {
+        positions.push_back(p);
+        slots.push_back(static_cast<int64_t>(sequence.block_table[p / block_size]) * block_size + p % block_size);
+      }
+      const int64_t key_length = sequence.start + sequence.count;
+      if (sequence.count == 1) {
+        decode_rows.push_back(row);
+        decodes.push_back(&sequence);
+        max_blocks = std::max<size_t>(max_blocks, (key_length + block_size - 1) / block_size);
+      } else {
+        PagedStepTensors::Chunk chunk;
+        chunk.first_row = row;
+        chunk.count = sequence.count;
+        chunk.key_length = key_length;
+        const int64_t used_blocks = (key_length + block_size - 1) / block_size;
+        chunk.blocks = at::tensor(std::vector<int64_t>(sequence.block_table.begin(),
+                                                       sequence.block_table.begin() + used_blocks),
+                                  at::kLong);
+        const at::Tensor keys = at::arange(key_length, at::kLong).unsqueeze(0);
+        const at::Tensor queries = at::arange(sequence.start, key_length, at::kLong).unsqueeze(1);
+        chunk.visible = (keys <= queries).view({1, 1, sequence.count, key_length});
+        if (window > 0) chunk.visible_sliding = chunk.visible.logical_and((keys > queries - window).view(
+                                                    {1, 1, sequence.count, key_length}));
+        step.chunks.push_back(std::move(chunk));
+      }
+      row += sequence.count;
+    }
+    step.positions = at::tensor(positions, at::kLong);
+    step.slots = at::tensor(slots, at::kLong);
+    if (!decodes.empty()) {
+      const int64_t count = static_cast<int64_t>(decodes.size());
+      std::vector<int64_t> blocks;
+      std::vector<int64_t> last_positions;
+      for (const PagedSequence* sequence : decodes) {
+        for (size_t b = 0; b < max_blocks; ++b) {
+          blocks.push_back(b < sequence->block_table.size() ? sequence->block_table[b] : 0);
+        }
+        last_positions.push_back(sequence->start);
+      }
+      step.decode_rows = at::tensor(decode_rows, at::kLong);
+      step.decode_blocks = at::tensor(blocks, at::kLong);
+      step.decode_key_length = static_cast<int64_t>(max_blocks) * block_size;
+      const at::Tensor keys = at::arange(step.decode_key_length, at::kLong).unsqueeze(0);
+      const at::Tensor queries = at::tensor(last_positions, at::kLong).unsqueeze(1);
+      step.decode_visible = (keys <= queries).view({count, 1, 1, 1, step.decode_key_length});
+      if (window > 0) {
+        step.decode_visible_sliding = step.decode_visible.logical_and(
+            (keys > queries - window).view({count, 1, 1, 1, step.decode_key_length}));
+      }
+    }
+    const at::Tensor tokens = at::tensor(batch.token_ids, at::kLong);
+    return RunLayers(Embed(tokens), [&](const DecoderLayer& layer, size_t i, const at::Tensor& x) {
+      return PagedAttention(layer, i, x, step, cache);
+    });
+  });
+}
+
+at::Tensor DecoderModel::PagedAttention(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
+                                        const PagedStepTensors& step, PagedKvCache* cache) const {
+  const int64_t rows = x.size(0);
+  const int64_t heads = config_.num_attention_heads;
+  const int64_t kv_heads = config_.num_key_value_heads;
+  const int64_t group = heads / kv_heads;
+  const int64_t head_dim = config_.head_dim();
+  const bool sliding = config_.is_sliding_layer(static_cast<int64_t>(layer_index));
+
+  const Qkv qkv = ProjectQkv(layer, layer_index, x, step.positions);  // [N, heads, D]
+  at::Tensor& key_pool = cache->keys[layer_index];
+  at::Tensor& value_pool = cache->values[layer_index];
+  key_pool.view({-1, kv_heads, head_dim}).index_copy_(0, step.slots, qkv.k);
+  value_pool.view({-1, kv_heads, head_dim}).index_copy_(0, step.slots, qkv.v);
+
+  auto attend = [&](const at::Tensor& grouped_q, const at::Tensor& keys, const at::Tensor& values,
+                    const at::Tensor& visible) {
+    at::Tensor scores = at::matmul(grouped_q, keys.transpose(-1, -2)) / config_.attention_divisor();
+    if (config_.attn_logit_softcapping > 0) scores = SoftCap(scores, config_.attn_logit_softcapping);
+    scores = scores.masked_fill(visible.logical_not(), -std::numeric_limits<float>::infinity());
+    return at::matmul(at::softmax(scores, -1), values);
+  };
+
+  at::Tensor merged = at::empty({rows, heads * head_dim}, x.options());
+  if (step.decode_rows.defined()) {
+    const int64_t count = step.decode_rows.size(0);
+    const int64_t length = step.decode_key_length;
+    // [B, KV, G, 1, D] queries against [B, KV, 1, T, D] keys gathered from the blocks.
+    const at::Tensor q = qkv.q.index_select(0, step.decode_rows).view({count, kv_heads, group, 1, head_dim});
+    auto gather = [&](const at::Tensor& pool) {
+      return pool.index_select(0, step.decode_blocks)
+          .view({count, length, kv_heads, head_dim})
+          .permute({0, 2, 1, 3})
+          .unsqueeze(2);
+    };
+    const at::Tensor out = attend(q, gather(key_pool), gather(value_pool),
+                                  sliding ? step.decode_visible_sliding : step.decode_visible);
+    merged.index_copy_(0, step.decode_rows, out.reshape({count, heads * head_dim}));
+  }
+  for (const PagedStepTensors::Chunk& chunk : step.chunks) {
+    // [KV, G, n, D] queries against [KV, 1, T, D] keys.
+    const at::Tensor q = qkv.q.narrow(0, chunk.first_row, chunk.count)
+                             .view({chunk.count, kv_heads, group, head_dim})
+                             .permute({1, 2, 0, 3});
+    auto gather = [&](const at::Tensor& pool) {
+      return pool.index_select(0, chunk.blocks)
+          .view({-1, kv_heads, head_dim})
+          .narrow(0, 0, chunk.key_length)
+          .permute({1, 0, 2})
+          .unsqueeze(1);
+    };
+    const at::Tensor out = attend(q, gather(key_pool), gather(value_pool),
+                                  sliding ? chunk.visible_sliding : chunk.visible);  // [KV, G, n, D]
+    merged.narrow(0, chunk.first_row, chunk.count).copy_(out.permute({2, 0, 1, 3}).reshape({chunk.count, -1}));
+  }
   return ApplyProjection(layer.o_proj, merged);
 }
 

@@ -66,6 +66,32 @@ struct KvCache {
   int64_t batch_size() const;
 };
 
+// Keys and values of every layer in fixed-size blocks, [num_blocks, block_size, kv_heads,
+// head_dim] each: a sequence's position p lives in slot p % block_size of its block
+// block_table[p / block_size] (the serving engine's paged KV cache).
+struct PagedKvCache {
+  std::vector<at::Tensor> keys;
+  std::vector<at::Tensor> values;
+  int64_t block_size = 0;
+  int64_t num_blocks = 0;
+};
+
+// One sequence's part of a paged step: it computes the tokens at positions [start, start + count)
+// and attends to positions [0, start + count), whose keys/values are (or are being) written to
+// its blocks.
+struct PagedSequence {
+  int64_t start = 0;
+  int64_t count = 0;
+  std::vector<int32_t> block_table;
+};
+
+// The tokens of several sequences computed in one forward pass, concatenated sequence by
+// sequence (ragged: prefill chunks and single decode tokens mix freely).
+struct PagedBatch {
+  std::vector<int64_t> token_ids;
+  std::vector<PagedSequence> sequences;
+};
+
 class DecoderModel {
  public:
   // A model whose weights are allocated but uninitialised; fill them from a checkpoint or with
@@ -98,6 +124,14 @@ class DecoderModel {
   absl::StatusOr<at::Tensor> Forward(const at::Tensor& tokens, const std::vector<int64_t>& start_positions,
                                      KvCache* cache) const;
 
+  absl::StatusOr<PagedKvCache> AllocatePagedCache(int64_t num_blocks, int64_t block_size) const;
+
+  // The paged forward of the serving engine: writes each token's keys/values into its sequence's
+  // blocks and returns the final hidden states [num_tokens, hidden] in the batch's token order.
+  // Decode tokens (count 1) of all sequences attend together in one batched pass; longer chunks
+  // attend one sequence at a time.
+  absl::StatusOr<at::Tensor> ForwardPaged(const PagedBatch& batch, PagedKvCache* cache) const;
+
   // hidden [..., hidden] -> logits [..., vocab] (float32, soft-capped where the family does).
   absl::StatusOr<at::Tensor> Logits(const at::Tensor& hidden) const;
 
@@ -114,6 +148,20 @@ class DecoderModel {
   at::Tensor Attention(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
                        const std::vector<int64_t>& start_positions, KvCache* cache) const;
   at::Tensor Norm(const at::Tensor& x, const at::Tensor& weight) const;
+  // The decoder layers around an attention function (the dense or the paged one), then the
+  // final norm. `x` is the embedded input, [..., hidden].
+  template <typename AttentionFn>
+  at::Tensor RunLayers(at::Tensor x, const AttentionFn& attention) const;
+  at::Tensor Embed(const at::Tensor& tokens) const;
+  // q/k/v of `x` [..., hidden] as [..., heads, head_dim] with q/k norms and RoPE at `positions`
+  // (same leading shape as x) applied.
+  struct Qkv {
+    at::Tensor q, k, v;
+  };
+  Qkv ProjectQkv(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x, const at::Tensor& positions) const;
+  struct PagedStepTensors;
+  at::Tensor PagedAttention(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
+                            const PagedStepTensors& step, PagedKvCache* cache) const;
 
   ModelConfig config_;
   WeightStorage storage_;

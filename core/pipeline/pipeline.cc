@@ -15,6 +15,7 @@
 #include "core/lora/lora.h"
 #include "core/model/decoder.h"
 #include "core/pipeline/task_builder.h"
+#include "core/serve/engine.h"
 #include "core/task/prompt_builder.h"
 #include "core/task/task_json.h"
 #include "core/tokenizer/sentencepiece_tokenizer.h"
@@ -256,6 +257,7 @@ class Pipeline {
   std::unique_ptr<PromptBuilder> prompts_;
   std::unique_ptr<TemplateCompressor> compressor_;
   std::vector<Stage> stages_;
+  std::string compressed_template_;  // of the final model, as stored in task.json
   std::vector<std::string> pretraining_lines_;
   int64_t total_steps_ = 0;
   int completion_eos_ = -1;
@@ -467,7 +469,11 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std
   options.max_new_tokens = static_cast<int>(spec_.eval.max_new_tokens);
   options.stop_strings = {task_.format.example_separator};
   options.prices = {spec_.eval.input_price_per_million, spec_.eval.output_price_per_million};
-  return EvaluatePrompts(*model_, *tokenizer_, items, options, mode);
+  // One request at a time, as the latency figures promise; the pool holds one full context.
+  EngineOptions engine_options;
+  engine_options.max_batch_size = 1;
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Start(*model_, engine_options));
+  return EvaluatePrompts(*engine, *tokenizer_, items, options, mode);
 }
 
 absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
@@ -490,6 +496,15 @@ absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
   served.retrieval = {spec_.retrieval.k1, spec_.retrieval.b};
   served.compression_method = spec_.compression.method;
   served.compressed_keep_ratio = spec_.eval.compressed_keep_ratio;
+  {
+    // Compressed once, under the final model: the final evaluation and the server's compressed
+    // mode use this same text.
+    c10::InferenceMode inference_mode;
+    ASSIGN_OR_RETURN(CompressedTemplate compressed, CompressTemplate(*compressor_, *tokenizer_, TemplateText(task_),
+                                                                     spec_.eval.compressed_keep_ratio));
+    served.compressed_template = compressed.text;
+  }
+  compressed_template_ = served.compressed_template;
   return WriteFileAtomic(JoinPath(report.final_model_dir, kTaskFile), ServedTaskToJson(served));
 }
 
@@ -615,12 +630,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   for (const std::string& mode : spec_.eval.modes) {
     std::string template_text;
     if (mode == "full_prompt") template_text = full_template;
-    if (mode == "compressed") {
-      c10::InferenceMode inference_mode;
-      ASSIGN_OR_RETURN(CompressedTemplate compressed, CompressTemplate(*compressor_, *tokenizer_, full_template,
-                                                                       spec_.eval.compressed_keep_ratio));
-      template_text = compressed.text;
-    }
+    if (mode == "compressed") template_text = compressed_template_;
     ASSIGN_OR_RETURN(ModeReport mode_report,
                      Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit));
     Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = static_cast<int>(stages_.size()) - 1,

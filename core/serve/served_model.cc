@@ -9,6 +9,7 @@
 #include "core/model/decoder.h"
 #include "core/pipeline/pipeline.h"
 #include "core/registry/registry.h"
+#include "core/serve/output_processor.h"
 #include "core/task/prompt_builder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
@@ -38,6 +39,12 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
                                                            served->task_.retrieval));
   served->full_template_ = TemplateText(served->task_.task);
   {
+    ASSIGN_OR_RETURN(std::vector<int> template_ids, served->tokenizer_->Encode(served->full_template_));
+    served->template_tokens_ = static_cast<int64_t>(template_ids.size());
+  }
+  served->compressed_template_ = served->task_.compressed_template;
+  if (served->compressed_template_.empty() && !served->full_template_.empty()) {
+    // A task file from before the compressed template was stored: compress again, as it was then.
     c10::InferenceMode inference_mode;
     ASSIGN_OR_RETURN(auto compressor, MakeTemplateCompressor(served->task_.compression_method, 1,
                                                              ModelSurprisal(*served->model_, served->tokenizer_->prompt_prefix())));
@@ -45,15 +52,16 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
                      CompressTemplate(*compressor, *served->tokenizer_, served->full_template_,
                                       served->task_.compressed_keep_ratio));
     served->compressed_template_ = compressed.text;
-    served->template_tokens_ = compressed.original_tokens;
   }
-  ASSIGN_OR_RETURN(served->engine_, BatchEngine::Start(*served->model_, *served->tokenizer_, options));
+  ASSIGN_OR_RETURN(served->engine_, Engine::Start(*served->model_, options));
   // Warm-up: one real request through the engine before any client sees this version.
   ASSIGN_OR_RETURN(std::vector<int> warm_prompt, served->RenderPromptIds("hello", PromptMode::kQueryOnly));
   EngineRequest warm;
   warm.prompt_ids = warm_prompt;
   warm.max_new_tokens = 2;
-  auto warmed = served->engine_->Generate(warm);
+  OutputOptions warm_output;
+  warm_output.tokenizer = served->tokenizer_.get();
+  auto warmed = Generate(*served->engine_, warm, warm_output);
   if (!warmed.ok()) {
     return absl::InternalError(absl::StrCat("warm-up of ", served->name_, "@", served->version_,
                                             " failed: ", warmed.status().message()));
