@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/checkpoint/checkpoint.h"
+#include "core/lora/lora.h"
 #include "core/model/decoder.h"
 #include "core/serve/output_processor.h"
 #include "core/tokenizer/sentencepiece_tokenizer.h"
@@ -284,6 +285,89 @@ TEST(EngineTest, AConsumerThatNeverReadsIsCutOffWithoutDelayingTheOthers) {
   EXPECT_TRUE(abandoned);
   EXPECT_EQ((*stuck)->outcome().status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(tokens.size(), 4u);
+}
+
+// Adapters with random (as if trained) updates, saved in the PEFT layout.
+std::string SaveRandomAdapter(uint64_t model_seed, uint64_t adapter_seed, const std::vector<std::string>& targets) {
+  auto model = MakeRandomModel(model_seed);
+  LoraConfig config;
+  config.rank = 4;
+  config.alpha = 8;
+  config.target_modules = targets;
+  EXPECT_TRUE(AttachLora(*model, config, adapter_seed).ok());
+  {
+    at::NoGradGuard no_grad;
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(adapter_seed);
+    for (auto& [path, projection] : model->NamedProjections()) {
+      if (projection->has_lora()) projection->lora_b.normal_(0.0, 0.3, generator);
+    }
+  }
+  const std::string directory = ::promptintern::testing::MakeTempDir("adapter_" + std::to_string(adapter_seed));
+  EXPECT_TRUE(SaveLoraAdapter(*model, config, "tiny", directory).ok());
+  return directory;
+}
+
+TEST(EngineTest, ABatchMixingAdaptersAndTheBaseGivesEachRequestItsOwnTokens) {
+  constexpr uint64_t kBase = 41;
+  auto base = MakeRandomModel(kBase);
+  const std::vector<std::vector<std::string>> targets = {
+      {"q_proj", "v_proj"}, {"gate_proj", "up_proj", "down_proj"}, {"q_proj", "k_proj", "v_proj", "o_proj", "down_proj"}};
+  std::vector<std::shared_ptr<const LowRankAdapter>> adapters;
+  std::vector<std::unique_ptr<DecoderModel>> attached;  // the same adapter on its own copy of the base
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const std::string directory = SaveRandomAdapter(kBase, 100 + i, targets[i]);
+    auto adapter = ReadLoraAdapter(*base, directory, "adapter-" + std::to_string(i));
+    ASSERT_TRUE(adapter.ok()) << adapter.status();
+    adapters.push_back(*adapter);
+    attached.push_back(MakeRandomModel(kBase));
+    ASSERT_TRUE(LoadLoraAdapter(*attached.back(), directory).ok());
+  }
+  // Two requests per adapter and two on the base, interleaved in one batch, sharing a prefix.
+  std::vector<EngineRequest> requests;
+  std::vector<int> which;  // adapter index, -1 = base
+  for (int round = 0; round < 2; ++round) {
+    for (int a = -1; a < static_cast<int>(adapters.size()); ++a) {
+      EngineRequest request = Greedy({1, 2, 3, 4, 5, 6, 7, 8, 9 + round, 20 + a}, 16);
+      if (a >= 0) request.adapter = adapters[a];
+      requests.push_back(request);
+      which.push_back(a);
+    }
+  }
+  EngineOptions options;
+  options.max_batch_size = static_cast<int>(requests.size());
+  options.block_size = 4;
+  auto engine = Engine::Start(*base, options);
+  ASSERT_TRUE(engine.ok());
+  auto mixed = GenerateAll(**engine, requests, {});
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ((*mixed)[i].token_ids, TokensAlone(*base, requests[i]));
+    // Alone on a model with the adapter attached: the engine applies it as LoRA does.
+    EngineRequest plain = requests[i];
+    plain.adapter = nullptr;
+    const DecoderModel& reference = which[i] < 0 ? *base : *attached[which[i]];
+    EXPECT_EQ((*mixed)[i].token_ids, TokensAlone(reference, plain));
+  }
+  // The adapters' answers differ from the base's: the test would not notice a dropped adapter otherwise.
+  EXPECT_NE((*mixed)[0].token_ids, (*mixed)[1].token_ids);
+}
+
+TEST(EngineTest, AnAdapterOfAnotherShapeIsRefused) {
+  auto base = MakeRandomModel(43);
+  ModelConfig wider = TinyConfig();
+  wider.intermediate_size = 96;
+  auto other = MakeRandomModel(43, wider);
+  LoraConfig config;
+  config.target_modules = {"up_proj"};
+  ASSERT_TRUE(AttachLora(*other, config, 1).ok());
+  const std::string directory = ::promptintern::testing::MakeTempDir("adapter_other_shape");
+  ASSERT_TRUE(SaveLoraAdapter(*other, config, "wider", directory).ok());
+  auto refused = ReadLoraAdapter(*base, directory, "wider");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("does not match rank 8 and the base weight's shape"),
+            std::string::npos)
+      << refused.status();
 }
 
 TEST(EngineTest, SamplingIsReproducibleBySeedAndTopKOneIsGreedy) {

@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 namespace promptintern {
 
 class DecoderModel;
+struct LowRankAdapter;
 
 inline constexpr char kAdapterConfigFile[] = "adapter_config.json";
 inline constexpr char kAdapterWeightsFile[] = "adapter_model.safetensors";
@@ -43,5 +45,12 @@ absl::Status SaveLoraAdapter(DecoderModel& model, const LoraConfig& config, cons
                              const std::string& directory);
 // Reads adapter_config.json and attaches the saved adapters to `model`.
 absl::StatusOr<LoraConfig> LoadLoraAdapter(DecoderModel& model, const std::string& directory);
+
+// Reads a saved adapter without attaching it, checked against `base` (every tensor present, of
+// the rank and the base's shapes, nothing extra), for serving many adapters over one base.
+// `key` names it (e.g. its registry name@version).
+absl::StatusOr<std::shared_ptr<const LowRankAdapter>> ReadLoraAdapter(const DecoderModel& base,
+                                                                      const std::string& directory,
+                                                                      const std::string& key);
 
 }  // namespace promptintern

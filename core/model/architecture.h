@@ -65,7 +65,8 @@ struct Architecture {
 };
 
 // The projections of every family, as PEFT and the checkpoints name them (module
-// model.layers.N.<path>), in the order the decoder applies them.
+// model.layers.N.<path>), in the order the decoder applies them; ProjectionSlot indexes them.
+enum ProjectionSlot { kQProj, kKProj, kVProj, kOProj, kGateProj, kUpProj, kDownProj, kProjectionsPerLayer };
 struct ProjectionName {
   const char* short_name;  // "q_proj": what LoRA target_modules list
   const char* path;        // "self_attn.q_proj"

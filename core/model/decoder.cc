@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <new>
 
 #include "absl/strings/str_cat.h"
@@ -264,18 +265,33 @@ at::Tensor DecoderModel::Embed(const at::Tensor& tokens) const {
   return x;
 }
 
+at::Tensor DecoderModel::Project(const Projection& projection, size_t layer, int slot, const at::Tensor& x,
+                                 const std::vector<AdapterRows>* adapters) const {
+  at::Tensor y = ApplyProjection(projection, x);
+  if (adapters == nullptr) return y;
+  for (const AdapterRows& group : *adapters) {
+    const LowRankAdapter::Update& update = group.adapter->update(layer, slot);
+    if (!update.a.defined()) continue;
+    const at::Tensor delta = at::linear(at::linear(x.index_select(0, group.rows), update.a), update.b);
+    y.index_add_(0, group.rows, delta, group.adapter->scale);
+  }
+  return y;
+}
+
 template <typename AttentionFn>
-at::Tensor DecoderModel::RunLayers(at::Tensor x, const AttentionFn& attention) const {
+at::Tensor DecoderModel::RunLayers(at::Tensor x, const AttentionFn& attention,
+                                   const std::vector<AdapterRows>* adapters) const {
   for (size_t i = 0; i < layers_.size(); ++i) {
     const DecoderLayer& layer = layers_[i];
     at::Tensor attended = attention(layer, i, Norm(x, layer.attention_norm));
     if (layer.attention_output_norm.defined()) attended = Norm(attended, layer.attention_output_norm);
     x = x + attended;
     const at::Tensor normed = Norm(x, layer.mlp_norm);
-    const at::Tensor gate = ApplyProjection(layer.gate_proj, normed);
+    const at::Tensor gate = Project(layer.gate_proj, i, kGateProj, normed, adapters);
     const at::Tensor activated =
         config_.activation == Activation::kSilu ? at::silu(gate) : at::gelu(gate, /*approximate=*/"tanh");
-    at::Tensor mlp = ApplyProjection(layer.down_proj, activated * ApplyProjection(layer.up_proj, normed));
+    at::Tensor mlp = Project(layer.down_proj, i, kDownProj, activated * Project(layer.up_proj, i, kUpProj, normed, adapters),
+                             adapters);
     if (layer.mlp_output_norm.defined()) mlp = Norm(mlp, layer.mlp_output_norm);
     x = x + mlp;
   }
@@ -283,15 +299,16 @@ at::Tensor DecoderModel::RunLayers(at::Tensor x, const AttentionFn& attention) c
 }
 
 DecoderModel::Qkv DecoderModel::ProjectQkv(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
-                                           const at::Tensor& positions) const {
+                                           const at::Tensor& positions,
+                                           const std::vector<AdapterRows>* adapters) const {
   const int64_t head_dim = config_.head_dim();
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = -1;
   shape.push_back(head_dim);
   Qkv qkv;
-  qkv.q = ApplyProjection(layer.q_proj, x).view(shape);
-  qkv.k = ApplyProjection(layer.k_proj, x).view(shape);
-  qkv.v = ApplyProjection(layer.v_proj, x).view(shape);
+  qkv.q = Project(layer.q_proj, layer_index, kQProj, x, adapters).view(shape);
+  qkv.k = Project(layer.k_proj, layer_index, kKProj, x, adapters).view(shape);
+  qkv.v = Project(layer.v_proj, layer_index, kVProj, x, adapters).view(shape);
   if (layer.q_norm.defined()) {
     qkv.q = Norm(qkv.q, layer.q_norm);
     qkv.k = Norm(qkv.k, layer.k_norm);
@@ -310,9 +327,10 @@ DecoderModel::Qkv DecoderModel::ProjectQkv(const DecoderLayer& layer, size_t lay
 
 at::Tensor DecoderModel::ForwardUnchecked(const at::Tensor& tokens, const std::vector<int64_t>& start_positions,
                                           KvCache* cache) const {
-  return RunLayers(Embed(tokens), [&](const DecoderLayer& layer, size_t i, const at::Tensor& x) {
-    return Attention(layer, i, x, start_positions, cache);
-  });
+  return RunLayers(
+      Embed(tokens),
+      [&](const DecoderLayer& layer, size_t i, const at::Tensor& x) { return Attention(layer, i, x, start_positions, cache); },
+      /*adapters=*/nullptr);
 }
 
 at::Tensor DecoderModel::Attention(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
@@ -326,7 +344,7 @@ at::Tensor DecoderModel::Attention(const DecoderLayer& layer, size_t layer_index
   const bool sliding = config_.is_sliding_layer(static_cast<int64_t>(layer_index));
 
   const at::Tensor query_positions = PositionIds(start_positions, length);
-  Qkv qkv = ProjectQkv(layer, layer_index, x, query_positions);
+  Qkv qkv = ProjectQkv(layer, layer_index, x, query_positions, /*adapters=*/nullptr);
   const at::Tensor q = qkv.q.transpose(1, 2);  // [B, H, S, D]
   const at::Tensor k = qkv.k.transpose(1, 2);
   const at::Tensor v = qkv.v.transpose(1, 2);
@@ -370,6 +388,7 @@ at::Tensor DecoderModel::Attention(const DecoderLayer& layer, size_t layer_index
 
 // What every layer of one paged step shares, built once per step.
 struct DecoderModel::PagedStepTensors {
+  std::vector<AdapterRows> adapters;
   at::Tensor positions;  // [N]
   at::Tensor slots;      // [N] flat cache slot (block * block_size + offset) of each token
   // Decode tokens of all single-token sequences, attended together.
@@ -421,6 +440,10 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
     }
     for (int32_t block : sequence.block_table) {
       if (block < 0 || block >= cache->num_blocks) return absl::InvalidArgumentError("block id outside the pool");
+    }
+    if (sequence.adapter != nullptr &&
+        static_cast<int64_t>(sequence.adapter->updates.size()) != config_.num_hidden_layers * kProjectionsPerLayer) {
+      return absl::InvalidArgumentError(absl::StrCat("adapter ", sequence.adapter->key, " does not fit this model's layers"));
     }
     rows += sequence.count;
   }
@@ -493,10 +516,22 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
             (keys > queries - window).view({count, 1, 1, 1, step.decode_key_length}));
       }
     }
+    // Rows grouped by adapter, so each adapter's update is two matmuls per projection.
+    std::map<const LowRankAdapter*, std::vector<int64_t>> adapter_rows;
+    int64_t first = 0;
+    for (const PagedSequence& sequence : batch.sequences) {
+      if (sequence.adapter != nullptr) {
+        std::vector<int64_t>& rows_of = adapter_rows[sequence.adapter];
+        for (int64_t r = first; r < first + sequence.count; ++r) rows_of.push_back(r);
+      }
+      first += sequence.count;
+    }
+    for (auto& [adapter, rows_of] : adapter_rows) step.adapters.push_back({adapter, at::tensor(rows_of, at::kLong)});
     const at::Tensor tokens = at::tensor(batch.token_ids, at::kLong);
-    return RunLayers(Embed(tokens), [&](const DecoderLayer& layer, size_t i, const at::Tensor& x) {
-      return PagedAttention(layer, i, x, step, cache);
-    });
+    return RunLayers(
+        Embed(tokens),
+        [&](const DecoderLayer& layer, size_t i, const at::Tensor& x) { return PagedAttention(layer, i, x, step, cache); },
+        step.adapters.empty() ? nullptr : &step.adapters);
   });
 }
 
@@ -509,7 +544,8 @@ at::Tensor DecoderModel::PagedAttention(const DecoderLayer& layer, size_t layer_
   const int64_t head_dim = config_.head_dim();
   const bool sliding = config_.is_sliding_layer(static_cast<int64_t>(layer_index));
 
-  const Qkv qkv = ProjectQkv(layer, layer_index, x, step.positions);  // [N, heads, D]
+  const std::vector<AdapterRows>* adapters = step.adapters.empty() ? nullptr : &step.adapters;
+  const Qkv qkv = ProjectQkv(layer, layer_index, x, step.positions, adapters);  // [N, heads, D]
   at::Tensor& key_pool = cache->keys[layer_index];
   at::Tensor& value_pool = cache->values[layer_index];
   key_pool.view({-1, kv_heads, head_dim}).index_copy_(0, step.slots, qkv.k);
@@ -555,7 +591,7 @@ at::Tensor DecoderModel::PagedAttention(const DecoderLayer& layer, size_t layer_
                                   sliding ? chunk.visible_sliding : chunk.visible);  // [KV, G, n, D]
     merged.narrow(0, chunk.first_row, chunk.count).copy_(out.permute({2, 0, 1, 3}).reshape({chunk.count, -1}));
   }
-  return ApplyProjection(layer.o_proj, merged);
+  return Project(layer.o_proj, layer_index, kOProj, merged, adapters);
 }
 
 absl::StatusOr<at::Tensor> DecoderModel::Logits(const at::Tensor& hidden) const {

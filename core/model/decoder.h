@@ -76,13 +76,28 @@ struct PagedKvCache {
   int64_t num_blocks = 0;
 };
 
+// Low-rank updates of a decoder's projections held apart from its weights (a LoRA adapter: y +=
+// scale * (x A^T) B^T), so one copy of the base serves many adapters, each applied to its own
+// rows of a batch. core/lora reads them from PEFT files.
+struct LowRankAdapter {
+  struct Update {
+    at::Tensor a;  // [rank, in]; undefined where the adapter leaves the projection alone
+    at::Tensor b;  // [out, rank]
+  };
+  std::string key;  // names the adapter (registry name@version): prefix-cache entries are per adapter
+  double scale = 0.0;
+  std::vector<Update> updates;  // [layer * kProjectionsPerLayer + slot]
+  const Update& update(size_t layer, int slot) const { return updates[layer * kProjectionsPerLayer + slot]; }
+};
+
 // One sequence's part of a paged step: it computes the tokens at positions [start, start + count)
 // and attends to positions [0, start + count), whose keys/values are (or are being) written to
-// its blocks.
+// its blocks. With an adapter, its rows go through the adapter's projections.
 struct PagedSequence {
   int64_t start = 0;
   int64_t count = 0;
   std::vector<int32_t> block_table;
+  const LowRankAdapter* adapter = nullptr;
 };
 
 // The tokens of several sequences computed in one forward pass, concatenated sequence by
@@ -148,17 +163,26 @@ class DecoderModel {
   at::Tensor Attention(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
                        const std::vector<int64_t>& start_positions, KvCache* cache) const;
   at::Tensor Norm(const at::Tensor& x, const at::Tensor& weight) const;
+  // Rows of a paged step that go through each adapter.
+  struct AdapterRows {
+    const LowRankAdapter* adapter = nullptr;
+    at::Tensor rows;  // [n] int64
+  };
+  // ApplyProjection, plus each adapter's update on its rows (x is [rows, in] then).
+  at::Tensor Project(const Projection& projection, size_t layer, int slot, const at::Tensor& x,
+                     const std::vector<AdapterRows>* adapters) const;
   // The decoder layers around an attention function (the dense or the paged one), then the
   // final norm. `x` is the embedded input, [..., hidden].
   template <typename AttentionFn>
-  at::Tensor RunLayers(at::Tensor x, const AttentionFn& attention) const;
+  at::Tensor RunLayers(at::Tensor x, const AttentionFn& attention, const std::vector<AdapterRows>* adapters) const;
   at::Tensor Embed(const at::Tensor& tokens) const;
   // q/k/v of `x` [..., hidden] as [..., heads, head_dim] with q/k norms and RoPE at `positions`
   // (same leading shape as x) applied.
   struct Qkv {
     at::Tensor q, k, v;
   };
-  Qkv ProjectQkv(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x, const at::Tensor& positions) const;
+  Qkv ProjectQkv(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x, const at::Tensor& positions,
+                 const std::vector<AdapterRows>* adapters) const;
   struct PagedStepTensors;
   at::Tensor PagedAttention(const DecoderLayer& layer, size_t layer_index, const at::Tensor& x,
                             const PagedStepTensors& step, PagedKvCache* cache) const;

@@ -142,7 +142,8 @@ struct Engine::Impl {
       const Sequence& sequence = *chunk.sequence;
       batch.token_ids.insert(batch.token_ids.end(), sequence.tokens.begin() + sequence.num_computed,
                              sequence.tokens.begin() + sequence.num_computed + chunk.num_tokens);
-      batch.sequences.push_back({sequence.num_computed, chunk.num_tokens, sequence.blocks.table});
+      batch.sequences.push_back(
+          {sequence.num_computed, chunk.num_tokens, sequence.blocks.table, WorkOf(&sequence)->request.adapter.get()});
       row += chunk.num_tokens;
       if (chunk.samples()) sample_rows.push_back(row - 1);
     }
@@ -356,10 +357,18 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Engine::Submit(EngineRequest requ
                                               " new tokens exceed the KV cache of ", kv_capacity_tokens(), " tokens"));
   }
   RETURN_IF_ERROR(request.sampling.Validate());
+  if (request.adapter != nullptr &&
+      static_cast<int64_t>(request.adapter->updates.size()) != config.num_hidden_layers * kProjectionsPerLayer) {
+    return absl::InvalidArgumentError(absl::StrCat("adapter ", request.adapter->key, " was read for another model"));
+  }
   auto work = std::make_unique<Impl::Work>();
   work->sampler = Sampler(request.sampling);
   work->sequence.tokens = request.prompt_ids;
   work->sequence.prompt_length = prompt;
+  if (request.adapter != nullptr) {
+    // Never 0, the base model's salt.
+    work->sequence.cache_salt = std::hash<std::string>()(request.adapter->key) | 1;
+  }
   work->request = std::move(request);
   work->stream = std::make_shared<RequestStream>();
   work->submitted = Clock::now();

@@ -33,6 +33,7 @@
 namespace promptintern {
 
 class DecoderModel;
+struct LowRankAdapter;
 struct ModelConfig;
 
 // Keys and values of one token across all layers, in bytes (float32).
@@ -67,6 +68,9 @@ struct EngineRequest {
   int max_new_tokens = 64;
   SamplingParams sampling;
   bool stop_at_eos = true;
+  // Null: the base model. Requests of different adapters share a batch; each row goes through
+  // its own adapter, and prefix-cache entries are never shared across adapters.
+  std::shared_ptr<const LowRankAdapter> adapter;
   absl::Time deadline = absl::InfiniteFuture();
   // Polled between steps; true ends the request with CANCELLED (the client went away).
   std::function<bool()> cancelled;
