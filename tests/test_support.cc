@@ -33,10 +33,15 @@ std::string MakeTempDir(const std::string& name) {
 
 }  // namespace promptintern::testing
 
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
+#include "core/checkpoint/checkpoint.h"
 #include "core/lora/lora.h"
 #include "core/model/decoder.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace promptintern::testing {
 
@@ -77,6 +82,91 @@ std::string SaveRandomAdapter(DecoderModel& model, uint64_t seed, const std::vec
   const std::string directory = MakeTempDir("adapter_" + std::to_string(seed));
   if (!SaveLoraAdapter(model, config, "test", directory).ok()) return "";
   return directory;
+}
+
+std::string SharedTokenizerDir(const std::string& name) {
+  const std::string dir = SharedDir() + "/tokenizers/" + name;
+  return PathExists(dir + "/tokenizer.json") ? dir : "";
+}
+
+std::string TinyQwen3ConfigJson(int64_t vocab_size) {
+  return nlohmann::json{{"architectures", {"Qwen3ForCausalLM"}},
+                        {"model_type", "qwen3"},
+                        {"hidden_size", 64},
+                        {"intermediate_size", 128},
+                        {"num_hidden_layers", 2},
+                        {"num_attention_heads", 4},
+                        {"num_key_value_heads", 2},
+                        {"head_dim", 32},
+                        {"vocab_size", vocab_size},
+                        {"max_position_embeddings", 512},
+                        {"rms_norm_eps", 1e-6},
+                        {"rope_theta", 1000000.0},
+                        {"rope_scaling", nullptr},
+                        {"tie_word_embeddings", true},
+                        {"attention_bias", false},
+                        {"attention_dropout", 0.0},
+                        {"hidden_act", "silu"},
+                        {"use_sliding_window", false},
+                        {"sliding_window", nullptr},
+                        {"max_window_layers", 2},
+                        {"bos_token_id", 151643},
+                        {"eos_token_id", 151645},
+                        {"initializer_range", 0.3},
+                        {"torch_dtype", "float32"},
+                        {"transformers_version", "4.51.0"}}
+      .dump(2);
+}
+
+std::string TinyGemma3ConfigJson(int64_t vocab_size) {
+  return nlohmann::json{{"architectures", {"Gemma3ForCausalLM"}},
+                        {"model_type", "gemma3_text"},
+                        {"hidden_size", 32},
+                        {"intermediate_size", 64},
+                        {"num_hidden_layers", 2},
+                        {"num_attention_heads", 4},
+                        {"num_key_value_heads", 1},
+                        {"head_dim", 16},
+                        {"vocab_size", vocab_size},
+                        {"max_position_embeddings", 512},
+                        {"rms_norm_eps", 1e-6},
+                        {"rope_theta", 1000000.0},
+                        {"rope_local_base_freq", 10000.0},
+                        {"rope_scaling", nullptr},
+                        {"query_pre_attn_scalar", 16},
+                        {"sliding_window", 16},
+                        {"layer_types", {"sliding_attention", "full_attention"}},
+                        {"attn_logit_softcapping", nullptr},
+                        {"final_logit_softcapping", nullptr},
+                        {"hidden_activation", "gelu_pytorch_tanh"},
+                        {"attention_bias", false},
+                        {"bos_token_id", 2},
+                        {"eos_token_id", {1, 106}},
+                        {"pad_token_id", 0},
+                        {"initializer_range", 0.3},
+                        {"torch_dtype", "bfloat16"},
+                        {"transformers_version", "4.55.0"}}
+      .dump(2);
+}
+
+bool WriteFamilyCheckpoint(const std::string& directory, const std::string& tokenizer_dir,
+                           const std::function<std::string(const Tokenizer&)>& config_json, DType dtype,
+                           uint64_t seed, uint64_t max_shard_bytes) {
+  auto tokenizer = Tokenizer::LoadFromDirectory(tokenizer_dir);
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  if (!tokenizer.ok()) return false;
+  auto config = ParseModelConfig(config_json(**tokenizer), "test config");
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return false;
+  auto model = DecoderModel::Create(*config);
+  EXPECT_TRUE(model.ok()) << model.status();
+  if (!model.ok() || !(*model)->InitializeRandom(seed).ok()) return false;
+  SaveOptions options;
+  options.dtype = dtype;
+  options.max_shard_bytes = max_shard_bytes;
+  const absl::Status saved = SaveModel(**model, tokenizer->get(), directory, options);
+  EXPECT_TRUE(saved.ok()) << saved;
+  return saved.ok();
 }
 
 }  // namespace promptintern::testing

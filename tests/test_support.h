@@ -17,13 +17,16 @@ std::string MakeTempDir(const std::string& name);
 
 }  // namespace promptintern::testing
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "core/model/config.h"
+#include "core/safetensors/safetensors.h"
 
 namespace promptintern {
 class DecoderModel;
+class Tokenizer;
 }
 
 namespace promptintern::testing {
@@ -35,6 +38,21 @@ std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& 
 // Attaches rank-4 LoRA to `targets` of `model` with random, as-if-trained updates (B != 0), saves
 // it in the PEFT layout under a new temporary directory and returns that directory ("" on failure).
 std::string SaveRandomAdapter(DecoderModel& model, uint64_t seed, const std::vector<std::string>& targets);
+
+// ../shared/tokenizers/<name> (qwen3, gemma3, ...), or "" when ../shared lacks it.
+std::string SharedTokenizerDir(const std::string& name);
+
+// Tiny config.json texts of real families, shaped like their released models (Qwen3-0.6B,
+// gemma-3-270m) but with hidden sizes of 32-64 and two layers; vocab_size is left to the caller.
+std::string TinyQwen3ConfigJson(int64_t vocab_size);
+std::string TinyGemma3ConfigJson(int64_t vocab_size);
+
+// A random checkpoint of that family with a real tokenizer: the config.json `config_json` makes
+// for the tokenizer of `tokenizer_dir`, weights from `seed` saved in `dtype` (sharded when
+// max_shard_bytes > 0), and the tokenizer's files beside them. False (and a gtest failure) on error.
+bool WriteFamilyCheckpoint(const std::string& directory, const std::string& tokenizer_dir,
+                           const std::function<std::string(const Tokenizer&)>& config_json, DType dtype,
+                           uint64_t seed, uint64_t max_shard_bytes = 0);
 
 }  // namespace promptintern::testing
 

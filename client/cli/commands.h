@@ -19,6 +19,8 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
 void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
 // Adds `tokenize --model DIR [--add-special-tokens | --decode [--skip-special-tokens]]`.
 void RegisterTokenizeCommand(CLI::App& app, std::function<int()>* run);
+// Adds `import --model DIR --name NAME --registry-dir R [--task FILE] [--base-model LABEL]`.
+void RegisterImportCommand(CLI::App& app, std::function<int()>* run);
 // Adds `bench --server ADDR --concurrency N --duration S [--mode M]`.
 void RegisterBenchCommand(CLI::App& app, std::function<int()>* run);
 // Adds `experiment --config FILE [--server ADDR --trainer-data-dir DIR] [--output DIR] [--report FILE]`.

@@ -42,6 +42,7 @@ constexpr char kStateWeightsFile[] = "weights.safetensors";
 constexpr char kOptimizerFile[] = "optimizer.pt";
 constexpr char kJobFile[] = "job.yaml";
 constexpr char kFinalDir[] = "final";
+constexpr char kAdapterDir[] = "adapter";
 constexpr char kLoraPrefix[] = "lora:";
 constexpr int kProgressEvery = 10;
 
@@ -65,7 +66,8 @@ json ModeReportToJson(const ModeReport& report) {
           {"mean_output_tokens", report.mean_output_tokens},
           {"latency_p50_s", report.latency.p50},
           {"latency_p90_s", report.latency.p90},
-          {"cost_per_1k_requests_usd", report.cost_per_1k_requests_usd}};
+          {"cost_per_1k_requests_usd", report.cost_per_1k_requests_usd},
+          {"predictions", report.predictions}};
 }
 
 // A number field of a report read back from disk: a missing or non-numeric value (JSON writes NaN
@@ -93,6 +95,12 @@ ModeReport ModeReportFromJson(const json& value) {
   report.latency.p50 = NumberOf(value, "latency_p50_s");
   report.latency.p90 = NumberOf(value, "latency_p90_s");
   report.cost_per_1k_requests_usd = NumberOf(value, "cost_per_1k_requests_usd");
+  const auto predictions = value.is_object() ? value.find("predictions") : value.end();
+  if (predictions != value.end() && predictions->is_array()) {
+    for (const json& prediction : *predictions) {
+      if (prediction.is_string()) report.predictions.push_back(prediction.get<std::string>());
+    }
+  }
   return report;
 }
 
@@ -198,6 +206,15 @@ absl::Status RestoreTrainableState(DecoderModel& model, const std::string& path)
   });
 }
 
+LoraConfig LoraConfigOf(const ModelSpec& spec) {
+  LoraConfig config;
+  config.rank = spec.lora_rank;
+  config.alpha = spec.lora_alpha;
+  config.dropout = spec.lora_dropout;
+  config.target_modules = spec.lora_target_modules;
+  return config;
+}
+
 // Example index for slot `slot` of global step `step`: epochs of seeded permutations, so every
 // example is seen once per epoch and the order depends on nothing but (seed, step).
 class BatchSampler {
@@ -269,6 +286,7 @@ class Pipeline {
   std::string compressed_template_;  // of the final model, as stored in task.json
   std::vector<std::string> pretraining_lines_;
   int64_t total_steps_ = 0;
+  int completion_eos_ = -1;
   Progress progress_;
   std::unique_ptr<BatchSampler> train_sampler_;
   std::unique_ptr<BatchSampler> pretrain_sampler_;
@@ -299,8 +317,9 @@ absl::Status Pipeline::PrepareTokenizer() {
 absl::Status Pipeline::PrepareModel() {
   const ModelSpec& model_spec = spec_.model;
   if (!model_spec.from_scratch) {
-    ASSIGN_OR_RETURN(model_, LoadModel(model_spec.base));
-    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::LoadFromDirectory(model_spec.base));
+    ASSIGN_OR_RETURN(Checkpoint base, LoadCheckpoint(model_spec.base));
+    model_ = std::move(base.model);
+    tokenizer_ = std::move(base.tokenizer);
   } else {
     RETURN_IF_ERROR(PrepareTokenizer());
     ModelConfig config;
@@ -314,22 +333,22 @@ absl::Status Pipeline::PrepareModel() {
     config.bos_token_id = tokenizer_->bos_id();
     config.eos_token_ids = {tokenizer_->eos_id()};
     config.tie_word_embeddings = true;
+    RETURN_IF_ERROR(MatchTokenizer(*tokenizer_, &config));
     ASSIGN_OR_RETURN(model_, DecoderModel::Create(config));
     RETURN_IF_ERROR(model_->InitializeRandom(spec_.seed));
   }
-  if (tokenizer_->vocab_size() > model_->config().vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer has ", tokenizer_->vocab_size(),
-                                                   " pieces but the model's vocabulary is ", model_->config().vocab_size));
+  if (spec_.training.max_length > model_->config().max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("training.max_length ", spec_.training.max_length,
+                                                   " exceeds the model's context (max_position_embeddings ",
+                                                   model_->config().max_position_embeddings, ")"));
   }
+  // What every completion ends with: the tokenizer's primary EOS (what Hugging Face fine-tuning
+  // appends), or config.json's where the tokenizer names none. Generation stops at either
+  // (LoadCheckpoint put the tokenizer's EOS set into the model's).
+  completion_eos_ = tokenizer_->eos_id() >= 0 ? tokenizer_->eos_id()
+                                              : static_cast<int>(model_->config().eos_token_ids.front());
   const bool lora = model_spec.finetune == "lora";
-  if (lora) {
-    LoraConfig lora_config;
-    lora_config.rank = model_spec.lora_rank;
-    lora_config.alpha = model_spec.lora_alpha;
-    lora_config.dropout = model_spec.lora_dropout;
-    lora_config.target_modules = model_spec.lora_target_modules;
-    RETURN_IF_ERROR(AttachLora(*model_, lora_config, spec_.seed));
-  }
+  if (lora) RETURN_IF_ERROR(AttachLora(*model_, LoraConfigOf(model_spec), spec_.seed));
   OptimizerConfig optimizer;
   optimizer.schedule = {spec_.training.learning_rate, spec_.training.warmup_steps, total_steps_,
                         spec_.training.min_lr_ratio};
@@ -341,10 +360,15 @@ absl::Status Pipeline::PrepareModel() {
 
   if (spec_.compression.method == "self_information" && spec_.compression.scorer != "model") {
     ASSIGN_OR_RETURN(scorer_, LoadModel(spec_.compression.scorer));
+    ModelConfig scorer_config = scorer_->config();
+    if (absl::Status matched = MatchTokenizer(*tokenizer_, &scorer_config); !matched.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("compression.scorer ", spec_.compression.scorer, ": ", matched.message()));
+    }
   }
   const DecoderModel& scorer = scorer_ != nullptr ? *scorer_ : *model_;
   ASSIGN_OR_RETURN(compressor_, MakeTemplateCompressor(spec_.compression.method, spec_.seed,
-                                                       ModelSurprisal(scorer, tokenizer_->bos_id())));
+                                                       ModelSurprisal(scorer, tokenizer_->prompt_prefix())));
   return absl::OkStatus();
 }
 
@@ -421,7 +445,8 @@ absl::StatusOr<TrainingExample> Pipeline::MakeExample(const std::string& prompt,
   TrainingExample example;
   ASSIGN_OR_RETURN(example.prompt_ids, tokenizer_->EncodePrompt(prompt));
   ASSIGN_OR_RETURN(example.completion_ids, tokenizer_->Encode(completion));
-  example.completion_ids.push_back(tokenizer_->eos_id());
+  example.completion_ids.push_back(completion_eos_);
+  example.kept_prefix = static_cast<int>(tokenizer_->prompt_prefix().size());
   return example;
 }
 
@@ -490,6 +515,12 @@ absl::Status Pipeline::WriteExampleScores(const ModeReport& mode_report) {
 
 absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
   report.final_model_dir = JoinPath(spec_.output_dir, kFinalDir);
+  if (spec_.model.finetune == "lora") {
+    // The adapter alone too, for Hugging Face PEFT on the base.
+    RETURN_IF_ERROR(SaveLoraAdapter(*model_, LoraConfigOf(spec_.model),
+                                    spec_.model.from_scratch ? "scratch" : spec_.model.base,
+                                    JoinPath(spec_.output_dir, kAdapterDir)));
+  }
   RETURN_IF_ERROR(MergeLora(*model_));
   SaveOptions options;
   options.metadata = {{"promptintern_job", spec_.name}};

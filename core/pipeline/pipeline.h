@@ -4,7 +4,8 @@
 //     compress the template to r_s (scorer: the model as it stands at the stage's start),
 //     render every training query with k_s retrieved examples, fine-tune its share of the steps,
 //     evaluate on validation, checkpoint
-//   -> final checkpoint + task.json (everything needed to render the full prompt again)
+//   -> final checkpoint + task.json (everything needed to render the full prompt again), with
+//      LoRA merged into it (and the adapter alone in <output>/adapter, in PEFT's layout)
 //   -> comparison of inference modes (query-only, full prompt, compressed prompt), written to
 //      report.json with the budget spent (steps, training tokens) and, per mode, every validation
 //      example's scores in examples/<mode>.jsonl (for intervals and paired tests across runs).

@@ -69,7 +69,7 @@ absl::StatusOr<std::shared_ptr<const ServedTarget>> ServedModel::MakeTarget(
     // A task file from before the compressed template was stored: compress again, as it was then.
     c10::InferenceMode inference_mode;
     ASSIGN_OR_RETURN(auto compressor, MakeTemplateCompressor(target->task_.compression_method, 1,
-                                                             ModelSurprisal(*model_, tokenizer_->bos_id())));
+                                                             ModelSurprisal(*model_, tokenizer_->prompt_prefix())));
     ASSIGN_OR_RETURN(CompressedTemplate compressed,
                      CompressTemplate(*compressor, *tokenizer_, target->full_template_,
                                       target->task_.compressed_keep_ratio));
@@ -91,8 +91,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   served->registry_ = &registry;
   served->options_ = options;
   served->base_model_ = opened.manifest.base_model;
-  ASSIGN_OR_RETURN(served->model_, LoadModelForServing(opened.directory));
-  ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::LoadFromDirectory(opened.directory));
+  ASSIGN_OR_RETURN(Checkpoint checkpoint, LoadCheckpointForServing(opened.directory));
+  served->model_ = std::move(checkpoint.model);
+  served->tokenizer_ = std::move(checkpoint.tokenizer);
   ASSIGN_OR_RETURN(served->base_, served->MakeTarget(opened.model_name, opened.version, opened.directory, nullptr));
   ASSIGN_OR_RETURN(served->engine_, Engine::Start(*served->model_, options.engine));
   // Warm-up: one real request through the engine before any client sees this version.

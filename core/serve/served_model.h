@@ -47,7 +47,7 @@ class ServedTarget {
   int64_t template_tokens() const { return template_tokens_; }
   const std::shared_ptr<const LowRankAdapter>& adapter() const { return adapter_; }
 
-  // The model input for `query` in `mode` (BOS as the tokenizer wants it).
+  // The model input for `query` in `mode`, starting with the tokenizer's prompt prefix (BOS or none).
   absl::StatusOr<std::vector<int>> RenderPromptIds(const std::string& query, PromptMode mode) const;
 
  private:

@@ -220,6 +220,7 @@ class HfTokenizer : public Tokenizer {
   }
 
   int vocab_size() const override { return vocab_size_; }
+  int model_vocab_size() const override { return model_->size(); }
 
  protected:
   absl::StatusOr<std::string> DecodeIds(const std::vector<int>& ids, SpecialTokens special) const override {
