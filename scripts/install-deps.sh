@@ -34,10 +34,12 @@ RUNTIME_PACKAGES=(
 # Only the tests and developer tooling need these: ccache and git for working on the tree, Python
 # grpcio for the cross-implementation client test, promtool (prometheus) for the metrics and alert
 # rule tests, docker-compose to validate docker/docker-compose.yml offline (it needs no engine),
-# openssl for the throwaway certificates of the TLS tests.
+# openssl for the throwaway certificates of the TLS tests, python3-h2 for the raw HTTP/2 client that
+# holds streams at a closed flow-control window (tests/python/slow_stream_client.py), iproute2 (ip
+# netns, veth) for the data-parallel test that cuts the link between two ranks.
 TEST_PACKAGES=(
-  ccache git curl openssl
-  python3 python3-yaml python3-grpcio python3-grpc-tools
+  ccache git curl openssl iproute2
+  python3 python3-yaml python3-grpcio python3-grpc-tools python3-h2
   prometheus docker-compose
 )
 
