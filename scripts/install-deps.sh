@@ -36,10 +36,13 @@ RUNTIME_PACKAGES=(
 # rule tests, docker-compose to validate docker/docker-compose.yml offline (it needs no engine),
 # openssl for the throwaway certificates of the TLS tests; clang and its runtime libraries
 # (libFuzzer) for the fuzz targets of tests/fuzz; chromium (headless) and python3-markdown render an
-# experiment report with its SVG plots in a real browser (tests/experiment/render_report.py).
+# experiment report with its SVG plots in a real browser (tests/experiment/render_report.py);
+# python3-h2 for the raw HTTP/2 client that holds streams at a closed flow-control window
+# (tests/python/slow_stream_client.py), iproute2 (ip netns, veth) for the data-parallel test that
+# cuts the link between two ranks.
 TEST_PACKAGES=(
-  ccache git curl openssl clang libclang-rt-dev
-  python3 python3-yaml python3-grpcio python3-grpc-tools python3-markdown
+  ccache git curl openssl clang libclang-rt-dev iproute2
+  python3 python3-yaml python3-grpcio python3-grpc-tools python3-markdown python3-h2
   prometheus docker-compose
   chromium
 )

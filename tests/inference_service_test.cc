@@ -32,61 +32,14 @@ using ::promptintern::testing::HealthServing;
 using ::promptintern::testing::HttpGet;
 using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::MakeTempDir;
+using ::promptintern::testing::InferenceArguments;
+using ::promptintern::testing::Publish;
+using ::promptintern::testing::Query;
 using ::promptintern::testing::SaveRandomAdapter;
 using ::promptintern::testing::ServiceProcess;
-using ::promptintern::testing::TinyJobYaml;
+using ::promptintern::testing::StartServingStack;
+using ::promptintern::testing::SumOf;
 using ::promptintern::testing::TreeDigest;
-
-// Publishes one version of `name` through the trainer and returns its number.
-int64_t Publish(TrainerClient& trainer, const std::string& name, int steps) {
-  auto job = trainer.SubmitJob(TinyJobYaml(name, steps));
-  EXPECT_TRUE(job.ok()) << job.status();
-  if (!job.ok()) return 0;
-  EXPECT_TRUE(trainer.WatchJob(job->job_id(), [](const v1::JobEvent&) { return true; }).ok());
-  auto finished = trainer.GetJob(job->job_id());
-  EXPECT_EQ(finished->state(), v1::JOB_STATE_SUCCEEDED) << finished->error();
-  return finished->model_version();
-}
-
-// Sum of every sample of `metric` in a Prometheus text exposition.
-double SumOf(const std::string& exposition, const std::string& metric) {
-  double sum = 0;
-  const std::regex line("(^|\n)" + metric + "(\\{[^}]*\\})? ([0-9.eE+-]+)");
-  for (auto it = std::sregex_iterator(exposition.begin(), exposition.end(), line); it != std::sregex_iterator(); ++it) {
-    sum += std::stod((*it)[3]);
-  }
-  return sum;
-}
-
-v1::GenerateRequest Query(const std::string& text, int max_tokens) {
-  v1::GenerateRequest request;
-  request.set_query(text);
-  request.set_max_tokens(max_tokens);
-  return request;
-}
-
-// promptintern-inference following `name`@production in dir/registry.
-std::vector<std::string> InferenceArguments(const std::string& dir, const std::string& name) {
-  return {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--registry-dir", dir + "/registry",
-          "--model", name + "@production", "--poll-seconds", "0.2", "--threads", "1", "--max-batch-size", "4"};
-}
-
-// Trainer + inference on loopback with `name`@production (version 1) being served.
-void StartServingStack(const std::string& dir, const std::string& name, ServiceProcess& trainer_process,
-                       ServiceProcess& inference_process, const std::vector<std::string>& extra_inference_args = {}) {
-  ASSERT_TRUE(trainer_process.Start(BinaryDir() + "/promptintern-trainer",
-                                    {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir + "/data",
-                                     "--registry-dir", dir + "/registry", "--threads", "1"},
-                                    dir + "/trainer.log"));
-  TrainerClient trainer(trainer_process.address());
-  ASSERT_EQ(Publish(trainer, name, 6), 1);
-  ASSERT_TRUE(trainer.SetAlias(name, "production", 1, "test").ok());
-  std::vector<std::string> inference_args = InferenceArguments(dir, name);
-  inference_args.insert(inference_args.end(), extra_inference_args.begin(), extra_inference_args.end());
-  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference", inference_args, dir + "/inference.log"));
-  InferenceClient client(inference_process.address());
-  for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-}
 
 TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures) {
   const std::string dir = MakeTempDir("inference_service");

@@ -1,18 +1,23 @@
 #include "core/distributed/process_group.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/model/decoder.h"
 #include "core/registry/registry.h"
@@ -201,15 +206,30 @@ TEST(ProcessGroupTest, TwoRanksTakeTheStepsOneProcessTakesOnTheWholeBatch) {
   }
 }
 
+// Where a rank runs: its network namespace (/run/netns/NAME, "" = this one), the address it reaches
+// rank 0 at, and the interface Gloo binds (GLOO_SOCKET_IFNAME, "" = the default).
+struct RankNetwork {
+  std::string netns;
+  std::string master_addr = "127.0.0.1";
+  std::string interface;
+};
+
 // One `promptintern train` process per rank, as a PyTorchJob starts them.
 pid_t StartRank(const std::string& job_file, const std::string& output_dir, int rank, int world_size, int port,
-                const std::vector<std::string>& extra_arguments, const std::string& log_path) {
+                const std::vector<std::string>& extra_arguments, const std::string& log_path,
+                const RankNetwork& network = {}) {
   const std::string binary = BinaryDir() + "/promptintern";
   std::vector<std::string> arguments = {binary, "train", "--config", job_file, "--output", output_dir};
   arguments.insert(arguments.end(), extra_arguments.begin(), extra_arguments.end());
   const pid_t child = fork();
   if (child != 0) return child;
-  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  if (!network.netns.empty()) {
+    const int ns = open(("/run/netns/" + network.netns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(126);
+    close(ns);
+  }
+  if (!network.interface.empty()) setenv("GLOO_SOCKET_IFNAME", network.interface.c_str(), 1);
+  setenv("MASTER_ADDR", network.master_addr.c_str(), 1);
   setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
   setenv("WORLD_SIZE", std::to_string(world_size).c_str(), 1);
   setenv("RANK", std::to_string(rank).c_str(), 1);
@@ -310,6 +330,129 @@ TEST(DataParallelTrainingTest, KilledRanksResumeFromRankZerosState) {
   EXPECT_EQ(WaitExitCode(rank0), 0) << *ReadFile(JoinPath(dir, "rank0-again.log"));
   EXPECT_EQ(WaitExitCode(rank1), 0) << *ReadFile(JoinPath(dir, "rank1-again.log"));
   ExpectSameWeights(single, rank0_dir);
+}
+
+// Two network namespaces joined by a veth pair, made with iproute2 (needs CAP_NET_ADMIN): host 0's
+// end has 10.77.0.1, host 1's 10.77.0.2, and the test can cut the link between them. The addresses
+// live inside the namespaces, so concurrent runs do not collide; the names carry the pid.
+class TwoHostNetwork {
+ public:
+  ~TwoHostNetwork() {
+    for (int host = 0; host < 2; ++host) Ip("netns del " + netns(host));
+  }
+  std::string netns(int host) const { return absl::StrCat("pi", getpid(), "-", host); }
+  std::string interface(int host) const { return absl::StrCat("pi", getpid(), "v", host); }
+  std::string address(int host) const { return absl::StrCat("10.77.0.", host + 1); }
+
+  // False with the command that failed in `error`.
+  bool Create(std::string* error) {
+    std::vector<std::string> commands = {"netns add " + netns(0), "netns add " + netns(1),
+                                         absl::StrCat("link add ", interface(0), " netns ", netns(0), " type veth peer name ",
+                                                      interface(1), " netns ", netns(1))};
+    for (int host = 0; host < 2; ++host) {
+      commands.push_back(absl::StrCat("-n ", netns(host), " addr add ", address(host), "/24 dev ", interface(host)));
+      commands.push_back(absl::StrCat("-n ", netns(host), " link set lo up"));
+      commands.push_back(absl::StrCat("-n ", netns(host), " link set ", interface(host), " up"));
+    }
+    for (const std::string& command : commands) {
+      if (!Ip(command)) {
+        *error = "ip " + command + " failed";
+        return false;
+      }
+    }
+    return true;
+  }
+  // Host 0's end down (host 1's loses its carrier) or up again.
+  bool SetLink(bool up) {
+    return Ip(absl::StrCat("-n ", netns(0), " link set ", interface(0), up ? " up" : " down"));
+  }
+
+ private:
+  static bool Ip(const std::string& arguments) { return std::system(("ip " + arguments + " 2>/dev/null").c_str()) == 0; }
+};
+
+// The exit code of `child` (as WaitExitCode), or -1 after killing it when it runs past `seconds`.
+int WaitExitCodeWithin(pid_t child, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int status = 0;
+  while (waitpid(child, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(child, SIGKILL);
+      waitpid(child, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Two ranks on two "hosts" whose link is cut mid-run: neither may hang (the run would otherwise wait
+// on a dead TCP connection until the default 30-minute collective timeout); both fail within the
+// collective timeout with an error that says what was being exchanged; nothing is published. Once
+// the link is back the restarted ranks resume from rank 0's last checkpoint, end with the weights
+// of an uninterrupted single-process run, and the model is published exactly once.
+TEST(DataParallelTrainingTest, ACutLinkFailsBothRanksWithinTheCollectiveTimeoutAndTheRunResumesOnceBack) {
+  TwoHostNetwork network;
+  std::string error;
+  if (!network.Create(&error)) {
+    GTEST_SKIP() << "needs CAP_NET_ADMIN and iproute2 (scripts/install-deps.sh) for network namespaces: " << error;
+  }
+  constexpr int kSteps = 40;
+  constexpr double kCollectiveTimeoutSeconds = 8;
+  const std::string dir = MakeTempDir("ddp_cut_link");
+  const std::string job = WriteJob(dir, kSteps);
+  const std::string single = JoinPath(dir, "single");
+  const std::string command = BinaryDir() + "/promptintern train --config " + job + " --output " + single +
+                              " > /dev/null 2> " + JoinPath(dir, "single.log");
+  ASSERT_EQ(std::system(command.c_str()), 0);
+
+  const std::string registry = JoinPath(dir, "registry");
+  const std::string rank0_dir = JoinPath(dir, "rank0");
+  const std::vector<std::string> arguments = {"--registry-dir", registry, "--collective-timeout",
+                                              absl::StrCat(kCollectiveTimeoutSeconds)};
+  const RankNetwork host0{network.netns(0), network.address(0), network.interface(0)};
+  const RankNetwork host1{network.netns(1), network.address(0), network.interface(1)};
+  const int port = FreePort();
+  pid_t rank1 = StartRank(job, JoinPath(dir, "rank1"), 1, 2, port, arguments, JoinPath(dir, "rank1.log"), host1);
+  pid_t rank0 = StartRank(job, rank0_dir, 0, 2, port, arguments, JoinPath(dir, "rank0.log"), host0);
+  WaitForCheckpointStep(rank0_dir, 2);
+  ASSERT_TRUE(network.SetLink(false));
+  const auto cut = std::chrono::steady_clock::now();
+  const int code0 = WaitExitCodeWithin(rank0, kCollectiveTimeoutSeconds + 60);
+  const int code1 = WaitExitCodeWithin(rank1, kCollectiveTimeoutSeconds + 60);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - cut).count();
+  for (const auto& [code, log_name] : {std::pair{code0, "rank0.log"}, std::pair{code1, "rank1.log"}}) {
+    const std::string log = ReadFile(JoinPath(dir, log_name)).value_or("");
+    EXPECT_EQ(code, 1) << log_name << ":\n" << log;
+    // The error names the collective and the ranks it waited for.
+    EXPECT_TRUE(std::regex_search(log, std::regex("promptintern train: [^\n]*(across 2 ranks|from rank 0)")))
+        << log_name << ":\n" << log;
+  }
+  EXPECT_LT(seconds, kCollectiveTimeoutSeconds + 20) << "the ranks took " << seconds << " s to fail";
+  auto saved = ReadFile(JoinPath(rank0_dir, "state/progress.json"));
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  const int64_t cut_at = nlohmann::json::parse(*saved)["global_step"].get<int64_t>();
+  ASSERT_LT(cut_at, kSteps) << "the run ended before the cut";
+  auto opened = ModelRegistry::OpenLocal(registry);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto versions = (*opened)->ListVersions("ddp");
+  EXPECT_TRUE(!versions.ok() || versions->empty()) << "a failed run published";
+
+  ASSERT_TRUE(network.SetLink(true));
+  const int again = FreePort();
+  rank1 = StartRank(job, JoinPath(dir, "rank1-again"), 1, 2, again, arguments, JoinPath(dir, "rank1-again.log"), host1);
+  rank0 = StartRank(job, rank0_dir, 0, 2, again, arguments, JoinPath(dir, "rank0-again.log"), host0);
+  EXPECT_EQ(WaitExitCodeWithin(rank0, 300), 0) << *ReadFile(JoinPath(dir, "rank0-again.log"));
+  EXPECT_EQ(WaitExitCodeWithin(rank1, 300), 0) << *ReadFile(JoinPath(dir, "rank1-again.log"));
+  std::smatch resumed;
+  const std::string log = ReadFile(JoinPath(dir, "rank0-again.log")).value_or("");
+  ASSERT_TRUE(std::regex_search(log, resumed, std::regex("resumed at step ([0-9]+)"))) << log;
+  EXPECT_GT(std::stoll(resumed[1]), 0);
+  EXPECT_LE(std::stoll(resumed[1]), cut_at);
+  ExpectSameWeights(single, rank0_dir);
+  versions = (*opened)->ListVersions("ddp");
+  ASSERT_TRUE(versions.ok()) << versions.status();
+  EXPECT_EQ(versions->size(), 1u) << "published exactly once";
 }
 
 TEST(DataParallelTrainingTest, AGlobalBatchThatDoesNotSplitEvenlyIsRefusedByEveryRank) {

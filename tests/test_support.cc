@@ -404,3 +404,59 @@ std::string TinyJobYaml(const std::string& name, int steps) {
 }
 
 }  // namespace promptintern::testing
+
+#include <gtest/gtest.h>
+
+#include "client/lib/inference_client.h"
+#include "client/lib/trainer_client.h"
+
+namespace promptintern::testing {
+
+int64_t Publish(TrainerClient& trainer, const std::string& name, int steps) {
+  auto job = trainer.SubmitJob(TinyJobYaml(name, steps));
+  EXPECT_TRUE(job.ok()) << job.status();
+  if (!job.ok()) return 0;
+  EXPECT_TRUE(trainer.WatchJob(job->job_id(), [](const v1::JobEvent&) { return true; }).ok());
+  auto finished = trainer.GetJob(job->job_id());
+  EXPECT_EQ(finished->state(), v1::JOB_STATE_SUCCEEDED) << finished->error();
+  return finished->model_version();
+}
+
+v1::GenerateRequest Query(const std::string& text, int max_tokens) {
+  v1::GenerateRequest request;
+  request.set_query(text);
+  request.set_max_tokens(max_tokens);
+  return request;
+}
+
+double SumOf(const std::string& exposition, const std::string& metric) {
+  double sum = 0;
+  const std::regex line("(^|\n)" + metric + "(\\{[^}]*\\})? ([0-9.eE+-]+)");
+  for (auto it = std::sregex_iterator(exposition.begin(), exposition.end(), line); it != std::sregex_iterator(); ++it) {
+    sum += std::stod((*it)[3]);
+  }
+  return sum;
+}
+
+std::vector<std::string> InferenceArguments(const std::string& dir, const std::string& name) {
+  return {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--registry-dir", dir + "/registry",
+          "--model", name + "@production", "--poll-seconds", "0.2", "--threads", "1", "--max-batch-size", "4"};
+}
+
+void StartServingStack(const std::string& dir, const std::string& name, ServiceProcess& trainer_process,
+                       ServiceProcess& inference_process, const std::vector<std::string>& inference_arguments) {
+  ASSERT_TRUE(trainer_process.Start(BinaryDir() + "/promptintern-trainer",
+                                    {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir + "/data",
+                                     "--registry-dir", dir + "/registry", "--threads", "1"},
+                                    dir + "/trainer.log"));
+  TrainerClient trainer(trainer_process.address());
+  ASSERT_EQ(Publish(trainer, name, 6), 1);
+  ASSERT_TRUE(trainer.SetAlias(name, "production", 1, "test").ok());
+  std::vector<std::string> arguments = InferenceArguments(dir, name);
+  arguments.insert(arguments.end(), inference_arguments.begin(), inference_arguments.end());
+  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference", arguments, dir + "/inference.log"));
+  InferenceClient client(inference_process.address());
+  for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+}  // namespace promptintern::testing

@@ -133,3 +133,34 @@ class ScopedTmpfs {
 std::string TinyJobYaml(const std::string& name, int steps);
 
 }  // namespace promptintern::testing
+
+#include "promptintern/v1/inference.pb.h"
+
+namespace promptintern {
+class TrainerClient;
+}
+
+namespace promptintern::testing {
+
+// Publishes one version of `name` (TinyJobYaml with `steps`) through the trainer and returns its
+// number (0 after a failure, which is reported).
+int64_t Publish(TrainerClient& trainer, const std::string& name, int steps);
+
+// A GenerateRequest for `text` with `max_tokens`.
+v1::GenerateRequest Query(const std::string& text, int max_tokens);
+
+// Sum of every sample of `metric` in a Prometheus text exposition.
+double SumOf(const std::string& exposition, const std::string& metric);
+
+// The flags of promptintern-inference following `name`@production in dir/registry, on loopback
+// ports of its choice.
+std::vector<std::string> InferenceArguments(const std::string& dir, const std::string& name);
+
+// Trainer + inference on loopback under `dir` with `name`@production (version 1) being served, once
+// GetModel answers. `inference_arguments` are appended to the inference service's flags (it already
+// gets --listen, --metrics-listen, --registry-dir, --model, --poll-seconds, --threads and
+// --max-batch-size 4; a flag may not be given twice).
+void StartServingStack(const std::string& dir, const std::string& name, ServiceProcess& trainer_process,
+                       ServiceProcess& inference_process, const std::vector<std::string>& inference_arguments = {});
+
+}  // namespace promptintern::testing

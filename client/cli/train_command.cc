@@ -63,6 +63,7 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
     std::string output_dir;
     std::string registry_dir;
     std::string publish_name;
+    double collective_timeout_seconds = DistributedConfig().collective_timeout_seconds;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* command = app.add_subcommand(
@@ -74,6 +75,11 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
   command->add_option("--registry-dir", flags->registry_dir,
                       "Publish the final checkpoint to this model registry (rank 0 only)");
   command->add_option("--publish", flags->publish_name, "Model name to publish under (default: the job's name)");
+  command
+      ->add_option("--collective-timeout", flags->collective_timeout_seconds,
+                   "Data-parallel runs: seconds a collective waits for the other ranks before the run fails with "
+                   "an error (a rank that died, a network that dropped); it must cover rank 0's evaluations")
+      ->capture_default_str();
   command->callback([flags, run] {
     *run = [flags] {
       absl::StatusOr<JobSpec> spec = LoadJobSpec(flags->config_path);
@@ -83,6 +89,10 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
       }
       if (!flags->output_dir.empty()) spec->output_dir = flags->output_dir;
       absl::StatusOr<DistributedConfig> distributed = DistributedConfigFromEnvironment();
+      if (distributed.ok()) {
+        distributed->collective_timeout_seconds = flags->collective_timeout_seconds;
+        if (absl::Status valid = distributed->Validate(); !valid.ok()) distributed = valid;
+      }
       if (!distributed.ok()) {
         std::cerr << "promptintern train: " << distributed.status().message() << "\n";
         return 2;
