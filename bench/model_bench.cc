@@ -13,6 +13,7 @@
 
 #include "core/generate/generator.h"
 #include "core/model/llama.h"
+#include "core/platform/blas_dispatch.h"
 #include "core/train/causal_lm.h"
 #include "core/train/model_trainer.h"
 #include "core/util/threads.h"
@@ -114,6 +115,7 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
 }  // namespace promptintern
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "model_bench");
   using promptintern::ModelConfig;
   CLI::App app{"PromptIntern model throughput benchmark"};
   ModelConfig custom;

@@ -5,6 +5,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "server/common/blas_info_metric.h"
+
 namespace promptintern {
 namespace {
 
@@ -55,7 +57,9 @@ InferenceMetrics::InferenceMetrics()
       waiting_(&Register(prometheus::BuildGauge(), "promptintern_requests_waiting", "Requests queued", *registry_)
                     .Add({})),
       model_info_(&Register(prometheus::BuildGauge(), "promptintern_model_info", "The model version in service (1)",
-                            *registry_)) {}
+                            *registry_)) {
+  RegisterBlasInfo(*registry_);
+}
 
 void InferenceMetrics::RecordRequest(const RequestRecord& record) {
   const std::string version = std::to_string(record.version);

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/platform/blas_dispatch.h"
 #include "core/registry/registry.h"
 #include "core/serve/served_model.h"
 #include "core/util/threads.h"
@@ -45,6 +46,7 @@ struct InferenceConfig {
 }  // namespace
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "promptintern-inference");
   promptintern::BlockTerminationSignals();
   CLI::App app{"PromptIntern inference service"};
   InferenceConfig config;
