@@ -19,10 +19,13 @@ __m256i TailMask(int64_t n) {
 struct Avx2Isa {
   using Vec = __m256;
   static constexpr int64_t kLanes = 8;
-  // 2 x rows by 4 weight rows: 8 accumulators + 2 x vectors + weights and scales, of 16 registers.
-  static constexpr int kRowBlock = 2;
-  static constexpr int kOutTile = 4;
-  static constexpr int kOutTileSingleRow = 4;
+  // Of 16 registers: R x vectors + R * O accumulators (at most 8) + weights and scales.
+  static constexpr int kRowBlock = 4;
+  static constexpr int kOutRows = 4;
+  template <int R>
+  static constexpr int OutTile() {
+    return R <= 2 ? 4 : 2;
+  }
   static Vec Zero() { return _mm256_setzero_ps(); }
   static Vec Set1(float value) { return _mm256_set1_ps(value); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }

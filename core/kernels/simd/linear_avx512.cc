@@ -16,11 +16,15 @@ __mmask16 TailMask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 struct Avx512Isa {
   using Vec = __m512;
   static constexpr int64_t kLanes = 16;
-  // 4 x rows by 4 weight rows: 16 accumulators + 4 x vectors + weights, of 32 registers. One x row
-  // streams 8 weight rows at once, which keeps enough loads in flight for memory bandwidth.
-  static constexpr int kRowBlock = 4;
-  static constexpr int kOutTile = 4;
-  static constexpr int kOutTileSingleRow = 8;
+  // Of 32 registers: R x vectors + R * O accumulators + a weight vector. Up to 8 rows of x per
+  // tile, so a decode batch of 8 decodes each weight once; one x row streams 8 weight rows at
+  // once, which keeps enough loads in flight for memory bandwidth.
+  static constexpr int kRowBlock = 8;
+  static constexpr int kOutRows = 8;
+  template <int R>
+  static constexpr int OutTile() {
+    return R == 1 ? 8 : R <= 4 ? 4 : 2;
+  }
   static Vec Zero() { return _mm512_setzero_ps(); }
   static Vec Set1(float value) { return _mm512_set1_ps(value); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }

@@ -52,33 +52,35 @@ void DotTile(const LinearTask& t, int64_t o0, int64_t r0) {
   }
 }
 
+// As the AVX-512 kernels: up to 8 rows of x per tile, O output rows per tile by R.
+constexpr int kRowBlock = 8;
+constexpr int kOutRows = 8;
+template <int R>
+constexpr int OutTile() {
+  return R == 1 ? 8 : R <= 4 ? 4 : 2;
+}
+
 template <int R>
 void DotRow(const LinearTask& t, int64_t o0, int64_t r0) {
-  if constexpr (R == 1) {
-    DotTile<1, 8>(t, o0, r0);
-  } else {
-    DotTile<R, 4>(t, o0, r0);
-    if (o0 + 4 < t.out_end) DotTile<R, 4>(t, o0 + 4, r0);
+  for (int64_t j = 0; j < kOutRows && o0 + j < t.out_end; j += OutTile<R>()) DotTile<R, OutTile<R>()>(t, o0 + j, r0);
+}
+
+template <int R = kRowBlock - 1>
+void DotRemainder(const LinearTask& t, int64_t o0, int64_t r0, int64_t left) {
+  if constexpr (R >= 1) {
+    if (left == R) {
+      DotRow<R>(t, o0, r0);
+    } else {
+      DotRemainder<R - 1>(t, o0, r0, left);
+    }
   }
 }
 
 void RunDot(const LinearTask& t) {
-  for (int64_t o0 = t.out_begin; o0 < t.out_end; o0 += 8) {
+  for (int64_t o0 = t.out_begin; o0 < t.out_end; o0 += kOutRows) {
     int64_t r = 0;
-    for (; r + 4 <= t.rows; r += 4) DotRow<4>(t, o0, r);
-    switch (t.rows - r) {
-      case 3:
-        DotRow<3>(t, o0, r);
-        break;
-      case 2:
-        DotRow<2>(t, o0, r);
-        break;
-      case 1:
-        DotRow<1>(t, o0, r);
-        break;
-      default:
-        break;
-    }
+    for (; r + kRowBlock <= t.rows; r += kRowBlock) DotRow<kRowBlock>(t, o0, r);
+    if (r < t.rows) DotRemainder(t, o0, r, t.rows - r);
   }
 }
 

@@ -23,8 +23,11 @@ struct ScalarIsa {
   using Vec = float;
   static constexpr int64_t kLanes = 1;
   static constexpr int kRowBlock = 4;
-  static constexpr int kOutTile = 4;
-  static constexpr int kOutTileSingleRow = 4;
+  static constexpr int kOutRows = 4;
+  template <int R>
+  static constexpr int OutTile() {
+    return 4;
+  }
   static Vec Zero() { return 0.0f; }
   static Vec Set1(float value) { return value; }
   static Vec Fma(Vec a, Vec b, Vec c) { return a * b + c; }
