@@ -228,7 +228,8 @@ TEST(WeightFormatTest, Int8QuantizationErrorIsHalfAStep) {
   ASSERT_TRUE(blocks.ok() && rows.ok());
   EXPECT_EQ(blocks->groups_per_row(), 7);
   EXPECT_EQ(rows->groups_per_row(), 1);
-  const at::Tensor scales = at::from_blob(const_cast<float*>(blocks->scales()), {16, 7}).repeat_interleave(32, 1).narrow(1, 0, 200);
+  ASSERT_EQ(blocks->Scales().sizes(), (std::vector<int64_t>{16, 7}));
+  const at::Tensor scales = blocks->Scales().repeat_interleave(32, 1).narrow(1, 0, 200);
   EXPECT_LE(((blocks->Unpack() - w).abs() - scales * 0.5 * (1 + 1e-6)).max().item<float>(), 0.0f);
   const double block_error = (blocks->Unpack() - w).norm().item<double>();
   const double row_error = (rows->Unpack() - w).norm().item<double>();

@@ -84,12 +84,14 @@ void SmallBatch(const float* x, int64_t rows, const PackedWeight& weight, float*
     task.x_bf16 = RoundActivations(x, rows, weight);
   }
   const KernelFunction kernel = Kernel(isa);
-  const int64_t row_bytes = std::max<int64_t>(1, weight.bytes() / weight.out_features());
-  const int64_t grain = std::max<int64_t>(8, kMinBytesPerThread / row_bytes);
-  at::parallel_for(0, weight.out_features(), grain, [&](int64_t begin, int64_t end) {
+  // Threads take whole panels of 8 output rows (the kernels' unit).
+  const int64_t out = weight.out_features();
+  const int64_t panels = (out + simd::kPanelRows - 1) / simd::kPanelRows;
+  const int64_t panel_bytes = std::max<int64_t>(1, weight.bytes() / panels);
+  at::parallel_for(0, panels, std::max<int64_t>(1, kMinBytesPerThread / panel_bytes), [&](int64_t begin, int64_t end) {
     simd::LinearTask part = task;
-    part.out_begin = begin;
-    part.out_end = end;
+    part.out_begin = begin * simd::kPanelRows;
+    part.out_end = std::min(out, end * simd::kPanelRows);
     kernel(part);
   });
 }
@@ -101,7 +103,8 @@ void LargeBatch(const at::Tensor& x2d, const PackedWeight& weight, at::Tensor& y
     return;
   }
   const int64_t out = weight.out_features();
-  const int64_t block = std::max<int64_t>(64, kUnpackBlockBytes / (weight.in_features() * 4));
+  const int64_t block = std::max<int64_t>(64, kUnpackBlockBytes / (weight.in_features() * 4)) / simd::kPanelRows *
+                        simd::kPanelRows;
   for (int64_t begin = 0; begin < out; begin += block) {
     const int64_t end = std::min(out, begin + block);
     y2d.narrow(1, begin, end - begin).copy_(at::mm(x2d, weight.UnpackRows(begin, end).t()));

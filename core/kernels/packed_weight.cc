@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "core/kernels/simd/linear_simd.h"
 #include "core/registry/sha256.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -22,7 +23,7 @@ constexpr char kMagic[8] = {'P', 'I', 'W', 'E', 'I', 'G', 'H', 'T'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 64;
 constexpr size_t kChecksumBytes = 64;  // SHA-256 as hex
-constexpr int64_t kRowAlignment = 32;
+constexpr int64_t kRowAlignment = simd::kPanelChunk;  // rows of the 16-bit and int8 formats
 constexpr int64_t kMaxDimension = int64_t{1} << 31;
 constexpr float kHalfMax = 65504.0f;
 
@@ -66,6 +67,16 @@ absl::StatusOr<std::pair<int64_t, int64_t>> Int8Groups(int64_t in, int64_t optio
   const int64_t groups = (in + option - 1) / option;
   if (groups == 1) return std::make_pair(RoundUp(in, kRowAlignment), int64_t{1});  // one group: per row
   return std::make_pair(option, groups);
+}
+
+// [8 P, S] rows <-> [P, S / 32, 8, 32] panels (core/kernels/simd/linear_simd.h).
+at::Tensor ToPanels(const at::Tensor& rows) {
+  const int64_t panels = rows.size(0) / simd::kPanelRows;
+  const int64_t chunks = rows.size(1) / simd::kPanelChunk;
+  return rows.view({panels, simd::kPanelRows, chunks, simd::kPanelChunk}).permute({0, 2, 1, 3}).contiguous();
+}
+at::Tensor FromPanels(const at::Tensor& panels) {
+  return panels.permute({0, 2, 1, 3}).reshape({panels.size(0) * simd::kPanelRows, panels.size(1) * simd::kPanelChunk});
 }
 
 void AppendU32(std::string* out, uint32_t value) {
@@ -116,14 +127,46 @@ int64_t PackedWeight::bytes() const {
   return total;
 }
 
+void PackedWeight::Assemble(const at::Tensor& values, const at::Tensor& scales) {
+  const int64_t padded_out = RoundUp(out_, simd::kPanelRows);
+  at::Tensor rows = at::zeros({padded_out, row_stride_}, values.options());
+  rows.narrow(0, 0, out_).narrow(1, 0, in_).copy_(values);
+  data_ = ToPanels(rows);
+  if (format_ != WeightFormat::kInt8) return;
+  at::Tensor padded = at::zeros({padded_out, groups_per_row_}, scales.options());
+  padded.narrow(0, 0, out_).copy_(scales);
+  scales_ = groups_per_row_ == 1
+                ? padded.view({padded_out})
+                : padded.view({padded_out / simd::kPanelRows, simd::kPanelRows, groups_per_row_}).permute({0, 2, 1}).contiguous();
+}
+
+at::Tensor PackedWeight::Values() const {
+  if (format_ == WeightFormat::kF32) return data_;
+  return FromPanels(data_).narrow(0, 0, out_).narrow(1, 0, in_).contiguous();
+}
+
+at::Tensor PackedWeight::Scales() const {
+  if (format_ != WeightFormat::kInt8) return at::Tensor();
+  const at::Tensor rows = groups_per_row_ == 1 ? scales_.view({-1, 1})
+                                               : scales_.permute({0, 2, 1}).reshape({-1, groups_per_row_});
+  return rows.narrow(0, 0, out_).contiguous();
+}
+
 at::Tensor PackedWeight::UnpackRows(int64_t begin, int64_t end) const {
-  const at::Tensor rows = data_.narrow(0, begin, end - begin);
-  if (format_ == WeightFormat::kF32) return rows;
-  at::Tensor values = rows.to(at::kFloat);
+  if (format_ == WeightFormat::kF32) return data_.narrow(0, begin, end - begin);
+  const int64_t first = begin / simd::kPanelRows;
+  const int64_t last = (end + simd::kPanelRows - 1) / simd::kPanelRows;
+  at::Tensor rows = FromPanels(data_.narrow(0, first, last - first)).to(at::kFloat);  // [8 (last - first), S]
   if (format_ == WeightFormat::kInt8) {
-    values = values * scales_.narrow(0, begin, end - begin).repeat_interleave(group_size_, 1).narrow(1, 0, row_stride_);
+    const int64_t count = (last - first) * simd::kPanelRows;
+    if (groups_per_row_ == 1) {
+      rows = rows * scales_.narrow(0, first * simd::kPanelRows, count).unsqueeze(1);
+    } else {
+      const at::Tensor scales = scales_.narrow(0, first, last - first).permute({0, 2, 1}).reshape({count, groups_per_row_});
+      rows = rows * scales.repeat_interleave(group_size_, 1).narrow(1, 0, row_stride_);
+    }
   }
-  return values.narrow(1, 0, in_).contiguous();
+  return rows.narrow(0, begin - first * simd::kPanelRows, end - begin).narrow(1, 0, in_).contiguous();
 }
 
 at::Tensor PackedWeight::Unpack() const { return UnpackRows(0, out_); }
@@ -164,8 +207,7 @@ absl::StatusOr<PackedWeight> PackWeight(const at::Tensor& weight, const PackOpti
         return;
       case WeightFormat::kBF16:
       case WeightFormat::kF16:
-        packed.data_ = at::zeros({out, packed.row_stride_}, at::TensorOptions().dtype(StorageType(options.format)));
-        packed.data_.narrow(1, 0, in).copy_(source);  // round-to-nearest-even
+        packed.Assemble(source.to(StorageType(options.format)), at::Tensor());  // round-to-nearest-even
         return;
       case WeightFormat::kInt8: {
         const int64_t padded_in = packed.group_size_ * packed.groups_per_row_;
@@ -175,8 +217,7 @@ absl::StatusOr<PackedWeight> PackWeight(const at::Tensor& weight, const PackOpti
         const at::Tensor scales = blocks.abs().amax(-1) / 127.0f;  // [out, groups]
         const at::Tensor inverse = at::where(scales > 0, 1.0f / scales, at::zeros_like(scales));
         const at::Tensor q = at::round(blocks * inverse.unsqueeze(-1)).clamp(-127, 127).to(at::kChar);
-        packed.data_ = q.view({out, padded_in}).narrow(1, 0, packed.row_stride_).contiguous();
-        packed.scales_ = scales.contiguous();
+        packed.Assemble(q.view({out, padded_in}).narrow(1, 0, in), scales);
         return;
       }
     }
@@ -193,7 +234,7 @@ absl::StatusOr<std::string> SerializePackedWeight(const PackedWeight& weight) {
   if (weight.empty()) return absl::InvalidArgumentError("cannot serialize an empty packed weight");
   const int64_t element = ElementBytes(weight.format());
   const int64_t row_bytes = weight.in_features() * element;
-  const int64_t scale_count = weight.scales() != nullptr ? weight.out_features() * weight.groups_per_row() : 0;
+  const int64_t scale_count = weight.format() == WeightFormat::kInt8 ? weight.out_features() * weight.groups_per_row() : 0;
   std::string out;
   out.reserve(kHeaderBytes + weight.out_features() * row_bytes + scale_count * 4 + kChecksumBytes);
   out.append(kMagic, sizeof kMagic);
@@ -205,11 +246,11 @@ absl::StatusOr<std::string> SerializePackedWeight(const PackedWeight& weight) {
   AppendU64(&out, weight.out_features() * row_bytes);
   AppendU64(&out, scale_count);
   AppendU64(&out, 0);
-  const char* data = static_cast<const char*>(weight.data());
-  for (int64_t row = 0; row < weight.out_features(); ++row) {
-    out.append(data + row * weight.row_stride() * element, row_bytes);
-  }
-  out.append(reinterpret_cast<const char*>(weight.scales()), scale_count * sizeof(float));
+  RETURN_IF_ERROR(CallTorchVoid("serializing a packed weight", [&] {
+    const at::Tensor values = weight.Values();
+    out.append(static_cast<const char*>(values.data_ptr()), weight.out_features() * row_bytes);
+    if (scale_count > 0) out.append(static_cast<const char*>(weight.Scales().data_ptr()), scale_count * sizeof(float));
+  }));
   ASSIGN_OR_RETURN(const std::string checksum, Sha256Hex(out));
   out += checksum;
   return out;
@@ -279,21 +320,22 @@ absl::StatusOr<PackedWeight> ParsePackedWeight(std::string_view bytes) {
   packed.row_stride_ = format == WeightFormat::kF32 ? packed.in_ : RoundUp(packed.in_, kRowAlignment);
   std::string problem;
   RETURN_IF_ERROR(CallTorchVoid("reading a packed weight", [&] {
-    packed.data_ = at::zeros({packed.out_, packed.row_stride_}, at::TensorOptions().dtype(StorageType(format)));
-    const int64_t row_bytes = packed.in_ * ElementBytes(format);
-    char* data = static_cast<char*>(packed.data_.data_ptr());
     const char* source = bytes.data() + kHeaderBytes;
-    for (int64_t row = 0; row < packed.out_; ++row) {
-      std::memcpy(data + row * packed.row_stride_ * ElementBytes(format), source + row * row_bytes, row_bytes);
-    }
+    at::Tensor values = at::empty({packed.out_, packed.in_}, at::TensorOptions().dtype(StorageType(format)));
+    std::memcpy(values.data_ptr(), source, expected_data);
+    at::Tensor scales;
     if (format == WeightFormat::kInt8) {
-      packed.scales_ = at::empty({packed.out_, packed.groups_per_row_}, at::TensorOptions().dtype(at::kFloat));
-      std::memcpy(packed.scales_.data_ptr(), source + expected_data, expected_scales * sizeof(float));
-      if (!AllFinite(packed.scales_) || (packed.scales_ < 0).any().item<bool>()) {
-        problem = "a scale is negative or not finite";
-      }
-    } else if (!AllFinite(packed.data_)) {
+      scales = at::empty({packed.out_, packed.groups_per_row_}, at::TensorOptions().dtype(at::kFloat));
+      std::memcpy(scales.data_ptr(), source + expected_data, expected_scales * sizeof(float));
+      if (!AllFinite(scales) || (scales < 0).any().item<bool>()) problem = "a scale is negative or not finite";
+    } else if (!AllFinite(values)) {
       problem = "a weight is not finite";
+    }
+    if (!problem.empty()) return;
+    if (format == WeightFormat::kF32) {
+      packed.data_ = values;
+    } else {
+      packed.Assemble(values, scales);
     }
   }));
   if (!problem.empty()) return absl::DataLossError("packed weight: " + problem);

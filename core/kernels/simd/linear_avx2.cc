@@ -19,12 +19,11 @@ __m256i TailMask(int64_t n) {
 struct Avx2Isa {
   using Vec = __m256;
   static constexpr int64_t kLanes = 8;
-  // Of 16 registers: R x vectors + R * O accumulators (at most 8) + weights and scales.
+  // Of 16 registers: R x vectors + R * O accumulators (at most 8) + a weight vector + O scales.
   static constexpr int kRowBlock = 4;
-  static constexpr int kOutRows = 4;
   template <int R>
   static constexpr int OutTile() {
-    return R <= 2 ? 4 : 2;
+    return R == 1 ? 8 : R == 2 ? 4 : 2;
   }
   static Vec Zero() { return _mm256_setzero_ps(); }
   static Vec Set1(float value) { return _mm256_set1_ps(value); }
@@ -52,14 +51,7 @@ struct Avx2Isa {
       return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
     }
   }
-  template <WeightType T>
-  static Vec LoadWTail(const void* row, int64_t k, int64_t n) {
-    if constexpr (T == WeightType::kF32) {
-      return _mm256_maskload_ps(static_cast<const float*>(row) + k, TailMask(n));
-    } else {
-      return LoadW<T>(row, k);
-    }
-  }
+  static Vec LoadWTail(const float* p, int64_t k, int64_t n) { return _mm256_maskload_ps(p + k, TailMask(n)); }
 };
 
 #include "core/kernels/simd/linear_tiles.inc"

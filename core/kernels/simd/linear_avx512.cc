@@ -16,11 +16,9 @@ __mmask16 TailMask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 struct Avx512Isa {
   using Vec = __m512;
   static constexpr int64_t kLanes = 16;
-  // Of 32 registers: R x vectors + R * O accumulators + a weight vector. Up to 8 rows of x per
-  // tile, so a decode batch of 8 decodes each weight once; one x row streams 8 weight rows at
-  // once, which keeps enough loads in flight for memory bandwidth.
+  // Of 32 registers: R x vectors + R * O accumulators + a weight vector (+ O scales). Up to 8 rows
+  // of x per tile, so a decode batch of 8 decodes each weight once.
   static constexpr int kRowBlock = 8;
-  static constexpr int kOutRows = 8;
   template <int R>
   static constexpr int OutTile() {
     return R == 1 ? 8 : R <= 4 ? 4 : 2;
@@ -46,15 +44,7 @@ struct Avx512Isa {
       return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
     }
   }
-  // Padded formats read the whole (zero-padded) vector; float32 rows may end at `in`.
-  template <WeightType T>
-  static Vec LoadWTail(const void* row, int64_t k, int64_t n) {
-    if constexpr (T == WeightType::kF32) {
-      return _mm512_maskz_loadu_ps(TailMask(n), static_cast<const float*>(row) + k);
-    } else {
-      return LoadW<T>(row, k);
-    }
-  }
+  static Vec LoadWTail(const float* p, int64_t k, int64_t n) { return _mm512_maskz_loadu_ps(TailMask(n), p + k); }
 };
 
 #include "core/kernels/simd/linear_tiles.inc"

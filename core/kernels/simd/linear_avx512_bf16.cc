@@ -14,15 +14,12 @@
 namespace promptintern::simd {
 namespace {
 
-// 32 bfloat16 values per vector. Both rows are zero-padded to row_stride (a multiple of 32).
+// Panel rows [o0, o0 + O) (linear_simd.h): one 32-value chunk of a row is one vector. The
+// zero-padded rows and x_bf16 (row stride row_stride) need no tail.
 template <int R, int O>
 void DotTile(const LinearTask& t, int64_t o0, int64_t r0) {
-  const uint16_t* w[O];
-#pragma GCC unroll 16
-  for (int j = 0; j < O; ++j) {
-    const int64_t o = o0 + j < t.out_end ? o0 + j : t.out_end - 1;
-    w[j] = static_cast<const uint16_t*>(t.weights) + o * t.row_stride;
-  }
+  const uint16_t* base = static_cast<const uint16_t*>(t.weights) + (o0 / kPanelRows) * kPanelRows * t.row_stride +
+                         (o0 % kPanelRows) * kPanelChunk;
   const uint16_t* x[R];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) x[i] = t.x_bf16 + (r0 + i) * t.row_stride;
@@ -32,13 +29,14 @@ void DotTile(const LinearTask& t, int64_t o0, int64_t r0) {
 #pragma GCC unroll 16
     for (int j = 0; j < O; ++j) acc[i][j] = _mm512_setzero_ps();
   }
-  for (int64_t k = 0; k < t.row_stride; k += 32) {
+  for (int64_t k = 0; k < t.row_stride; k += kPanelChunk) {
+    const uint16_t* chunk = base + k * kPanelRows;
     __m512bh xv[R];
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) xv[i] = (__m512bh)_mm512_loadu_si512(x[i] + k);
 #pragma GCC unroll 16
     for (int j = 0; j < O; ++j) {
-      const __m512bh wv = (__m512bh)_mm512_loadu_si512(w[j] + k);
+      const __m512bh wv = (__m512bh)_mm512_loadu_si512(chunk + j * kPanelChunk);
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv[i], wv);
     }
@@ -52,9 +50,8 @@ void DotTile(const LinearTask& t, int64_t o0, int64_t r0) {
   }
 }
 
-// As the AVX-512 kernels: up to 8 rows of x per tile, O output rows per tile by R.
+// As the AVX-512 kernels: up to 8 rows of x per tile, O weight rows per tile by R.
 constexpr int kRowBlock = 8;
-constexpr int kOutRows = 8;
 template <int R>
 constexpr int OutTile() {
   return R == 1 ? 8 : R <= 4 ? 4 : 2;
@@ -62,7 +59,7 @@ constexpr int OutTile() {
 
 template <int R>
 void DotRow(const LinearTask& t, int64_t o0, int64_t r0) {
-  for (int64_t j = 0; j < kOutRows && o0 + j < t.out_end; j += OutTile<R>()) DotTile<R, OutTile<R>()>(t, o0 + j, r0);
+  for (int64_t j = 0; j < kPanelRows && o0 + j < t.out_end; j += OutTile<R>()) DotTile<R, OutTile<R>()>(t, o0 + j, r0);
 }
 
 template <int R = kRowBlock - 1>
@@ -77,7 +74,7 @@ void DotRemainder(const LinearTask& t, int64_t o0, int64_t r0, int64_t left) {
 }
 
 void RunDot(const LinearTask& t) {
-  for (int64_t o0 = t.out_begin; o0 < t.out_end; o0 += kOutRows) {
+  for (int64_t o0 = t.out_begin; o0 < t.out_end; o0 += kPanelRows) {
     int64_t r = 0;
     for (; r + kRowBlock <= t.rows; r += kRowBlock) DotRow<kRowBlock>(t, o0, r);
     if (r < t.rows) DotRemainder(t, o0, r, t.rows - r);

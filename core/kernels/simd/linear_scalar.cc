@@ -23,7 +23,6 @@ struct ScalarIsa {
   using Vec = float;
   static constexpr int64_t kLanes = 1;
   static constexpr int kRowBlock = 4;
-  static constexpr int kOutRows = 4;
   template <int R>
   static constexpr int OutTile() {
     return 4;
@@ -47,10 +46,7 @@ struct ScalarIsa {
       return static_cast<float>(static_cast<const int8_t*>(row)[k]);
     }
   }
-  template <WeightType T>
-  static Vec LoadWTail(const void* row, int64_t k, int64_t) {
-    return LoadW<T>(row, k);
-  }
+  static Vec LoadWTail(const float* p, int64_t k, int64_t) { return p[k]; }
 };
 
 #include "core/kernels/simd/linear_tiles.inc"
