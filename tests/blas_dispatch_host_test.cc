@@ -76,6 +76,7 @@ std::vector<Binary> EveryBinary() {
           {bin + "/promptintern-trainer", "--help"},
           {bin + "/promptintern-inference", "--help"},
           {bin + "/model_bench", "--help"},
+          {bin + "/kernel_bench", "--help"},
           {bin + "/promptintern_tests", "--gtest_filter=NoSuchTest"}};
 }
 
@@ -140,13 +141,13 @@ std::string BlasInfoSample(int port) {
   return "";
 }
 
-class ScopedEnvironment {
+class ScopedVariable {
  public:
-  ScopedEnvironment(const char* name, const std::string& value) : name_(name) {
+  ScopedVariable(const char* name, const std::string& value) : name_(name) {
     if (const char* old = std::getenv(name); old != nullptr) old_ = old;
     setenv(name, value.c_str(), 1);
   }
-  ~ScopedEnvironment() {
+  ~ScopedVariable() {
     if (old_.has_value()) {
       setenv(name_, old_->c_str(), 1);
     } else {
@@ -165,8 +166,8 @@ TEST(BlasHostTest, BothServicesExportTheKernelAsAMetric) {
   ServiceProcess trainer;
   ServiceProcess inference;
   {
-    ScopedEnvironment user("OPENBLAS_CORETYPE", OtherCore());
-    ScopedEnvironment no_marker("PROMPTINTERN_BLAS_OVERRIDE", "");
+    ScopedVariable user("OPENBLAS_CORETYPE", OtherCore());
+    ScopedVariable no_marker("PROMPTINTERN_BLAS_OVERRIDE", "");
     ASSERT_TRUE(trainer.Start(BinaryDir() + "/promptintern-trainer",
                               {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", dir + "/data",
                                "--registry-dir", dir + "/registry"},
