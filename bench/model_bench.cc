@@ -11,9 +11,9 @@
 #include <iostream>
 #include <random>
 
-#include "core/generate/generator.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/platform/blas_dispatch.h"
+#include "core/serve/output_processor.h"
 #include "core/train/causal_lm.h"
 #include "core/train/model_trainer.h"
 #include "core/util/threads.h"
@@ -52,12 +52,12 @@ std::vector<int> RandomTokens(std::mt19937& random, int count, int64_t vocab) {
 }
 
 int Run(const std::string& label, const ModelConfig& config, const BenchOptions& options) {
-  auto created = LlamaModel::Create(config);
+  auto created = DecoderModel::Create(config);
   if (!created.ok() || !(*created)->InitializeRandom(1).ok()) {
     std::cerr << "cannot create model: " << created.status() << "\n";
     return 1;
   }
-  LlamaModel& model = **created;
+  DecoderModel& model = **created;
   std::mt19937 random(7);
   std::printf("%s: %.1fM parameters (hidden %ld, layers %ld, heads %ld/%ld, intermediate %ld, vocab %ld), %d threads\n",
               label.c_str(), config.NumParameters() / 1e6, config.hidden_size, config.num_hidden_layers,
@@ -65,25 +65,25 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
               at::get_num_threads());
 
   // Prefill: one prompt, no new tokens beyond the first.
-  GenerationRequest prefill;
+  EngineRequest prefill;
   prefill.prompt_ids = RandomTokens(random, options.prompt_tokens, config.vocab_size);
   prefill.max_new_tokens = 1;
-  const double prefill_seconds = BestOf(options.repeats, [&] { (void)Generate(model, nullptr, {prefill}); });
+  const double prefill_seconds = BestOf(options.repeats, [&] { (void)GenerateOffline(model, {prefill}, {}); });
   std::printf("  prefill  batch 1, %4d tokens      : %9.0f tokens/s\n", options.prompt_tokens,
               options.prompt_tokens / prefill_seconds);
 
   for (int batch : {1, 8}) {
-    std::vector<GenerationRequest> requests(batch);
+    std::vector<EngineRequest> requests(batch);
     for (auto& request : requests) {
       request.prompt_ids = RandomTokens(random, 8, config.vocab_size);
       request.max_new_tokens = options.decode_tokens;
       request.stop_at_eos = false;
     }
-    std::vector<GenerationRequest> short_requests = requests;
+    std::vector<EngineRequest> short_requests = requests;
     for (auto& request : short_requests) request.max_new_tokens = 1;
     // Decode rate = (time for N tokens - time for the prefill and first token) / (N - 1) steps.
-    const double full = BestOf(options.repeats, [&] { (void)Generate(model, nullptr, requests); });
-    const double first = BestOf(options.repeats, [&] { (void)Generate(model, nullptr, short_requests); });
+    const double full = BestOf(options.repeats, [&] { (void)GenerateOffline(model, requests, {}); });
+    const double first = BestOf(options.repeats, [&] { (void)GenerateOffline(model, short_requests, {}); });
     const double decode_tokens = static_cast<double>(batch) * (options.decode_tokens - 1);
     std::printf("  decode   batch %d, %4d new tokens  : %9.0f tokens/s\n", batch, options.decode_tokens,
                 decode_tokens / (full - first));

@@ -13,18 +13,21 @@ BUILD_PACKAGES=(
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libssl-dev
+  libpcre2-dev libicu-dev
 )
 
 # The packages that ship the shared libraries the built binaries load (ldd, then dpkg -S); the rest
 # of what they load arrives as dependencies of these. Two come in through libtorch and are named to
 # make the choice explicit: libopenblas0-openmp provides libblas.so.3 and liblapack.so.3 (apt would
 # otherwise pick the slow reference BLAS), libgloo0 carries the data-parallel trainer's collectives.
+# libpcre2-8-0 and libicu72 run the Hugging Face tokenizer's Unicode regexes and normalization.
 # ca-certificates gives the CLI trust roots for TLS servers when no --tls-ca-file is named.
 # tests/deploy/check_packages.py checks this list against ldd of the binaries.
 RUNTIME_PACKAGES=(
   libtorch1.13 libopenblas0-openmp libgloo0
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623
   libprometheus-cpp-core1.0 libyaml-cpp0.7 libsentencepiece0 libssl3
+  libpcre2-8-0 libicu72
   ca-certificates
 )
 

@@ -77,6 +77,7 @@ std::vector<Binary> EveryBinary() {
           {bin + "/promptintern-inference", "--help"},
           {bin + "/model_bench", "--help"},
           {bin + "/kernel_bench", "--help"},
+          {bin + "/tokenizer_bench", "--help"},
           {bin + "/promptintern_tests", "--gtest_filter=NoSuchTest"}};
 }
 

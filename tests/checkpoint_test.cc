@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/util/file.h"
 #include "tests/test_support.h"
 
@@ -17,7 +17,7 @@ using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::TinyConfig;
 
-void ExpectBitExact(const LlamaModel& a, const LlamaModel& b) {
+void ExpectBitExact(const DecoderModel& a, const DecoderModel& b) {
   const auto wa = a.NamedWeights();
   const auto wb = b.NamedWeights();
   ASSERT_EQ(wa.size(), wb.size());

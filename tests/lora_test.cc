@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -12,13 +12,13 @@ namespace {
 using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::MakeTempDir;
 
-at::Tensor Logits(const LlamaModel& model, const at::Tensor& tokens) {
+at::Tensor Logits(const DecoderModel& model, const at::Tensor& tokens) {
   c10::InferenceMode guard;
   return *model.Logits(*model.Forward(tokens, std::vector<int64_t>(tokens.size(0), 0), nullptr));
 }
 
 // Gives every adapter random B, as if trained, so the update is not zero.
-void RandomizeAdapters(LlamaModel& model) {
+void RandomizeAdapters(DecoderModel& model) {
   at::NoGradGuard no_grad;
   for (auto& [path, projection] : model.NamedProjections()) {
     if (projection->has_lora()) projection->lora_b.normal_(0.0, 0.1);

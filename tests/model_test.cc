@@ -1,4 +1,4 @@
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,7 +11,7 @@ namespace {
 using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::TinyConfig;
 
-at::Tensor FullLogits(const LlamaModel& model, const at::Tensor& tokens) {
+at::Tensor FullLogits(const DecoderModel& model, const at::Tensor& tokens) {
   auto hidden = model.Forward(tokens, std::vector<int64_t>(tokens.size(0), 0), nullptr);
   EXPECT_TRUE(hidden.ok()) << hidden.status();
   auto logits = model.Logits(*hidden);
@@ -19,7 +19,7 @@ at::Tensor FullLogits(const LlamaModel& model, const at::Tensor& tokens) {
   return *logits;
 }
 
-TEST(LlamaModelTest, IncrementalDecodingWithCacheMatchesFullForward) {
+TEST(DecoderModelTest, IncrementalDecodingWithCacheMatchesFullForward) {
   c10::InferenceMode guard;
   auto model = MakeRandomModel(7);
   ASSERT_NE(model, nullptr);
@@ -41,7 +41,7 @@ TEST(LlamaModelTest, IncrementalDecodingWithCacheMatchesFullForward) {
   EXPECT_LT((incremental - full).abs().max().item<double>(), 1e-4);
 }
 
-TEST(LlamaModelTest, RowsOfABatchAreIndependentOfEachOther) {
+TEST(DecoderModelTest, RowsOfABatchAreIndependentOfEachOther) {
   c10::InferenceMode guard;
   auto model = MakeRandomModel(11);
   ASSERT_NE(model, nullptr);
@@ -52,7 +52,7 @@ TEST(LlamaModelTest, RowsOfABatchAreIndependentOfEachOther) {
   EXPECT_LT((together[1] - FullLogits(*model, b)[0]).abs().max().item<double>(), 1e-5);
 }
 
-TEST(LlamaModelTest, LaterTokensDoNotChangeEarlierLogits) {
+TEST(DecoderModelTest, LaterTokensDoNotChangeEarlierLogits) {
   c10::InferenceMode guard;
   auto model = MakeRandomModel(3);
   ASSERT_NE(model, nullptr);
@@ -62,7 +62,7 @@ TEST(LlamaModelTest, LaterTokensDoNotChangeEarlierLogits) {
   EXPECT_LT((full.narrow(1, 0, 6) - prefix).abs().max().item<double>(), 1e-5);
 }
 
-TEST(LlamaModelTest, RejectsTokensOutsideVocabularyAndContext) {
+TEST(DecoderModelTest, RejectsTokensOutsideVocabularyAndContext) {
   auto model = MakeRandomModel(1);
   ASSERT_NE(model, nullptr);
   auto bad_token = model->Forward(at::full({1, 3}, 64, at::kLong), {0}, nullptr);
@@ -73,16 +73,16 @@ TEST(LlamaModelTest, RejectsTokensOutsideVocabularyAndContext) {
   EXPECT_EQ(wrong_dtype.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(LlamaModelTest, ConfigRejectsInconsistentShapes) {
+TEST(DecoderModelTest, ConfigRejectsInconsistentShapes) {
   ModelConfig config = TinyConfig();
   config.num_key_value_heads = 3;
-  EXPECT_FALSE(LlamaModel::Create(config).ok());
+  EXPECT_FALSE(DecoderModel::Create(config).ok());
   config = TinyConfig();
   config.hidden_size = 30;
-  EXPECT_FALSE(LlamaModel::Create(config).ok());
+  EXPECT_FALSE(DecoderModel::Create(config).ok());
 }
 
-TEST(LlamaModelTest, ParameterCountMatchesWeights) {
+TEST(DecoderModelTest, ParameterCountMatchesWeights) {
   auto model = MakeRandomModel(1);
   ASSERT_NE(model, nullptr);
   int64_t total = 0;

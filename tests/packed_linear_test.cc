@@ -17,7 +17,7 @@
 #include "core/kernels/packed_linear.h"
 #include "core/kernels/packed_weight.h"
 #include "core/kernels/simd/linear_simd.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/platform/cpu_features.h"
 #include "core/registry/sha256.h"
 #include "tests/test_support.h"

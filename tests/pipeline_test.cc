@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/checkpoint/checkpoint.h"
+#include "core/tokenizer/tokenizer_files.h"
 #include "core/task/task_json.h"
 #include "core/util/file.h"
 #include "tests/test_support.h"
@@ -82,7 +83,7 @@ TEST(PipelineTest, RunsAllStagesAndWritesAServableCheckpoint) {
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->full_prompt_examples, 2);
   EXPECT_EQ(served->task.example_pool.size(), 32u);
-  EXPECT_TRUE(PathExists(JoinPath(final_dir, kTokenizerFile)));
+  EXPECT_TRUE(PathExists(JoinPath(final_dir, kSentencePieceModelFile)));
   EXPECT_TRUE(PathExists(JoinPath(dir, kReportFile)));
   EXPECT_NE(FormatModeTable(*report).find("query_only vs full_prompt"), std::string::npos);
 }

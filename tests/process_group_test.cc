@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "core/checkpoint/checkpoint.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/registry/registry.h"
 #include "core/train/causal_lm.h"
 #include "core/train/model_trainer.h"
@@ -167,7 +167,7 @@ TEST(ProcessGroupTest, TwoRanksTakeTheStepsOneProcessTakesOnTheWholeBatch) {
     reference_losses.push_back(stats->loss);
   }
 
-  std::vector<std::unique_ptr<LlamaModel>> models(2);
+  std::vector<std::unique_ptr<DecoderModel>> models(2);
   std::vector<std::vector<double>> losses(2);
   RunRanks(2, [&](ProcessGroup& group) {
     const int rank = group.rank();

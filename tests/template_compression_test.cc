@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/compress/self_information.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/util/file.h"
@@ -22,9 +22,9 @@ class TemplateCompressionTest : public ::testing::Test {
     const std::string dir = ::promptintern::testing::Stories260KDir();
     if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
     model_ = std::move(LoadModel(dir)).value();
-    tokenizer_ = std::move(Tokenizer::Load(JoinPath(dir, kTokenizerFile))).value();
+    tokenizer_ = std::move(Tokenizer::LoadFromDirectory(dir)).value();
   }
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 

@@ -32,7 +32,7 @@ std::string MakeTempDir(const std::string& name) {
 
 }  // namespace promptintern::testing
 
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 
 namespace promptintern::testing {
 
@@ -50,8 +50,8 @@ ModelConfig TinyConfig() {
   return config;
 }
 
-std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& config) {
-  auto model = LlamaModel::Create(config);
+std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& config) {
+  auto model = DecoderModel::Create(config);
   if (!model.ok()) return nullptr;
   if (!(*model)->InitializeRandom(seed).ok()) return nullptr;
   return std::move(model).value();

@@ -22,7 +22,7 @@ std::string MakeTempDir(const std::string& name);
 #include "core/model/config.h"
 
 namespace promptintern {
-class LlamaModel;
+class DecoderModel;
 }
 
 namespace promptintern::testing {
@@ -30,7 +30,7 @@ namespace promptintern::testing {
 // A few-thousand-parameter config: 2 layers, GQA (4 heads, 2 KV heads), vocab 64.
 ModelConfig TinyConfig();
 // TinyConfig (or `config`) with random weights from `seed`.
-std::unique_ptr<LlamaModel> MakeRandomModel(uint64_t seed, const ModelConfig& config = TinyConfig());
+std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& config = TinyConfig());
 
 }  // namespace promptintern::testing
 

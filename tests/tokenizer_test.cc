@@ -1,5 +1,8 @@
 #include "core/tokenizer/tokenizer.h"
 
+#include "core/tokenizer/sentencepiece_tokenizer.h"
+#include "core/tokenizer/tokenizer_files.h"
+
 #include <gtest/gtest.h>
 
 #include "core/util/file.h"
@@ -11,8 +14,9 @@ namespace {
 TEST(TokenizerTest, LoadsTheStories260KTokenizer) {
   const std::string dir = ::promptintern::testing::Stories260KDir();
   if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
-  auto tokenizer = Tokenizer::Load(dir + "/tokenizer.model");
+  auto tokenizer = Tokenizer::LoadFromDirectory(dir);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->file_name(), kSentencePieceModelFile);
   EXPECT_EQ((*tokenizer)->vocab_size(), 512);
   EXPECT_EQ((*tokenizer)->bos_id(), 1);
   EXPECT_EQ((*tokenizer)->eos_id(), 2);
@@ -45,18 +49,19 @@ TEST(TokenizerTest, TrainsABpeModelThatRoundTripsText) {
   }
   // Frequent text compresses: far fewer tokens than bytes.
   EXPECT_LT((*tokenizer)->Encode(corpus[0])->size(), corpus[0].size() / 2);
-  auto reloaded = Tokenizer::FromSerialized((*tokenizer)->serialized(), "memory");
+  auto reloaded = Tokenizer::Deserialize((*tokenizer)->Serialize(), "memory");
   ASSERT_TRUE(reloaded.ok());
   EXPECT_EQ(*(*reloaded)->Encode(corpus[1]), *(*tokenizer)->Encode(corpus[1]));
 }
 
 TEST(TokenizerTest, GarbageModelAndBadIdsAreErrors) {
-  EXPECT_EQ(Tokenizer::FromSerialized("not a model", "junk").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Tokenizer::Load("/nonexistent/tokenizer.model").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Tokenizer::Deserialize("not a model", "junk").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadSentencePieceTokenizer("not a model", "junk").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Tokenizer::LoadFromDirectory("/nonexistent").status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(TrainBpeTokenizer({}, {}).ok());
   const std::string dir = ::promptintern::testing::Stories260KDir();
   if (dir.empty()) return;
-  auto tokenizer = Tokenizer::Load(dir + "/tokenizer.model");
+  auto tokenizer = Tokenizer::LoadFromDirectory(dir);
   ASSERT_TRUE(tokenizer.ok());
   EXPECT_FALSE((*tokenizer)->Decode({5, 9999}).ok());
 }

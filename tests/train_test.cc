@@ -6,7 +6,7 @@
 #include <random>
 
 #include "core/lora/lora.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/causal_lm.h"
 #include "core/train/lr_schedule.h"

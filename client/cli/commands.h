@@ -16,6 +16,8 @@ void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
 void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
 // Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias.
 void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
+// Adds `tokenize --model DIR [--add-special-tokens | --decode [--skip-special-tokens]]`.
+void RegisterTokenizeCommand(CLI::App& app, std::function<int()>* run);
 // Adds `bench --server ADDR --concurrency N --duration S [--mode M]`.
 void RegisterBenchCommand(CLI::App& app, std::function<int()>* run);
 

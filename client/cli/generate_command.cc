@@ -5,12 +5,16 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "client/cli/commands.h"
 #include "client/cli/connection_flags.h"
 #include "client/lib/inference_client.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/generate/generator.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
+#include "core/serve/output_processor.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
@@ -22,6 +26,8 @@ namespace {
 struct GenerateFlags {
   std::string model_dir;
   std::optional<std::string> prompt;
+  std::optional<std::string> prompt_ids;  // "ID ID ...": ids in, no tokenizer needed
+  bool print_ids = false;                  // print the generated ids instead of the text
   int max_tokens = 128;
   double temperature = 0.0;
   double top_p = 1.0;
@@ -56,23 +62,42 @@ absl::StatusOr<std::string> RunRemoteGenerate(const GenerateFlags& flags) {
   return response.text();
 }
 
+absl::StatusOr<std::vector<int>> ParsePromptIds(const std::string& text) {
+  std::vector<int> ids;
+  for (absl::string_view piece : absl::StrSplit(text, absl::ByAnyChar(" ,\t\n"), absl::SkipEmpty())) {
+    int id = 0;
+    if (!absl::SimpleAtoi(piece, &id) || id < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--prompt-ids: '", piece, "' is not a token id"));
+    }
+    ids.push_back(id);
+  }
+  if (ids.empty()) return absl::InvalidArgumentError("--prompt-ids: no ids given");
+  return ids;
+}
+
 absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   if (!flags.server.options.address.empty()) return RunRemoteGenerate(flags);
   SetComputeThreads(flags.threads);
-  ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, LoadModel(flags.model_dir));
-  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::Load(JoinPath(flags.model_dir, kTokenizerFile)));
+  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadModelForServing(flags.model_dir));
 
-  GenerationRequest request;
-  request.prompt_ids.push_back(tokenizer->bos_id());
-  if (flags.prompt.has_value()) {
-    ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer->Encode(*flags.prompt));
-    request.prompt_ids.insert(request.prompt_ids.end(), ids.begin(), ids.end());
+  EngineRequest request;
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (flags.prompt_ids.has_value()) {
+    if (!flags.stop.empty()) return absl::InvalidArgumentError("--stop needs a tokenizer: use --prompt, not --prompt-ids");
+    ASSIGN_OR_RETURN(request.prompt_ids, ParsePromptIds(*flags.prompt_ids));
+  } else {
+    ASSIGN_OR_RETURN(tokenizer, Tokenizer::LoadFromDirectory(flags.model_dir));
+    ASSIGN_OR_RETURN(request.prompt_ids, tokenizer->EncodePrompt(flags.prompt.value_or("")));
   }
   request.max_new_tokens = flags.max_tokens;
   request.sampling = {flags.temperature, flags.top_k, flags.top_p, flags.seed};
-  request.stop_strings = flags.stop;
-  ASSIGN_OR_RETURN(std::vector<GenerationResult> results, Generate(*model, tokenizer.get(), {request}));
-  return results.front().text;
+  OutputOptions output;
+  output.tokenizer = tokenizer.get();
+  output.stop_strings = flags.stop;
+  ASSIGN_OR_RETURN(std::vector<GenerationOutput> results, GenerateOffline(*model, {request}, output));
+  const GenerationOutput& result = results.front();
+  if (flags.print_ids || tokenizer == nullptr) return absl::StrJoin(result.token_ids, " ");
+  return result.text;
 }
 
 }  // namespace
@@ -85,7 +110,11 @@ void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run) {
   model->excludes(server);
   command->add_option("--mode", flags->mode, "With --server: query_only, full or compressed")
       ->check(CLI::IsMember({"query_only", "full", "compressed"}));
-  command->add_option("--prompt", flags->prompt, "Prompt text (default: generate from BOS)");
+  CLI::Option* prompt = command->add_option("--prompt", flags->prompt, "Prompt text (default: generate from BOS)");
+  command->add_option("--prompt-ids", flags->prompt_ids, "Prompt as token ids (\"ID ID ...\"), without a tokenizer")
+      ->excludes(prompt)
+      ->excludes(server);
+  command->add_flag("--print-ids", flags->print_ids, "Print the generated token ids instead of the text");
   command->add_option("--max-tokens", flags->max_tokens, "Maximum new tokens")->check(CLI::Range(0, 1 << 20));
   command->add_option("--temperature", flags->temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
   command->add_option("--top-p", flags->top_p, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));

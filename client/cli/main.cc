@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   promptintern::cli::RegisterTrainCommand(app, &run);
   promptintern::cli::RegisterTrainerCommands(app, &run);
   promptintern::cli::RegisterBenchCommand(app, &run);
+  promptintern::cli::RegisterTokenizeCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }

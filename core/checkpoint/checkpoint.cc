@@ -28,6 +28,18 @@ at::ScalarType ToScalarType(DType dtype) {
   return at::kFloat;
 }
 
+// config.json's name for the dtype the weights are saved in.
+const char* TorchDTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "float32";
+    case DType::kF16: return "float16";
+    case DType::kBF16: return "bfloat16";
+  }
+  return "float32";
+}
+
+constexpr char kEmbeddingsTensor[] = "model.embed_tokens.weight";
+
 std::string ShapeString(at::IntArrayRef shape) { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
 
 // A shard name from an index file must name a file in the checkpoint directory itself.
@@ -36,8 +48,21 @@ bool IsPlainFileName(const std::string& name) {
          name.find('\\') == std::string::npos && name.find('\0') == std::string::npos;
 }
 
-absl::StatusOr<std::map<std::string, at::Tensor>> ReadShardedTensors(const std::string& directory) {
+// The weight files of a checkpoint directory, each with the tensor names the shard index maps
+// to it (empty for a single model.safetensors, which may hold anything).
+struct WeightFile {
+  std::string path;
+  std::set<std::string> indexed_names;
+};
+
+absl::StatusOr<std::vector<WeightFile>> ListWeightFiles(const std::string& directory) {
+  const std::string single = JoinPath(directory, kWeightsFile);
+  if (PathExists(single)) return std::vector<WeightFile>{{single, {}}};
   const std::string index_path = JoinPath(directory, kWeightsIndexFile);
+  if (!PathExists(index_path)) {
+    return absl::NotFoundError(absl::StrCat("checkpoint ", directory, " has neither ", kWeightsFile, " nor ",
+                                            kWeightsIndexFile));
+  }
   ASSIGN_OR_RETURN(std::string text, ReadFile(index_path));
   const json index = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
@@ -51,24 +76,70 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadShardedTensors(const std::
     }
     names_by_shard[it.value().get<std::string>()].insert(it.key());
   }
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& [shard, names] : names_by_shard) {
-    ASSIGN_OR_RETURN(auto shard_tensors, ReadSafetensorsAsFloat(JoinPath(directory, shard)));
-    for (auto& [name, tensor] : shard_tensors) {
-      if (names.count(name) == 0) {
-        return absl::DataLossError(absl::StrCat(shard, " holds tensor '", name, "' that ", kWeightsIndexFile,
+  std::vector<WeightFile> files;
+  for (auto& [shard, names] : names_by_shard) files.push_back({JoinPath(directory, shard), std::move(names)});
+  return files;
+}
+
+// Checks every tensor of the checkpoint against the model (in the model's order, so the first
+// problem named is the first weight that has one), then copies each straight from its
+// memory-mapped file into the model's storage, converting the dtype on the way: no float32 copy
+// of the whole checkpoint is ever held. Missing, extra or misshapen tensors are DATA_LOSS naming
+// the tensor.
+absl::Status AssignWeights(DecoderModel& model, const std::string& directory) {
+  ASSIGN_OR_RETURN(std::vector<WeightFile> weight_files, ListWeightFiles(directory));
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::map<std::string, std::pair<const SafetensorsFile*, const TensorInfo*>> stored;
+  for (const WeightFile& weight_file : weight_files) {
+    ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(weight_file.path));
+    const std::string shard = weight_file.path.substr(weight_file.path.rfind('/') + 1);
+    for (const TensorInfo& info : file->tensors()) {
+      if (!weight_file.indexed_names.empty() && weight_file.indexed_names.count(info.name) == 0) {
+        return absl::DataLossError(absl::StrCat(shard, " holds tensor '", info.name, "' that ", kWeightsIndexFile,
                                                 " does not map to it"));
       }
-      tensors.emplace(name, std::move(tensor));
+      stored[info.name] = {file.get(), &info};
     }
-    for (const std::string& name : names) {
-      if (shard_tensors.count(name) == 0 && tensors.count(name) == 0) {
+    for (const std::string& name : weight_file.indexed_names) {
+      if (file->Find(name) == nullptr) {
         return absl::DataLossError(absl::StrCat(kWeightsIndexFile, " maps tensor '", name, "' to ", shard,
                                                 ", which does not hold it"));
       }
     }
+    files.push_back(std::move(file));
   }
-  return tensors;
+  const auto weights = model.NamedWeights();
+  std::set<std::string> expected;
+  for (const auto& [name, weight] : weights) {
+    expected.insert(name);
+    const auto found = stored.find(name);
+    if (found == stored.end()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", directory, " is missing tensor '", name, "'"));
+    }
+    const std::vector<int64_t>& shape = found->second.second->shape;
+    if (at::IntArrayRef(shape) != weight.sizes()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", directory, ": tensor '", name, "' has shape ",
+                                              ShapeString(shape), " but config.json implies ",
+                                              ShapeString(weight.sizes())));
+    }
+  }
+  for (const auto& [name, location] : stored) {
+    // Tied checkpoints sometimes still carry lm_head.weight (a copy of the embeddings).
+    if (name == "lm_head.weight" && model.config().tie_word_embeddings) continue;
+    if (expected.count(name) == 0) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", directory, " has unexpected tensor '", name,
+                                              "' that config.json does not account for"));
+    }
+  }
+  return CallTorchVoid(absl::StrCat("assigning weights from ", directory), [&] {
+    at::NoGradGuard no_grad;
+    for (const auto& [name, weight] : weights) {
+      const auto& [file, info] = stored.at(name);
+      const at::Tensor view = at::from_blob(const_cast<uint8_t*>(file->Data(*info)), info->shape,
+                                            at::TensorOptions().dtype(ToScalarType(info->dtype)));
+      weight.copy_(view);
+    }
+  });
 }
 
 }  // namespace
@@ -87,50 +158,32 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const s
   });
 }
 
-absl::StatusOr<std::map<std::string, at::Tensor>> ReadCheckpointTensors(const std::string& directory) {
-  const std::string single = JoinPath(directory, kWeightsFile);
-  if (PathExists(single)) return ReadSafetensorsAsFloat(single);
-  if (PathExists(JoinPath(directory, kWeightsIndexFile))) return ReadShardedTensors(directory);
-  return absl::NotFoundError(absl::StrCat("checkpoint ", directory, " has neither ", kWeightsFile, " nor ",
-                                          kWeightsIndexFile));
-}
-
-absl::Status AssignWeights(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors,
-                           const std::string& source) {
-  const auto weights = model.NamedWeights();
-  std::set<std::string> expected;
-  for (const auto& [name, weight] : weights) {
-    expected.insert(name);
-    const auto found = tensors.find(name);
-    if (found == tensors.end()) {
-      return absl::DataLossError(absl::StrCat("checkpoint ", source, " is missing tensor '", name, "'"));
-    }
-    if (found->second.sizes() != weight.sizes()) {
-      return absl::DataLossError(absl::StrCat("checkpoint ", source, ": tensor '", name, "' has shape ",
-                                              ShapeString(found->second.sizes()), " but config.json implies ",
-                                              ShapeString(weight.sizes())));
+absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory) {
+  ASSIGN_OR_RETURN(std::vector<WeightFile> files, ListWeightFiles(directory));
+  for (const WeightFile& weight_file : files) {
+    if (!weight_file.indexed_names.empty() && weight_file.indexed_names.count(kEmbeddingsTensor) == 0) continue;
+    ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(weight_file.path));
+    const TensorInfo* embeddings = file->Find(kEmbeddingsTensor);
+    if (embeddings == nullptr) break;
+    switch (embeddings->dtype) {
+      case DType::kF32: return WeightStorage::kFloat32;
+      case DType::kBF16: return WeightStorage::kBFloat16;
+      case DType::kF16: return WeightStorage::kFloat16;
     }
   }
-  for (const auto& [name, tensor] : tensors) {
-    // Tied checkpoints sometimes still carry lm_head.weight; it must then equal the embeddings.
-    if (name == "lm_head.weight" && model.config().tie_word_embeddings) continue;
-    if (expected.count(name) == 0) {
-      return absl::DataLossError(absl::StrCat("checkpoint ", source, " has unexpected tensor '", name,
-                                              "' that config.json does not account for"));
-    }
-  }
-  return CallTorchVoid(absl::StrCat("assigning weights from ", source), [&] {
-    at::NoGradGuard no_grad;
-    for (const auto& [name, weight] : weights) weight.copy_(tensors.at(name));
-  });
+  return absl::DataLossError(absl::StrCat("checkpoint ", directory, " is missing tensor '", kEmbeddingsTensor, "'"));
 }
 
-absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& directory) {
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModel(const std::string& directory, WeightStorage storage) {
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(JoinPath(directory, kConfigFile)));
-  ASSIGN_OR_RETURN(auto tensors, ReadCheckpointTensors(directory));
-  ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, LlamaModel::Create(config));
-  RETURN_IF_ERROR(AssignWeights(*model, tensors, directory));
+  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, DecoderModel::Create(config, storage));
+  RETURN_IF_ERROR(AssignWeights(*model, directory));
   return model;
+}
+
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory) {
+  ASSIGN_OR_RETURN(WeightStorage storage, CheckpointStorage(directory));
+  return LoadModel(directory, storage);
 }
 
 absl::Status WriteTensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors, DType dtype,
@@ -149,7 +202,7 @@ absl::Status WriteTensors(const std::string& path, const std::map<std::string, a
   return WriteSafetensors(path, to_write, metadata);
 }
 
-absl::Status SaveModel(const LlamaModel& model, const Tokenizer* tokenizer, const std::string& directory,
+absl::Status SaveModel(const DecoderModel& model, const Tokenizer* tokenizer, const std::string& directory,
                        const SaveOptions& options) {
   RETURN_IF_ERROR(MakeDirectories(directory));
   std::map<std::string, std::string> metadata = options.metadata;
@@ -182,9 +235,11 @@ absl::Status SaveModel(const LlamaModel& model, const Tokenizer* tokenizer, cons
     const json index = {{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}};
     RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kWeightsIndexFile), index.dump(2) + "\n"));
   }
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kConfigFile), ModelConfigToJson(model.config())));
+  ModelConfig config = model.config();
+  config.torch_dtype = TorchDTypeName(options.dtype);
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kConfigFile), ModelConfigToJson(config)));
   if (tokenizer != nullptr) {
-    RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, kTokenizerFile), tokenizer->serialized()));
+    RETURN_IF_ERROR(tokenizer->Save(directory));
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,5 @@
 // Model checkpoints in the Hugging Face layout:
-//   config.json, model.safetensors (or model.safetensors.index.json + shards), tokenizer.model.
+//   config.json, model.safetensors (or model.safetensors.index.json + shards), the tokenizer's files.
 // Loading checks the weights against the config one by one (names, shapes, nothing missing,
 // nothing extra) and refuses the checkpoint with the offending tensor named.
 #pragma once
@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/safetensors/safetensors.h"
 
 namespace promptintern {
@@ -23,20 +23,20 @@ class Tokenizer;
 inline constexpr char kConfigFile[] = "config.json";
 inline constexpr char kWeightsFile[] = "model.safetensors";
 inline constexpr char kWeightsIndexFile[] = "model.safetensors.index.json";
-inline constexpr char kTokenizerFile[] = "tokenizer.model";
-
-// Reads every tensor of a checkpoint directory (single file or sharded) as float32, by name.
-absl::StatusOr<std::map<std::string, at::Tensor>> ReadCheckpointTensors(const std::string& directory);
 
 // Reads one safetensors file's tensors as float32 (F16 and BF16 are widened exactly).
 absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const std::string& path);
 
-// Copies `tensors` into the model's weights. Missing, extra or misshapen tensors are errors.
-absl::Status AssignWeights(LlamaModel& model, const std::map<std::string, at::Tensor>& tensors,
-                           const std::string& source);
+// config.json + weights of `directory`, with the matrices held as `storage` (float32 for training).
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModel(const std::string& directory,
+                                                        WeightStorage storage = WeightStorage::kFloat32);
 
-// config.json + weights of `directory`.
-absl::StatusOr<std::unique_ptr<LlamaModel>> LoadModel(const std::string& directory);
+// The storage the checkpoint's weights are in (the dtype of its embeddings).
+absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory);
+
+// LoadModel keeping a 16-bit checkpoint in its 16-bit form: about half the resident memory of
+// float32, with float32 activations and accumulation.
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory);
 
 struct SaveOptions {
   DType dtype = DType::kF32;
@@ -45,8 +45,8 @@ struct SaveOptions {
   std::map<std::string, std::string> metadata;
 };
 
-// Writes config.json and the weights (and tokenizer.model when given) into `directory`.
-absl::Status SaveModel(const LlamaModel& model, const Tokenizer* tokenizer, const std::string& directory,
+// Writes config.json and the weights (and the tokenizer's files when given) into `directory`.
+absl::Status SaveModel(const DecoderModel& model, const Tokenizer* tokenizer, const std::string& directory,
                        const SaveOptions& options = {});
 
 // Tensors (float32, any shape) to a safetensors file in `dtype`.

@@ -4,13 +4,13 @@
 
 #include <algorithm>
 
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 
 namespace promptintern {
 
-absl::StatusOr<std::vector<float>> TokenSurprisal(const LlamaModel& model, int bos_id, const std::vector<int>& ids) {
+absl::StatusOr<std::vector<float>> TokenSurprisal(const DecoderModel& model, int bos_id, const std::vector<int>& ids) {
   std::vector<float> surprisal;
   surprisal.reserve(ids.size());
   const size_t window = static_cast<size_t>(model.config().max_position_embeddings - 1);
@@ -36,7 +36,7 @@ absl::StatusOr<std::vector<float>> TokenSurprisal(const LlamaModel& model, int b
   return surprisal;
 }
 
-SurprisalFn ModelSurprisal(const LlamaModel& model, int bos_id) {
+SurprisalFn ModelSurprisal(const DecoderModel& model, int bos_id) {
   return [&model, bos_id](const std::vector<int>& ids) { return TokenSurprisal(model, bos_id, ids); };
 }
 

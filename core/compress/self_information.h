@@ -10,13 +10,13 @@
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 
 // One score per id. Sequences longer than the model's context are scored in consecutive windows,
 // each starting again from BOS.
-absl::StatusOr<std::vector<float>> TokenSurprisal(const LlamaModel& model, int bos_id, const std::vector<int>& ids);
+absl::StatusOr<std::vector<float>> TokenSurprisal(const DecoderModel& model, int bos_id, const std::vector<int>& ids);
 
 // A SurprisalFn bound to `model` (which must outlive it).
-SurprisalFn ModelSurprisal(const LlamaModel& model, int bos_id);
+SurprisalFn ModelSurprisal(const DecoderModel& model, int bos_id);
 
 }  // namespace promptintern

@@ -5,14 +5,15 @@
 #include "absl/strings/str_cat.h"
 #include "core/eval/bash_structure.h"
 #include "core/eval/bleu.h"
-#include "core/generate/generator.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
+#include "core/serve/engine.h"
+#include "core/serve/output_processor.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
 
-absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokenizer& tokenizer,
+absl::StatusOr<ModeReport> EvaluatePrompts(Engine& engine, const Tokenizer& tokenizer,
                                            const std::vector<EvalItem>& items, const EvalOptions& options,
                                            const std::string& mode) {
   if (items.empty()) return absl::InvalidArgumentError("evaluation needs at least one item");
@@ -23,29 +24,32 @@ absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokeni
   std::vector<double> latencies;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
-  const int64_t context = model.config().max_position_embeddings;
+  const int64_t context = engine.model().config().max_position_embeddings;
+  OutputOptions output_options;
+  output_options.tokenizer = &tokenizer;
+  output_options.stop_strings = options.stop_strings;
   for (const EvalItem& item : items) {
-    ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer.Encode(item.prompt));
-    GenerationRequest request;
-    request.prompt_ids.push_back(tokenizer.bos_id());
-    request.prompt_ids.insert(request.prompt_ids.end(), ids.begin(), ids.end());
+    EngineRequest request;
+    ASSIGN_OR_RETURN(request.prompt_ids, tokenizer.EncodePrompt(item.prompt));
     request.max_new_tokens = options.max_new_tokens;
-    request.stop_strings = options.stop_strings;
     // Like training (CollateBatch), an overlong prompt loses tokens from its left, after BOS.
+    const int64_t kept_prefix = static_cast<int64_t>(tokenizer.prompt_prefix().size());
     const int64_t room = context - options.max_new_tokens;
     if (room < 2) {
       return absl::InvalidArgumentError(absl::StrCat("max_new_tokens ", options.max_new_tokens,
                                                      " leaves no room for a prompt in the context of ", context));
     }
     const int64_t overflow = static_cast<int64_t>(request.prompt_ids.size()) - room;
-    if (overflow > 0) request.prompt_ids.erase(request.prompt_ids.begin() + 1, request.prompt_ids.begin() + 1 + overflow);
+    if (overflow > 0) request.prompt_ids.erase(request.prompt_ids.begin() + kept_prefix,
+                                             request.prompt_ids.begin() + kept_prefix + overflow);
     const auto start = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(std::vector<GenerationResult> results, Generate(model, &tokenizer, {request}));
+    const int64_t prompt_tokens = static_cast<int64_t>(request.prompt_ids.size());
+    ASSIGN_OR_RETURN(GenerationOutput result, Generate(engine, std::move(request), output_options));
     latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    input_tokens += static_cast<int64_t>(request.prompt_ids.size());
-    output_tokens += static_cast<int64_t>(results.front().token_ids.size()) +
-                     (results.front().finish_reason == FinishReason::kEos ? 1 : 0);
-    report.predictions.push_back(NormalizeWhitespace(results.front().text));
+    input_tokens += prompt_tokens;
+    output_tokens += static_cast<int64_t>(result.token_ids.size()) +
+                     (result.outcome.finish_reason == FinishReason::kEos ? 1 : 0);
+    report.predictions.push_back(NormalizeWhitespace(result.text));
     references.push_back(NormalizeWhitespace(item.reference));
   }
   const double count = static_cast<double>(items.size());

@@ -1,6 +1,8 @@
-// Runs a model over rendered prompts and scores what it produces: accuracy (exact match, BLEU-4,
-// bash structure), input and output tokens per request with the model's tokenizer, latency per
-// request (generated alone, batch 1, as a caller would see it) and cost at configurable prices.
+// Runs rendered prompts through the serving engine and scores what it produces: accuracy (exact
+// match, BLEU-4, bash structure), input and output tokens per request with the model's tokenizer,
+// latency per request (one request at a time, as a caller of the service would see it) and cost
+// at configurable prices. It is the same engine that serves, so evaluation measures the decode
+// path that production runs.
 // A prompt that does not fit the context with max_new_tokens loses tokens from its left (after
 // BOS), as training does; input tokens count what was actually sent.
 #pragma once
@@ -13,7 +15,7 @@
 
 namespace promptintern {
 
-class LlamaModel;
+class Engine;
 class Tokenizer;
 
 struct EvalItem {
@@ -43,7 +45,7 @@ struct ModeReport {
   std::vector<std::string> predictions;
 };
 
-absl::StatusOr<ModeReport> EvaluatePrompts(const LlamaModel& model, const Tokenizer& tokenizer,
+absl::StatusOr<ModeReport> EvaluatePrompts(Engine& engine, const Tokenizer& tokenizer,
                                            const std::vector<EvalItem>& items, const EvalOptions& options,
                                            const std::string& mode);
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/time/clock.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace promptintern {
 
@@ -11,6 +12,7 @@ absl::StatusOr<PublishResult> PublishRun(ModelRegistry& registry, const std::str
                                          const std::string& run_id) {
   ManifestInfo info;
   info.base_model = spec.model.from_scratch ? "scratch" : spec.model.base;
+  info.tokenizer = TokenizerFileIn(report.final_model_dir);
   info.job_id = run_id;
   info.created_at = absl::Now();
   nlohmann::json stages = nlohmann::json::array();

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/checkpoint/checkpoint.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -24,9 +24,11 @@ using nlohmann::json;
 constexpr char kPeftPrefix[] = "base_model.model.";
 
 const std::set<std::string>& KnownModules() {
-  static const std::set<std::string> modules = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                "gate_proj", "up_proj", "down_proj"};
-  return modules;
+  static const auto* modules = [] {
+    const std::vector<std::string> names = ProjectionShortNames();
+    return new std::set<std::string>(names.begin(), names.end());
+  }();
+  return *modules;
 }
 
 std::string ShortName(const std::string& module_path) { return module_path.substr(module_path.rfind('.') + 1); }
@@ -52,7 +54,7 @@ absl::Status LoraConfig::Validate() const {
   return absl::OkStatus();
 }
 
-absl::Status AttachLora(LlamaModel& model, const LoraConfig& config, uint64_t seed) {
+absl::Status AttachLora(DecoderModel& model, const LoraConfig& config, uint64_t seed) {
   RETURN_IF_ERROR(config.Validate());
   return CallTorchVoid("attaching LoRA adapters", [&] {
     at::NoGradGuard no_grad;
@@ -71,7 +73,7 @@ absl::Status AttachLora(LlamaModel& model, const LoraConfig& config, uint64_t se
   });
 }
 
-absl::Status MergeLora(LlamaModel& model) {
+absl::Status MergeLora(DecoderModel& model) {
   return CallTorchVoid("merging LoRA adapters", [&] {
     at::NoGradGuard no_grad;
     for (auto& [path, projection] : model.NamedProjections()) {
@@ -83,7 +85,7 @@ absl::Status MergeLora(LlamaModel& model) {
   });
 }
 
-std::vector<at::Tensor> LoraParameters(LlamaModel& model) {
+std::vector<at::Tensor> LoraParameters(DecoderModel& model) {
   std::vector<at::Tensor> parameters;
   for (auto& [path, projection] : model.NamedProjections()) {
     if (!projection->has_lora()) continue;
@@ -93,7 +95,7 @@ std::vector<at::Tensor> LoraParameters(LlamaModel& model) {
   return parameters;
 }
 
-absl::Status SaveLoraAdapter(LlamaModel& model, const LoraConfig& config, const std::string& base_model,
+absl::Status SaveLoraAdapter(DecoderModel& model, const LoraConfig& config, const std::string& base_model,
                              const std::string& directory) {
   std::map<std::string, at::Tensor> tensors;
   for (auto& [path, projection] : model.NamedProjections()) {
@@ -119,19 +121,23 @@ absl::Status SaveLoraAdapter(LlamaModel& model, const LoraConfig& config, const 
   return WriteFileAtomic(JoinPath(directory, kAdapterConfigFile), adapter_config.dump(2) + "\n");
 }
 
-absl::StatusOr<LoraConfig> LoadLoraAdapter(LlamaModel& model, const std::string& directory) {
+namespace {
+
+absl::StatusOr<LoraConfig> ReadAdapterConfig(const std::string& directory) {
   const std::string config_path = JoinPath(directory, kAdapterConfigFile);
   ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
   const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
   auto error = [&](absl::string_view what) { return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", what)); };
   if (root.is_discarded() || !root.is_object()) return error("not a JSON object");
-  if (root.value("peft_type", "") != "LORA") return error("peft_type is not \"LORA\"");
+  if (!root.contains("peft_type") || root["peft_type"] != "LORA") return error("peft_type is not \"LORA\"");
   if (!root.contains("r") || !root["r"].is_number_integer()) return error("\"r\" must be an integer");
   if (!root.contains("lora_alpha") || !root["lora_alpha"].is_number()) return error("\"lora_alpha\" must be a number");
   if (!root.contains("target_modules") || !root["target_modules"].is_array()) {
     return error("\"target_modules\" must be a list of module names");
   }
-  if (root.value("fan_in_fan_out", false)) return error("fan_in_fan_out adapters are not supported");
+  if (root.contains("fan_in_fan_out") && root["fan_in_fan_out"] == true) {
+    return error("fan_in_fan_out adapters are not supported");
+  }
   LoraConfig config;
   config.rank = root["r"].get<int>();
   config.alpha = root["lora_alpha"].get<double>();
@@ -141,43 +147,69 @@ absl::StatusOr<LoraConfig> LoadLoraAdapter(LlamaModel& model, const std::string&
     if (!module.is_string()) return error("\"target_modules\" must be a list of module names");
     config.target_modules.push_back(module.get<std::string>());
   }
-  {
-    absl::Status valid = config.Validate();
-    if (!valid.ok()) return error(valid.message());
-  }
+  absl::Status valid = config.Validate();
+  if (!valid.ok()) return error(valid.message());
+  return config;
+}
 
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const LowRankAdapter>> ReadLoraAdapter(const DecoderModel& base,
+                                                                      const std::string& directory,
+                                                                      const std::string& key) {
+  ASSIGN_OR_RETURN(const LoraConfig config, ReadAdapterConfig(directory));
   const std::string weights_path = JoinPath(directory, kAdapterWeightsFile);
   ASSIGN_OR_RETURN(auto tensors, ReadSafetensorsAsFloat(weights_path));
+  auto adapter = std::make_shared<LowRankAdapter>();
+  adapter->key = key;
+  adapter->scale = config.alpha / config.rank;
+  adapter->updates.resize(base.layers().size() * kProjectionsPerLayer);
   std::set<std::string> used;
-  std::vector<std::pair<Projection*, std::pair<at::Tensor, at::Tensor>>> assignments;
-  for (auto& [path, projection] : model.NamedProjections()) {
-    if (!IsTarget(config, path)) continue;
-    const std::string a_name = absl::StrCat(kPeftPrefix, path, ".lora_A.weight");
-    const std::string b_name = absl::StrCat(kPeftPrefix, path, ".lora_B.weight");
-    const auto a = tensors.find(a_name);
-    const auto b = tensors.find(b_name);
-    if (a == tensors.end() || b == tensors.end()) {
-      return absl::DataLossError(absl::StrCat(weights_path, " is missing '", a == tensors.end() ? a_name : b_name, "'"));
+  for (size_t layer = 0; layer < base.layers().size(); ++layer) {
+    const DecoderLayer& weights = base.layers()[layer];
+    const Projection* in_order[] = {&weights.q_proj,    &weights.k_proj,  &weights.v_proj,   &weights.o_proj,
+                                    &weights.gate_proj, &weights.up_proj, &weights.down_proj};
+    for (int slot = 0; slot < kProjectionsPerLayer; ++slot) {
+      const std::string path = absl::StrCat("model.layers.", layer, ".", ProjectionNames()[slot].path);
+      if (!IsTarget(config, path)) continue;
+      const std::string a_name = absl::StrCat(kPeftPrefix, path, ".lora_A.weight");
+      const std::string b_name = absl::StrCat(kPeftPrefix, path, ".lora_B.weight");
+      const auto a = tensors.find(a_name);
+      const auto b = tensors.find(b_name);
+      if (a == tensors.end() || b == tensors.end()) {
+        return absl::DataLossError(absl::StrCat(weights_path, " is missing '", a == tensors.end() ? a_name : b_name, "'"));
+      }
+      const Projection& projection = *in_order[slot];
+      const std::vector<int64_t> a_shape = {config.rank, projection.weight.size(1)};
+      const std::vector<int64_t> b_shape = {projection.weight.size(0), config.rank};
+      if (a->second.sizes().vec() != a_shape || b->second.sizes().vec() != b_shape) {
+        return absl::DataLossError(absl::StrCat(weights_path, ": adapter of ", path, " does not match rank ",
+                                                config.rank, " and the base weight's shape"));
+      }
+      used.insert(a_name);
+      used.insert(b_name);
+      adapter->updates[layer * kProjectionsPerLayer + slot] = {a->second, b->second};
     }
-    const std::vector<int64_t> a_shape = {config.rank, projection->weight.size(1)};
-    const std::vector<int64_t> b_shape = {projection->weight.size(0), config.rank};
-    if (a->second.sizes().vec() != a_shape || b->second.sizes().vec() != b_shape) {
-      return absl::DataLossError(absl::StrCat(weights_path, ": adapter of ", path,
-                                              " does not match rank ", config.rank, " and the base weight's shape"));
-    }
-    used.insert(a_name);
-    used.insert(b_name);
-    assignments.push_back({projection, {a->second, b->second}});
   }
   for (const auto& [name, tensor] : tensors) {
     if (used.count(name) == 0) {
       return absl::DataLossError(absl::StrCat(weights_path, " has unexpected tensor '", name, "'"));
     }
   }
-  for (auto& [projection, ab] : assignments) {
-    projection->lora_a = ab.first;
-    projection->lora_b = ab.second;
-    projection->lora_scale = config.alpha / config.rank;
+  return std::shared_ptr<const LowRankAdapter>(std::move(adapter));
+}
+
+absl::StatusOr<LoraConfig> LoadLoraAdapter(DecoderModel& model, const std::string& directory) {
+  ASSIGN_OR_RETURN(const LoraConfig config, ReadAdapterConfig(directory));
+  ASSIGN_OR_RETURN(std::shared_ptr<const LowRankAdapter> adapter, ReadLoraAdapter(model, directory, directory));
+  auto projections = model.NamedProjections();
+  for (size_t i = 0; i < projections.size(); ++i) {
+    const LowRankAdapter::Update& update = adapter->updates[i];
+    if (!update.a.defined()) continue;
+    Projection* projection = projections[i].second;
+    projection->lora_a = update.a;
+    projection->lora_b = update.b;
+    projection->lora_scale = adapter->scale;
     projection->lora_dropout = config.dropout;
   }
   return config;

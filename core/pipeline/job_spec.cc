@@ -37,8 +37,7 @@ constexpr int kMinVocabSize = 300;
 constexpr int kMaxSuggestionDistance = 2;
 
 const std::vector<std::string>& LoraModuleNames() {
-  static const auto* names = new std::vector<std::string>{
-      "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  static const auto* names = new std::vector<std::string>(ProjectionShortNames());
   return *names;
 }
 

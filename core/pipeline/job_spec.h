@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/model/architecture.h"
 #include "core/schedule/stage_schedule.h"
 #include "core/task/task.h"
 
@@ -36,8 +37,7 @@ struct ModelSpec {
   int lora_rank = 8;
   double lora_alpha = 16.0;
   double lora_dropout = 0.0;
-  std::vector<std::string> lora_target_modules = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                  "gate_proj", "up_proj", "down_proj"};
+  std::vector<std::string> lora_target_modules = ProjectionShortNames();  // every projection
 };
 
 struct TaskSpec {

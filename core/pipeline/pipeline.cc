@@ -13,10 +13,12 @@
 #include "core/compress/template_compression.h"
 #include "core/distributed/process_group.h"
 #include "core/lora/lora.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/pipeline/task_builder.h"
+#include "core/serve/engine.h"
 #include "core/task/prompt_builder.h"
 #include "core/task/task_json.h"
+#include "core/tokenizer/sentencepiece_tokenizer.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/model_trainer.h"
 #include "core/util/file.h"
@@ -120,7 +122,7 @@ absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::st
 }
 
 // Weights plus LoRA adapters, in one file, under names that cannot collide.
-std::map<std::string, at::Tensor> TrainableState(LlamaModel& model) {
+std::map<std::string, at::Tensor> TrainableState(DecoderModel& model) {
   std::map<std::string, at::Tensor> state;
   for (auto& [name, weight] : model.NamedWeights()) state.emplace(name, weight);
   for (auto& [path, projection] : model.NamedProjections()) {
@@ -131,7 +133,7 @@ std::map<std::string, at::Tensor> TrainableState(LlamaModel& model) {
   return state;
 }
 
-absl::Status RestoreTrainableState(LlamaModel& model, const std::string& path) {
+absl::Status RestoreTrainableState(DecoderModel& model, const std::string& path) {
   ASSIGN_OR_RETURN(auto saved, ReadSafetensorsAsFloat(path));
   auto current = TrainableState(model);
   if (saved.size() != current.size()) {
@@ -237,12 +239,13 @@ class Pipeline {
   ProcessGroup* group_;
   Task task_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<LlamaModel> model_;
-  std::unique_ptr<LlamaModel> scorer_;  // when compression uses another checkpoint
+  std::unique_ptr<DecoderModel> model_;
+  std::unique_ptr<DecoderModel> scorer_;  // when compression uses another checkpoint
   std::unique_ptr<ModelTrainer> trainer_;
   std::unique_ptr<PromptBuilder> prompts_;
   std::unique_ptr<TemplateCompressor> compressor_;
   std::vector<Stage> stages_;
+  std::string compressed_template_;  // of the final model, as stored in task.json
   std::vector<std::string> pretraining_lines_;
   int64_t total_steps_ = 0;
   Progress progress_;
@@ -254,21 +257,20 @@ class Pipeline {
 // resumed run reads the same vocabulary.
 absl::Status Pipeline::PrepareTokenizer() {
   if (leader()) {
-    const std::string tokenizer_path = JoinPath(spec_.output_dir, kTokenizerFile);
-    if (PathExists(tokenizer_path)) {
-      ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(tokenizer_path));
+    if (!TokenizerFileIn(spec_.output_dir).empty()) {
+      ASSIGN_OR_RETURN(tokenizer_, Tokenizer::LoadFromDirectory(spec_.output_dir));
     } else {
       BpeTrainingOptions options;
       options.vocab_size = spec_.model.scratch.vocab_size;
       ASSIGN_OR_RETURN(tokenizer_, TrainBpeTokenizer(TokenizerCorpus(task_, pretraining_lines_), options));
-      RETURN_IF_ERROR(WriteFileAtomic(tokenizer_path, tokenizer_->serialized()));
+      RETURN_IF_ERROR(tokenizer_->Save(spec_.output_dir));
     }
   }
   if (group_ == nullptr) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::string bytes,
-                   group_->BroadcastString(leader() ? tokenizer_->serialized() : std::string(), 0, "the tokenizer"));
+                   group_->BroadcastString(leader() ? tokenizer_->Serialize() : std::string(), 0, "the tokenizer"));
   if (!leader()) {
-    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromSerialized(std::move(bytes), "the tokenizer from rank 0"));
+    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Deserialize(bytes, "the tokenizer from rank 0"));
   }
   return absl::OkStatus();
 }
@@ -277,7 +279,7 @@ absl::Status Pipeline::PrepareModel() {
   const ModelSpec& model_spec = spec_.model;
   if (!model_spec.from_scratch) {
     ASSIGN_OR_RETURN(model_, LoadModel(model_spec.base));
-    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(JoinPath(model_spec.base, kTokenizerFile)));
+    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::LoadFromDirectory(model_spec.base));
   } else {
     RETURN_IF_ERROR(PrepareTokenizer());
     ModelConfig config;
@@ -289,9 +291,9 @@ absl::Status Pipeline::PrepareModel() {
     config.max_position_embeddings = model_spec.scratch.context_length;
     config.vocab_size = tokenizer_->vocab_size();
     config.bos_token_id = tokenizer_->bos_id();
-    config.eos_token_id = tokenizer_->eos_id();
+    config.eos_token_ids = {tokenizer_->eos_id()};
     config.tie_word_embeddings = true;
-    ASSIGN_OR_RETURN(model_, LlamaModel::Create(config));
+    ASSIGN_OR_RETURN(model_, DecoderModel::Create(config));
     RETURN_IF_ERROR(model_->InitializeRandom(spec_.seed));
   }
   if (tokenizer_->vocab_size() > model_->config().vocab_size) {
@@ -319,7 +321,7 @@ absl::Status Pipeline::PrepareModel() {
   if (spec_.compression.method == "self_information" && spec_.compression.scorer != "model") {
     ASSIGN_OR_RETURN(scorer_, LoadModel(spec_.compression.scorer));
   }
-  const LlamaModel& scorer = scorer_ != nullptr ? *scorer_ : *model_;
+  const DecoderModel& scorer = scorer_ != nullptr ? *scorer_ : *model_;
   ASSIGN_OR_RETURN(compressor_, MakeTemplateCompressor(spec_.compression.method, spec_.seed,
                                                        ModelSurprisal(scorer, tokenizer_->bos_id())));
   return absl::OkStatus();
@@ -396,9 +398,7 @@ absl::StatusOr<std::string> Pipeline::StageTemplate(int stage) {
 
 absl::StatusOr<TrainingExample> Pipeline::MakeExample(const std::string& prompt, const std::string& completion) const {
   TrainingExample example;
-  example.prompt_ids.push_back(tokenizer_->bos_id());
-  ASSIGN_OR_RETURN(std::vector<int> prompt_ids, tokenizer_->Encode(prompt));
-  example.prompt_ids.insert(example.prompt_ids.end(), prompt_ids.begin(), prompt_ids.end());
+  ASSIGN_OR_RETURN(example.prompt_ids, tokenizer_->EncodePrompt(prompt));
   ASSIGN_OR_RETURN(example.completion_ids, tokenizer_->Encode(completion));
   example.completion_ids.push_back(tokenizer_->eos_id());
   return example;
@@ -449,7 +449,11 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std
   options.max_new_tokens = static_cast<int>(spec_.eval.max_new_tokens);
   options.stop_strings = {task_.format.example_separator};
   options.prices = {spec_.eval.input_price_per_million, spec_.eval.output_price_per_million};
-  return EvaluatePrompts(*model_, *tokenizer_, items, options, mode);
+  // One request at a time, as the latency figures promise; the pool holds one full context.
+  EngineOptions engine_options;
+  engine_options.max_batch_size = 1;
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Start(*model_, engine_options));
+  return EvaluatePrompts(*engine, *tokenizer_, items, options, mode);
 }
 
 absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
@@ -466,6 +470,15 @@ absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
   served.retrieval = {spec_.retrieval.k1, spec_.retrieval.b};
   served.compression_method = spec_.compression.method;
   served.compressed_keep_ratio = spec_.eval.compressed_keep_ratio;
+  {
+    // Compressed once, under the final model: the final evaluation and the server's compressed
+    // mode use this same text.
+    c10::InferenceMode inference_mode;
+    ASSIGN_OR_RETURN(CompressedTemplate compressed, CompressTemplate(*compressor_, *tokenizer_, TemplateText(task_),
+                                                                     spec_.eval.compressed_keep_ratio));
+    served.compressed_template = compressed.text;
+  }
+  compressed_template_ = served.compressed_template;
   return WriteFileAtomic(JoinPath(report.final_model_dir, kTaskFile), ServedTaskToJson(served));
 }
 
@@ -591,12 +604,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   for (const std::string& mode : spec_.eval.modes) {
     std::string template_text;
     if (mode == "full_prompt") template_text = full_template;
-    if (mode == "compressed") {
-      c10::InferenceMode inference_mode;
-      ASSIGN_OR_RETURN(CompressedTemplate compressed, CompressTemplate(*compressor_, *tokenizer_, full_template,
-                                                                       spec_.eval.compressed_keep_ratio));
-      template_text = compressed.text;
-    }
+    if (mode == "compressed") template_text = compressed_template_;
     ASSIGN_OR_RETURN(ModeReport mode_report,
                      Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit));
     Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = static_cast<int>(stages_.size()) - 1,

@@ -57,8 +57,9 @@ namespace promptintern {
 // What the publisher knows about a checkpoint beyond its files.
 struct ManifestInfo {
   std::string base_model;
-  // File name of the tokenizer inside the checkpoint directory; "" when it ships none.
-  std::string tokenizer = "tokenizer.model";
+  // File name of the tokenizer's main file inside the checkpoint directory (tokenizer.json or
+  // tokenizer.model: TokenizerFileIn in core/tokenizer/tokenizer.h); "" when it ships none.
+  std::string tokenizer;
   // Content of task.json, for a checkpoint directory that lacks one. When the directory has a
   // task.json too, both must be byte-identical. Either way it must be a JSON object.
   std::optional<std::string> task_json;

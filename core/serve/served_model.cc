@@ -6,9 +6,10 @@
 #include "core/checkpoint/checkpoint.h"
 #include "core/compress/self_information.h"
 #include "core/compress/template_compression.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/pipeline/pipeline.h"
 #include "core/registry/registry.h"
+#include "core/serve/output_processor.h"
 #include "core/task/prompt_builder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
@@ -28,8 +29,8 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   served->name_ = opened.model_name;
   served->version_ = opened.version;
   served->base_model_ = opened.manifest.base_model;
-  ASSIGN_OR_RETURN(served->model_, LoadModel(opened.directory));
-  ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::Load(JoinPath(opened.directory, kTokenizerFile)));
+  ASSIGN_OR_RETURN(served->model_, LoadModelForServing(opened.directory));
+  ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::LoadFromDirectory(opened.directory));
   const std::string task_path = JoinPath(opened.directory, kTaskFile);
   ASSIGN_OR_RETURN(std::string task_text, ReadFile(task_path));
   ASSIGN_OR_RETURN(served->task_, ServedTaskFromJson(task_text, task_path));
@@ -37,6 +38,12 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
                                                            served->task_.retrieval));
   served->full_template_ = TemplateText(served->task_.task);
   {
+    ASSIGN_OR_RETURN(std::vector<int> template_ids, served->tokenizer_->Encode(served->full_template_));
+    served->template_tokens_ = static_cast<int64_t>(template_ids.size());
+  }
+  served->compressed_template_ = served->task_.compressed_template;
+  if (served->compressed_template_.empty() && !served->full_template_.empty()) {
+    // A task file from before the compressed template was stored: compress again, as it was then.
     c10::InferenceMode inference_mode;
     ASSIGN_OR_RETURN(auto compressor, MakeTemplateCompressor(served->task_.compression_method, 1,
                                                              ModelSurprisal(*served->model_, served->tokenizer_->bos_id())));
@@ -44,15 +51,16 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
                      CompressTemplate(*compressor, *served->tokenizer_, served->full_template_,
                                       served->task_.compressed_keep_ratio));
     served->compressed_template_ = compressed.text;
-    served->template_tokens_ = compressed.original_tokens;
   }
-  ASSIGN_OR_RETURN(served->engine_, BatchEngine::Start(*served->model_, *served->tokenizer_, options));
+  ASSIGN_OR_RETURN(served->engine_, Engine::Start(*served->model_, options));
   // Warm-up: one real request through the engine before any client sees this version.
   ASSIGN_OR_RETURN(std::vector<int> warm_prompt, served->RenderPromptIds("hello", PromptMode::kQueryOnly));
   EngineRequest warm;
   warm.prompt_ids = warm_prompt;
   warm.max_new_tokens = 2;
-  auto warmed = served->engine_->Generate(warm);
+  OutputOptions warm_output;
+  warm_output.tokenizer = served->tokenizer_.get();
+  auto warmed = Generate(*served->engine_, warm, warm_output);
   if (!warmed.ok()) {
     return absl::InternalError(absl::StrCat("warm-up of ", served->name_, "@", served->version_,
                                             " failed: ", warmed.status().message()));
@@ -73,9 +81,7 @@ absl::StatusOr<std::vector<int>> ServedModel::RenderPromptIds(const std::string&
       prompt = prompts_->Render(compressed_template_, task_.full_prompt_examples, query);
       break;
   }
-  ASSIGN_OR_RETURN(std::vector<int> ids, tokenizer_->Encode(prompt));
-  ids.insert(ids.begin(), tokenizer_->bos_id());
-  return ids;
+  return tokenizer_->EncodePrompt(prompt);
 }
 
 absl::StatusOr<bool> ModelHolder::Refresh() {

@@ -1,5 +1,5 @@
 // A registry version ready to serve: weights, tokenizer, the stored task (to render the full or a
-// compressed prompt again for any query), and its own continuous-batching engine.
+// compressed prompt again for any query), and its own serving engine.
 //
 // ModelHolder follows a registry reference ("name@production"): Refresh() loads a new version in
 // the background of serving, verifies and warms it up, then swaps it in; requests already holding
@@ -12,14 +12,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "core/serve/batch_engine.h"
+#include "core/serve/engine.h"
 #include "core/task/task_json.h"
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 class ModelRegistry;
 class PromptBuilder;
+class Tokenizer;
 
 enum class PromptMode { kQueryOnly, kFull, kCompressed };
 
@@ -32,11 +33,11 @@ class ServedModel {
   const std::string& name() const { return name_; }
   int64_t version() const { return version_; }
   const std::string& base_model() const { return base_model_; }
-  const LlamaModel& model() const { return *model_; }
+  const DecoderModel& model() const { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const ServedTask& task() const { return task_; }
   int64_t template_tokens() const { return template_tokens_; }
-  BatchEngine& engine() { return *engine_; }
+  Engine& engine() { return *engine_; }
 
   // The model input for `query` in `mode` (BOS included).
   absl::StatusOr<std::vector<int>> RenderPromptIds(const std::string& query, PromptMode mode) const;
@@ -46,14 +47,14 @@ class ServedModel {
   std::string name_;
   int64_t version_ = 0;
   std::string base_model_;
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   ServedTask task_;
   std::unique_ptr<PromptBuilder> prompts_;
   std::string full_template_;
   std::string compressed_template_;
   int64_t template_tokens_ = 0;
-  std::unique_ptr<BatchEngine> engine_;
+  std::unique_ptr<Engine> engine_;
 };
 
 class ModelHolder {

@@ -23,7 +23,10 @@ std::string ServedTaskToJson(const ServedTask& served) {
         {"template_separator", format.template_separator}}},
       {"full_prompt_examples", served.full_prompt_examples},
       {"retrieval", {{"method", "bm25"}, {"k1", served.retrieval.k1}, {"b", served.retrieval.b}}},
-      {"compression", {{"method", served.compression_method}, {"keep_ratio", served.compressed_keep_ratio}}},
+      {"compression",
+       {{"method", served.compression_method},
+        {"keep_ratio", served.compressed_keep_ratio},
+        {"template", served.compressed_template}}},
       {"example_pool", pool},
   };
   return root.dump(1) + "\n";
@@ -48,6 +51,7 @@ absl::StatusOr<ServedTask> ServedTaskFromJson(const std::string& json_text, cons
     served.retrieval.b = root.at("retrieval").at("b").get<double>();
     served.compression_method = root.at("compression").at("method").get<std::string>();
     served.compressed_keep_ratio = root.at("compression").at("keep_ratio").get<double>();
+    served.compressed_template = root.at("compression").value("template", "");
     for (const json& example : root.at("example_pool")) {
       served.task.example_pool.push_back({example.at("query").get<std::string>(), example.at("answer").get<std::string>()});
     }

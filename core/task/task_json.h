@@ -16,6 +16,9 @@ struct ServedTask {
   Bm25Params retrieval;
   std::string compression_method = "self_information";
   double compressed_keep_ratio = 0.3;
+  // The compressed template the final evaluation used, served as the compressed mode. Empty in
+  // task files written before it was stored: the server then compresses again at load.
+  std::string compressed_template;
 };
 
 std::string ServedTaskToJson(const ServedTask& served);

@@ -1,160 +1,135 @@
 #include "core/tokenizer/tokenizer.h"
 
-#include <dlfcn.h>
-#include <unistd.h>
-
-#include <cstdlib>
+#include <algorithm>
 #include <filesystem>
-#include <mutex>
-#include <unordered_map>
+#include <system_error>
 
-#include "absl/strings/string_view.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "core/tokenizer/sentencepiece_bridge.h"
+#include "core/tokenizer/hf_tokenizer.h"
+#include "core/tokenizer/sentencepiece_tokenizer.h"
+#include "core/tokenizer/tokenizer_files.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
 namespace {
 
-struct SentencePieceModule {
-  sentencepiece_bridge::LoadFn load = nullptr;
-  sentencepiece_bridge::TrainFn train = nullptr;
-  absl::Status status;
-};
+// Serialize(): this line, then for each file its name, a newline, its size in decimal, a newline
+// and its bytes.
+constexpr absl::string_view kSerializedHeader = "promptintern-tokenizer 1\n";
 
-std::vector<std::string> ModuleCandidates() {
-  std::vector<std::string> candidates;
-  if (const char* path = std::getenv("PROMPTINTERN_SENTENCEPIECE_MODULE"); path != nullptr && *path != '\0') {
-    candidates.push_back(path);
-  }
-  std::error_code error;
-  const std::filesystem::path exe_dir = std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
-  if (!error) {
-    candidates.push_back((exe_dir / sentencepiece_bridge::kModuleFile).string());
-    candidates.push_back((exe_dir / "../lib" / sentencepiece_bridge::kModuleFile).string());
-    candidates.push_back((exe_dir / "../lib/promptintern" / sentencepiece_bridge::kModuleFile).string());
-  }
-  candidates.push_back(JoinPath(PROMPTINTERN_MODULE_DIR, sentencepiece_bridge::kModuleFile));
-  candidates.push_back(JoinPath(PROMPTINTERN_INSTALL_MODULE_DIR, sentencepiece_bridge::kModuleFile));
-  return candidates;
-}
-
-// Loaded once per process. RTLD_DEEPBIND makes SentencePiece bind to its own embedded protobuf
-// instead of the system one that libtorch brought in (see core/CMakeLists.txt).
-const SentencePieceModule& GetSentencePieceModule() {
-  static SentencePieceModule module;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    std::string tried;
-    for (const std::string& candidate : ModuleCandidates()) {
-      if (!PathExists(candidate)) {
-        absl::StrAppend(&tried, " ", candidate);
-        continue;
-      }
-      void* handle = ::dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-      if (handle == nullptr) {
-        module.status = absl::InternalError(absl::StrCat("cannot load ", candidate, ": ", ::dlerror()));
-        return;
-      }
-      module.load = reinterpret_cast<sentencepiece_bridge::LoadFn>(::dlsym(handle, sentencepiece_bridge::kLoadSymbol));
-      module.train = reinterpret_cast<sentencepiece_bridge::TrainFn>(::dlsym(handle, sentencepiece_bridge::kTrainSymbol));
-      if (module.load == nullptr || module.train == nullptr) {
-        module.status = absl::InternalError(absl::StrCat(candidate, " lacks the SentencePiece bridge entry points"));
-      }
-      return;
-    }
-    module.status = absl::NotFoundError(absl::StrCat(
-        "SentencePiece module ", sentencepiece_bridge::kModuleFile,
-        " not found (set PROMPTINTERN_SENTENCEPIECE_MODULE); looked at:", tried));
-  });
-  return module;
-}
+constexpr const char* kKnownFiles[] = {kHfTokenizerFile, kHfTokenizerConfigFile, kGenerationConfigFile,
+                                       kSentencePieceModelFile};
 
 }  // namespace
 
+Tokenizer::Tokenizer(TokenizerFiles files, std::string file_name, std::vector<int> prompt_prefix,
+                     std::vector<int> eos_ids, int pad_id)
+    : files_(std::move(files)),
+      file_name_(std::move(file_name)),
+      prompt_prefix_(std::move(prompt_prefix)),
+      eos_ids_(std::move(eos_ids)),
+      pad_id_(pad_id) {}
+
 Tokenizer::~Tokenizer() = default;
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  return FromSerialized(std::move(bytes), path);
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromDirectory(const std::string& directory) {
+  const std::string main_file = TokenizerFileIn(directory);
+  if (main_file.empty()) {
+    return absl::NotFoundError(absl::StrCat("no tokenizer in ", directory, ": neither ", kHfTokenizerFile, " nor ",
+                                            kSentencePieceModelFile));
+  }
+  const std::vector<const char*> names =
+      main_file == kHfTokenizerFile
+          ? std::vector<const char*>{kHfTokenizerFile, kHfTokenizerConfigFile, kGenerationConfigFile}
+          : std::vector<const char*>{kSentencePieceModelFile};
+  TokenizerFiles files;
+  for (const char* name : names) {
+    const std::string path = JoinPath(directory, name);
+    if (name != main_file && !PathExists(path)) continue;
+    ASSIGN_OR_RETURN(files[name], ReadFile(path));
+  }
+  return FromFiles(std::move(files), directory);
 }
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromSerialized(std::string model_bytes,
-                                                                     const std::string& source) {
-  const SentencePieceModule& module = GetSentencePieceModule();
-  if (!module.status.ok()) return module.status;
-  std::string error;
-  std::unique_ptr<sentencepiece_bridge::Processor> processor(module.load(model_bytes, &error));
-  if (processor == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer ", source, " is not a SentencePiece model: ", error));
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromFiles(TokenizerFiles files, const std::string& source) {
+  if (files.count(kHfTokenizerFile) > 0) return LoadHfTokenizer(std::move(files), source);
+  const auto model = files.find(kSentencePieceModelFile);
+  if (model != files.end()) {
+    return LoadSentencePieceTokenizer(std::move(model->second), JoinPath(source, kSentencePieceModelFile));
   }
-  std::unique_ptr<Tokenizer> tokenizer(new Tokenizer());
-  tokenizer->processor_ = std::move(processor);
-  tokenizer->serialized_ = std::move(model_bytes);
-  return tokenizer;
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": neither ", kHfTokenizerFile, " nor ", kSentencePieceModelFile, " among the files"));
 }
 
-absl::StatusOr<std::vector<int>> Tokenizer::Encode(absl::string_view text) const {
-  std::vector<int> ids;
-  std::string error;
-  if (!processor_->Encode(std::string(text), &ids, &error)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot tokenize text: ", error));
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Deserialize(absl::string_view bytes, const std::string& source) {
+  const auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(source, " is not a serialized tokenizer: ", why));
+  };
+  if (bytes.substr(0, kSerializedHeader.size()) != kSerializedHeader) return bad("wrong header");
+  bytes.remove_prefix(kSerializedHeader.size());
+  TokenizerFiles files;
+  while (!bytes.empty()) {
+    const size_t name_end = bytes.find('\n');
+    if (name_end == absl::string_view::npos) return bad("truncated file name");
+    const std::string name(bytes.substr(0, name_end));
+    bytes.remove_prefix(name_end + 1);
+    const size_t size_end = bytes.find('\n');
+    size_t size = 0;
+    if (size_end == absl::string_view::npos || !absl::SimpleAtoi(bytes.substr(0, size_end), &size)) {
+      return bad(absl::StrCat("no size for ", name));
+    }
+    bytes.remove_prefix(size_end + 1);
+    if (size > bytes.size()) return bad(absl::StrCat(name, " is truncated"));
+    if (std::find(std::begin(kKnownFiles), std::end(kKnownFiles), name) == std::end(kKnownFiles)) {
+      return bad(absl::StrCat("unknown file ", name));
+    }
+    files[name] = std::string(bytes.substr(0, size));
+    bytes.remove_prefix(size);
   }
+  return FromFiles(std::move(files), source);
+}
+
+std::string Tokenizer::Serialize() const {
+  std::string out(kSerializedHeader);
+  for (const auto& [name, bytes] : files_) absl::StrAppend(&out, name, "\n", bytes.size(), "\n", bytes);
+  return out;
+}
+
+absl::Status Tokenizer::Save(const std::string& directory) const {
+  RETURN_IF_ERROR(MakeDirectories(directory));
+  for (const auto& [name, bytes] : files_) RETURN_IF_ERROR(WriteFileAtomic(JoinPath(directory, name), bytes));
+  // A stale main file of the other kind would be read instead (tokenizer.json wins) or mislead.
+  for (const char* other : {kHfTokenizerFile, kSentencePieceModelFile}) {
+    if (files_.count(other) > 0) continue;
+    std::error_code error;
+    std::filesystem::remove(JoinPath(directory, other), error);
+    if (error) return absl::InternalError(absl::StrCat("cannot remove ", JoinPath(directory, other), ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int>> Tokenizer::EncodePrompt(absl::string_view text) const {
+  ASSIGN_OR_RETURN(std::vector<int> ids, Encode(text));
+  ids.insert(ids.begin(), prompt_prefix_.begin(), prompt_prefix_.end());
   return ids;
 }
 
-absl::StatusOr<std::string> Tokenizer::Decode(const std::vector<int>& ids) const {
-  const int size = vocab_size();
+absl::StatusOr<std::string> Tokenizer::Decode(const std::vector<int>& ids, SpecialTokens special) const {
   for (int id : ids) {
-    if (id < 0 || id >= size) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is outside the vocabulary [0, ", size, ")"));
-    }
+    if (id < 0) return absl::InvalidArgumentError(absl::StrCat("token id ", id, " is negative"));
   }
-  std::string text;
-  std::string error;
-  if (!processor_->Decode(ids, &text, &error)) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot decode token ids: ", error));
-  }
-  return text;
+  return DecodeIds(ids, special);
 }
 
-int Tokenizer::vocab_size() const { return processor_->PieceSize(); }
-int Tokenizer::bos_id() const { return processor_->BosId(); }
-int Tokenizer::eos_id() const { return processor_->EosId(); }
-int Tokenizer::pad_id() const { return processor_->PadId(); }
+bool Tokenizer::IsEos(int id) const { return std::find(eos_ids_.begin(), eos_ids_.end(), id) != eos_ids_.end(); }
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> TrainBpeTokenizer(const std::vector<std::string>& corpus,
-                                                             const BpeTrainingOptions& options) {
-  if (corpus.empty()) return absl::InvalidArgumentError("cannot train a tokenizer on an empty corpus");
-  if (options.vocab_size < 16) return absl::InvalidArgumentError("tokenizer vocab_size must be at least 16");
-  std::unordered_map<std::string, std::string> flags = {
-      {"model_type", "bpe"},
-      {"vocab_size", std::to_string(options.vocab_size)},
-      {"byte_fallback", options.byte_fallback ? "true" : "false"},
-      {"character_coverage", std::to_string(options.character_coverage)},
-      {"max_sentence_length", std::to_string(options.max_sentence_length)},
-      {"unk_id", "0"},
-      {"bos_id", "1"},
-      {"eos_id", "2"},
-      {"pad_id", options.add_pad_piece ? "3" : "-1"},
-      // Code and shell text need their spacing and digits kept exactly.
-      {"normalization_rule_name", "identity"},
-      {"remove_extra_whitespaces", "false"},
-      {"split_digits", "true"},
-      {"allow_whitespace_only_pieces", "true"},
-      {"hard_vocab_limit", "false"},
-      {"minloglevel", "2"},
-      {"num_threads", "1"},
-  };
-  const SentencePieceModule& module = GetSentencePieceModule();
-  if (!module.status.ok()) return module.status;
-  std::string model_bytes;
-  std::string error;
-  if (!module.train(corpus, flags, &model_bytes, &error)) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer training failed: ", error));
+std::string TokenizerFileIn(const std::string& directory) {
+  for (const char* name : {kHfTokenizerFile, kSentencePieceModelFile}) {
+    if (PathExists(JoinPath(directory, name))) return name;
   }
-  return Tokenizer::FromSerialized(std::move(model_bytes), "(trained BPE model)");
+  return "";
 }
 
 }  // namespace promptintern

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 
@@ -57,7 +57,7 @@ absl::StatusOr<TrainingBatch> CollateBatch(const std::vector<TrainingExample>& e
   return result;
 }
 
-absl::StatusOr<at::Tensor> CausalLmLossSum(const LlamaModel& model, const TrainingBatch& batch) {
+absl::StatusOr<at::Tensor> CausalLmLossSum(const DecoderModel& model, const TrainingBatch& batch) {
   const int64_t rows = batch.tokens.size(0);
   ASSIGN_OR_RETURN(at::Tensor hidden, model.Forward(batch.tokens, std::vector<int64_t>(rows, 0), nullptr));
   ASSIGN_OR_RETURN(at::Tensor logits, model.Logits(hidden));

@@ -11,7 +11,7 @@
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 
 inline constexpr int64_t kIgnoreTarget = -100;
 
@@ -33,6 +33,6 @@ absl::StatusOr<TrainingBatch> CollateBatch(const std::vector<TrainingExample>& e
                                            int64_t max_length);
 
 // Sum over target tokens of -log p(target); a scalar with a graph when grad mode is on.
-absl::StatusOr<at::Tensor> CausalLmLossSum(const LlamaModel& model, const TrainingBatch& batch);
+absl::StatusOr<at::Tensor> CausalLmLossSum(const DecoderModel& model, const TrainingBatch& batch);
 
 }  // namespace promptintern

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/distributed/process_group.h"
 #include "core/lora/lora.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -32,7 +32,7 @@ absl::Status OptimizerConfig::Validate() const {
 
 ModelTrainer::~ModelTrainer() = default;
 
-absl::StatusOr<std::unique_ptr<ModelTrainer>> ModelTrainer::Create(LlamaModel* model, const OptimizerConfig& config,
+absl::StatusOr<std::unique_ptr<ModelTrainer>> ModelTrainer::Create(DecoderModel* model, const OptimizerConfig& config,
                                                                    bool lora_only) {
   RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<ModelTrainer> trainer(new ModelTrainer());

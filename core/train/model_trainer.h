@@ -1,4 +1,4 @@
-// Optimizer steps for a LlamaModel: AdamW, warmup + cosine learning rate, gradient clipping and
+// Optimizer steps for a DecoderModel: AdamW, warmup + cosine learning rate, gradient clipping and
 // gradient accumulation. Full fine-tuning trains every weight; LoRA trains only the adapters.
 //
 // The loss of a step is the mean over all target tokens of all its micro-batches, so accumulating
@@ -24,7 +24,7 @@ class AdamW;
 
 namespace promptintern {
 
-class LlamaModel;
+class DecoderModel;
 class ProcessGroup;
 
 struct OptimizerConfig {
@@ -50,7 +50,7 @@ struct StepStats {
 class ModelTrainer {
  public:
   // LoRA-only when the model has adapters attached and `lora_only` is set.
-  static absl::StatusOr<std::unique_ptr<ModelTrainer>> Create(LlamaModel* model, const OptimizerConfig& config,
+  static absl::StatusOr<std::unique_ptr<ModelTrainer>> Create(DecoderModel* model, const OptimizerConfig& config,
                                                               bool lora_only);
   ~ModelTrainer();
 
@@ -76,7 +76,7 @@ class ModelTrainer {
 
  private:
   ModelTrainer() = default;
-  LlamaModel* model_ = nullptr;
+  DecoderModel* model_ = nullptr;
   OptimizerConfig config_;
   std::vector<at::Tensor> parameters_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

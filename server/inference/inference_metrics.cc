@@ -5,6 +5,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "core/serve/engine.h"
 #include "server/common/blas_info_metric.h"
 
 namespace promptintern {
@@ -58,6 +59,18 @@ InferenceMetrics::InferenceMetrics()
                     .Add({})),
       model_info_(&Register(prometheus::BuildGauge(), "promptintern_model_info", "The model version in service (1)",
                             *registry_)) {
+  cached_input_tokens_ = &Register(prometheus::BuildCounter(), "promptintern_prefix_cache_hit_tokens_total",
+                                   "Input tokens whose keys/values came from the prefix cache (not computed)",
+                                   *registry_);
+  preemptions_ = &Register(prometheus::BuildCounter(), "promptintern_preemptions_total",
+                           "Times a request lost its KV cache blocks to others and was recomputed", *registry_);
+  auto& kv_blocks = Register(prometheus::BuildGauge(), "promptintern_kv_cache_blocks",
+                             "KV cache blocks by state: used (held by requests), cached (a reusable prefix nobody "
+                             "holds; evicted when memory is needed), free",
+                             *registry_);
+  kv_blocks_used_ = &kv_blocks.Add({{"state", "used"}});
+  kv_blocks_cached_ = &kv_blocks.Add({{"state", "cached"}});
+  kv_blocks_free_ = &kv_blocks.Add({{"state", "free"}});
   RegisterBlasInfo(*registry_);
 }
 
@@ -73,6 +86,8 @@ void InferenceMetrics::RecordRequest(const RequestRecord& record) {
   saved_input_tokens_->Add(labels).Increment(static_cast<double>(record.baseline_input_tokens - record.input_tokens));
   cost_->Add(labels).Increment(record.cost_usd);
   baseline_cost_->Add(labels).Increment(record.baseline_cost_usd);
+  cached_input_tokens_->Add(labels).Increment(static_cast<double>(record.cached_input_tokens));
+  preemptions_->Add(labels).Increment(record.preemptions);
   duration_->Add(labels, LatencyBuckets()).Observe(record.total_seconds);
   if (record.first_token_seconds >= 0) first_token_->Add(labels, LatencyBuckets()).Observe(record.first_token_seconds);
   if (record.queue_seconds >= 0) queue_time_->Add(labels, LatencyBuckets()).Observe(record.queue_seconds);
@@ -82,11 +97,13 @@ void InferenceMetrics::RecordRequest(const RequestRecord& record) {
   }
 }
 
-void InferenceMetrics::RecordBatchSize(int batch_size) { batch_size_->Observe(batch_size); }
-
-void InferenceMetrics::SetQueue(int running, int waiting) {
-  running_->Set(running);
-  waiting_->Set(waiting);
+void InferenceMetrics::RecordStep(const EngineStepStats& step) {
+  batch_size_->Observe(step.batch_size);
+  running_->Set(step.running);
+  waiting_->Set(step.waiting);
+  kv_blocks_used_->Set(static_cast<double>(step.kv.used_blocks));
+  kv_blocks_cached_->Set(static_cast<double>(step.kv.cached_blocks));
+  kv_blocks_free_->Set(static_cast<double>(step.kv.free_blocks));
 }
 
 void InferenceMetrics::SetModel(const std::string& name, int64_t version, const std::string& base) {

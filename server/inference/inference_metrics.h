@@ -1,5 +1,6 @@
 // Prometheus metrics of the inference service, all named promptintern_*: requests by outcome,
-// tokens (served, full-prompt baseline, saved), cost and baseline cost, latencies, batching.
+// tokens (served, full-prompt baseline, saved, served from the prefix cache), cost and baseline
+// cost, latencies, batching, KV cache blocks and preemptions.
 #pragma once
 
 #include <memory>
@@ -17,6 +18,8 @@ class Histogram;
 
 namespace promptintern {
 
+struct EngineStepStats;
+
 struct RequestRecord {
   std::string model;
   int64_t version = 0;
@@ -31,6 +34,8 @@ struct RequestRecord {
   double first_token_seconds = -1.0;  // < 0: none produced
   double queue_seconds = -1.0;
   const std::vector<double>* inter_token_seconds = nullptr;
+  int64_t cached_input_tokens = 0;  // served from the prefix cache
+  int preemptions = 0;
 };
 
 class InferenceMetrics {
@@ -38,8 +43,8 @@ class InferenceMetrics {
   InferenceMetrics();
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
   void RecordRequest(const RequestRecord& record);
-  void RecordBatchSize(int batch_size);
-  void SetQueue(int running, int waiting);
+  // After every engine step (on the engine thread): batch size, queue and KV cache occupancy.
+  void RecordStep(const EngineStepStats& step);
   void SetModel(const std::string& name, int64_t version, const std::string& base);
   void CountLoadFailure(const std::string& reference);
 
@@ -53,6 +58,8 @@ class InferenceMetrics {
   prometheus::Family<prometheus::Counter>* cost_;
   prometheus::Family<prometheus::Counter>* baseline_cost_;
   prometheus::Family<prometheus::Counter>* load_failures_;
+  prometheus::Family<prometheus::Counter>* cached_input_tokens_ = nullptr;
+  prometheus::Family<prometheus::Counter>* preemptions_ = nullptr;
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Family<prometheus::Histogram>* first_token_;
   prometheus::Family<prometheus::Histogram>* inter_token_;
@@ -60,6 +67,9 @@ class InferenceMetrics {
   prometheus::Histogram* batch_size_;
   prometheus::Gauge* running_;
   prometheus::Gauge* waiting_;
+  prometheus::Gauge* kv_blocks_used_ = nullptr;
+  prometheus::Gauge* kv_blocks_cached_ = nullptr;
+  prometheus::Gauge* kv_blocks_free_ = nullptr;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Gauge* serving_ = nullptr;
 };

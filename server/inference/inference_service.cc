@@ -3,7 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/eval/metrics.h"
-#include "core/model/llama.h"
+#include "core/model/decoder.h"
+#include "core/serve/output_processor.h"
 #include "server/common/grpc_status.h"
 
 namespace promptintern {
@@ -30,7 +31,7 @@ grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::Sta
 }  // namespace
 
 grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
-                                       const std::function<void(const std::string&)>& on_text,
+                                       const std::function<bool(const std::string&)>& on_text,
                                        v1::GenerateResponse* response) {
   std::shared_ptr<ServedModel> served = holder_->current();
   RequestRecord record;
@@ -63,10 +64,12 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   work.sampling = {request.temperature(), request.top_k(), request.top_p() == 0 ? 1.0 : request.top_p(),
                    request.seed()};
   if (absl::Status valid = work.sampling.Validate(); !valid.ok()) return finish(ToGrpcStatus(valid));
+  OutputOptions output;
+  output.tokenizer = &served->tokenizer();
   for (const std::string& stop : request.stop()) {
     if (stop.empty()) return finish(Invalid("stop: empty stop string"));
   }
-  work.stop_strings.assign(request.stop().begin(), request.stop().end());
+  output.stop_strings.assign(request.stop().begin(), request.stop().end());
 
   auto prompt = served->RenderPromptIds(request.query(), ToCore(request.prompt_mode()));
   if (!prompt.ok()) return finish(ToGrpcStatus(prompt.status()));
@@ -80,24 +83,33 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   work.prompt_ids = *prompt;
   work.deadline = absl::FromChrono(context->deadline());
   work.cancelled = [context] { return context->IsCancelled(); };
-  work.on_text = on_text;
-  absl::StatusOr<EngineResult> result = served->engine().Generate(std::move(work));
+  if (on_text) {
+    // The engine never waits for this client: if it stops reading, its tokens pile up here and,
+    // past the limit, the request is ended and the RPC cancelled so a blocked Write returns.
+    work.max_buffered_tokens = limits_.stream_buffer_tokens;
+    work.on_abandoned = [context] { context->TryCancel(); };
+    output.on_text = on_text;
+  }
+  absl::StatusOr<GenerationOutput> result = ::promptintern::Generate(served->engine(), std::move(work), output);
   if (!result.ok()) return finish(ToGrpcStatus(result.status()));
+  const EngineOutcome& outcome = result->outcome;
 
   const Prices prices{limits_.input_price_per_million, limits_.output_price_per_million};
   record.input_tokens = static_cast<int64_t>(prompt->size());
   record.output_tokens = static_cast<int64_t>(result->token_ids.size()) +
-                         (result->finish_reason == FinishReason::kEos ? 1 : 0);
+                         (outcome.finish_reason == FinishReason::kEos ? 1 : 0);
+  record.cached_input_tokens = outcome.cached_prompt_tokens;
+  record.preemptions = outcome.preemptions;
   record.baseline_input_tokens = static_cast<int64_t>(baseline->size());
   record.cost_usd = CostUsd(prices, record.input_tokens, record.output_tokens).value_or(0.0);
   record.baseline_cost_usd = CostUsd(prices, record.baseline_input_tokens, record.output_tokens).value_or(0.0);
-  record.total_seconds = result->total_seconds;
-  record.first_token_seconds = result->first_token_seconds;
-  record.queue_seconds = result->queue_seconds;
-  record.inter_token_seconds = &result->inter_token_seconds;
+  record.total_seconds = outcome.total_seconds;
+  record.first_token_seconds = outcome.first_token_seconds;
+  record.queue_seconds = outcome.queue_seconds;
+  record.inter_token_seconds = &outcome.inter_token_seconds;
 
   response->set_text(result->text);
-  response->set_finish_reason(std::string(FinishReasonName(result->finish_reason)));
+  response->set_finish_reason(std::string(FinishReasonName(outcome.finish_reason)));
   v1::Usage* usage = response->mutable_usage();
   usage->set_input_tokens(record.input_tokens);
   usage->set_output_tokens(record.output_tokens);
@@ -108,10 +120,10 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   response->set_model(served->name());
   response->set_model_version(served->version());
   v1::Timings* timings = response->mutable_timings();
-  timings->set_queue_seconds(result->queue_seconds);
-  timings->set_prefill_seconds(result->prefill_seconds);
-  timings->set_first_token_seconds(result->first_token_seconds);
-  timings->set_total_seconds(result->total_seconds);
+  timings->set_queue_seconds(outcome.queue_seconds);
+  timings->set_prefill_seconds(outcome.prefill_seconds);
+  timings->set_first_token_seconds(outcome.first_token_seconds);
+  timings->set_total_seconds(outcome.total_seconds);
   return finish(grpc::Status::OK);
 }
 
@@ -125,13 +137,14 @@ grpc::Status InferenceServiceImpl::GenerateStream(grpc::ServerContext* context, 
                                                   grpc::ServerWriter<v1::GenerateResponse>* writer) {
   if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   v1::GenerateResponse final_message;
-  // Chunks are written from the engine thread; the handler thread writes only after it returns.
+  // Chunks are written from this handler thread as the output path hands them over; the engine
+  // thread never touches the writer.
   const grpc::Status status = Run(
       context, *request,
       [writer](const std::string& delta) {
         v1::GenerateResponse chunk;
         chunk.set_text(delta);
-        writer->Write(chunk);
+        return writer->Write(chunk);
       },
       &final_message);
   if (!status.ok()) return status;

@@ -1,4 +1,4 @@
-// gRPC adapter of the inference service over ModelHolder / ServedModel / BatchEngine.
+// gRPC adapter of the inference service over ModelHolder / ServedModel / Engine.
 #pragma once
 
 #include "core/serve/served_model.h"
@@ -14,6 +14,8 @@ struct InferenceLimits {
   size_t max_query_bytes = 16 << 10;
   double input_price_per_million = 0.5;
   double output_price_per_million = 1.5;
+  // Tokens a streaming client may leave unread before its request is ended.
+  int64_t stream_buffer_tokens = 1024;
 };
 
 class InferenceServiceImpl final : public v1::InferenceService::Service {
@@ -27,9 +29,10 @@ class InferenceServiceImpl final : public v1::InferenceService::Service {
   grpc::Status GetModel(grpc::ServerContext*, const v1::GetModelRequest*, v1::ModelInfo*) override;
 
  private:
-  // Validates, renders, runs and accounts one request; `on_text` streams when set.
+  // Validates, renders, runs and accounts one request; `on_text` streams when set (returning false
+  // when the client is gone).
   grpc::Status Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
-                   const std::function<void(const std::string&)>& on_text, v1::GenerateResponse* response);
+                   const std::function<bool(const std::string&)>& on_text, v1::GenerateResponse* response);
 
   ModelHolder* holder_;
   InferenceMetrics* metrics_;

@@ -37,6 +37,12 @@ struct InferenceConfig {
   int threads = 0;
   int max_batch_size = 8;
   int max_waiting = 64;
+  int64_t max_step_tokens = 256;
+  int64_t kv_cache_mb = 0;
+  int64_t block_size = 16;
+  bool prefix_caching = true;
+  int64_t stream_buffer_tokens = 1024;
+  double stall_seconds = 30.0;
   double poll_seconds = 5.0;
   double input_price = 0.5;
   double output_price = 1.5;
@@ -57,6 +63,17 @@ int main(int argc, char** argv) {
   settings.Bind("threads", "--threads", config.threads, "Compute threads (0 = all cores)");
   settings.Bind("max_batch_size", "--max-batch-size", config.max_batch_size, "Requests decoding together");
   settings.Bind("max_waiting", "--max-waiting", config.max_waiting, "Queued requests before RESOURCE_EXHAUSTED");
+  settings.Bind("max_step_tokens", "--max-step-tokens", config.max_step_tokens,
+                "Tokens computed per engine step: the chunk size of a long prefill");
+  settings.Bind("kv_cache_mb", "--kv-cache-mb", config.kv_cache_mb,
+                "KV cache pool in MiB (0: max_batch_size sequences of the full context)");
+  settings.Bind("block_size", "--block-size", config.block_size, "Tokens per KV cache block");
+  settings.Bind("prefix_caching", "--prefix-caching", config.prefix_caching,
+                "Reuse the keys/values of prompt prefixes seen before");
+  settings.Bind("stream_buffer_tokens", "--stream-buffer-tokens", config.stream_buffer_tokens,
+                "Tokens a streaming client may leave unread before its request is ended");
+  settings.Bind("stall_seconds", "--stall-seconds", config.stall_seconds,
+                "Health turns NOT_SERVING when the engine has work but no step finished for this long");
   settings.Bind("poll_seconds", "--poll-seconds", config.poll_seconds, "How often the alias is checked");
   settings.Bind("input_price_per_million", "--input-price", config.input_price, "USD per million input tokens");
   settings.Bind("output_price_per_million", "--output-price", config.output_price, "USD per million output tokens");
@@ -72,6 +89,13 @@ int main(int argc, char** argv) {
     std::cerr << "promptintern-inference: " << security.status().message() << "\n";
     return 2;
   }
+  if (config.max_batch_size < 1 || config.max_waiting < 0 || config.max_step_tokens < 1 || config.block_size < 1 ||
+      config.block_size > 1024 || config.kv_cache_mb < 0 || config.kv_cache_mb > (int64_t{1} << 24) ||
+      config.stream_buffer_tokens < 1 || !(config.stall_seconds > 0) || !(config.poll_seconds > 0)) {
+    std::cerr << "promptintern-inference: max_batch_size, max_step_tokens, stream_buffer_tokens (>= 1), block_size "
+                 "(1..1024), max_waiting, kv_cache_mb (>= 0), stall_seconds and poll_seconds (> 0) are out of range\n";
+    return 2;
+  }
   if (config.model.empty()) {
     std::cerr << "promptintern-inference: --model (or model: in the config) is required\n";
     return 2;
@@ -84,12 +108,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   promptintern::InferenceMetrics metrics;
-  promptintern::EngineOptions engine_options{config.max_batch_size, config.max_waiting};
+  promptintern::EngineOptions engine_options;
+  engine_options.max_batch_size = config.max_batch_size;
+  engine_options.max_waiting = config.max_waiting;
+  engine_options.max_step_tokens = config.max_step_tokens;
+  engine_options.kv_cache_bytes = config.kv_cache_mb << 20;
+  engine_options.block_size = config.block_size;
+  engine_options.prefix_caching = config.prefix_caching;
+  // Set before any engine starts, so the engine thread only ever reads it.
+  engine_options.step_observer = [&metrics](const promptintern::EngineStepStats& step) { metrics.RecordStep(step); };
   promptintern::ModelHolder holder(registry->get(), config.model, engine_options);
   promptintern::InferenceLimits limits;
   limits.default_max_tokens = config.default_max_tokens;
   limits.input_price_per_million = config.input_price;
   limits.output_price_per_million = config.output_price;
+  limits.stream_buffer_tokens = config.stream_buffer_tokens;
   promptintern::InferenceServiceImpl service(&holder, &metrics, limits, security->authenticator.get());
 
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
@@ -129,15 +162,17 @@ int main(int argc, char** argv) {
                      std::string(swapped.status().message()).c_str());
       } else if (*swapped) {
         std::shared_ptr<promptintern::ServedModel> current = holder.current();
-        current->engine().set_step_observer([&metrics, raw = current.get()](int batch_size) {
-          metrics.RecordBatchSize(batch_size);
-          const promptintern::EngineStats stats = raw->engine().stats();
-          metrics.SetQueue(stats.running, stats.waiting);
-        });
         metrics.SetModel(current->name(), current->version(), current->base_model());
         (*server)->SetServing(true);
         std::fprintf(stderr, "promptintern-inference: now serving %s@%ld\n", current->name().c_str(),
                      current->version());
+      }
+      // A loaded engine that has work but has not finished a step for stall_seconds is stuck:
+      // readiness says so, so traffic goes elsewhere, and comes back once it moves again.
+      if (std::shared_ptr<promptintern::ServedModel> current = holder.current(); current != nullptr) {
+        const promptintern::EngineStats stats = current->engine().stats();
+        const bool stalled = stats.busy && absl::Now() - stats.last_progress > absl::Seconds(config.stall_seconds);
+        (*server)->SetServing(!stalled);
       }
       std::unique_lock<std::mutex> lock(stop_mu);
       if (stop_cv.wait_for(lock, std::chrono::duration<double>(config.poll_seconds), [&] { return stopping; })) return;
