@@ -181,9 +181,21 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModel(const std::string& direc
   return model;
 }
 
-absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory) {
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
+                                                                  std::optional<WeightFormat> weights) {
   ASSIGN_OR_RETURN(WeightStorage storage, CheckpointStorage(directory));
-  return LoadModel(directory, storage);
+  if (!weights.has_value()) {
+    weights = storage == WeightStorage::kBFloat16 ? WeightFormat::kBF16
+              : storage == WeightStorage::kFloat16 ? WeightFormat::kF16
+                                                   : WeightFormat::kF32;
+  }
+  // bf16 serving holds the tensors in bfloat16 too (exact, half the memory); f32 serving widens a
+  // 16-bit checkpoint; int8 and f16 quantize from the checkpoint's own values.
+  if (*weights == WeightFormat::kBF16) storage = WeightStorage::kBFloat16;
+  if (*weights == WeightFormat::kF32) storage = WeightStorage::kFloat32;
+  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadModel(directory, storage));
+  RETURN_IF_ERROR(model->PackForServing({*weights}));
+  return model;
 }
 
 absl::Status WriteTensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors, DType dtype,

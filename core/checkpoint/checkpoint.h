@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -34,9 +35,14 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModel(const std::string& direc
 // The storage the checkpoint's weights are in (the dtype of its embeddings).
 absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory);
 
-// LoadModel keeping a 16-bit checkpoint in its 16-bit form: about half the resident memory of
-// float32, with float32 activations and accumulation.
-absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory);
+// The model of `directory` in its serving form (DecoderModel::PackForServing): projections and LM
+// head packed as `weights` for the serving kernels (int8: weight-only, one scale per block of 32
+// inputs), with q/k/v and gate/up fused. Without `weights`, the checkpoint's own dtype (f32, bf16
+// or f16). The tensors are held in the checkpoint's 16-bit form where that is exact (a 16-bit
+// checkpoint, or bf16 serving), about half the resident memory of float32; activations and
+// accumulation are float32.
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
+                                                                  std::optional<WeightFormat> weights = std::nullopt);
 
 struct SaveOptions {
   DType dtype = DType::kF32;

@@ -23,13 +23,14 @@ ServedModel::~ServedModel() {
 }
 
 absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& registry, const std::string& reference,
-                                                               const EngineOptions& options) {
+                                                               const EngineOptions& options,
+                                                               std::optional<WeightFormat> weights) {
   ASSIGN_OR_RETURN(OpenedVersion opened, registry.Open(reference));
   std::shared_ptr<ServedModel> served(new ServedModel());
   served->name_ = opened.model_name;
   served->version_ = opened.version;
   served->base_model_ = opened.manifest.base_model;
-  ASSIGN_OR_RETURN(served->model_, LoadModelForServing(opened.directory));
+  ASSIGN_OR_RETURN(served->model_, LoadModelForServing(opened.directory, weights));
   ASSIGN_OR_RETURN(served->tokenizer_, Tokenizer::LoadFromDirectory(opened.directory));
   const std::string task_path = JoinPath(opened.directory, kTaskFile);
   ASSIGN_OR_RETURN(std::string task_text, ReadFile(task_path));
@@ -93,7 +94,7 @@ absl::StatusOr<bool> ModelHolder::Refresh() {
   }
   const std::string name = reference_.substr(0, reference_.find('@'));
   ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> loaded,
-                   ServedModel::Load(*registry_, absl::StrCat(name, "@", version), options_));
+                   ServedModel::Load(*registry_, absl::StrCat(name, "@", version), options_, weights_));
   absl::MutexLock lock(&mu_);
   current_ = std::move(loaded);
   return true;

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "core/kernels/packed_weight.h"
 #include "core/serve/engine.h"
 #include "core/task/task_json.h"
 
@@ -26,8 +28,10 @@ enum class PromptMode { kQueryOnly, kFull, kCompressed };
 
 class ServedModel {
  public:
+  // `weights`: the serving weight format (LoadModelForServing); nullopt: the checkpoint's dtype.
   static absl::StatusOr<std::shared_ptr<ServedModel>> Load(ModelRegistry& registry, const std::string& reference,
-                                                           const EngineOptions& options);
+                                                           const EngineOptions& options,
+                                                           std::optional<WeightFormat> weights = std::nullopt);
   ~ServedModel();
 
   const std::string& name() const { return name_; }
@@ -59,8 +63,9 @@ class ServedModel {
 
 class ModelHolder {
  public:
-  ModelHolder(ModelRegistry* registry, std::string reference, EngineOptions options)
-      : registry_(registry), reference_(std::move(reference)), options_(options) {}
+  ModelHolder(ModelRegistry* registry, std::string reference, EngineOptions options,
+              std::optional<WeightFormat> weights = std::nullopt)
+      : registry_(registry), reference_(std::move(reference)), options_(options), weights_(weights) {}
 
   // Resolves the reference; loads and swaps in the version it names if that is not the one
   // serving. Returns true when it swapped. On failure the current version keeps serving.
@@ -73,6 +78,7 @@ class ModelHolder {
   ModelRegistry* registry_;
   std::string reference_;
   EngineOptions options_;
+  std::optional<WeightFormat> weights_;
   absl::Mutex refresh_mu_;  // one load at a time
   mutable absl::Mutex mu_;
   std::shared_ptr<ServedModel> current_ ABSL_GUARDED_BY(mu_);
