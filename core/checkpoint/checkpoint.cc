@@ -185,9 +185,10 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::str
                                                                   std::optional<WeightFormat> weights) {
   ASSIGN_OR_RETURN(WeightStorage storage, CheckpointStorage(directory));
   if (!weights.has_value()) {
-    weights = storage == WeightStorage::kBFloat16 ? WeightFormat::kBF16
-              : storage == WeightStorage::kFloat16 ? WeightFormat::kF16
-                                                   : WeightFormat::kF32;
+    // A 16-bit checkpoint keeps today's exact form: its weights widened into float32 arithmetic.
+    // The bf16 kernels would round the activations of decode rows to bfloat16 (packed_linear.h).
+    if (storage != WeightStorage::kFloat32) return LoadModel(directory, storage);
+    weights = WeightFormat::kF32;
   }
   // bf16 serving holds the tensors in bfloat16 too (exact, half the memory); f32 serving widens a
   // 16-bit checkpoint; int8 and f16 quantize from the checkpoint's own values.

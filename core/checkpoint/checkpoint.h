@@ -37,10 +37,11 @@ absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory);
 
 // The model of `directory` in its serving form (DecoderModel::PackForServing): projections and LM
 // head packed as `weights` for the serving kernels (int8: weight-only, one scale per block of 32
-// inputs), with q/k/v and gate/up fused. Without `weights`, the checkpoint's own dtype (f32, bf16
-// or f16). The tensors are held in the checkpoint's 16-bit form where that is exact (a 16-bit
-// checkpoint, or bf16 serving), about half the resident memory of float32; activations and
-// accumulation are float32.
+// inputs), with q/k/v and gate/up fused. Without `weights`: a float32 checkpoint is packed as f32;
+// a 16-bit one is served as before, unpacked, its weights widened exactly into float32 arithmetic
+// (the bf16 kernels round decode activations to bfloat16: ask for it with kBF16). The tensors are
+// held in the checkpoint's 16-bit form where that is exact (a 16-bit checkpoint, or bf16
+// serving), about half the resident memory of float32; activations and accumulation are float32.
 absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
                                                                   std::optional<WeightFormat> weights = std::nullopt);
 

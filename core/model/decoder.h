@@ -133,9 +133,9 @@ class DecoderModel {
 
   // Packs every projection and the LM head into `options.format` for inference and fuses q/k/v
   // and gate/up (see the banner). The tensors stay (NamedWeights, saving and adapters' shapes read
-  // them) and stay the source of truth for training, which never reads the packed form; a float32
-  // pack aliases them. Call once, before serving; FAILED_PRECONDITION on a model with LoRA
-  // projections (merge or serve them as adapters instead).
+  // them), so the packed form is memory on top of them: a float32 pack of o/down/LM head aliases
+  // its tensor, the fused ones are copies. Call once, before serving; FAILED_PRECONDITION on a
+  // model with LoRA projections (merge or serve them as adapters instead).
   absl::Status PackForServing(const PackOptions& options);
   // The format of PackForServing, or nullopt before it.
   std::optional<WeightFormat> serving_format() const { return serving_format_; }
