@@ -6,7 +6,19 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test demo bench clean format
+# `make fuzz`: every libFuzzer target of tests/fuzz for FUZZ_SECONDS each (clang, its own build).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+# `make asan`: the unit and integration tests under ASan+UBSan (deployment checks excluded: they
+# validate files, not our code). `make tsan`: the concurrency tests under TSan: the engine, the job
+# manager, the registry, both services and their metrics listener.
+ASAN_BUILD_DIR ?= build-asan
+ASAN_EXCLUDE ?= ^Deploy[.]
+TSAN_BUILD_DIR ?= build-tsan
+TSAN_TESTS ?= ^(EngineTest|EngineTextTest|JobManagerTest|ModelRegistryTest|LocalStorageTest|InferenceServiceTest|TrainerServiceTest|MetricsHttpServerTest|MetricsEndpointTest)[.]
+
+.PHONY: all deps configure build test demo bench clean format fuzz asan tsan
 
 all: build
 
@@ -30,5 +42,21 @@ demo: build
 bench: build
 	./$(BUILD_DIR)/bin/model_bench
 
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DPROMPTINTERN_FUZZ=ON \
+	  -DFUZZ_TEST_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
+	cd $(FUZZ_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=address,undefined
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target promptintern_tests
+	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -E '$(ASAN_EXCLUDE)' $(CTEST_ARGS)
+
+tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=thread
+	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target promptintern_tests
+	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)' $(CTEST_ARGS)
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(FUZZ_BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR)

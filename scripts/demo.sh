@@ -27,8 +27,10 @@ port_of() {
 }
 
 echo "== starting the trainer service"
+# The demo job names its template files under examples/: the trainer reads only files under its
+# allowed paths.
 "$BIN/promptintern-trainer" --listen 127.0.0.1:0 --metrics-listen "" --data-dir "$WORK/trainer-data" \
-  --registry-dir "$WORK/registry" 2> "$WORK/trainer.log" &
+  --registry-dir "$WORK/registry" --allowed-paths examples 2> "$WORK/trainer.log" &
 TRAINER=127.0.0.1:$(port_of "$WORK/trainer.log")
 echo "== training the demo job through it (progress below)"
 "$BIN/promptintern" submit --server "$TRAINER" --config examples/jobs/demo.yaml --name demo --watch

@@ -34,11 +34,14 @@ RUNTIME_PACKAGES=(
 # Only the tests and developer tooling need these: ccache and git for working on the tree, Python
 # grpcio for the cross-implementation client test, promtool (prometheus) for the metrics and alert
 # rule tests, docker-compose to validate docker/docker-compose.yml offline (it needs no engine),
-# openssl for the throwaway certificates of the TLS tests.
+# openssl for the throwaway certificates of the TLS tests; clang and its runtime libraries
+# (libFuzzer) for the fuzz targets of tests/fuzz; chromium (headless) and python3-markdown render an
+# experiment report with its SVG plots in a real browser (tests/experiment/render_report.py).
 TEST_PACKAGES=(
-  ccache git curl openssl
-  python3 python3-yaml python3-grpcio python3-grpc-tools
+  ccache git curl openssl clang libclang-rt-dev
+  python3 python3-yaml python3-grpcio python3-grpc-tools python3-markdown
   prometheus docker-compose
+  chromium
 )
 
 # Commands the deployment tests run, with the Debian package that provides each. Only installed

@@ -191,6 +191,10 @@ TEST(ModelConfigTest, UnsupportedConfigsAreRefusedNamingTheField) {
       {R"({"model_type": "gemma3_text", "sliding_window": 8, "layer_types": ["full_attention"], )" + base + "}",
        "\"layer_types\" must list one type for each of the 2 layers"},
       {R"({"model_type": "mistral", "sliding_window": -3, )" + base + "}", "\"sliding_window\" must be a positive"},
+      {R"({"model_type": "qwen2", "architectures": ["Qwen2ForSequenceClassification"], )" + base + "}",
+       "\"architectures\" \"Qwen2ForSequenceClassification\" is not supported: only causal language models"},
+      {R"({"quantization_config": {"quant_method": "gptq", "bits": 4}, )" + base + "}",
+       "\"quantization_config\" (gptq) is not supported"},
   };
   for (const auto& [text, message] : cases) {
     auto config = ParseModelConfig(text, "config.json");

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/checkpoint/checkpoint.h"
+#include "core/eval/inference_eval.h"
 #include "core/lora/lora.h"
 #include "core/model/decoder.h"
 #include "core/serve/output_processor.h"
@@ -24,6 +25,7 @@ namespace promptintern {
 namespace {
 
 using ::promptintern::testing::MakeRandomModel;
+using ::promptintern::testing::SaveRandomAdapter;
 using ::promptintern::testing::Stories260KDir;
 using ::promptintern::testing::TinyConfig;
 
@@ -290,26 +292,6 @@ TEST(EngineTest, AConsumerThatNeverReadsIsCutOffWithoutDelayingTheOthers) {
   EXPECT_EQ(tokens.size(), 4u);
 }
 
-// Adapters with random (as if trained) updates, saved in the PEFT layout.
-std::string SaveRandomAdapter(uint64_t model_seed, uint64_t adapter_seed, const std::vector<std::string>& targets) {
-  auto model = MakeRandomModel(model_seed);
-  LoraConfig config;
-  config.rank = 4;
-  config.alpha = 8;
-  config.target_modules = targets;
-  EXPECT_TRUE(AttachLora(*model, config, adapter_seed).ok());
-  {
-    at::NoGradGuard no_grad;
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(adapter_seed);
-    for (auto& [path, projection] : model->NamedProjections()) {
-      if (projection->has_lora()) projection->lora_b.normal_(0.0, 0.3, generator);
-    }
-  }
-  const std::string directory = ::promptintern::testing::MakeTempDir("adapter_" + std::to_string(adapter_seed));
-  EXPECT_TRUE(SaveLoraAdapter(*model, config, "tiny", directory).ok());
-  return directory;
-}
-
 // Requests on three adapters and on the base in one batch, each against the adapter attached as
 // LoRA to its own unpacked copy; with `packed`, the base serves in that packed, fused form.
 void ExpectAdapterBatchMatchesLora(std::optional<WeightFormat> packed) {
@@ -323,7 +305,7 @@ void ExpectAdapterBatchMatchesLora(std::optional<WeightFormat> packed) {
   std::vector<std::shared_ptr<const LowRankAdapter>> adapters;
   std::vector<std::unique_ptr<DecoderModel>> attached;  // the same adapter on its own copy of the base
   for (size_t i = 0; i < targets.size(); ++i) {
-    const std::string directory = SaveRandomAdapter(kBase, 100 + i, targets[i]);
+    const std::string directory = SaveRandomAdapter(*MakeRandomModel(kBase), 100 + i, targets[i]);
     auto adapter = ReadLoraAdapter(*base, directory, "adapter-" + std::to_string(i));
     ASSERT_TRUE(adapter.ok()) << adapter.status();
     adapters.push_back(*adapter);
@@ -515,6 +497,52 @@ TEST_F(EngineTextTest, ConcurrentRequestsGetTheTokensTheyWouldGetAlone) {
     EXPECT_EQ(results[i]->token_ids, TokensAlone(*model_, requests[i])) << "request " << i;
     EXPECT_GT(results[i]->outcome.total_seconds, 0);
   }
+}
+
+// The pipeline's evaluation and the service's requests are two callers of one engine: evaluating
+// while serving changes neither the predictions nor the served answers (greedy), and both are
+// counted by the same engine.
+TEST_F(EngineTextTest, EvaluationAndServingShareOneEngineAndChangeNothingForEachOther) {
+  std::vector<EvalItem> items;
+  for (int i = 0; i < 6; ++i) {
+    items.push_back({"Input: list files modified in the last " + std::to_string(i) + " days\nOutput:", "ls -lt"});
+  }
+  EvalOptions eval_options;
+  eval_options.max_new_tokens = 10;
+  std::vector<EngineRequest> served;
+  for (int i = 0; i < 6; ++i) served.push_back(Request("find . -name '*.log' -mtime -" + std::to_string(i), 10, 0, 0.0));
+
+  EngineOptions options;
+  options.max_batch_size = 4;
+  auto alone_engine = Engine::Start(*model_, options);
+  ASSERT_TRUE(alone_engine.ok());
+  auto evaluated_alone = EvaluatePrompts(**alone_engine, *tokenizer_, items, eval_options, "query_only");
+  ASSERT_TRUE(evaluated_alone.ok()) << evaluated_alone.status();
+  auto served_alone = GenerateAll(**alone_engine, served, Text());
+  ASSERT_TRUE(served_alone.ok()) << served_alone.status();
+
+  auto engine = Engine::Start(*model_, options);
+  ASSERT_TRUE(engine.ok());
+  std::vector<std::string> texts(served.size());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < served.size(); ++i) {
+    clients.emplace_back([&, i] {
+      for (int round = 0; round < 3; ++round) {
+        auto output = Generate(**engine, served[i], Text());
+        if (!output.ok() || (round > 0 && output->text != texts[i])) ++failures;
+        if (output.ok()) texts[i] = output->text;
+      }
+    });
+  }
+  auto evaluated = EvaluatePrompts(**engine, *tokenizer_, items, eval_options, "query_only");
+  for (std::thread& client : clients) client.join();
+  ASSERT_TRUE(evaluated.ok()) << evaluated.status();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(evaluated->predictions, evaluated_alone->predictions);
+  EXPECT_DOUBLE_EQ(evaluated->exact_match, evaluated_alone->exact_match);
+  EXPECT_DOUBLE_EQ(evaluated->mean_input_tokens, evaluated_alone->mean_input_tokens);
+  for (size_t i = 0; i < served.size(); ++i) EXPECT_EQ(texts[i], (*served_alone)[i].text) << i;
 }
 
 TEST_F(EngineTextTest, StreamedPiecesAddUpToTheText) {

@@ -234,7 +234,7 @@ TEST(HfTokenizerComponentsTest, Utf8LossyDecodingReplacesMaximalSubparts) {
   EXPECT_TRUE(utf8::Validate("caf\xC3\xA9").ok());
   const absl::Status bad = utf8::Validate("ok\xFF");
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.message().find("byte 2"), std::string::npos) << bad;
+  EXPECT_NE(bad.message().find("offset 2"), std::string::npos) << bad;
   auto tokenizer = Load(FlagsTokenizerJson());
   ASSERT_NE(tokenizer, nullptr);
   EXPECT_EQ(tokenizer->Encode("ab\xC3").status().code(), absl::StatusCode::kInvalidArgument);
@@ -271,6 +271,9 @@ TEST(HfTokenizerComponentsTest, BadFilesGiveErrorsNamingTheField) {
        "pre_tokenizer.behavior: unknown split behavior \"Sideways\""},
       {with("/added_tokens/0/id", -4), "added_tokens[0].id: expected a token id"},
       {with("/post_processor/single", json::array()), "post_processor.single: the template lacks sequence A"},
+      {with("/post_processor/special_tokens/<s>/ids", {int64_t{1} << 40}), "post_processor.special_tokens: bad id for \"<s>\""},
+      {with("/post_processor", {{"type", "RobertaProcessing"}, {"cls", {"<s>", -1}}, {"sep", {"</s>", 2}}}),
+       "post_processor.cls: expected [token, id]"},
   };
   for (const auto& [text, expected] : cases) {
     const absl::Status status = LoadError(text);
@@ -280,6 +283,19 @@ TEST(HfTokenizerComponentsTest, BadFilesGiveErrorsNamingTheField) {
   EXPECT_EQ(Tokenizer::FromFiles({}, "dir").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Tokenizer::LoadFromDirectory(::promptintern::testing::MakeTempDir("no_tokenizer")).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// vocab_size() covers every id the tokenizer produces: a template id that names no token (found by
+// the tokenizer_json fuzz target) is emitted, as Hugging Face does, and counted.
+TEST(HfTokenizerComponentsTest, TemplateIdsBeyondTheVocabularyAreCountedInVocabSize) {
+  json tokenizer_json = FlagsTokenizerJson();
+  tokenizer_json["post_processor"]["special_tokens"]["<s>"]["ids"] = {1000};
+  auto tokenizer = Load(tokenizer_json);
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->vocab_size(), 1001);
+  auto ids = tokenizer->EncodeWithSpecialTokens("ab");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, (std::vector<int>{1000, 35}));
 }
 
 // A line that is not what the mode reads prints null (output stays aligned) and the exit code is 1.

@@ -9,11 +9,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
+#include <set>
 #include <regex>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/model/decoder.h"
 #include "core/registry/registry.h"
 #include "core/util/file.h"
 #include "tests/test_support.h"
@@ -25,9 +30,12 @@ using ::promptintern::testing::BinaryDir;
 using ::promptintern::testing::FreePort;
 using ::promptintern::testing::HealthServing;
 using ::promptintern::testing::HttpGet;
+using ::promptintern::testing::MakeRandomModel;
 using ::promptintern::testing::MakeTempDir;
+using ::promptintern::testing::SaveRandomAdapter;
 using ::promptintern::testing::ServiceProcess;
 using ::promptintern::testing::TinyJobYaml;
+using ::promptintern::testing::TreeDigest;
 
 // Publishes one version of `name` through the trainer and returns its number.
 int64_t Publish(TrainerClient& trainer, const std::string& name, int steps) {
@@ -57,9 +65,15 @@ v1::GenerateRequest Query(const std::string& text, int max_tokens) {
   return request;
 }
 
+// promptintern-inference following `name`@production in dir/registry.
+std::vector<std::string> InferenceArguments(const std::string& dir, const std::string& name) {
+  return {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--registry-dir", dir + "/registry",
+          "--model", name + "@production", "--poll-seconds", "0.2", "--threads", "1", "--max-batch-size", "4"};
+}
+
 // Trainer + inference on loopback with `name`@production (version 1) being served.
 void StartServingStack(const std::string& dir, const std::string& name, ServiceProcess& trainer_process,
-                       ServiceProcess& inference_process) {
+                       ServiceProcess& inference_process, const std::vector<std::string>& extra_inference_args = {}) {
   ASSERT_TRUE(trainer_process.Start(BinaryDir() + "/promptintern-trainer",
                                     {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir + "/data",
                                      "--registry-dir", dir + "/registry", "--threads", "1"},
@@ -67,11 +81,9 @@ void StartServingStack(const std::string& dir, const std::string& name, ServiceP
   TrainerClient trainer(trainer_process.address());
   ASSERT_EQ(Publish(trainer, name, 6), 1);
   ASSERT_TRUE(trainer.SetAlias(name, "production", 1, "test").ok());
-  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference",
-                                      {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--registry-dir",
-                                       dir + "/registry", "--model", name + "@production", "--poll-seconds", "0.2",
-                                       "--threads", "1", "--max-batch-size", "4"},
-                                      dir + "/inference.log"));
+  std::vector<std::string> inference_args = InferenceArguments(dir, name);
+  inference_args.insert(inference_args.end(), extra_inference_args.begin(), extra_inference_args.end());
+  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference", inference_args, dir + "/inference.log"));
   InferenceClient client(inference_process.address());
   for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
@@ -254,7 +266,20 @@ TEST(InferenceServiceTest, CorruptedNewVersionLeavesTheOldOneServing) {
   std::string bytes = *ReadFile(weights);
   bytes[bytes.size() - 3] ^= 0x40;
   ASSERT_TRUE(WriteFileAtomic(weights, bytes).ok());
-  ASSERT_TRUE(trainer.SetAlias("guarded", "production", 2, "test").ok());
+  // The registry refuses to move an alias onto it; the inference service must also survive an
+  // alias that already points at a version whose files rotted afterwards (written directly here).
+  EXPECT_EQ(trainer.SetAlias("guarded", "production", 2, "test").status().code(), absl::StatusCode::kDataLoss);
+  AliasMove rotted_move;
+  rotted_move.sequence = 2;
+  rotted_move.alias = "production";
+  rotted_move.from_version = 1;
+  rotted_move.to_version = 2;
+  rotted_move.actor = "test";
+  rotted_move.time = FormatRfc3339Utc(absl::Now());
+  ASSERT_TRUE((*registry)
+                  ->storage()
+                  .CreateExclusive("models/guarded/audit/00000000000000000002.json", rotted_move.ToJson()->dump() + "\n")
+                  .ok());
 
   InferenceClient client(inference_process.address());
   const int metrics_port = inference_process.LoggedNumber("metrics on port ");
@@ -287,6 +312,336 @@ TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServingButAlive) {
   EXPECT_EQ(client.Generate(Query("x", 4)).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(HealthServing(inference_process.address()));
   EXPECT_TRUE(HealthServing(inference_process.address(), "liveness"));
+}
+
+// The value of the one sample of `metric` whose labels include every `label="value"` of `labels`.
+double SumWhere(const std::string& exposition, const std::string& metric, const std::vector<std::string>& labels) {
+  double sum = 0;
+  const std::regex line("(^|\n)" + metric + "\\{([^}]*)\\} ([0-9.eE+-]+)");
+  for (auto it = std::sregex_iterator(exposition.begin(), exposition.end(), line); it != std::sregex_iterator(); ++it) {
+    const std::string found = (*it)[2];
+    bool all = true;
+    for (const std::string& label : labels) all = all && found.find(label) != std::string::npos;
+    if (all) sum += std::stod((*it)[3]);
+  }
+  return sum;
+}
+
+// Text fields are bytes on the wire and checked as UTF-8 by the service: INVALID_ARGUMENT naming
+// the field, where a proto3 string field made the gRPC library answer INTERNAL without a message.
+// An unknown prompt_mode is counted under mode="invalid", not as query_only.
+TEST(InferenceServiceTest, InvalidUtf8AndUnknownPromptModeAreRefusedAndCountedUnderTheirOwnLabels) {
+  const std::string dir = MakeTempDir("inference_invalid_text");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "text", trainer_process, inference_process);
+  InferenceClient client(inference_process.address());
+
+  auto bad_query = client.Generate(Query("ls \xff\xfe", 4));
+  EXPECT_EQ(bad_query.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad_query.status().message(), "query is not valid UTF-8 (byte 0xFF at offset 3)");
+  v1::GenerateRequest bad_stop = Query("list files", 4);
+  bad_stop.add_stop("\n");
+  bad_stop.add_stop("\xc3");
+  EXPECT_EQ(client.Generate(bad_stop).status().message(), "stop[1] is not valid UTF-8 (byte 0xC3 at offset 0)");
+  v1::GenerateRequest bad_model = Query("list files", 4);
+  bad_model.set_model("text\xed\xa0\x80");  // a UTF-16 surrogate
+  EXPECT_EQ(client.Generate(bad_model).status().message(), "model is not valid UTF-8 (byte 0xED at offset 4)");
+  std::string streamed;
+  EXPECT_EQ(client.GenerateStream(Query("\xc0\xaf", 4), [&](const v1::GenerateResponse& chunk) { streamed += chunk.text(); })
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(streamed, "");
+
+  v1::GenerateRequest bad_mode = Query("list files", 4);
+  bad_mode.set_prompt_mode(static_cast<v1::PromptMode>(7));
+  auto refused = client.Generate(bad_mode);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(), "prompt_mode: 7 is not a PromptMode");
+
+  auto unicode = client.Generate(Query("liste les fichiers de ~/café — 日本", 4));
+  EXPECT_TRUE(unicode.ok()) << unicode.status();
+
+  const std::string metrics = HttpGet(inference_process.LoggedNumber("metrics on port "), "/metrics");
+  EXPECT_EQ(SumWhere(metrics, "promptintern_requests_total", {"code=\"INVALID_ARGUMENT\"", "mode=\"query_only\""}), 4)
+      << metrics;
+  EXPECT_EQ(SumWhere(metrics, "promptintern_requests_total", {"code=\"INVALID_ARGUMENT\"", "mode=\"invalid\""}), 1);
+  EXPECT_EQ(SumWhere(metrics, "promptintern_requests_total", {"code=\"OK\""}), 1);
+  EXPECT_EQ(SumWhere(metrics, "promptintern_requests_total", {"code=\"INTERNAL\""}), 0);
+}
+
+// Requests whose deadline passes (here while queued behind 47 others, four decoding at a time) are
+// counted as DEADLINE_EXCEEDED, as their clients see them, not as CANCELLED.
+TEST(InferenceServiceTest, RequestsThatRunOutOfTimeAreCountedAsDeadlineExceeded) {
+  const std::string dir = MakeTempDir("inference_deadline");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "deadline", trainer_process, inference_process);
+  constexpr int kClients = 48;
+  std::vector<std::unique_ptr<InferenceClient>> connected;
+  for (int i = 0; i < kClients; ++i) {
+    connected.push_back(std::make_unique<InferenceClient>(inference_process.address()));
+    ASSERT_TRUE(connected.back()->GetModel().ok());  // the channel is up before the clock starts
+  }
+  std::atomic<int> client_deadlines{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      auto response = connected[i]->Generate(Query("find files named report " + std::to_string(i), 64), 0.02);
+      if (response.status().code() == absl::StatusCode::kDeadlineExceeded) ++client_deadlines;
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  ASSERT_GT(client_deadlines.load(), 0) << "the test needs requests that run out of time";
+
+  // Once the count settles, every request that reached the service is in it (the engine finishes
+  // a request within milliseconds; half a second without a change means it is idle).
+  const int metrics_port = inference_process.LoggedNumber("metrics on port ");
+  std::string metrics;
+  double counted = -1;
+  for (int i = 0; i < 40; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    metrics = HttpGet(metrics_port, "/metrics");
+    const double now = SumOf(metrics, "promptintern_requests_total");
+    if (now == counted) break;
+    counted = now;
+  }
+  EXPECT_GT(counted, 0);
+  EXPECT_LE(counted, kClients);
+  EXPECT_EQ(SumWhere(metrics, "promptintern_requests_total", {"code=\"CANCELLED\""}), 0) << metrics;
+  EXPECT_GE(SumWhere(metrics, "promptintern_requests_total", {"code=\"DEADLINE_EXCEEDED\""}), 1);
+  EXPECT_EQ(SumWhere(metrics, "promptintern_requests_total", {"code=\"DEADLINE_EXCEEDED\""}) +
+                SumWhere(metrics, "promptintern_requests_total", {"code=\"OK\""}),
+            counted);
+}
+
+// A version that cannot load is logged once, not at every poll, and loaded again only after a
+// growing interval; each attempt is counted. Moving the alias elsewhere is acted on at once.
+TEST(InferenceServiceTest, AFailingReloadIsLoggedOnceAndRetriedWithBackoff) {
+  const std::string dir = MakeTempDir("inference_reload_backoff");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "flaky", trainer_process, inference_process);
+  TrainerClient trainer(trainer_process.address());
+  ASSERT_EQ(Publish(trainer, "flaky", 4), 2);
+  ASSERT_EQ(Publish(trainer, "flaky", 4), 3);
+  auto registry = ModelRegistry::OpenLocal(dir + "/registry");
+  ASSERT_TRUE(registry.ok());
+  auto directory = (*registry)->Materialize("flaky", 2);
+  ASSERT_TRUE(directory.ok());
+  std::string bytes = *ReadFile(*directory + "/model.safetensors");
+  bytes[bytes.size() - 3] ^= 0x40;
+  ASSERT_TRUE(WriteFileAtomic(*directory + "/model.safetensors", bytes).ok());
+  ASSERT_TRUE(trainer.SetAlias("flaky", "production", 2, "test").ok());
+
+  // 3 s at a 0.2 s poll: 15 polls; with backoff, attempts at about 0, 0.2, 0.6, 1.4 and 3.0 s.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const int metrics_port = inference_process.LoggedNumber("metrics on port ");
+  const double attempts = SumOf(HttpGet(metrics_port, "/metrics"), "promptintern_model_load_failures_total");
+  EXPECT_GE(attempts, 2);
+  EXPECT_LE(attempts, 6);
+  const std::string log = *ReadFile(dir + "/inference.log");
+  size_t lines = 0;
+  for (size_t at = log.find("cannot load flaky@production"); at != std::string::npos;
+       at = log.find("cannot load flaky@production", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u) << log;
+
+  InferenceClient client(inference_process.address());
+  ASSERT_TRUE(trainer.SetAlias("flaky", "production", 3, "test").ok());
+  for (int i = 0; i < 100 && client.GetModel()->version() != 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(client.GetModel()->version(), 3) << "the new target was not held back by the backoff";
+}
+
+// SIGKILL in the middle of unary and streaming traffic: nothing under the registry changes (the
+// service only reads it), and a restarted service serves again.
+TEST(InferenceServiceTest, SigkillUnderLoadLeavesTheRegistryUntouchedAndARestartServes) {
+  const std::string dir = MakeTempDir("inference_sigkill");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "killed", trainer_process, inference_process);
+  const std::string before = TreeDigest(dir + "/registry");
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::vector<std::thread> load;
+  for (int t = 0; t < 4; ++t) {
+    load.emplace_back([&, t] {
+      InferenceClient client(inference_process.address());
+      for (int i = 0; !stop; ++i) {
+        const v1::GenerateRequest request = Query("show the size of folder " + std::to_string(t * 1000 + i), 16);
+        const bool ok = (i % 2 == 0) ? client.Generate(request, 5).ok()
+                                     : client.GenerateStream(request, [](const v1::GenerateResponse&) {}, 5).ok();
+        if (ok) ++answered;
+      }
+    });
+  }
+  for (int i = 0; i < 500 && answered < 20; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(answered.load(), 20);
+  const int killed = inference_process.Stop(SIGKILL);
+  EXPECT_TRUE(WIFSIGNALED(killed) && WTERMSIG(killed) == SIGKILL);
+  stop = true;
+  for (std::thread& worker : load) worker.join();
+  EXPECT_EQ(TreeDigest(dir + "/registry"), before) << "the registry changed under the killed service";
+
+  ServiceProcess restarted;
+  ASSERT_TRUE(restarted.Start(BinaryDir() + "/promptintern-inference", InferenceArguments(dir, "killed"),
+                              dir + "/inference-restarted.log"));
+  InferenceClient client(restarted.address());
+  for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto unary = client.Generate(Query("show the size of folder logs", 8));
+  EXPECT_TRUE(unary.ok()) << unary.status();
+  auto streamed = client.GenerateStream(Query("show the size of folder logs", 8), [](const v1::GenerateResponse&) {});
+  EXPECT_TRUE(streamed.ok()) << streamed.status();
+  EXPECT_EQ(TreeDigest(dir + "/registry"), before);
+}
+
+// Publishes the adapter in `adapter_directory` as a version of `name` over `base`@`base_version`,
+// with the task of the version in `task_directory`.
+absl::StatusOr<int64_t> PublishAdapter(ModelRegistry& registry, const std::string& name,
+                                       const std::string& adapter_directory, const std::string& task_directory,
+                                       const std::string& base, int64_t base_version) {
+  ManifestInfo info;
+  info.base_model = base;
+  auto task = ReadFile(JoinPath(task_directory, kTaskFileName));
+  if (!task.ok()) return task.status();
+  info.task_json = *task;
+  info.adapter_of = AdapterBase{base, base_version};
+  auto published = registry.Publish(name, adapter_directory, info);
+  if (!published.ok()) return published.status();
+  return published->version;
+}
+
+TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesThatDoNotFit) {
+  const std::string dir = MakeTempDir("inference_adapters");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "bash", trainer_process, inference_process, {"--max-adapters", "2"});
+  auto registry = ModelRegistry::OpenLocal(dir + "/registry");
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto base_version = (*registry)->Open("bash@1");
+  ASSERT_TRUE(base_version.ok()) << base_version.status();
+  const std::string base_directory = base_version->directory;
+
+  const std::vector<std::vector<std::string>> targets = {
+      {"q_proj", "v_proj"}, {"gate_proj", "up_proj", "down_proj"}, {"q_proj", "k_proj", "o_proj"}};
+  const std::vector<std::string> names = {"bash-a", "bash-b", "bash-c"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto model = LoadModel(base_directory);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const std::string adapter = SaveRandomAdapter(**model, 500 + i, targets[i]);
+    ASSERT_FALSE(adapter.empty());
+    auto published = PublishAdapter(**registry, names[i], adapter, base_directory, "bash", 1);
+    ASSERT_TRUE(published.ok()) << published.status();
+  }
+
+  InferenceClient client(inference_process.address());
+  auto ask = [&](const std::string& model, int i) {
+    v1::GenerateRequest request = Query(i % 2 == 0 ? "count the lines of notes.txt" : "list files in /tmp", 12);
+    request.set_model(model);
+    return client.Generate(request);
+  };
+  // Each model alone first, then all of them at once: the engine batches them together.
+  const std::vector<std::string> models = {"", "bash-a", "bash-b", "bash-c"};
+  std::map<std::pair<std::string, int>, std::string> alone;
+  for (const std::string& model : models) {
+    for (int i = 0; i < 2; ++i) {
+      auto response = ask(model, i);
+      ASSERT_TRUE(response.ok()) << model << ": " << response.status();
+      EXPECT_EQ(response->model(), model.empty() ? "bash" : model);
+      EXPECT_EQ(response->model_version(), 1);
+      alone[std::make_pair(model, i)] = response->text();
+    }
+  }
+  std::set<std::string> distinct;
+  for (const std::string& model : models) distinct.insert(alone[std::make_pair(model, 0)]);
+  EXPECT_GE(distinct.size(), 3u) << "the adapters must change the answers, or this test proves nothing";
+
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0}, failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      InferenceClient own(inference_process.address());
+      for (int round = 0; round < 3; ++round) {
+        const std::string& model = models[(t + round) % models.size()];
+        v1::GenerateRequest request = Query(t % 2 == 0 ? "count the lines of notes.txt" : "list files in /tmp", 12);
+        request.set_model(model);
+        auto response = own.Generate(request);
+        if (!response.ok()) {
+          ++failures;
+        } else if (response->text() != alone.at({model, t % 2})) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0) << "a mixed batch must give each request what it gets alone";
+
+  // At most two adapters stay loaded; the base is always listed first.
+  auto listed = client.ListModels();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[0].name(), "bash");
+  EXPECT_TRUE((*listed)[0].adapter_of().empty());
+  for (size_t i = 1; i < listed->size(); ++i) {
+    EXPECT_EQ((*listed)[i].adapter_of(), "bash");
+    EXPECT_EQ((*listed)[i].adapter_of_version(), 1);
+  }
+  auto info = client.GetModel("bash-a");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->adapter_of(), "bash");
+  EXPECT_GT(info->template_tokens(), 0);
+
+  // What does not fit is refused with a reason, and changes nothing that is served.
+  ManifestInfo copy;
+  copy.base_model = "copy";
+  copy.tokenizer = base_version->manifest.tokenizer;
+  ASSERT_TRUE((*registry)->Publish("bash", base_directory, copy).ok());
+  {
+    auto model = LoadModel(base_directory);
+    auto published = PublishAdapter(**registry, "for-v2", SaveRandomAdapter(**model, 600, {"q_proj"}), base_directory,
+                                    "bash", 2);
+    ASSERT_TRUE(published.ok()) << published.status();
+  }
+  {
+    ModelConfig wider = (*LoadModel(base_directory))->config();
+    wider.intermediate_size *= 2;
+    auto other = MakeRandomModel(7, wider);
+    auto published = PublishAdapter(**registry, "wrong-shape", SaveRandomAdapter(*other, 601, {"up_proj"}),
+                                    base_directory, "bash", 1);
+    ASSERT_TRUE(published.ok()) << published.status();
+  }
+  ASSERT_TRUE((*registry)->Publish("standalone", base_directory, copy).ok());
+  const std::vector<std::pair<std::string, std::string>> refusals = {
+      {"for-v2", "is an adapter of bash@2; this service serves bash@1"},
+      {"wrong-shape", "does not fit bash@1"},
+      {"standalone", "is a model of its own, not an adapter"},
+      {"bash@2", "this service serves bash@1"},
+  };
+  for (const auto& [model, reason] : refusals) {
+    SCOPED_TRACE(model);
+    auto refused = ask(model, 0);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(std::string(refused.status().message()).find(reason), std::string::npos) << refused.status();
+  }
+  EXPECT_EQ(ask("ghost", 0).status().code(), absl::StatusCode::kNotFound);
+  for (const std::string& model : models) {
+    auto response = ask(model, 0);
+    ASSERT_TRUE(response.ok()) << model << ": " << response.status();
+    EXPECT_EQ(response->text(), alone[std::make_pair(model, 0)]);
+  }
+  EXPECT_TRUE(HealthServing(inference_process.address()));
+
+  // Requests are counted under the adapter's own model label.
+  const std::string exposition = HttpGet(inference_process.LoggedNumber("metrics on port "), "/metrics");
+  EXPECT_NE(exposition.find("model=\"bash-b\""), std::string::npos);
 }
 
 }  // namespace

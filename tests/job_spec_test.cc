@@ -1,5 +1,6 @@
 #include "core/pipeline/job_spec.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -647,6 +648,149 @@ TEST(JobSpecTest, Nl2BashResultJobsParse) {
   }
   EXPECT_EQ(parsed, 7);
 #endif
+}
+
+// What a small machine can do: every bound below is checked against it.
+JobSpecOptions SmallMachine() {
+  JobSpecOptions options;
+  options.machine.cores = 4;
+  options.machine.memory_bytes = uint64_t{8} << 30;
+  return options;
+}
+
+// Each value passes the field's type check, and asks for more than any machine (or this one) has.
+TEST(JobSpecTest, ValuesBeyondTheMachineAreRefusedNamingTheField) {
+  TempDir dir;
+  struct Case {
+    std::string yaml;
+    std::string field;
+    std::string detail;
+  };
+  const Case cases[] = {
+      {"threads: 100000\n", "threads:", "exceeds the 4 cores"},
+      {"threads: 5\n", "threads:", "use at most 4"},
+      {"task:\n  synthetic: {train_size: 1000000000000}\n", "task.synthetic.train_size", "exceeds the limit of 10000000"},
+      {"task:\n  synthetic: {train_size: 9000000, pool_size: 9000000}\n", "task.synthetic.train_size",
+       "of memory; this machine has 8.0 GiB"},
+      {"model:\n  scratch: {hidden_size: 65536, intermediate_size: 65536, num_heads: 64, num_kv_heads: 64}\n",
+       "model.scratch", "parameters"},
+      {"model:\n  scratch: {hidden_size: 100000000}\n", "model.scratch.hidden_size", "exceeds the limit of 262144"},
+      {"model:\n  scratch: {num_layers: 1000000}\n", "model.scratch.num_layers", "exceeds the limit of 4096"},
+      {"model:\n  scratch: {vocab_size: 100000000}\n", "model.scratch.vocab_size", "exceeds the limit of 1048576"},
+      {"training: {batch_size: 10000000}\n", "training.batch_size", "exceeds the limit of 65536"},
+      {"training: {steps: 100000000000}\n", "training.steps", "exceeds the limit of 100000000"},
+      {"model:\n  scratch: {pretrain_steps: 100000000000}\n", "model.scratch.pretrain_steps", "exceeds the limit of 100000000"},
+      {"eval: {max_new_tokens: 10000000}\n", "eval.max_new_tokens", "exceeds the limit of 65536"},
+      {"schedule: {kind: linear, stages: 100000}\n", "schedule.stages", "exceeds the limit of 1000"},
+      {"schedule: {kind: linear, max_examples: 100000}\n", "schedule.max_examples", "exceeds the limit of 1000"},
+      {"model:\n  lora: {rank: 10000000}\n", "model.lora.rank", "exceeds the limit of 65536"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(c.yaml, dir.path(), SmallMachine());
+    ASSERT_FALSE(spec.ok()) << c.yaml;
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    const std::string message(spec.status().message());
+    EXPECT_EQ(message.rfind(c.field, 0), 0u) << c.yaml << " -> " << message;
+    EXPECT_NE(message.find(c.detail), std::string::npos) << c.yaml << " -> " << message;
+  }
+  // The defaults and the tiny test job fit.
+  EXPECT_TRUE(ParseJobSpec("name: defaults\n", dir.path(), SmallMachine()).ok());
+  EXPECT_TRUE(ParseJobSpec("threads: 4\n", dir.path(), SmallMachine()).ok());
+}
+
+TEST(JobSpecTest, FilesMustBeRegularBoundedUtf8Text) {
+  TempDir dir;
+  const std::string fifo = dir.Join("fifo.txt");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  dir.Write("latin1.txt", "caf\xe9\n");
+  dir.Write("big.txt", std::string((size_t{1} << 20) + 1, 'x'));
+  dir.Write("train.jsonl", std::string(2048, ' '));
+  struct Case {
+    std::string yaml;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"task:\n  template: {instruction_file: fifo.txt}\n", "task.template.instruction_file: "},
+      {"task:\n  template: {instruction_file: fifo.txt}\n", "is a FIFO"},
+      {"task:\n  template: {document_file: /dev/zero}\n", "is a character device"},
+      {"task:\n  template: {document_file: latin1.txt}\n", "is not valid UTF-8 (byte 0xE9 at offset 3)"},
+      {"task:\n  template: {instruction_file: big.txt}\n", "the limit is 1048576 bytes"},
+      {"task:\n  source: jsonl\n  jsonl: {train: fifo.txt, validation: train.jsonl}\n", "task.jsonl.train: "},
+      {"task:\n  source: jsonl\n  jsonl: {train: /dev/zero, validation: train.jsonl}\n", "character device"},
+      {"model:\n  scratch: {pretrain_corpus: fifo.txt}\n", "model.scratch.pretrain_corpus: "},
+      {"name: \"caf\xe9\"\n", "the job file is not valid UTF-8"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(c.yaml, dir.path());
+    ASSERT_FALSE(spec.ok()) << c.yaml;
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    EXPECT_NE(spec.status().message().find(c.expected), absl::string_view::npos) << c.yaml << " -> " << spec.status();
+  }
+  JobSpecOptions small_inputs;
+  small_inputs.max_input_file_bytes = 1024;
+  absl::StatusOr<JobSpec> too_big = ParseJobSpec(
+      "task:\n  source: jsonl\n  jsonl: {train: train.jsonl, validation: train.jsonl}\n", dir.path(), small_inputs);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_NE(too_big.status().message().find("task.jsonl.train: "), absl::string_view::npos) << too_big.status();
+  EXPECT_NE(too_big.status().message().find("2048 bytes"), absl::string_view::npos) << too_big.status();
+}
+
+// Without allowed roots (the CLI) any readable path goes; with them (the trainer service) only
+// paths under them, after symlinks and ".." are resolved, and the error never says whether the
+// file outside exists.
+TEST(JobSpecTest, AllowedRootsConfineEveryPathAJobNames) {
+  TempDir dir;
+  dir.Write("allowed/instruction.txt", "Answer with one command.\n");
+  dir.Write("allowed/data/train.jsonl", "{}\n");
+  dir.MakeCheckpoint("allowed/model");
+  const std::string outside = dir.Write("outside/secret.txt", "the server's secret\n");
+  dir.MakeCheckpoint("outside/model");
+  fs::create_symlink(outside, dir.Join("allowed/link.txt"));
+  fs::create_symlink(dir.Join("outside/model"), dir.Join("allowed/model-link"));
+  fs::create_symlink(outside, dir.Join("allowed/model/tokenizer.json"));
+  JobSpecOptions confined;
+  confined.allowed_roots = {dir.Join("allowed")};
+  const std::string base = dir.Join("allowed");
+
+  absl::StatusOr<JobSpec> inside =
+      ParseJobSpec("task:\n  template: {instruction_file: instruction.txt}\n", base, confined);
+  ASSERT_TRUE(inside.ok()) << inside.status();
+  EXPECT_EQ(inside->task.instruction, "Answer with one command.\n");
+
+  struct Case {
+    std::string yaml;
+    std::string field;
+  };
+  const Case cases[] = {
+      {"task:\n  template: {instruction_file: /etc/hostname}\n", "task.template.instruction_file"},
+      {"task:\n  template: {instruction_file: /nonexistent/file}\n", "task.template.instruction_file"},
+      {"task:\n  template: {document_file: ../outside/secret.txt}\n", "task.template.document_file"},
+      {"task:\n  template: {instruction_file: link.txt}\n", "task.template.instruction_file"},
+      {"task:\n  source: jsonl\n  jsonl: {train: /etc/passwd, validation: data/train.jsonl}\n", "task.jsonl.train"},
+      {"task:\n  jsonl: {pool: /etc/passwd}\n", "task.jsonl.pool"},
+      {"model:\n  base: ../outside/model\n", "model.base"},
+      {"model:\n  base: model-link\n", "model.base"},
+      {"model:\n  base: model\n", "model.base"},  // its tokenizer.json links outside
+      {"model:\n  scratch: {pretrain_corpus: /etc/hostname}\n", "model.scratch.pretrain_corpus"},
+      {"compression: {scorer: /usr/lib}\n", "compression.scorer"},
+      {"compression: {method: random, scorer: /etc}\n", "compression.scorer"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(c.yaml, base, confined);
+    ASSERT_FALSE(spec.ok()) << c.yaml;
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    const std::string message(spec.status().message());
+    EXPECT_EQ(message.rfind(c.field + ": ", 0), 0u) << c.yaml << " -> " << message;
+    EXPECT_NE(message.find("outside the trainer's allowed paths"), std::string::npos) << c.yaml << " -> " << message;
+    EXPECT_EQ(message.find("server's"), std::string::npos) << "no file content in errors: " << message;
+  }
+  // output.dir is the service's to choose: not checked, so not probed ("exists and is not a
+  // directory" would tell that the file exists).
+  EXPECT_TRUE(ParseJobSpec("output: {dir: ../outside/secret.txt}\n", base, confined).ok());
+  // The CLI reads what its user names.
+  absl::StatusOr<JobSpec> local = ParseJobSpec("task:\n  template: {instruction_file: link.txt}\n", base);
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->task.instruction, "the server's secret\n");
 }
 
 }  // namespace

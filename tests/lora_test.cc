@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/checkpoint/checkpoint.h"
+#include "core/model/architecture.h"
 #include "core/model/decoder.h"
+#include "core/safetensors/safetensors.h"
+#include "core/util/file.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -78,6 +82,43 @@ TEST(LoraTest, AdapterSavesAndLoadsInPeftLayout) {
   auto refused = LoadLoraAdapter(*other, dir);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(std::string(refused.status().message()).find("up_proj"), std::string::npos) << refused.status();
+}
+
+// Every family of the architecture table: adapters on all seven projections are named as PEFT
+// names them for that family's Hugging Face model (base_model.model.model.layers.N.<path>), and
+// they save and load into a fresh copy of the base with the same logits, merged or not.
+TEST(LoraTest, AdaptersOfEveryFamilyUsePeftNamesAndRoundTrip) {
+  const std::string fixtures = ::promptintern::testing::SharedDir() + "/models/arch-fixtures";
+  if (!PathExists(fixtures)) GTEST_SKIP() << "../shared/models/arch-fixtures is absent";
+  for (const char* family : {"llama3", "mistral", "qwen2", "qwen3", "gemma3"}) {
+    SCOPED_TRACE(family);
+    const std::string base = fixtures + "/" + family;
+    auto model = LoadModel(base);
+    ASSERT_TRUE(model.ok()) << model.status();
+    LoraConfig config;
+    config.rank = 2;
+    ASSERT_TRUE(AttachLora(**model, config, 5).ok());
+    RandomizeAdapters(**model);
+    const std::string dir = MakeTempDir(std::string("lora_family_") + family);
+    ASSERT_TRUE(SaveLoraAdapter(**model, config, base, dir).ok());
+    auto file = SafetensorsFile::Open(dir + "/" + kAdapterWeightsFile);
+    ASSERT_TRUE(file.ok());
+    const int64_t layers = (*model)->config().num_hidden_layers;
+    EXPECT_EQ((*file)->tensors().size(), static_cast<size_t>(layers * 7 * 2));
+    for (const ProjectionName& projection : ProjectionNames()) {
+      const std::string module = std::string("base_model.model.model.layers.0.") + projection.path;
+      EXPECT_NE((*file)->Find(module + ".lora_A.weight"), nullptr) << module;
+      EXPECT_NE((*file)->Find(module + ".lora_B.weight"), nullptr) << module;
+    }
+    auto fresh = LoadModel(base);
+    ASSERT_TRUE(fresh.ok());
+    ASSERT_TRUE(LoadLoraAdapter(**fresh, dir).ok());
+    const at::Tensor tokens = at::randint(0, 200, {1, 9}, at::kLong);
+    const at::Tensor expected = Logits(**model, tokens);
+    EXPECT_TRUE(at::equal(expected, Logits(**fresh, tokens)));
+    ASSERT_TRUE(MergeLora(**fresh).ok());
+    EXPECT_LT((Logits(**fresh, tokens) - expected).abs().max().item<double>(), 1e-4);
+  }
 }
 
 TEST(LoraTest, InvalidConfigsAreNamed) {

@@ -143,6 +143,7 @@ TEST(PipelineTest, LoraOnAPretrainedBaseMergesIntoTheFinalCheckpoint) {
     }
   }
   EXPECT_TRUE(projections_moved);
+  EXPECT_TRUE(PathExists(JoinPath(JoinPath(dir, "adapter"), "adapter_model.safetensors")));
 }
 
 TEST(PipelineTest, PretrainsOnACorpusAndTrainsFromJsonlFiles) {

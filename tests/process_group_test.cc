@@ -277,7 +277,7 @@ TEST(DataParallelTrainingTest, TwoRankProcessesEndWithTheWeightsOfOneProcess) {
   ASSERT_TRUE(opened.ok()) << opened.status();
   auto versions = (*opened)->ListVersions("ddp");
   ASSERT_TRUE(versions.ok()) << versions.status();
-  EXPECT_EQ(versions->size(), 1u);
+  EXPECT_EQ(versions->versions.size(), 1u);
 }
 
 TEST(DataParallelTrainingTest, KilledRanksResumeFromRankZerosState) {

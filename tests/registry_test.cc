@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,12 +23,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/registry/manifest.h"
 #include "core/registry/sha256.h"
 #include "core/registry/storage.h"
 #include "core/util/file.h"
+#include "tests/test_support.h"
 
 namespace promptintern {
 namespace {
@@ -229,19 +232,58 @@ TEST_F(ModelRegistryTest, PublishGetVerifyRoundTrip) {
   EXPECT_EQ(opened->version, 1);
   EXPECT_EQ(opened->directory, *directory);
   EXPECT_EQ(*registry_->ListModels(), std::vector<std::string>{"nl2bash"});
-  ASSERT_EQ(registry_->ListVersions("nl2bash")->size(), 1u);
+  ASSERT_EQ(registry_->ListVersions("nl2bash")->versions.size(), 1u);
+}
+
+TEST_F(ModelRegistryTest, AdapterVersionsNameAFullBaseVersionAndRoundTrip) {
+  ASSERT_EQ(PublishOrDie("base", 1), 1);
+  ManifestInfo info = MakeInfo("job-adapter");
+  info.tokenizer = "";  // an adapter uses its base's tokenizer
+  info.adapter_of = AdapterBase{"base", 1};
+  absl::StatusOr<PublishResult> adapter = registry_->Publish("task-a", Checkpoint(2), info);
+  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  absl::StatusOr<Manifest> stored = registry_->GetVersion("task-a", 1);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_TRUE(stored->adapter_of.has_value());
+  EXPECT_EQ(stored->adapter_of->model, "base");
+  EXPECT_EQ(stored->adapter_of->version, 1);
+  EXPECT_FALSE(registry_->GetVersion("base", 1)->adapter_of.has_value()) << "absent for a full checkpoint";
+
+  const auto refused = [&](const AdapterBase& base, const std::string& name) {
+    ManifestInfo bad = info;
+    bad.adapter_of = base;
+    return registry_->Publish(name, Checkpoint(3), bad).status();
+  };
+  EXPECT_EQ(refused({"base", 9}, "task-b").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused({"nobody", 1}, "task-b").code(), absl::StatusCode::kFailedPrecondition);
+  const absl::Status of_adapter = refused({"task-a", 1}, "task-b");
+  EXPECT_EQ(of_adapter.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(of_adapter.message()).find("is itself an adapter"), std::string::npos) << of_adapter;
+  EXPECT_EQ(refused({"base", 1}, "base").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(registry_->GetVersion("task-b", 1).ok()) << "nothing was published";
+
+  // A hand-edited manifest with a malformed adapter_of is refused, naming it.
+  absl::StatusOr<nlohmann::json> value = stored->ToJson();
+  ASSERT_TRUE(value.ok());
+  (*value)["adapter_of"]["version"] = 0;
+  const absl::Status bad_version = Manifest::FromJson(*value).status();
+  EXPECT_NE(std::string(bad_version.message()).find("adapter_of.version"), std::string::npos) << bad_version;
+  (*value)["adapter_of"] = "base@1";
+  EXPECT_EQ(Manifest::FromJson(*value).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(ModelRegistryTest, VersionNumbersIncreaseAndEarlierVersionsStayIntact) {
   EXPECT_EQ(PublishOrDie("m", 1), 1);
   EXPECT_EQ(PublishOrDie("other", 2), 1);
   EXPECT_EQ(PublishOrDie("m", 3), 2);
-  const absl::StatusOr<std::vector<Manifest>> versions = registry_->ListVersions("m");
-  ASSERT_TRUE(versions.ok()) << versions.status();
-  ASSERT_EQ(versions->size(), 2u);
+  const absl::StatusOr<VersionListing> listing = registry_->ListVersions("m");
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  const std::vector<Manifest>& versions = listing->versions;
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_TRUE(listing->problems.empty());
   for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ((*versions)[i].version, i + 1);
-    EXPECT_EQ((*versions)[i].job_id, absl::StrCat("job-", 2 * i + 1));
+    EXPECT_EQ(versions[i].version, i + 1);
+    EXPECT_EQ(versions[i].job_id, absl::StrCat("job-", 2 * i + 1));
     EXPECT_TRUE(registry_->VerifyVersion("m", i + 1).ok());
   }
   EXPECT_EQ(*registry_->ListModels(), (std::vector<std::string>{"m", "other"}));
@@ -569,7 +611,7 @@ TEST_F(ModelRegistryTest, AliasMovesAreAuditedInOrder) {
     EXPECT_EQ(move.actor, expected[i].actor) << i;
     EXPECT_TRUE(ParseRfc3339Utc(move.time).ok()) << move.time;
   }
-  EXPECT_EQ(*registry_->ListAliases("m"), (std::map<std::string, int64_t>{{"production", 1}}));
+  EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 1}}));
   EXPECT_EQ(registry_->Resolve("m@staging").status().code(), absl::StatusCode::kNotFound);
 
   const absl::StatusOr<std::string> jsonl = registry_->AuditLogJsonl("m");
@@ -631,6 +673,368 @@ TEST_F(ModelRegistryTest, IdempotentPublishReturnsTheSameVersion) {
   EXPECT_EQ(PublishOrDie("m", 3, job_8), 2);
   EXPECT_EQ(PublishOrDie("m", 1), 3);  // No key: always a new version, even for the same files.
   EXPECT_EQ(registry_->GetVersion("m", 2)->idempotency_key, "job-8");
+}
+
+// ---- Damage is contained and repairable --------------------------------------------------------
+
+std::string ManifestPath(const std::string& root, int64_t version) {
+  return JoinPath(root, absl::StrCat("models/m/versions/", version, "/manifest.json"));
+}
+
+TEST_F(ModelRegistryTest, SetAliasVerifiesTheTargetVersion) {
+  for (int seed = 1; seed <= 3; ++seed) ASSERT_EQ(PublishOrDie("m", seed), seed);
+  WriteBytes(ManifestPath(root_, 3), "garbage, not a manifest");
+  const std::string weights = VersionFile("m", 2, "model.safetensors");
+  std::string bytes = ReadBytes(weights);
+  bytes[7] ^= 0x40;
+  WriteBytes(weights, bytes);
+
+  const absl::StatusOr<AliasMove> onto_garbage = registry_->SetAlias("m", "production", 3, "ops");
+  EXPECT_EQ(onto_garbage.status().code(), absl::StatusCode::kDataLoss) << onto_garbage.status();
+  EXPECT_NE(std::string(onto_garbage.status().message()).find("manifest of version 3"), std::string::npos)
+      << onto_garbage.status();
+  const absl::StatusOr<AliasMove> onto_corrupt = registry_->SetAlias("m", "production", 2, "ops");
+  EXPECT_EQ(onto_corrupt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(onto_corrupt.status().message()).find("'model.safetensors'"), std::string::npos)
+      << onto_corrupt.status();
+  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "ops").ok());
+  EXPECT_EQ(*registry_->Resolve("m@production"), 1);
+  EXPECT_EQ(registry_->AuditLog("m")->size(), 1u) << "refused moves leave no audit entry";
+}
+
+TEST_F(ModelRegistryTest, DamagedManifestIsListedAndWorkedAround) {
+  PublishOptions keyed;
+  keyed.idempotency_key = "job-2";
+  ASSERT_EQ(PublishOrDie("m", 1), 1);
+  ASSERT_EQ(PublishOrDie("m", 2, keyed), 2);
+  ASSERT_EQ(PublishOrDie("m", 3), 3);
+  ASSERT_TRUE(registry_->SetAlias("m", "production", 2, "ops").ok());
+  WriteBytes(ManifestPath(root_, 3), "{\"model\": 7}");
+  WriteBytes(ManifestPath(root_, 2), "\x01\x02 not json");
+
+  const absl::StatusOr<VersionListing> listing = registry_->ListVersions("m");
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_EQ(listing->versions.size(), 1u);
+  EXPECT_EQ(listing->versions[0].version, 1);
+  ASSERT_EQ(listing->problems.size(), 2u);
+  EXPECT_EQ(listing->problems[0].version, 2);
+  EXPECT_EQ(listing->problems[1].version, 3);
+  EXPECT_EQ(listing->problems[1].key, "models/m/versions/3/manifest.json");
+  EXPECT_NE(listing->problems[1].message.find("unreadable"), std::string::npos) << listing->problems[1].message;
+
+  // "latest" is the newest readable version; the alias on the damaged one says so.
+  EXPECT_EQ(*registry_->Resolve("m"), 1);
+  EXPECT_EQ(*registry_->Resolve("m@production"), 2);
+  EXPECT_EQ(registry_->Open("m@production").status().code(), absl::StatusCode::kDataLoss);
+  // Publishing goes on (a keyed publish too, although the manifest holding its key is unreadable).
+  EXPECT_EQ(PublishOrDie("m", 4), 4);
+  PublishOptions other_key;
+  other_key.idempotency_key = "job-5";
+  EXPECT_EQ(PublishOrDie("m", 5, other_key), 5);
+  EXPECT_EQ(*registry_->Resolve("m"), 5);
+  // The repair: move the alias off the damaged version.
+  const absl::StatusOr<AliasMove> repaired = registry_->SetAlias("m", "production", 4, "ops");
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_EQ(repaired->from_version, 2);
+  EXPECT_TRUE(registry_->Open("m@production").ok());
+  EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 4}}));
+}
+
+TEST_F(ModelRegistryTest, AllManifestsDamagedIsDataLossNotACrash) {
+  ASSERT_EQ(PublishOrDie("m", 1), 1);
+  WriteBytes(ManifestPath(root_, 1), "");
+  EXPECT_EQ(registry_->Resolve("m").status().code(), absl::StatusCode::kDataLoss);
+  const absl::StatusOr<VersionListing> listing = registry_->ListVersions("m");
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_TRUE(listing->versions.empty());
+  EXPECT_EQ(listing->problems.size(), 1u);
+  EXPECT_EQ(PublishOrDie("m", 2), 2);
+  EXPECT_EQ(*registry_->Resolve("m"), 2);
+}
+
+TEST_F(ModelRegistryTest, GarbageAuditEntryIsReportedAndRepairedByAMove) {
+  for (int seed = 1; seed <= 2; ++seed) ASSERT_EQ(PublishOrDie("m", seed), seed);
+  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "ops").ok());  // entry 1
+  ASSERT_TRUE(registry_->SetAlias("m", "staging", 1, "ci").ok());      // entry 2
+  ASSERT_TRUE(registry_->SetAlias("m", "production", 2, "ops").ok());  // entry 3
+  const std::string entry3 = JoinPath(root_, "models/m/audit/00000000000000000003.json");
+  WriteBytes(entry3, "{\"sequence\": \"three\"}\n");
+
+  // Entry 3 could have moved either alias: both are uncertain, neither is guessed.
+  const absl::StatusOr<AliasListing> aliases = registry_->ListAliases("m");
+  ASSERT_TRUE(aliases.ok()) << aliases.status();
+  EXPECT_TRUE(aliases->aliases.empty());
+  ASSERT_EQ(aliases->problems.size(), 3u);
+  EXPECT_EQ(aliases->problems[0].key, "models/m/audit/00000000000000000003.json");
+  const absl::StatusOr<int64_t> uncertain = registry_->Resolve("m@production");
+  EXPECT_EQ(uncertain.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(uncertain.status().message()).find("move the alias again"), std::string::npos);
+  EXPECT_EQ(registry_->AuditLog("m").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ReadBytes(entry3), "{\"sequence\": \"three\"}\n") << "the damaged entry is left for inspection";
+
+  // Moves still work, and a move is the repair.
+  const absl::StatusOr<AliasMove> moved = registry_->SetAlias("m", "production", 2, "ops");
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->sequence, 4);
+  EXPECT_EQ(moved->from_version, 1) << "the last readable target";
+  EXPECT_EQ(*registry_->Resolve("m@production"), 2);
+  EXPECT_EQ(registry_->Resolve("m@staging").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 2}}));
+  EXPECT_EQ(PublishOrDie("m", 3), 3);
+}
+
+// ---- Garbage collection -------------------------------------------------------------------------
+
+TEST_F(ModelRegistryTest, GcDeletesOnlyOrphanedPayloadsOldEnough) {
+  ASSERT_EQ(PublishOrDie("m", 1), 1);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::unique_ptr<ModelRegistry> registry = OpenWithFaults(/*fail_at_file=*/2, /*crash=*/true);
+    if (registry != nullptr) (void)registry->Publish("m", Checkpoint(2), MakeInfo("job-crash"));
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(PayloadDirectories("m").size(), 2u);
+  // A publisher that died between its commit claim and its manifest, long ago.
+  const std::string stale = "1600000000000-00000000000000000000000000000000";
+  WriteBytes(JoinPath(root_, ".tmp/probe"), "");  // a temporary file a crashed writer left
+  fs::create_directories(JoinPath(root_, "models/m/payloads/" + stale));
+  WriteBytes(JoinPath(root_, "models/m/payloads/" + stale + "/config.json"), "{}");
+  fs::create_directories(JoinPath(root_, "models/m/payload-claims"));
+  WriteBytes(JoinPath(root_, "models/m/payload-claims/" + stale + ".json"),
+             "{\"state\": \"commit\", \"time\": \"2020-09-13T12:26:40Z\", \"by\": \"registry\"}\n");
+
+  GcOptions defaults;  // one hour: the crashed publish is too young to touch
+  absl::StatusOr<GcReport> young = registry_->CollectGarbage(defaults);
+  ASSERT_TRUE(young.ok()) << young.status();
+  EXPECT_EQ(young->deleted, std::vector<std::string>{"models/m/payloads/" + stale + "/"});
+  EXPECT_EQ(PayloadDirectories("m").size(), 2u);
+
+  GcOptions now;
+  now.min_age = absl::ZeroDuration();
+  now.dry_run = true;
+  absl::StatusOr<GcReport> dry = registry_->CollectGarbage(now);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->deleted.size(), 2u) << "the orphan and the stale temporary file";
+  EXPECT_EQ(PayloadDirectories("m").size(), 2u) << "a dry run deletes nothing";
+
+  now.dry_run = false;
+  absl::StatusOr<GcReport> collected = registry_->CollectGarbage(now);
+  ASSERT_TRUE(collected.ok()) << collected.status();
+  EXPECT_EQ(collected->deleted.size(), 2u);
+  ASSERT_EQ(PayloadDirectories("m").size(), 1u);
+  EXPECT_EQ(PayloadDirectories("m")[0], registry_->GetVersion("m", 1)->payload);
+  EXPECT_TRUE(registry_->VerifyVersion("m", 1).ok());
+  EXPECT_TRUE(fs::is_empty(JoinPath(root_, ".tmp")));
+  EXPECT_TRUE(registry_->CollectGarbage(now)->deleted.empty()) << "nothing left to collect";
+  EXPECT_EQ(PublishOrDie("m", 3), 2);
+}
+
+TEST_F(ModelRegistryTest, GcSkipsAModelWithAnUnreadableManifest) {
+  ASSERT_EQ(PublishOrDie("m", 1), 1);
+  ASSERT_EQ(PublishOrDie("m", 2), 2);
+  WriteBytes(ManifestPath(root_, 2), "garbage");
+  GcOptions now;
+  now.min_age = absl::ZeroDuration();
+  absl::StatusOr<GcReport> report = registry_->CollectGarbage(now);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->deleted.empty()) << "version 2's payload must stay for a repair";
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].message.find("not collected"), std::string::npos);
+  EXPECT_EQ(PayloadDirectories("m").size(), 2u);
+}
+
+// Storage that runs `hook` once, right after the upload of a publish's files and before its claim.
+class HookedStorage : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  std::function<void()> after_upload;
+  std::function<void(absl::string_view key)> before_create;
+  absl::StatusOr<std::vector<ObjectDigest>> WriteObjectsFromFiles(const std::vector<FileUpload>& uploads) override {
+    auto digests = base_->WriteObjectsFromFiles(uploads);
+    if (after_upload) std::exchange(after_upload, nullptr)();
+    return digests;
+  }
+  absl::Status CreateExclusive(absl::string_view key, absl::string_view bytes) override {
+    if (before_create) before_create(key);
+    return base_->CreateExclusive(key, bytes);
+  }
+};
+
+TEST_F(ModelRegistryTest, GcRacingAPublishEitherCollectsItOrLetsItCommit) {
+  auto local = LocalDirectoryStorage::Open(root_);
+  ASSERT_TRUE(local.ok());
+  auto hooked = std::make_unique<HookedStorage>(*std::move(local));
+  HookedStorage* hooks = hooked.get();
+  ModelRegistry publisher(std::move(hooked));
+  GcOptions now;
+  now.min_age = absl::ZeroDuration();
+
+  // gc first: it claims the staged payload, so the publish cannot commit it and fails cleanly.
+  hooks->after_upload = [&] { ASSERT_EQ(registry_->CollectGarbage(now)->deleted.size(), 1u); };
+  const absl::StatusOr<PublishResult> lost = publisher.Publish("m", Checkpoint(1), MakeInfo("job-1"));
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kAborted) << lost.status();
+  EXPECT_EQ(registry_->Resolve("m").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(PayloadDirectories("m").empty());
+
+  // The publish first: its commit claim is fresh, so gc leaves the payload to it.
+  hooks->before_create = [&](absl::string_view key) {
+    if (absl::StrContains(key, "/versions/")) {
+      EXPECT_TRUE(registry_->CollectGarbage(now)->deleted.empty());
+    }
+  };
+  const absl::StatusOr<PublishResult> won = publisher.Publish("m", Checkpoint(2), MakeInfo("job-2"));
+  ASSERT_TRUE(won.ok()) << won.status();
+  EXPECT_TRUE(registry_->VerifyVersion("m", won->version).ok());
+}
+
+// ---- Idempotency keys are claimed exclusively ----------------------------------------------------
+
+// Of publishers racing with one key, the version is exactly one; every other either returns that
+// version or fails with ABORTED (superseded).
+void ExpectOneVersionForTheKey(ModelRegistry& registry, const std::vector<absl::StatusOr<PublishResult>>& results) {
+  const absl::StatusOr<VersionListing> listing = registry.ListVersions("m");
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_EQ(listing->versions.size(), 1u);
+  const int64_t version = listing->versions[0].version;
+  int new_versions = 0;
+  for (const absl::StatusOr<PublishResult>& result : results) {
+    if (result.ok()) {
+      EXPECT_EQ(result->version, version);
+      new_versions += result->already_published ? 0 : 1;
+    } else {
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
+    }
+  }
+  EXPECT_EQ(new_versions, 1);
+  EXPECT_TRUE(registry.VerifyVersion("m", version).ok());
+}
+
+TEST_F(ModelRegistryTest, EightThreadsWithOneIdempotencyKeyPublishOnce) {
+  constexpr int kThreads = 8;
+  std::vector<std::string> sources;
+  for (int i = 0; i < kThreads; ++i) sources.push_back(Checkpoint(300 + i));
+  std::vector<absl::StatusOr<PublishResult>> results(kThreads, absl::UnknownError("not run"));
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  PublishOptions options;
+  options.idempotency_key = "job-42";
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();
+      results[i] = registry_->Publish("m", sources[i], MakeInfo("job-42"), options);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  ExpectOneVersionForTheKey(*registry_, results);
+  // Later publishes with the key get that version back.
+  const absl::StatusOr<PublishResult> again = registry_->Publish("m", sources[0], MakeInfo("job-42"), options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->already_published);
+}
+
+TEST_F(ModelRegistryTest, FourProcessesWithOneIdempotencyKeyPublishOnce) {
+  constexpr int kProcesses = 4;
+  std::vector<std::string> sources;
+  for (int i = 0; i < kProcesses; ++i) sources.push_back(Checkpoint(400 + i));
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  std::vector<pid_t> children;
+  for (int i = 0; i < kProcesses; ++i) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(gate[1]);
+      char byte;
+      while (::read(gate[0], &byte, 1) < 0 && errno == EINTR) {
+      }
+      absl::StatusOr<std::unique_ptr<ModelRegistry>> registry = ModelRegistry::OpenLocal(root_);
+      if (!registry.ok()) ::_exit(2);
+      PublishOptions options;
+      options.idempotency_key = "job-43";
+      const absl::StatusOr<PublishResult> published =
+          (*registry)->Publish("m", sources[i], MakeInfo("job-43"), options);
+      // 0: published it, 1: got the version back, 3: superseded; anything else is a failure.
+      if (published.ok()) ::_exit(published->already_published ? 1 : 0);
+      ::_exit(absl::IsAborted(published.status()) ? 3 : 4);
+    }
+    children.push_back(pid);
+  }
+  ::close(gate[0]);
+  ::close(gate[1]);
+  int published = 0;
+  for (const pid_t child : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_NE(WEXITSTATUS(status), 2);
+    EXPECT_NE(WEXITSTATUS(status), 4);
+    published += WEXITSTATUS(status) == 0;
+  }
+  EXPECT_EQ(published, 1);
+  EXPECT_EQ(registry_->ListVersions("m")->versions.size(), 1u);
+}
+
+TEST_F(ModelRegistryTest, APublisherThatDiedHoldingTheKeyIsSuperseded) {
+  PublishOptions options;
+  options.idempotency_key = "job-44";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Claims the key, stages part of its files, dies.
+    std::unique_ptr<ModelRegistry> registry = OpenWithFaults(/*fail_at_file=*/2, /*crash=*/true);
+    if (registry != nullptr) (void)registry->Publish("m", Checkpoint(1), MakeInfo("job-44"), options);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(WEXITSTATUS(status), FaultyStorage::kCrashExitCode);
+  // The resumed job publishes at once, and the dead publisher's payload is fenced for gc.
+  const absl::StatusOr<PublishResult> resumed = registry_->Publish("m", Checkpoint(2), MakeInfo("job-44"), options);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_FALSE(resumed->already_published);
+  GcOptions now;
+  now.min_age = absl::ZeroDuration();
+  EXPECT_EQ(registry_->CollectGarbage(now)->deleted.size(), 1u);
+  EXPECT_EQ(PayloadDirectories("m").size(), 1u);
+  EXPECT_TRUE(registry_->VerifyVersion("m", resumed->version).ok());
+}
+
+// ---- A full disk ---------------------------------------------------------------------------------
+
+TEST_F(ModelRegistryTest, DiskFullDuringPublishLeavesNoHalfVersion) {
+  const std::string mount_point = JoinPath(scratch_, "small-disk");
+  ::promptintern::testing::ScopedTmpfs small_disk;
+  if (const std::string why = small_disk.Mount(mount_point, "2m"); !why.empty()) GTEST_SKIP() << why;
+  const std::string root = JoinPath(mount_point, "registry");
+  absl::StatusOr<std::unique_ptr<ModelRegistry>> small = ModelRegistry::OpenLocal(root);
+  ASSERT_TRUE(small.ok()) << small.status();
+  ModelRegistry& registry = **small;
+  ASSERT_TRUE(registry.Publish("m", Checkpoint(1), MakeInfo("job-1")).ok());
+
+  const std::string big = Checkpoint(2);
+  std::string weights(3 << 20, '\0');
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<char>(i * 2654435761u >> 24);
+  WriteBytes(JoinPath(big, "model.safetensors"), weights);
+  const absl::StatusOr<PublishResult> full = registry.Publish("m", big, MakeInfo("job-2"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted) << full.status();
+  EXPECT_NE(std::string(full.status().message()).find("No space left"), std::string::npos) << full.status();
+
+  // No half version, nothing staged left behind, the earlier version intact and verified.
+  EXPECT_EQ(*registry.Resolve("m"), 1);
+  EXPECT_EQ(registry.GetVersion("m", 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(registry.VerifyVersion("m", 1).ok());
+  EXPECT_TRUE(fs::is_empty(JoinPath(root, ".tmp")));
+  EXPECT_EQ(std::distance(fs::directory_iterator(JoinPath(root, "models/m/payloads")), fs::directory_iterator()), 1);
+  // The space is back: the next publish that fits succeeds.
+  const absl::StatusOr<PublishResult> next = registry.Publish("m", Checkpoint(3), MakeInfo("job-3"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->version, 2);
+  EXPECT_TRUE(registry.VerifyVersion("m", 2).ok());
 }
 
 Manifest SampleManifest() {

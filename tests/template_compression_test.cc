@@ -1,6 +1,9 @@
 #include "core/compress/template_compression.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
 
 #include "core/compress/self_information.h"
 #include "core/model/decoder.h"
@@ -29,7 +32,7 @@ class TemplateCompressionTest : public ::testing::Test {
 };
 
 TEST_F(TemplateCompressionTest, MeetsTheRatioWithinOneTokenAndKeepsOrder) {
-  auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->bos_id()));
+  auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->prompt_prefix()));
   ASSERT_TRUE(compressor.ok());
   const std::vector<int> ids = *tokenizer_->Encode(kTemplate);
   for (double ratio : {1.0, 0.8, 0.6, 0.45, 0.3, 0.1}) {
@@ -48,10 +51,10 @@ TEST_F(TemplateCompressionTest, MeetsTheRatioWithinOneTokenAndKeepsOrder) {
 
 TEST_F(TemplateCompressionTest, DropsThePredictableTokensFirst) {
   const std::vector<int> ids = *tokenizer_->Encode(kTemplate);
-  auto surprisal = TokenSurprisal(*model_, tokenizer_->bos_id(), ids);
+  auto surprisal = TokenSurprisal(*model_, tokenizer_->prompt_prefix(), ids);
   ASSERT_TRUE(surprisal.ok());
   ASSERT_EQ(surprisal->size(), ids.size());
-  auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->bos_id()));
+  auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->prompt_prefix()));
   auto kept = (*compressor)->Compress(ids, 0.5);
   ASSERT_TRUE(kept.ok());
   // The mean surprisal of what is kept exceeds that of the whole text.
@@ -59,7 +62,7 @@ TEST_F(TemplateCompressionTest, DropsThePredictableTokensFirst) {
   for (float s : *surprisal) all += s;
   auto kept_text = CompressTemplate(**compressor, *tokenizer_, kTemplate, 0.5);
   ASSERT_TRUE(kept_text.ok());
-  auto kept_surprisal = TokenSurprisal(*model_, tokenizer_->bos_id(), *kept);
+  auto kept_surprisal = TokenSurprisal(*model_, tokenizer_->prompt_prefix(), *kept);
   ASSERT_TRUE(kept_surprisal.ok());
   // Scored in their original context the kept tokens are the surprising ones.
   double kept_sum = 0;
@@ -75,7 +78,7 @@ TEST_F(TemplateCompressionTest, DropsThePredictableTokensFirst) {
 
 TEST_F(TemplateCompressionTest, RatioZeroRemovesTheTemplateForEveryMethod) {
   for (const char* method : {"none", "random", "self_information"}) {
-    auto compressor = MakeTemplateCompressor(method, 1, ModelSurprisal(*model_, tokenizer_->bos_id()));
+    auto compressor = MakeTemplateCompressor(method, 1, ModelSurprisal(*model_, tokenizer_->prompt_prefix()));
     ASSERT_TRUE(compressor.ok());
     auto result = CompressTemplate(**compressor, *tokenizer_, kTemplate, 0.0);
     ASSERT_TRUE(result.ok());
@@ -89,9 +92,39 @@ TEST(SurprisalTest, LongSequencesAreScoredInWindows) {
   config.max_position_embeddings = 16;
   auto model = ::promptintern::testing::MakeRandomModel(3, config);
   std::vector<int> ids(40, 7);
-  auto scores = TokenSurprisal(*model, 1, ids);
+  auto scores = TokenSurprisal(*model, {1}, ids);
   ASSERT_TRUE(scores.ok()) << scores.status();
   EXPECT_EQ(scores->size(), 40u);
+  auto unprefixed = TokenSurprisal(*model, {}, ids);
+  ASSERT_TRUE(unprefixed.ok()) << unprefixed.status();
+  ASSERT_EQ(unprefixed->size(), 40u);
+  // Windows of 16 tokens, each starting without context.
+  for (size_t i = 0; i < 40; ++i) EXPECT_EQ(std::isinf((*unprefixed)[i]), i % 16 == 0) << i;
+}
+
+// Each score is -log p(token | prefix, earlier tokens) from one forward pass over the whole input;
+// without a prefix (Qwen has no BOS) the first token has no context and is scored +infinity.
+TEST(SurprisalTest, ScoresEachTokenInTheContextOfThePrefix) {
+  auto model = ::promptintern::testing::MakeRandomModel(4);
+  const std::vector<int> ids = {9, 14, 3, 27, 27, 8};
+  for (const std::vector<int>& prefix : {std::vector<int>{}, std::vector<int>{1}, std::vector<int>{1, 5}}) {
+    auto scores = TokenSurprisal(*model, prefix, ids);
+    ASSERT_TRUE(scores.ok()) << scores.status();
+    ASSERT_EQ(scores->size(), ids.size());
+    std::vector<int64_t> input(prefix.begin(), prefix.end());
+    input.insert(input.end(), ids.begin(), ids.end());
+    c10::InferenceMode guard;
+    const at::Tensor tokens = at::tensor(input, at::kLong).view({1, -1});
+    const at::Tensor log_probs = at::log_softmax(*model->Logits(*model->Forward(tokens, {0}, nullptr)), -1)[0];
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int64_t position = static_cast<int64_t>(prefix.size() + i);
+      if (position == 0) {
+        EXPECT_TRUE(std::isinf((*scores)[i]) && (*scores)[i] > 0);
+        continue;
+      }
+      EXPECT_NEAR((*scores)[i], -log_probs[position - 1][ids[i]].item<double>(), 1e-5) << i;
+    }
+  }
 }
 
 }  // namespace

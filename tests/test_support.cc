@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/registry/sha256.h"
 #include "core/util/file.h"
 
 namespace promptintern::testing {
@@ -32,7 +33,15 @@ std::string MakeTempDir(const std::string& name) {
 
 }  // namespace promptintern::testing
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/checkpoint/checkpoint.h"
+#include "core/lora/lora.h"
 #include "core/model/decoder.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace promptintern::testing {
 
@@ -57,11 +66,116 @@ std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& 
   return std::move(model).value();
 }
 
+std::string SaveRandomAdapter(DecoderModel& model, uint64_t seed, const std::vector<std::string>& targets) {
+  LoraConfig config;
+  config.rank = 4;
+  config.alpha = 8;
+  config.target_modules = targets;
+  if (!AttachLora(model, config, seed).ok()) return "";
+  {
+    at::NoGradGuard no_grad;
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (auto& [path, projection] : model.NamedProjections()) {
+      if (projection->has_lora()) projection->lora_b.normal_(0.0, 0.3, generator);
+    }
+  }
+  const std::string directory = MakeTempDir("adapter_" + std::to_string(seed));
+  if (!SaveLoraAdapter(model, config, "test", directory).ok()) return "";
+  return directory;
+}
+
+std::string SharedTokenizerDir(const std::string& name) {
+  const std::string dir = SharedDir() + "/tokenizers/" + name;
+  return PathExists(dir + "/tokenizer.json") ? dir : "";
+}
+
+std::string TinyQwen3ConfigJson(int64_t vocab_size) {
+  return nlohmann::json{{"architectures", {"Qwen3ForCausalLM"}},
+                        {"model_type", "qwen3"},
+                        {"hidden_size", 64},
+                        {"intermediate_size", 128},
+                        {"num_hidden_layers", 2},
+                        {"num_attention_heads", 4},
+                        {"num_key_value_heads", 2},
+                        {"head_dim", 32},
+                        {"vocab_size", vocab_size},
+                        {"max_position_embeddings", 512},
+                        {"rms_norm_eps", 1e-6},
+                        {"rope_theta", 1000000.0},
+                        {"rope_scaling", nullptr},
+                        {"tie_word_embeddings", true},
+                        {"attention_bias", false},
+                        {"attention_dropout", 0.0},
+                        {"hidden_act", "silu"},
+                        {"use_sliding_window", false},
+                        {"sliding_window", nullptr},
+                        {"max_window_layers", 2},
+                        {"bos_token_id", 151643},
+                        {"eos_token_id", 151645},
+                        {"initializer_range", 0.3},
+                        {"torch_dtype", "float32"},
+                        {"transformers_version", "4.51.0"}}
+      .dump(2);
+}
+
+std::string TinyGemma3ConfigJson(int64_t vocab_size) {
+  return nlohmann::json{{"architectures", {"Gemma3ForCausalLM"}},
+                        {"model_type", "gemma3_text"},
+                        {"hidden_size", 32},
+                        {"intermediate_size", 64},
+                        {"num_hidden_layers", 2},
+                        {"num_attention_heads", 4},
+                        {"num_key_value_heads", 1},
+                        {"head_dim", 16},
+                        {"vocab_size", vocab_size},
+                        {"max_position_embeddings", 512},
+                        {"rms_norm_eps", 1e-6},
+                        {"rope_theta", 1000000.0},
+                        {"rope_local_base_freq", 10000.0},
+                        {"rope_scaling", nullptr},
+                        {"query_pre_attn_scalar", 16},
+                        {"sliding_window", 16},
+                        {"layer_types", {"sliding_attention", "full_attention"}},
+                        {"attn_logit_softcapping", nullptr},
+                        {"final_logit_softcapping", nullptr},
+                        {"hidden_activation", "gelu_pytorch_tanh"},
+                        {"attention_bias", false},
+                        {"bos_token_id", 2},
+                        {"eos_token_id", {1, 106}},
+                        {"pad_token_id", 0},
+                        {"initializer_range", 0.3},
+                        {"torch_dtype", "bfloat16"},
+                        {"transformers_version", "4.55.0"}}
+      .dump(2);
+}
+
+bool WriteFamilyCheckpoint(const std::string& directory, const std::string& tokenizer_dir,
+                           const std::function<std::string(const Tokenizer&)>& config_json, DType dtype,
+                           uint64_t seed, uint64_t max_shard_bytes) {
+  auto tokenizer = Tokenizer::LoadFromDirectory(tokenizer_dir);
+  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  if (!tokenizer.ok()) return false;
+  auto config = ParseModelConfig(config_json(**tokenizer), "test config");
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return false;
+  auto model = DecoderModel::Create(*config);
+  EXPECT_TRUE(model.ok()) << model.status();
+  if (!model.ok() || !(*model)->InitializeRandom(seed).ok()) return false;
+  SaveOptions options;
+  options.dtype = dtype;
+  options.max_shard_bytes = max_shard_bytes;
+  const absl::Status saved = SaveModel(**model, tokenizer->get(), directory, options);
+  EXPECT_TRUE(saved.ok()) << saved;
+  return saved.ok();
+}
+
 }  // namespace promptintern::testing
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -69,7 +183,10 @@ std::unique_ptr<DecoderModel> MakeRandomModel(uint64_t seed, const ModelConfig& 
 #include <nlohmann/json.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <mutex>
 #include <regex>
@@ -166,25 +283,64 @@ int FreePort() {
   return ntohs(address.sin_port);
 }
 
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+int ConnectLoopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     if (fd >= 0) close(fd);
-    return "";
+    return -1;
   }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  (void)!write(fd, request.data(), request.size());
+  return fd;
+}
+
+std::string HttpExchange(int port, const std::string& request, std::chrono::milliseconds limit) {
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return "";
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
   char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<size_t>(n));
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd readable{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    response.append(buffer, static_cast<size_t>(n));
+  }
   close(fd);
+  return response;
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  const std::string response =
+      HttpExchange(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   const size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+std::string TreeDigest(const std::string& dir) {
+  std::vector<std::filesystem::path> entries;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) entries.push_back(entry.path());
+  std::sort(entries.begin(), entries.end());
+  Sha256Hasher hasher;
+  for (const std::filesystem::path& path : entries) {
+    const auto status = std::filesystem::symlink_status(path);
+    std::string record = std::filesystem::relative(path, dir).string();
+    if (std::filesystem::is_symlink(status)) {
+      record += " -> " + std::filesystem::read_symlink(path).string();
+    } else if (std::filesystem::is_regular_file(status)) {
+      auto bytes = ReadFile(path.string());
+      record += " file " + (bytes.ok() ? *Sha256Hex(*bytes) : std::string(bytes.status().message()));
+    } else {
+      record += " kind " + std::to_string(static_cast<int>(status.type()));
+    }
+    (void)hasher.Update(record + "\n");
+  }
+  return *hasher.FinishHex();
 }
 
 int ServiceProcess::Stop(int signal) {
@@ -194,6 +350,35 @@ int ServiceProcess::Stop(int signal) {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   return status;
+}
+
+std::string ScopedTmpfs::Mount(const std::string& path, const std::string& size) {
+  std::filesystem::create_directories(path);
+  if (::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) != 0) {
+    return "cannot mount a " + size + " tmpfs at " + path + " (" + std::strerror(errno) + "); it needs root";
+  }
+  path_ = path;
+  return "";
+}
+
+ScopedTmpfs::~ScopedTmpfs() {
+  if (!path_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+std::optional<int> ServiceProcess::StopWithin(int signal, std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return std::nullopt;
+  kill(pid_, signal);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Stop(SIGKILL);
+  return std::nullopt;
 }
 
 ServiceProcess::~ServiceProcess() { Stop(SIGKILL); }

@@ -66,5 +66,16 @@ TEST(TokenizerTest, GarbageModelAndBadIdsAreErrors) {
   EXPECT_FALSE((*tokenizer)->Decode({5, 9999}).ok());
 }
 
+// A 30-byte tokenizer.model (found by the sentencepiece_model fuzz target) on which SentencePiece's
+// trie builder throws instead of returning a status: an error, not std::terminate.
+TEST(TokenizerTest, AModelSentencePieceThrowsOnIsAnError) {
+  const std::string model("\x0a\x0e\x0a\x05<unk>\x15\x00\x00\x00\x00\x18\x02\x0a\x0c\x0a\x03<\x0a\x0e\x0a\x05\x00\x00\x00\x1e>", 30);
+  auto tokenizer = LoadSentencePieceTokenizer(model, "found");
+  ASSERT_FALSE(tokenizer.ok());
+  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument) << tokenizer.status();
+  EXPECT_NE(tokenizer.status().message().find("SentencePiece cannot build the model"), std::string::npos)
+      << tokenizer.status();
+}
+
 }  // namespace
 }  // namespace promptintern

@@ -47,6 +47,21 @@ TEST(CausalLmTest, OverlongSequencesLosePromptFromTheLeft) {
   EXPECT_EQ(batch->target_tokens, 2);
 }
 
+// The prompt prefix (BOS) every prompt starts with survives truncation; what goes is the prompt
+// right after it.
+TEST(CausalLmTest, OverlongSequencesKeepThePromptPrefix) {
+  auto batch = CollateBatch({{{1, 2, 3, 4, 5, 6}, {7, 8}, /*kept_prefix=*/1}}, 0, 5);
+  ASSERT_TRUE(batch.ok());
+  const std::vector<int64_t> tokens(batch->tokens.data_ptr<int64_t>(), batch->tokens.data_ptr<int64_t>() + 5);
+  EXPECT_EQ(tokens, (std::vector<int64_t>{1, 5, 6, 7, 8}));
+  EXPECT_EQ(batch->target_tokens, 2);
+  // Without a prefix (Qwen) an empty prompt is allowed: the first completion token has no context.
+  auto bare = CollateBatch({{{}, {7, 8, 9}, 0}}, 0, 16);
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->target_tokens, 2);
+  EXPECT_FALSE(CollateBatch({{{1}, {7}, 2}}, 0, 16).ok()) << "a prefix longer than the prompt";
+}
+
 TEST(CausalLmTest, LossIgnoresPromptTokens) {
   auto model = MakeRandomModel(41);
   ASSERT_NE(model, nullptr);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 namespace CLI {
 class App;
@@ -14,11 +15,18 @@ namespace promptintern::cli {
 void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
 // Adds `train --config FILE`.
 void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
-// Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias.
+// Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias, gc.
 void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
 // Adds `tokenize --model DIR [--add-special-tokens | --decode [--skip-special-tokens]]`.
 void RegisterTokenizeCommand(CLI::App& app, std::function<int()>* run);
+// Adds `import --model DIR --name NAME --registry-dir R [--task FILE] [--base-model LABEL]`.
+void RegisterImportCommand(CLI::App& app, std::function<int()>* run);
 // Adds `bench --server ADDR --concurrency N --duration S [--mode M]`.
 void RegisterBenchCommand(CLI::App& app, std::function<int()>* run);
+// Adds `experiment --config FILE [--server ADDR --trainer-data-dir DIR] [--output DIR] [--report FILE]`.
+void RegisterExperimentCommand(CLI::App& app, std::function<int()>* run);
+
+// "1h02m", "3m07s", "42s": durations in progress lines.
+std::string FormatDuration(double seconds);
 
 }  // namespace promptintern::cli

@@ -85,25 +85,34 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
     if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("--weights: ", parsed.status().message()));
     weights = *parsed;
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadModelForServing(flags.model_dir, weights));
+  // With a tokenizer the model stops at its EOS set too; ids in, ids out needs none.
+  Checkpoint checkpoint;
+  if (flags.prompt_ids.has_value() && TokenizerFileIn(flags.model_dir).empty()) {
+    ASSIGN_OR_RETURN(checkpoint.model, LoadModelForServing(flags.model_dir, weights));
+  } else {
+    ASSIGN_OR_RETURN(checkpoint, LoadCheckpointForServing(flags.model_dir, weights));
+  }
+  const DecoderModel& model = *checkpoint.model;
+  const Tokenizer* tokenizer = checkpoint.tokenizer.get();
 
   EngineRequest request;
-  std::unique_ptr<Tokenizer> tokenizer;
   if (flags.prompt_ids.has_value()) {
     if (!flags.stop.empty()) return absl::InvalidArgumentError("--stop needs a tokenizer: use --prompt, not --prompt-ids");
     ASSIGN_OR_RETURN(request.prompt_ids, ParsePromptIds(*flags.prompt_ids));
   } else {
-    ASSIGN_OR_RETURN(tokenizer, Tokenizer::LoadFromDirectory(flags.model_dir));
     ASSIGN_OR_RETURN(request.prompt_ids, tokenizer->EncodePrompt(flags.prompt.value_or("")));
+    if (request.prompt_ids.empty()) {
+      return absl::InvalidArgumentError("give a non-empty --prompt: this tokenizer puts no BOS before a prompt");
+    }
   }
   request.max_new_tokens = flags.max_tokens;
   request.sampling = {flags.temperature, flags.top_k, flags.top_p, flags.seed};
   OutputOptions output;
-  output.tokenizer = tokenizer.get();
+  output.tokenizer = flags.prompt_ids.has_value() ? nullptr : tokenizer;
   output.stop_strings = flags.stop;
-  ASSIGN_OR_RETURN(std::vector<GenerationOutput> results, GenerateOffline(*model, {request}, output));
+  ASSIGN_OR_RETURN(std::vector<GenerationOutput> results, GenerateOffline(model, {request}, output));
   const GenerationOutput& result = results.front();
-  if (flags.print_ids || tokenizer == nullptr) return absl::StrJoin(result.token_ids, " ");
+  if (flags.print_ids || flags.prompt_ids.has_value()) return absl::StrJoin(result.token_ids, " ");
   return result.text;
 }
 

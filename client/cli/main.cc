@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   promptintern::cli::RegisterTrainerCommands(app, &run);
   promptintern::cli::RegisterBenchCommand(app, &run);
   promptintern::cli::RegisterTokenizeCommand(app, &run);
+  promptintern::cli::RegisterExperimentCommand(app, &run);
+  promptintern::cli::RegisterImportCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }

@@ -15,7 +15,6 @@
 #include "core/pipeline/pipeline.h"
 
 namespace promptintern::cli {
-namespace {
 
 std::string FormatDuration(double seconds) {
   const int64_t total = static_cast<int64_t>(seconds + 0.5);
@@ -23,6 +22,8 @@ std::string FormatDuration(double seconds) {
   if (total >= 60) return absl::StrFormat("%dm%02ds", total / 60, total % 60);
   return absl::StrFormat("%ds", total);
 }
+
+namespace {
 
 // Progress goes to stderr, so stdout carries only the final table.
 void PrintEvent(const PipelineEvent& event) {

@@ -1,4 +1,4 @@
-// Subcommands that talk to the trainer service: submit, jobs, watch, cancel, models, versions, alias.
+// Subcommands that talk to the trainer service: submit, jobs, watch, cancel, models, versions, alias, gc.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -198,6 +198,14 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
           std::printf("%-8ld %-22s %-34s %s\n", version.version(), version.created_at().c_str(),
                       version.job_id().c_str(), aliases.c_str());
         }
+        // What cannot be read is listed too, so it can be repaired (e.g. an alias moved off it).
+        for (const v1::RegistryProblem& problem : versions->problems()) {
+          if (problem.version() > 0) {
+            std::printf("%-8ld DAMAGED %s\n", problem.version(), problem.message().c_str());
+          } else {
+            std::printf("%-8s DAMAGED %s: %s\n", "-", problem.key().c_str(), problem.message().c_str());
+          }
+        }
         return 0;
       };
     });
@@ -220,6 +228,33 @@ void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run) {
         absl::StatusOr<int64_t> previous = client->SetAlias(*name, *alias, *version, *actor);
         if (!previous.ok()) return Fail("alias", previous.status());
         std::printf("%s@%s -> %ld (was %ld)\n", name->c_str(), alias->c_str(), *version, *previous);
+        return 0;
+      };
+    });
+  }
+  {
+    auto min_age = std::make_shared<int64_t>(-1);
+    auto dry_run = std::make_shared<bool>(false);
+    CLI::App* command = app.add_subcommand(
+        "gc", "Delete registry payloads that no version references (left by publishes that crashed)");
+    add_server(command);
+    command->add_option("--min-age-seconds", *min_age,
+                        "Keep payloads younger than this (default: the server's, one hour)")
+        ->check(CLI::NonNegativeNumber);
+    command->add_flag("--dry-run", *dry_run, "Print what would be deleted, delete nothing");
+    command->callback([=] {
+      *run = [=] {
+        absl::StatusOr<TrainerClient> client = Connect(*connection);
+        if (!client.ok()) return Fail("gc", client.status());
+        absl::StatusOr<v1::CollectGarbageResponse> report =
+            client->CollectGarbage(*min_age >= 0 ? std::optional<int64_t>(*min_age) : std::nullopt, *dry_run);
+        if (!report.ok()) return Fail("gc", report.status());
+        for (const std::string& deleted : report->deleted()) {
+          std::printf("%s %s\n", *dry_run ? "would delete" : "deleted", deleted.c_str());
+        }
+        for (const v1::RegistryProblem& problem : report->problems()) {
+          std::printf("skipped %s: %s\n", problem.key().c_str(), problem.message().c_str());
+        }
         return 0;
       };
     });

@@ -35,12 +35,22 @@ absl::StatusOr<v1::GenerateResponse> InferenceClient::GenerateStream(
   return last;
 }
 
-absl::StatusOr<v1::ModelInfo> InferenceClient::GetModel() {
+absl::StatusOr<v1::ModelInfo> InferenceClient::GetModel(const std::string& model) {
   grpc::ClientContext context;
   connection_.Prepare(&context, std::chrono::duration<double>(30));
+  v1::GetModelRequest request;
+  request.set_model(model);
   v1::ModelInfo info;
-  if (grpc::Status status = stub_->GetModel(&context, {}, &info); !status.ok()) return FromGrpcStatus(status);
+  if (grpc::Status status = stub_->GetModel(&context, request, &info); !status.ok()) return FromGrpcStatus(status);
   return info;
+}
+
+absl::StatusOr<std::vector<v1::ModelInfo>> InferenceClient::ListModels() {
+  grpc::ClientContext context;
+  connection_.Prepare(&context, std::chrono::duration<double>(30));
+  v1::ListServedModelsResponse response;
+  if (grpc::Status status = stub_->ListModels(&context, {}, &response); !status.ok()) return FromGrpcStatus(status);
+  return std::vector<v1::ModelInfo>(response.models().begin(), response.models().end());
 }
 
 }  // namespace promptintern

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "client/lib/connection.h"
@@ -21,7 +22,10 @@ class InferenceClient {
   absl::StatusOr<v1::GenerateResponse> GenerateStream(const v1::GenerateRequest& request,
                                                       const std::function<void(const v1::GenerateResponse&)>& on_chunk,
                                                       double timeout_seconds = 60);
-  absl::StatusOr<v1::ModelInfo> GetModel();
+  // The served base, or with `model` set one of its adapters.
+  absl::StatusOr<v1::ModelInfo> GetModel(const std::string& model = "");
+  // The base, then every adapter loaded now.
+  absl::StatusOr<std::vector<v1::ModelInfo>> ListModels();
 
  private:
   Connection connection_;

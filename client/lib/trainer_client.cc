@@ -130,4 +130,18 @@ absl::StatusOr<int64_t> TrainerClient::SetAlias(const std::string& name, const s
   return response.previous_version();
 }
 
+absl::StatusOr<v1::CollectGarbageResponse> TrainerClient::CollectGarbage(std::optional<int64_t> min_age_seconds,
+                                                                          bool dry_run) {
+  grpc::ClientContext context;
+  connection_.Prepare(&context, kUnaryDeadline);
+  v1::CollectGarbageRequest request;
+  if (min_age_seconds) request.mutable_min_age()->set_seconds(*min_age_seconds);
+  request.set_dry_run(dry_run);
+  v1::CollectGarbageResponse response;
+  if (grpc::Status status = registry_->CollectGarbage(&context, request, &response); !status.ok()) {
+    return FromGrpcStatus(status);
+  }
+  return response;
+}
+
 }  // namespace promptintern

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ class TrainerClient {
   absl::StatusOr<v1::ModelVersion> GetVersion(const std::string& reference);
   absl::StatusOr<int64_t> SetAlias(const std::string& name, const std::string& alias, int64_t version,
                                    const std::string& actor);
+  // Unset min_age_seconds: the server's default (one hour).
+  absl::StatusOr<v1::CollectGarbageResponse> CollectGarbage(std::optional<int64_t> min_age_seconds, bool dry_run);
 
  private:
   Connection connection_;

@@ -39,6 +39,8 @@ const char* TorchDTypeName(DType dtype) {
 }
 
 constexpr char kEmbeddingsTensor[] = "model.embed_tokens.weight";
+// Loading copies tensors from the mapped file in pieces of about this size.
+constexpr uint64_t kLoadChunkBytes = 8 << 20;
 
 std::string ShapeString(at::IntArrayRef shape) { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
 
@@ -78,6 +80,7 @@ absl::StatusOr<std::vector<WeightFile>> ListWeightFiles(const std::string& direc
   }
   std::vector<WeightFile> files;
   for (auto& [shard, names] : names_by_shard) files.push_back({JoinPath(directory, shard), std::move(names)});
+  if (files.empty()) return absl::DataLossError(absl::StrCat(index_path, ": the weight_map names no tensors"));
   return files;
 }
 
@@ -135,11 +138,30 @@ absl::Status AssignWeights(DecoderModel& model, const std::string& directory) {
     at::NoGradGuard no_grad;
     for (const auto& [name, weight] : weights) {
       const auto& [file, info] = stored.at(name);
-      const at::Tensor view = at::from_blob(const_cast<uint8_t*>(file->Data(*info)), info->shape,
-                                            at::TensorOptions().dtype(ToScalarType(info->dtype)));
-      weight.copy_(view);
+      // A few rows at a time, each chunk's mapped pages dropped once copied: the peak is the
+      // model plus one chunk, not the model plus the whole file's pages.
+      const int64_t rows = info->shape.empty() ? 1 : info->shape.front();
+      const uint64_t row_bytes = rows == 0 ? 0 : (info->data_end - info->data_begin) / static_cast<uint64_t>(rows);
+      const int64_t chunk_rows = std::max<int64_t>(1, kLoadChunkBytes / std::max<uint64_t>(row_bytes, 1));
+      std::vector<int64_t> chunk_shape = info->shape.empty() ? std::vector<int64_t>{1} : info->shape;
+      const at::Tensor destination = weight.view(chunk_shape);
+      for (int64_t row = 0; row < rows; row += chunk_rows) {
+        chunk_shape.front() = std::min(chunk_rows, rows - row);
+        const uint8_t* data = file->Data(*info) + static_cast<uint64_t>(row) * row_bytes;
+        const at::Tensor view = at::from_blob(const_cast<uint8_t*>(data), chunk_shape,
+                                              at::TensorOptions().dtype(ToScalarType(info->dtype)));
+        destination.narrow(0, row, chunk_shape.front()).copy_(view);
+        file->DropFromMemory(data, static_cast<uint64_t>(chunk_shape.front()) * row_bytes);
+      }
     }
   });
+}
+
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadWeights(const std::string& directory, const ModelConfig& config,
+                                                          WeightStorage storage) {
+  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, DecoderModel::Create(config, storage));
+  RETURN_IF_ERROR(AssignWeights(*model, directory));
+  return model;
 }
 
 }  // namespace
@@ -156,6 +178,14 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const s
     }
     return tensors;
   });
+}
+
+absl::StatusOr<std::vector<std::string>> WeightFileNames(const std::string& directory) {
+  ASSIGN_OR_RETURN(std::vector<WeightFile> files, ListWeightFiles(directory));
+  std::vector<std::string> names;
+  if (!PathExists(JoinPath(directory, kWeightsFile))) names.push_back(kWeightsIndexFile);
+  for (const WeightFile& file : files) names.push_back(file.path.substr(file.path.rfind('/') + 1));
+  return names;
 }
 
 absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory) {
@@ -176,27 +206,88 @@ absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory) {
 
 absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModel(const std::string& directory, WeightStorage storage) {
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(JoinPath(directory, kConfigFile)));
-  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, DecoderModel::Create(config, storage));
-  RETURN_IF_ERROR(AssignWeights(*model, directory));
-  return model;
+  return LoadWeights(directory, config, storage);
 }
 
-absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
-                                                                  std::optional<WeightFormat> weights) {
+namespace {
+
+// The model of `directory` (with `config`) as serving holds it: packed as `weights` for the
+// serving kernels, or, without `weights`, a float32 checkpoint packed as f32 and a 16-bit one in
+// its exact form (widened into float32 arithmetic).
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadServingWeights(const std::string& directory, const ModelConfig& config,
+                                                                 std::optional<WeightFormat> weights) {
   ASSIGN_OR_RETURN(WeightStorage storage, CheckpointStorage(directory));
   if (!weights.has_value()) {
-    // A 16-bit checkpoint keeps today's exact form: its weights widened into float32 arithmetic.
     // The bf16 kernels would round the activations of decode rows to bfloat16 (packed_linear.h).
-    if (storage != WeightStorage::kFloat32) return LoadModel(directory, storage);
+    if (storage != WeightStorage::kFloat32) return LoadWeights(directory, config, storage);
     weights = WeightFormat::kF32;
   }
   // bf16 serving holds the tensors in bfloat16 too (exact, half the memory); f32 serving widens a
   // 16-bit checkpoint; int8 and f16 quantize from the checkpoint's own values.
   if (*weights == WeightFormat::kBF16) storage = WeightStorage::kBFloat16;
   if (*weights == WeightFormat::kF32) storage = WeightStorage::kFloat32;
-  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadModel(directory, storage));
+  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadWeights(directory, config, storage));
   RETURN_IF_ERROR(model->PackForServing({*weights}));
   return model;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
+                                                                  std::optional<WeightFormat> weights) {
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(JoinPath(directory, kConfigFile)));
+  return LoadServingWeights(directory, config, weights);
+}
+
+absl::Status MatchTokenizer(const Tokenizer& tokenizer, ModelConfig* config) {
+  const int64_t vocab = config->vocab_size;
+  if (tokenizer.model_vocab_size() > vocab) {
+    return absl::InvalidArgumentError(absl::StrCat("the tokenizer's ", tokenizer.file_name(), " has ",
+                                                   tokenizer.model_vocab_size(), " tokens but config.json's vocab_size is ",
+                                                   vocab, ": the tokenizer does not belong to this model"));
+  }
+  const auto check = [vocab](int id, absl::string_view what) {
+    if (id < vocab) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("the tokenizer's ", what, " id ", id,
+                                                   " is outside the model's vocabulary of ", vocab));
+  };
+  for (int id : tokenizer.prompt_prefix()) RETURN_IF_ERROR(check(id, "prompt prefix (BOS)"));
+  for (int id : tokenizer.eos_ids()) RETURN_IF_ERROR(check(id, "EOS"));
+  RETURN_IF_ERROR(check(tokenizer.pad_id(), "pad"));
+  for (int id : tokenizer.eos_ids()) {
+    if (!config->is_eos(id)) config->extra_eos_token_ids.push_back(id);
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// config.json and the tokenizer, checked to belong together (MatchTokenizer).
+absl::StatusOr<std::pair<ModelConfig, std::unique_ptr<Tokenizer>>> LoadConfigAndTokenizer(const std::string& directory) {
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(JoinPath(directory, kConfigFile)));
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::LoadFromDirectory(directory));
+  if (absl::Status matched = MatchTokenizer(*tokenizer, &config); !matched.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", directory, ": ", matched.message()));
+  }
+  return std::make_pair(std::move(config), std::move(tokenizer));
+}
+
+}  // namespace
+
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& directory, WeightStorage storage) {
+  ASSIGN_OR_RETURN(auto loaded, LoadConfigAndTokenizer(directory));
+  Checkpoint checkpoint;
+  checkpoint.tokenizer = std::move(loaded.second);
+  ASSIGN_OR_RETURN(checkpoint.model, LoadWeights(directory, loaded.first, storage));
+  return checkpoint;
+}
+
+absl::StatusOr<Checkpoint> LoadCheckpointForServing(const std::string& directory, std::optional<WeightFormat> weights) {
+  ASSIGN_OR_RETURN(auto loaded, LoadConfigAndTokenizer(directory));
+  Checkpoint checkpoint;
+  checkpoint.tokenizer = std::move(loaded.second);
+  ASSIGN_OR_RETURN(checkpoint.model, LoadServingWeights(directory, loaded.first, weights));
+  return checkpoint;
 }
 
 absl::Status WriteTensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors, DType dtype,

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -32,6 +33,11 @@ absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const s
 absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModel(const std::string& directory,
                                                         WeightStorage storage = WeightStorage::kFloat32);
 
+// The weight files of the checkpoint in `directory`, by name: model.safetensors, or
+// model.safetensors.index.json followed by every shard it names. NOT_FOUND when it has neither,
+// DATA_LOSS for an index that is not one.
+absl::StatusOr<std::vector<std::string>> WeightFileNames(const std::string& directory);
+
 // The storage the checkpoint's weights are in (the dtype of its embeddings).
 absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory);
 
@@ -44,6 +50,26 @@ absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory);
 // serving), about half the resident memory of float32; activations and accumulation are float32.
 absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
                                                                   std::optional<WeightFormat> weights = std::nullopt);
+
+// A checkpoint's model with the tokenizer it ships, as the pipeline, the inference service and
+// the CLI use them: the pair is checked to belong together (MatchTokenizer) and the model's
+// generation stops at the tokenizer's EOS set as well as config.json's.
+struct Checkpoint {
+  std::unique_ptr<DecoderModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& directory,
+                                          WeightStorage storage = WeightStorage::kFloat32);
+// LoadCheckpoint with the model as LoadModelForServing holds it (`weights` as there).
+absl::StatusOr<Checkpoint> LoadCheckpointForServing(const std::string& directory,
+                                                    std::optional<WeightFormat> weights = std::nullopt);
+
+// Checks that `tokenizer` can drive a model of `config` and adds its EOS ids to
+// config->extra_eos_token_ids. The model's vocabulary must hold the tokenizer model's every id
+// (Tokenizer::model_vocab_size) and its prompt prefix, EOS and pad ids; added tokens beyond the
+// vocabulary are tolerated (a text that spells one is refused when the model runs).
+// INVALID_ARGUMENT naming both sizes or the offending id otherwise.
+absl::Status MatchTokenizer(const Tokenizer& tokenizer, ModelConfig* config);
 
 struct SaveOptions {
   DType dtype = DType::kF32;

@@ -29,6 +29,9 @@ absl::StatusOr<ModeReport> EvaluatePrompts(Engine& engine, const Tokenizer& toke
   output_options.tokenizer = &tokenizer;
   output_options.stop_strings = options.stop_strings;
   for (const EvalItem& item : items) {
+    if (options.should_stop && options.should_stop()) {
+      return absl::CancelledError(absl::StrCat("evaluation of ", mode, " stopped"));
+    }
     EngineRequest request;
     ASSIGN_OR_RETURN(request.prompt_ids, tokenizer.EncodePrompt(item.prompt));
     request.max_new_tokens = options.max_new_tokens;

@@ -7,6 +7,7 @@
 // BOS), as training does; input tokens count what was actually sent.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct EvalOptions {
   std::vector<std::string> stop_strings;
   Prices prices{0.5, 1.5};
   bool bash_structure = true;
+  // Polled before each item; when it returns true the evaluation ends with CANCELLED.
+  std::function<bool()> should_stop;
 };
 
 struct ModeReport {

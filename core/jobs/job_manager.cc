@@ -1,19 +1,23 @@
 #include "core/jobs/job_manager.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <deque>
+#include <exception>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
-#include <sstream>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -24,126 +28,14 @@
 namespace promptintern {
 namespace {
 
-using nlohmann::json;
-
 constexpr char kJobsDir[] = "jobs";
 constexpr char kRecordFile[] = "job.json";
 constexpr char kEventsFile[] = "events.jsonl";
 constexpr char kRunDir[] = "run";
+// A job that was running when the trainer died this many runs in a row is not resumed again.
+constexpr int kMaxUnfinishedRuns = 3;
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-const std::vector<std::pair<JobState, absl::string_view>>& StateNames() {
-  static const auto* names = new std::vector<std::pair<JobState, absl::string_view>>{
-      {JobState::kQueued, "queued"},       {JobState::kRunning, "running"},
-      {JobState::kSucceeded, "succeeded"}, {JobState::kFailed, "failed"},
-      {JobState::kCancelled, "cancelled"}};
-  return *names;
-}
-
-const std::vector<std::pair<JobEvent::Kind, absl::string_view>>& KindNames() {
-  using Kind = JobEvent::Kind;
-  static const auto* names = new std::vector<std::pair<Kind, absl::string_view>>{
-      {Kind::kQueued, "queued"},         {Kind::kStarted, "started"},     {Kind::kStageStarted, "stage_started"},
-      {Kind::kProgress, "progress"},     {Kind::kEvaluation, "evaluation"}, {Kind::kCheckpoint, "checkpoint"},
-      {Kind::kPublished, "published"},   {Kind::kSucceeded, "succeeded"}, {Kind::kFailed, "failed"},
-      {Kind::kCancelled, "cancelled"}};
-  return *names;
-}
-
-template <typename Enum>
-Enum ParseName(const std::vector<std::pair<Enum, absl::string_view>>& names, const std::string& name, Enum fallback) {
-  for (const auto& [value, text] : names) {
-    if (text == name) return value;
-  }
-  return fallback;
-}
-
-json RecordToJson(const JobRecord& record) {
-  return {{"id", record.id},
-          {"name", record.name},
-          {"state", std::string(JobStateName(record.state))},
-          {"yaml", record.yaml},
-          {"base_dir", record.base_dir},
-          {"created_unix_ms", record.created_unix_ms},
-          {"started_unix_ms", record.started_unix_ms},
-          {"finished_unix_ms", record.finished_unix_ms},
-          {"stage", record.stage},
-          {"num_stages", record.num_stages},
-          {"step", record.step},
-          {"total_steps", record.total_steps},
-          {"loss", record.loss},
-          {"error", record.error},
-          {"model_name", record.model_name},
-          {"model_version", record.model_version}};
-}
-
-JobRecord RecordFromJson(const json& value) {
-  JobRecord record;
-  record.id = value.at("id").get<std::string>();
-  record.name = value.value("name", "");
-  record.state = ParseName(StateNames(), value.value("state", "failed"), JobState::kFailed);
-  record.yaml = value.value("yaml", "");
-  record.base_dir = value.value("base_dir", "");
-  record.created_unix_ms = value.value("created_unix_ms", int64_t{0});
-  record.started_unix_ms = value.value("started_unix_ms", int64_t{0});
-  record.finished_unix_ms = value.value("finished_unix_ms", int64_t{0});
-  record.stage = value.value("stage", 0);
-  record.num_stages = value.value("num_stages", 0);
-  record.step = value.value("step", int64_t{0});
-  record.total_steps = value.value("total_steps", int64_t{0});
-  record.loss = value.value("loss", 0.0);
-  record.error = value.value("error", "");
-  record.model_name = value.value("model_name", "");
-  record.model_version = value.value("model_version", int64_t{0});
-  return record;
-}
-
-json EventToJson(const JobEvent& event) {
-  const PipelineEvent& p = event.pipeline;
-  return {{"sequence", event.sequence},
-          {"kind", std::string(JobEventKindName(event.kind))},
-          {"unix_ms", event.unix_ms},
-          {"stage", p.stage},
-          {"num_stages", p.num_stages},
-          {"step", p.step},
-          {"total_steps", p.total_steps},
-          {"loss", p.loss},
-          {"learning_rate", p.learning_rate},
-          {"tokens_per_second", p.tokens_per_second},
-          {"eta_seconds", p.eta_seconds},
-          {"keep_ratio", p.keep_ratio},
-          {"num_examples", p.num_examples},
-          {"metrics", p.metrics},
-          {"message", event.message},
-          {"model_name", event.model_name},
-          {"model_version", event.model_version}};
-}
-
-JobEvent EventFromJson(const json& value) {
-  JobEvent event;
-  event.sequence = value.value("sequence", int64_t{0});
-  event.kind = ParseName(KindNames(), value.value("kind", "failed"), JobEvent::Kind::kFailed);
-  event.unix_ms = value.value("unix_ms", int64_t{0});
-  PipelineEvent& p = event.pipeline;
-  p.stage = value.value("stage", 0);
-  p.num_stages = value.value("num_stages", 0);
-  p.step = value.value("step", int64_t{0});
-  p.total_steps = value.value("total_steps", int64_t{0});
-  p.loss = value.value("loss", 0.0);
-  p.learning_rate = value.value("learning_rate", 0.0);
-  p.tokens_per_second = value.value("tokens_per_second", 0.0);
-  p.eta_seconds = value.value("eta_seconds", 0.0);
-  p.keep_ratio = value.value("keep_ratio", 0.0);
-  p.num_examples = value.value("num_examples", 0);
-  if (value.contains("metrics") && value["metrics"].is_object()) {
-    p.metrics = value["metrics"].get<std::map<std::string, double>>();
-  }
-  event.message = value.value("message", "");
-  event.model_name = value.value("model_name", "");
-  event.model_version = value.value("model_version", int64_t{0});
-  return event;
-}
 
 JobEvent::Kind KindOf(PipelineEvent::Kind kind) {
   switch (kind) {
@@ -163,32 +55,84 @@ std::string NewJobId() {
                       absl::StrFormat("%06x", random() & 0xffffff));
 }
 
+// Runs `body`, turning anything it throws into a status: no exception may leave a job thread.
+template <typename Result, typename Body>
+absl::StatusOr<Result> Guarded(absl::string_view what, Body body) {
+  try {
+    return body();
+  } catch (const std::exception& error) {
+    return absl::InternalError(absl::StrCat(what, " failed with an exception: ", error.what()));
+  } catch (...) {
+    return absl::InternalError(absl::StrCat(what, " failed with an unknown exception"));
+  }
+}
+
+// Appends `lines` to events.jsonl (first cutting it to `truncate_to` bytes, when set: the torn end
+// of an append a crash interrupted), then replaces job.json with `record` when non-empty.
+absl::Status WriteJobFiles(const std::string& dir, const std::string& lines, const std::string& record,
+                           std::optional<size_t> truncate_to) {
+  if (!lines.empty()) {
+    const std::string path = JoinPath(dir, kEventsFile);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+    absl::Status status;
+    if (truncate_to && ::ftruncate(fd, static_cast<off_t>(*truncate_to)) != 0) {
+      status = ErrnoStatus("cannot truncate", path, errno);
+    }
+    for (size_t written = 0; status.ok() && written < lines.size();) {
+      const ssize_t n = ::write(fd, lines.data() + written, lines.size() - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        status = ErrnoStatus("cannot append to", path, errno);
+        break;
+      }
+      written += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    RETURN_IF_ERROR(status);
+  }
+  if (record.empty()) return absl::OkStatus();
+  return WriteFileAtomic(JoinPath(dir, kRecordFile), record);
+}
+
+// Moves a damaged record aside, never deleting it. False (with `report` saying so) when it could
+// not be moved: then nothing may write over it.
+bool Quarantine(const std::string& path, std::string* report) {
+  const std::string kept = absl::StrCat(path, ".damaged-", NowMs());
+  if (::rename(path.c_str(), kept.c_str()) != 0) {
+    absl::StrAppend(report, "; it could not be moved aside (", std::strerror(errno), ") and is left as it is");
+    return false;
+  }
+  absl::StrAppend(report, "; the damaged file is kept as ", kept);
+  return true;
+}
+
+int64_t ModifiedUnixMs(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) return 0;
+  return static_cast<int64_t>(info.st_mtim.tv_sec) * 1000 + info.st_mtim.tv_nsec / 1000000;
+}
+
 }  // namespace
 
-absl::string_view JobStateName(JobState state) {
-  for (const auto& [value, name] : StateNames()) {
-    if (value == state) return name;
-  }
-  return "unknown";
-}
-
-bool IsFinal(JobState state) {
-  return state == JobState::kSucceeded || state == JobState::kFailed || state == JobState::kCancelled;
-}
-
-absl::string_view JobEventKindName(JobEvent::Kind kind) {
-  for (const auto& [value, name] : KindNames()) {
-    if (value == kind) return name;
-  }
-  return "unknown";
-}
-
 struct JobManager::Impl {
+  // A job's pending writes. Record() queues them under `mu`; Flush() performs them without `mu`,
+  // holding `io` so that the job's writes land in the order they were recorded.
+  struct Journal {
+    absl::Mutex io;
+    std::string lines;    // events.jsonl lines not yet appended (guarded by Impl::mu)
+    std::string record;   // job.json text not yet written, "" = none (guarded by Impl::mu)
+    std::optional<size_t> truncate_events_to;  // guarded by Impl::mu
+    // Set for a damaged job whose files could not be moved aside: they are never written over.
+    bool read_only = false;  // guarded by Impl::mu
+  };
+
   struct Entry {
     JobRecord record;
     JobSpec spec;
     std::vector<JobEvent> events;
     bool cancel_requested = false;
+    std::shared_ptr<Journal> journal = std::make_shared<Journal>();
   };
 
   JobManagerOptions options;
@@ -198,6 +142,7 @@ struct JobManager::Impl {
   std::map<std::string, Entry> jobs ABSL_GUARDED_BY(mu);
   std::deque<std::string> queue ABSL_GUARDED_BY(mu);
   bool shutting_down ABSL_GUARDED_BY(mu) = false;
+  int live_workers ABSL_GUARDED_BY(mu) = 0;
   std::vector<std::thread> workers;
 
   std::string JobDir(const std::string& id) const { return JoinPath(JoinPath(options.data_dir, kJobsDir), id); }
@@ -206,8 +151,8 @@ struct JobManager::Impl {
     if (!record.base_dir.empty() && record.base_dir.front() != '/') {
       return absl::InvalidArgumentError(absl::StrCat("base_dir: '", record.base_dir, "' is not an absolute path"));
     }
-    ASSIGN_OR_RETURN(JobSpec spec,
-                     ParseJobSpec(record.yaml, record.base_dir.empty() ? options.working_dir : record.base_dir));
+    ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(record.yaml, record.base_dir.empty() ? options.working_dir : record.base_dir,
+                                                options.spec_options));
     const std::string& name = record.name;
     if (!name.empty()) spec.name = name;
     // The name becomes the registry model name: refuse now what publishing would refuse later.
@@ -219,34 +164,56 @@ struct JobManager::Impl {
     return spec;
   }
 
-  // Writes the record; on failure the job goes on (the next write retries) but the error is kept.
-  void Persist(const Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    const absl::Status status =
-        WriteFileAtomic(JoinPath(JobDir(entry.record.id), kRecordFile), RecordToJson(entry.record).dump(1) + "\n");
-    if (!status.ok()) std::fprintf(stderr, "trainer: cannot persist job %s: %s\n", entry.record.id.c_str(),
-                                   std::string(status.message()).c_str());
+  // Queues the record for writing.
+  void Persist(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    entry.journal->record = SerializeJobRecord(entry.record);
   }
 
+  // Adds the event to the job's history (watchers see it at once) and queues it and the record
+  // for writing; the caller calls Flush(id) once it has released `mu`.
   void Record(Entry& entry, JobEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     event.sequence = static_cast<int64_t>(entry.events.size());
     event.unix_ms = NowMs();
-    const std::string line = EventToJson(event).dump() + "\n";
-    const std::string path = JoinPath(JobDir(entry.record.id), kEventsFile);
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      (void)!::write(fd, line.data(), line.size());
-      ::close(fd);
-    }
+    entry.journal->lines += SerializeJobEvent(event);
     entry.events.push_back(event);
     Persist(entry);
     if (options.observer) options.observer(entry.record, event);
     changed.SignalAll();
   }
 
+  // Writes what Record and Persist queued for the job. On failure the job goes on (the next write
+  // of job.json carries the latest state again) but the error is logged.
+  void Flush(const std::string& id) ABSL_LOCKS_EXCLUDED(mu) {
+    std::shared_ptr<Journal> journal;
+    {
+      absl::MutexLock lock(&mu);
+      const auto found = jobs.find(id);
+      if (found == jobs.end()) return;
+      journal = found->second.journal;
+    }
+    absl::MutexLock io(&journal->io);
+    while (true) {
+      std::string lines, record;
+      std::optional<size_t> truncate_to;
+      {
+        absl::MutexLock lock(&mu);
+        lines.swap(journal->lines);
+        record.swap(journal->record);
+        if (!lines.empty()) std::swap(truncate_to, journal->truncate_events_to);
+        if (journal->read_only) return;
+      }
+      if (lines.empty() && record.empty()) return;
+      if (absl::Status status = WriteJobFiles(JobDir(id), lines, record, truncate_to); !status.ok()) {
+        std::fprintf(stderr, "trainer: cannot persist job %s: %s\n", id.c_str(), std::string(status.message()).c_str());
+      }
+    }
+  }
+
   void Finish(Entry& entry, JobState state, JobEvent::Kind kind, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     entry.record.state = state;
     entry.record.finished_unix_ms = NowMs();
+    entry.record.unfinished_runs = 0;
     if (state == JobState::kFailed) entry.record.error = message;
     JobEvent event;
     event.kind = kind;
@@ -256,6 +223,16 @@ struct JobManager::Impl {
     Record(entry, event);
   }
 
+  void Fail(const std::string& id, const std::string& message) ABSL_LOCKS_EXCLUDED(mu) {
+    {
+      absl::MutexLock lock(&mu);
+      Entry& entry = jobs.at(id);
+      if (IsFinal(entry.record.state)) return;
+      Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed, message);
+    }
+    Flush(id);
+  }
+
   void RunJob(const std::string& id) {
     JobSpec spec;
     {
@@ -263,63 +240,81 @@ struct JobManager::Impl {
       Entry& entry = jobs.at(id);
       entry.record.state = JobState::kRunning;
       if (entry.record.started_unix_ms == 0) entry.record.started_unix_ms = NowMs();
+      ++entry.record.unfinished_runs;  // durable before the run starts: a crash during it counts
       JobEvent started;
       started.kind = JobEvent::Kind::kStarted;
       Record(entry, started);
       spec = entry.spec;
     }
+    Flush(id);
     PipelineControl control;
     control.on_event = [this, &id](const PipelineEvent& pipeline_event) {
-      absl::MutexLock lock(&mu);
-      Entry& entry = jobs.at(id);
-      entry.record.stage = pipeline_event.stage;
-      entry.record.num_stages = pipeline_event.num_stages;
-      entry.record.step = pipeline_event.step;
-      entry.record.total_steps = pipeline_event.total_steps;
-      if (pipeline_event.kind == PipelineEvent::Kind::kProgress) entry.record.loss = pipeline_event.loss;
-      JobEvent event;
-      event.kind = KindOf(pipeline_event.kind);
-      event.pipeline = pipeline_event;
-      event.message = pipeline_event.message;
-      Record(entry, event);
+      {
+        absl::MutexLock lock(&mu);
+        Entry& entry = jobs.at(id);
+        entry.record.stage = pipeline_event.stage;
+        entry.record.num_stages = pipeline_event.num_stages;
+        entry.record.step = pipeline_event.step;
+        entry.record.total_steps = pipeline_event.total_steps;
+        if (pipeline_event.kind == PipelineEvent::Kind::kProgress) entry.record.loss = pipeline_event.loss;
+        JobEvent event;
+        event.kind = KindOf(pipeline_event.kind);
+        event.pipeline = pipeline_event;
+        event.message = pipeline_event.message;
+        Record(entry, event);
+      }
+      Flush(id);
     };
     control.should_stop = [this, &id] {
       absl::MutexLock lock(&mu);
       return shutting_down || jobs.at(id).cancel_requested;
     };
-    absl::StatusOr<PipelineReport> report = RunPipeline(spec, control);
+    const absl::StatusOr<PipelineReport> report =
+        Guarded<PipelineReport>("the job", [&] { return RunPipeline(spec, control); });
 
-    absl::MutexLock lock(&mu);
-    Entry& entry = jobs.at(id);
-    if (!report.ok()) {
-      if (report.status().code() == absl::StatusCode::kCancelled && !entry.cancel_requested) {
-        return;  // shutting down: stays RUNNING on disk and resumes at the next start
+    {
+      absl::MutexLock lock(&mu);
+      Entry& entry = jobs.at(id);
+      if (!report.ok()) {
+        if (report.status().code() == absl::StatusCode::kCancelled && !entry.cancel_requested) {
+          // Shutting down: checkpointed, stays RUNNING on disk and resumes at the next start.
+          entry.record.unfinished_runs = 0;
+          Persist(entry);
+        } else if (report.status().code() == absl::StatusCode::kCancelled) {
+          Finish(entry, JobState::kCancelled, JobEvent::Kind::kCancelled, "cancelled");
+        } else {
+          Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed, std::string(report.status().message()));
+        }
       }
-      if (report.status().code() == absl::StatusCode::kCancelled) {
-        Finish(entry, JobState::kCancelled, JobEvent::Kind::kCancelled, "cancelled");
+    }
+    if (!report.ok()) return Flush(id);
+
+    JobRecord record;
+    {
+      absl::MutexLock lock(&mu);
+      record = jobs.at(id).record;
+    }
+    const absl::StatusOr<PublishedVersion> published =
+        Guarded<PublishedVersion>("publishing", [&] { return publisher(record, spec, *report); });
+    {
+      absl::MutexLock lock(&mu);
+      Entry& entry = jobs.at(id);
+      if (!published.ok()) {
+        Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed,
+               absl::StrCat("publishing failed: ", published.status().message()));
       } else {
-        Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed, std::string(report.status().message()));
+        entry.record.model_name = published->model_name;
+        entry.record.model_version = published->version;
+        JobEvent event;
+        event.kind = JobEvent::Kind::kPublished;
+        event.model_name = published->model_name;
+        event.model_version = published->version;
+        event.message = absl::StrCat(published->model_name, "@", published->version);
+        Record(entry, event);
+        Finish(entry, JobState::kSucceeded, JobEvent::Kind::kSucceeded, "");
       }
-      return;
     }
-    const JobRecord record = entry.record;
-    mu.Unlock();
-    absl::StatusOr<PublishedVersion> published = publisher(record, spec, *report);
-    mu.Lock();
-    if (!published.ok()) {
-      Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed,
-             absl::StrCat("publishing failed: ", published.status().message()));
-      return;
-    }
-    entry.record.model_name = published->model_name;
-    entry.record.model_version = published->version;
-    JobEvent event;
-    event.kind = JobEvent::Kind::kPublished;
-    event.model_name = published->model_name;
-    event.model_version = published->version;
-    event.message = absl::StrCat(published->model_name, "@", published->version);
-    Record(entry, event);
-    Finish(entry, JobState::kSucceeded, JobEvent::Kind::kSucceeded, "");
+    Flush(id);
   }
 
   void WorkerLoop() {
@@ -329,60 +324,134 @@ struct JobManager::Impl {
         absl::MutexLock lock(&mu);
         auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return shutting_down || !queue.empty(); };
         mu.Await(absl::Condition(&ready));
-        if (shutting_down) return;
+        if (shutting_down) break;
         id = queue.front();
         queue.pop_front();
       }
-      RunJob(id);
+      // RunJob guards the job's own work; this catches the rest (say, memory running out while
+      // recording an event), so the worker and the trainer carry on.
+      const absl::Status ran = Guarded<bool>("running the job", [&] {
+                                 RunJob(id);
+                                 return true;
+                               }).status();
+      if (!ran.ok()) {
+        Guarded<bool>("failing the job", [&] {
+          Fail(id, std::string(ran.message()));
+          return true;
+        }).IgnoreError();
+      }
     }
+    absl::MutexLock lock(&mu);
+    --live_workers;
+  }
+
+  struct LoadedJob {
+    Entry entry;
+    std::string damage;  // what was wrong with its files; "" when nothing
+    bool record_readable = true;
+  };
+
+  // One job directory from disk. Damage never stops the load: it is reported in `damage` and the
+  // damaged file is moved aside.
+  std::optional<LoadedJob> LoadJob(const std::filesystem::path& dir) {
+    const std::string id = dir.filename().string();
+    const std::string record_path = (dir / kRecordFile).string();
+    if (!PathExists(record_path)) return std::nullopt;  // its first record never landed: never accepted
+    LoadedJob loaded;
+    Entry& entry = loaded.entry;
+    std::vector<std::string> damage;
+    absl::StatusOr<std::string> text = ReadFile(record_path);
+    absl::StatusOr<JobRecord> record = text.ok() ? ParseJobRecord(*text) : text.status();
+    if (record.ok() && record->id != id) {
+      record = absl::DataLossError(absl::StrCat("it names job '", record->id, "'"));
+    }
+    if (record.ok()) {
+      entry.record = *std::move(record);
+    } else {
+      std::string report = absl::StrCat(kRecordFile, " is damaged (", record.status().message(), ")");
+      if (!Quarantine(record_path, &report)) entry.journal->read_only = true;
+      damage.push_back(std::move(report));
+      loaded.record_readable = false;
+      entry.record.id = id;
+      entry.record.state = JobState::kRunning;  // unknown; Load marks it failed
+      entry.record.created_unix_ms = ModifiedUnixMs(dir.string());
+    }
+    const std::string events_path = (dir / kEventsFile).string();
+    if (PathExists(events_path)) {
+      absl::StatusOr<std::string> events_text = ReadFile(events_path);
+      JobEventLog log = events_text.ok() ? ParseJobEventLog(*events_text) : JobEventLog{};
+      if (!events_text.ok()) log.damage = events_text.status();
+      entry.events = std::move(log.events);
+      if (!log.damage.ok()) {
+        // The history goes on from the events before the damage; the whole original is kept aside.
+        std::string report = absl::StrCat(kEventsFile, " is damaged (", log.damage.message(), ")");
+        if (Quarantine(events_path, &report)) {
+          entry.journal->truncate_events_to = 0;
+          for (const JobEvent& event : entry.events) entry.journal->lines += SerializeJobEvent(event);
+        } else {
+          entry.journal->read_only = true;
+        }
+        damage.push_back(std::move(report));
+      } else if (events_text->size() > log.valid_bytes) {
+        entry.journal->truncate_events_to = log.valid_bytes;
+      }
+    }
+    loaded.damage = absl::StrJoin(damage, "; ");
+    if (!damage.empty()) std::fprintf(stderr, "trainer: job %s: %s\n", id.c_str(), loaded.damage.c_str());
+    return loaded;
   }
 
   absl::Status Load() {
     const std::filesystem::path root = JoinPath(options.data_dir, kJobsDir);
+    RETURN_IF_ERROR(MakeDirectories(root.string()));
+    std::vector<LoadedJob> loaded;
     std::error_code error;
-    std::filesystem::create_directories(root, error);
-    if (error) return absl::InternalError(absl::StrCat("cannot create ", root.string(), ": ", error.message()));
-    std::vector<Entry> loaded;
-    for (const auto& dir : std::filesystem::directory_iterator(root)) {
-      const std::string record_path = (dir.path() / kRecordFile).string();
-      auto text = ReadFile(record_path);
-      if (!text.ok()) continue;  // a job directory whose first record never landed: nothing was accepted
-      const json value = json::parse(*text, nullptr, false);
-      if (value.is_discarded() || !value.is_object() || !value.contains("id")) {
-        std::fprintf(stderr, "trainer: skipping unreadable job record %s\n", record_path.c_str());
-        continue;
-      }
-      Entry entry;
-      entry.record = RecordFromJson(value);
-      if (entry.record.id != dir.path().filename().string()) continue;
-      std::ifstream events(dir.path() / kEventsFile);
-      std::string line;
-      while (std::getline(events, line)) {
-        const json event = json::parse(line, nullptr, false);
-        if (event.is_discarded()) break;  // a line cut short by a crash ends the history
-        entry.events.push_back(EventFromJson(event));
-        entry.events.back().sequence = static_cast<int64_t>(entry.events.size()) - 1;
-      }
-      loaded.push_back(std::move(entry));
+    std::filesystem::directory_iterator it(root, error);
+    for (; !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+      std::error_code type_error;
+      if (!it->is_directory(type_error)) continue;
+      if (std::optional<LoadedJob> job = LoadJob(it->path())) loaded.push_back(*std::move(job));
     }
-    std::sort(loaded.begin(), loaded.end(),
-              [](const Entry& a, const Entry& b) { return a.record.created_unix_ms < b.record.created_unix_ms; });
-    absl::MutexLock lock(&mu);
-    for (Entry& entry : loaded) {
-      const std::string id = entry.record.id;
-      if (!IsFinal(entry.record.state)) {
-        auto spec = SpecFor(id, entry.record);
+    if (error) return absl::InternalError(absl::StrCat("cannot list ", root.string(), ": ", error.message()));
+    std::sort(loaded.begin(), loaded.end(), [](const LoadedJob& a, const LoadedJob& b) {
+      return a.entry.record.created_unix_ms < b.entry.record.created_unix_ms;
+    });
+    std::vector<std::string> ids;
+    {
+      absl::MutexLock lock(&mu);
+      for (LoadedJob& job : loaded) {
+        const std::string id = job.entry.record.id;
+        Entry& entry = jobs[id] = std::move(job.entry);
+        ids.push_back(id);
+        if (!job.damage.empty()) {
+          if (IsFinal(entry.record.state) && job.record_readable) {
+            // Its outcome is known and stays; the damage to its history is reported with it.
+            entry.record.error = entry.record.error.empty() ? job.damage : absl::StrCat(entry.record.error, "; ", job.damage);
+            Persist(entry);
+          } else {
+            Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed, job.damage);
+          }
+          continue;
+        }
+        if (IsFinal(entry.record.state)) continue;
+        if (entry.record.unfinished_runs >= kMaxUnfinishedRuns) {
+          Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed,
+                 absl::StrCat("the trainer stopped abnormally during the last ", entry.record.unfinished_runs,
+                              " runs of this job (a crash, a kill or running out of memory); it is not resumed "
+                              "again"));
+          continue;
+        }
+        absl::StatusOr<JobSpec> spec = SpecFor(id, entry.record);
         if (!spec.ok()) {
-          jobs[id] = std::move(entry);
-          Finish(jobs[id], JobState::kFailed, JobEvent::Kind::kFailed,
+          Finish(entry, JobState::kFailed, JobEvent::Kind::kFailed,
                  absl::StrCat("cannot resume: ", spec.status().message()));
           continue;
         }
-        entry.spec = *spec;
+        entry.spec = *std::move(spec);
         queue.push_back(id);
       }
-      jobs[id] = std::move(entry);
     }
+    for (const std::string& id : ids) Flush(id);
     return absl::OkStatus();
   }
 };
@@ -395,11 +464,20 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Start(JobManagerOptions 
   if (options.data_dir.empty()) return absl::InvalidArgumentError("trainer data directory is empty");
   if (options.max_concurrent_jobs < 1) return absl::InvalidArgumentError("max_concurrent_jobs must be at least 1");
   if (options.max_queued_jobs < 1) return absl::InvalidArgumentError("max_queued_jobs must be at least 1");
+  const int cores = options.spec_options.machine.cores;
+  if (options.default_threads < 0 || options.default_threads > cores) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("threads: ", options.default_threads, " is not in [0, ", cores, "] (the cores of this machine)"));
+  }
   if (options.working_dir.empty()) options.working_dir = std::filesystem::current_path().string();
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->publisher = std::move(publisher);
   RETURN_IF_ERROR(impl->Load());
+  {
+    absl::MutexLock lock(&impl->mu);
+    impl->live_workers = impl->options.max_concurrent_jobs;
+  }
   for (int i = 0; i < impl->options.max_concurrent_jobs; ++i) {
     impl->workers.emplace_back([raw = impl.get()] { raw->WorkerLoop(); });
   }
@@ -420,21 +498,37 @@ absl::StatusOr<JobRecord> JobManager::Submit(const std::string& yaml, const std:
   ASSIGN_OR_RETURN(entry.spec, impl_->SpecFor(entry.record.id, entry.record));
   entry.record.name = entry.spec.name;
   entry.record.created_unix_ms = NowMs();
-  RETURN_IF_ERROR(MakeDirectories(impl_->JobDir(entry.record.id)));
+  JobEvent queued;
+  queued.kind = JobEvent::Kind::kQueued;
+  queued.unix_ms = entry.record.created_unix_ms;
+  // Durable before anyone can see the job: an accepted job survives a crash right after. Nobody
+  // else knows the id yet, so this needs no lock.
+  const std::string dir = impl_->JobDir(entry.record.id);
+  RETURN_IF_ERROR(MakeDirectories(dir));
+  if (absl::Status written = WriteJobFiles(dir, SerializeJobEvent(queued), SerializeJobRecord(entry.record),
+                                           std::nullopt);
+      !written.ok()) {
+    std::filesystem::remove_all(dir);
+    return written;
+  }
+  entry.events.push_back(queued);
 
   absl::MutexLock lock(&impl_->mu);
-  if (impl_->shutting_down) return absl::UnavailableError("the trainer is shutting down");
+  absl::Status refused;
+  if (impl_->shutting_down) refused = absl::UnavailableError("the trainer is shutting down");
   if (static_cast<int>(impl_->queue.size()) >= impl_->options.max_queued_jobs) {
-    std::filesystem::remove_all(impl_->JobDir(entry.record.id));
-    return absl::ResourceExhaustedError(absl::StrCat("the job queue is full (", impl_->options.max_queued_jobs,
-                                                     " jobs waiting); try again later"));
+    refused = absl::ResourceExhaustedError(absl::StrCat("the job queue is full (", impl_->options.max_queued_jobs,
+                                                        " jobs waiting); try again later"));
+  }
+  if (!refused.ok()) {
+    std::filesystem::remove_all(dir);
+    return refused;
   }
   const std::string id = entry.record.id;
   Impl::Entry& stored = impl_->jobs[id] = std::move(entry);
-  JobEvent queued;
-  queued.kind = JobEvent::Kind::kQueued;
-  impl_->Record(stored, queued);
+  if (impl_->options.observer) impl_->options.observer(stored.record, queued);
   impl_->queue.push_back(id);
+  impl_->changed.SignalAll();
   return stored.record;
 }
 
@@ -455,18 +549,23 @@ std::vector<JobRecord> JobManager::List() const {
 }
 
 absl::StatusOr<JobRecord> JobManager::Cancel(const std::string& id) {
-  absl::MutexLock lock(&impl_->mu);
-  const auto found = impl_->jobs.find(id);
-  if (found == impl_->jobs.end()) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
-  Impl::Entry& entry = found->second;
-  if (IsFinal(entry.record.state)) return entry.record;
-  entry.cancel_requested = true;
-  const auto queued = std::find(impl_->queue.begin(), impl_->queue.end(), id);
-  if (queued != impl_->queue.end()) {
-    impl_->queue.erase(queued);
-    impl_->Finish(entry, JobState::kCancelled, JobEvent::Kind::kCancelled, "cancelled before it started");
+  JobRecord record;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    const auto found = impl_->jobs.find(id);
+    if (found == impl_->jobs.end()) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+    Impl::Entry& entry = found->second;
+    if (IsFinal(entry.record.state)) return entry.record;
+    entry.cancel_requested = true;
+    const auto queued = std::find(impl_->queue.begin(), impl_->queue.end(), id);
+    if (queued != impl_->queue.end()) {
+      impl_->queue.erase(queued);
+      impl_->Finish(entry, JobState::kCancelled, JobEvent::Kind::kCancelled, "cancelled before it started");
+    }
+    record = entry.record;
   }
-  return entry.record;
+  impl_->Flush(id);
+  return record;
 }
 
 absl::Status JobManager::Watch(const std::string& id, const std::function<bool(const JobEvent&)>& on_event,
@@ -490,23 +589,33 @@ absl::Status JobManager::Watch(const std::string& id, const std::function<bool(c
   }
 }
 
-void JobManager::Shutdown() {
+bool JobManager::Shutdown(absl::Duration timeout) {
   {
     absl::MutexLock lock(&impl_->mu);
     impl_->shutting_down = true;
     impl_->changed.SignalAll();
+    auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(impl_->mu) { return impl_->live_workers == 0; };
+    if (!impl_->mu.AwaitWithTimeout(absl::Condition(&stopped), timeout)) return false;
   }
   for (std::thread& worker : impl_->workers) {
     if (worker.joinable()) worker.join();
   }
+  return true;
 }
 
 std::map<JobState, int> JobManager::CountByState() const {
   absl::MutexLock lock(&impl_->mu);
   std::map<JobState, int> counts;
-  for (const auto& [value, name] : StateNames()) counts[value] = 0;
+  for (JobState state : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
+                         JobState::kCancelled}) {
+    counts[state] = 0;
+  }
   for (const auto& [id, entry] : impl_->jobs) ++counts[entry.record.state];
   return counts;
+}
+
+std::string JobRunDirectory(const std::string& data_dir, const std::string& job_id) {
+  return JoinPath(JoinPath(JoinPath(data_dir, kJobsDir), job_id), kRunDir);
 }
 
 }  // namespace promptintern

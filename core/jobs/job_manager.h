@@ -3,6 +3,17 @@
 // on disk under <data_dir>/jobs/<id>/, so a restarted trainer lists past jobs and resumes an
 // interrupted one from its last checkpoint; a job's registry publish is keyed by its id, so a job
 // that crashed after publishing does not publish twice.
+//
+// Nothing a job does can take the trainer down or wedge it:
+//   * records read from disk are parsed by job_record.h, which returns a status: a damaged job is
+//     marked failed with the reason (the damaged file is kept beside, renamed *.damaged-<ms>)
+//     and the trainer starts and serves the others;
+//   * no exception leaves a job thread: whatever a job throws fails that job, with the reason;
+//   * a job that was running when the trainer died three runs in a row (a crash, an OOM kill) is
+//     not resumed again but marked failed, so no job can crash-loop the trainer;
+//   * every job value is bounded at submit time (JobSpecOptions: allowed paths, machine limits);
+//   * record and event writes (with their fsyncs) happen outside the manager's lock, in order per
+//     job, so a slow disk never stalls Get, List or Watch.
 #pragma once
 
 #include <cstdint>
@@ -14,46 +25,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/jobs/job_record.h"
 #include "core/pipeline/job_spec.h"
 #include "core/pipeline/pipeline.h"
 
 namespace promptintern {
-
-enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
-absl::string_view JobStateName(JobState state);
-bool IsFinal(JobState state);
-
-struct JobRecord {
-  std::string id;
-  std::string name;
-  JobState state = JobState::kQueued;
-  std::string yaml;
-  std::string base_dir;  // relative paths of the job resolve against it; "" = the working directory
-  int64_t created_unix_ms = 0;
-  int64_t started_unix_ms = 0;
-  int64_t finished_unix_ms = 0;
-  int stage = 0;
-  int num_stages = 0;
-  int64_t step = 0;
-  int64_t total_steps = 0;
-  double loss = 0.0;
-  std::string error;
-  std::string model_name;
-  int64_t model_version = 0;
-};
-
-struct JobEvent {
-  enum class Kind { kQueued, kStarted, kStageStarted, kProgress, kEvaluation, kCheckpoint, kPublished, kSucceeded,
-                    kFailed, kCancelled };
-  int64_t sequence = 0;
-  Kind kind = Kind::kQueued;
-  int64_t unix_ms = 0;
-  PipelineEvent pipeline;  // stage, step, loss, metrics... where the kind has them
-  std::string message;
-  std::string model_name;
-  int64_t model_version = 0;
-};
-absl::string_view JobEventKindName(JobEvent::Kind kind);
 
 struct PublishedVersion {
   std::string model_name;
@@ -71,11 +48,17 @@ struct JobManagerOptions {
   int max_concurrent_jobs = 1;
   int max_queued_jobs = 64;
   size_t max_job_yaml_bytes = 1 << 20;
-  // Compute threads for jobs whose file leaves `threads` at 0.
+  // Compute threads for jobs whose file leaves `threads` at 0 (0 = all cores).
   int default_threads = 0;
+  // Bounds and allowed paths for every job file, at submit and again when a job resumes.
+  JobSpecOptions spec_options;
   // Called (from job threads) after every event is recorded; for metrics.
   std::function<void(const JobRecord&, const JobEvent&)> observer;
 };
+
+// The run directory (report.json, examples/, final/) of job `job_id` under a trainer's data_dir, for
+// tools on the same machine or storage (promptintern experiment --server --trainer-data-dir).
+std::string JobRunDirectory(const std::string& data_dir, const std::string& job_id);
 
 class JobManager {
  public:
@@ -96,8 +79,10 @@ class JobManager {
                      const std::function<bool()>& stop) const;
 
   // Checkpoints and stops running jobs (they stay RUNNING on disk and resume at the next Start),
-  // then joins the workers. Idempotent.
-  void Shutdown();
+  // then joins the workers. Idempotent. False when a job has not stopped within `timeout` (it is
+  // in a phase that does not poll for stops, or its disk hangs): the workers are left running and
+  // the caller should end the process; the job resumes from its last checkpoint at the next Start.
+  bool Shutdown(absl::Duration timeout = absl::InfiniteDuration());
 
   std::map<JobState, int> CountByState() const;
 

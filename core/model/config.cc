@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/util/file.h"
@@ -197,7 +198,8 @@ bool ModelConfig::is_sliding_layer(int64_t layer) const {
 }
 
 bool ModelConfig::is_eos(int64_t token) const {
-  return std::find(eos_token_ids.begin(), eos_token_ids.end(), token) != eos_token_ids.end();
+  return std::find(eos_token_ids.begin(), eos_token_ids.end(), token) != eos_token_ids.end() ||
+         std::find(extra_eos_token_ids.begin(), extra_eos_token_ids.end(), token) != extra_eos_token_ids.end();
 }
 
 double ModelConfig::attention_divisor() const {
@@ -224,6 +226,11 @@ absl::Status ModelConfig::Validate() const {
   if (eos_token_ids.empty()) return error("eos_token_id is missing");
   for (int64_t eos : eos_token_ids) {
     if (eos < 0 || eos >= vocab_size) return error(absl::StrCat("eos_token_id ", eos, " is outside the vocabulary"));
+  }
+  for (int64_t eos : extra_eos_token_ids) {
+    if (eos < 0 || eos >= vocab_size) {
+      return error(absl::StrCat("the tokenizer's EOS id ", eos, " is outside the vocabulary of ", vocab_size));
+    }
   }
   if (pad_token_id < -1 || pad_token_id >= vocab_size) return error("pad_token_id must be inside the vocabulary");
   if (!sliding_layers.empty() && static_cast<int64_t>(sliding_layers.size()) != num_hidden_layers) {
@@ -264,6 +271,28 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text, const
   absl::StatusOr<const Architecture*> found = FindArchitecture(config.model_type);
   if (!found.ok()) return reader.Error(found.status().message());
   const Architecture& architecture = **found;
+  // The same model_type also names heads this decoder does not have (a classifier's score.weight).
+  if (reader.Has("architectures")) {
+    const json& classes = root["architectures"];
+    if (!classes.is_array() || (!classes.empty() && !classes[0].is_string())) {
+      return reader.Error("\"architectures\" must be a list of class names");
+    }
+    const std::string class_name = classes.empty() ? "" : classes[0].get<std::string>();
+    if (!class_name.empty() && !absl::EndsWith(class_name, "ForCausalLM")) {
+      return reader.Error(absl::StrCat("\"architectures\" \"", class_name,
+                                       "\" is not supported: only causal language models (", architecture.class_name,
+                                       ") are"));
+    }
+  }
+  if (reader.Has("quantization_config")) {
+    const json& quantization = root["quantization_config"];
+    const std::string method = quantization.is_object() && quantization.contains("quant_method") &&
+                                       quantization["quant_method"].is_string()
+                                   ? quantization["quant_method"].get<std::string>()
+                                   : "unknown";
+    return reader.Error(absl::StrCat("\"quantization_config\" (", method,
+                                     ") is not supported: quantized weights are not; use an F32, F16 or BF16 checkpoint"));
+  }
 
   RETURN_IF_ERROR(ReadActivation(reader, architecture, &config.activation));
   RETURN_IF_ERROR(ReadRopeScaling(reader, &config.rope_scaling));

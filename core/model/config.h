@@ -62,8 +62,12 @@ struct ModelConfig {
   bool tie_word_embeddings = false;
   // -1: the model has no BOS (Qwen).
   int64_t bos_token_id = 1;
-  // Generation ends at any of these (Llama 3 and Gemma 3 list several).
+  // config.json's eos_token_id (Llama 3 and Gemma 3 list several); what SaveModel writes back.
   std::vector<int64_t> eos_token_ids = {2};
+  // More ids that end generation, not part of config.json: the EOS set of the checkpoint's
+  // tokenizer (tokenizer_config.json's eos_token, generation_config.json's eos_token_id, which
+  // Hugging Face generate uses and which may differ from config.json's). LoadCheckpoint fills it.
+  std::vector<int64_t> extra_eos_token_ids;
   int64_t pad_token_id = -1;
   // Standard deviation of the normal init of a model made from scratch.
   double initializer_range = 0.02;
@@ -76,6 +80,7 @@ struct ModelConfig {
   const Architecture& architecture() const;
   int64_t head_dim() const { return explicit_head_dim > 0 ? explicit_head_dim : hidden_size / num_attention_heads; }
   bool is_sliding_layer(int64_t layer) const;
+  // Whether `token` ends generation: one of eos_token_ids or extra_eos_token_ids.
   bool is_eos(int64_t token) const;
   // Divides q . k before the softmax: sqrt(query_pre_attn_scalar), or sqrt(head_dim).
   double attention_divisor() const;

@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,6 +27,8 @@
 #include "absl/strings/string_view.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
+#include "core/util/utf8.h"
+#include "core/util/yaml_stream.h"
 
 namespace promptintern {
 namespace {
@@ -35,6 +41,23 @@ constexpr size_t kMaxNameLength = 64;
 // SentencePiece's byte fallback reserves 256 byte pieces plus the special tokens.
 constexpr int kMinVocabSize = 300;
 constexpr int kMaxSuggestionDistance = 2;
+// A template is part of every training prompt; a megabyte of it is already far past any context.
+constexpr size_t kMaxTemplateFileBytes = size_t{1} << 20;
+
+// Sane limits: far beyond any job this trainer is for, far below what overflows or hangs it.
+constexpr int64_t kMaxSteps = 100'000'000;
+constexpr int64_t kMaxExamples = 10'000'000;
+constexpr int64_t kMaxBatchSize = 65'536;
+constexpr int64_t kMaxSequenceLength = 1 << 20;
+constexpr int64_t kMaxNewTokens = 65'536;
+constexpr int64_t kMaxModelWidth = 1 << 18;
+constexpr int64_t kMaxLayers = 4096;
+constexpr int kMaxVocabSize = 1 << 20;
+constexpr int kMaxStages = 1000;
+constexpr int kMaxFewShotExamples = 1000;
+// What one in-memory example costs at least: its query and answer, the copy the deduplication
+// keeps, and its rendering in the tokenizer's training corpus.
+constexpr uint64_t kBytesPerExample = 512;
 
 const std::vector<std::string>& LoraModuleNames() {
   static const auto* names = new std::vector<std::string>(ProjectionShortNames());
@@ -125,10 +148,14 @@ struct IntRule {
 
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-constexpr IntRule kPositiveInt64{1, kInt64Max, "a positive integer"};
 constexpr IntRule kNonNegativeInt64{0, kInt64Max, "a non-negative integer"};
-constexpr IntRule kPositiveInt{1, kIntMax, "a positive integer"};
 constexpr IntRule kNonNegativeInt{0, kIntMax, "a non-negative integer"};
+constexpr IntRule kStepCount{1, kMaxSteps, "a positive integer"};
+constexpr IntRule kOptionalStepCount{0, kMaxSteps, "a non-negative integer"};
+constexpr IntRule kExampleCount{1, kMaxExamples, "a positive integer"};
+constexpr IntRule kOptionalExampleCount{0, kMaxExamples, "a non-negative integer"};
+constexpr IntRule kBatchSize{1, kMaxBatchSize, "a positive integer"};
+constexpr IntRule kModelWidth{1, kMaxModelWidth, "a positive integer"};
 
 struct DoubleRule {
   double min;
@@ -168,7 +195,13 @@ struct Section {
 
 class JobSpecParser {
  public:
-  explicit JobSpecParser(std::string base_dir) : base_dir_(std::move(base_dir)) {}
+  JobSpecParser(std::string base_dir, const JobSpecOptions& options) : base_dir_(std::move(base_dir)), options_(options) {
+    for (const std::string& root : options.allowed_roots) {
+      std::error_code error;
+      const fs::path canonical = fs::weakly_canonical(fs::absolute(root, error), error);
+      roots_.push_back(WithoutTrailingSlash(error ? fs::path(root).lexically_normal().string() : canonical.string()));
+    }
+  }
 
   absl::StatusOr<JobSpec> Parse(const YAML::Node& root);
 
@@ -216,10 +249,30 @@ class JobSpecParser {
   absl::StatusOr<double> ParseDouble(const YAML::Node& node, const std::string& path,
                                      const DoubleRule& rule);
 
+  static std::string WithoutTrailingSlash(std::string path) {
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    return path;
+  }
+  // `path` made absolute against the base directory, lexically ("a/../b" is "b").
   std::string Resolve(const std::string& path) const;
+  // Resolve, then every symlink followed: the file that would actually be read. Refused (naming
+  // `field`) when it lies outside the allowed roots.
+  absl::StatusOr<std::string> ResolveInput(const std::string& field, const std::string& path) const;
+  absl::Status CheckAllowed(const std::string& field, const std::string& named, const std::string& resolved) const;
+  // A regular file of at most the input file limit.
   absl::Status CheckFile(const std::string& field, const std::string& path) const;
-  absl::Status CheckCheckpointDir(const std::string& field, const std::string& path) const;
+  // A checkpoint directory of regular files whose weights, times `weight_copies` (4 for full
+  // fine-tuning: weights, gradients, two Adam moments), fit in memory.
+  absl::Status CheckCheckpointDir(const std::string& field, const std::string& path, int weight_copies) const;
+  // A regular file of at most kMaxTemplateFileBytes, read within the timeout, valid UTF-8.
   absl::StatusOr<std::string> LoadTextFile(const std::string& field, const std::string& path) const;
+  uint64_t MaxInputFileBytes() const {
+    return options_.max_input_file_bytes > 0 ? options_.max_input_file_bytes : options_.machine.memory_bytes / 8;
+  }
+  // Sizes against the machine's memory, as lower bounds (what is certainly needed): the model with
+  // its optimizer state, the task's examples. Activations depend on the lengths of the sequences
+  // actually drawn (max_length only caps them), so they are bounded by the fixed limits instead.
+  absl::Status CheckMemory(const JobSpec& spec) const;
 
   absl::Status ParseName(const Section& top, JobSpec& spec);
   absl::Status ParseModel(const Section& top, ModelSpec& model);
@@ -233,6 +286,8 @@ class JobSpecParser {
   absl::Status ParseOutput(const Section& top, std::string& output_dir);
 
   std::string base_dir_;
+  const JobSpecOptions& options_;
+  std::vector<std::string> roots_;  // canonical
   // Where each field path was seen, so every error can point at its line.
   std::map<std::string, YAML::Mark> marks_;
 };
@@ -299,10 +354,10 @@ absl::StatusOr<Section> JobSpecParser::ReadChild(const Section& parent, const st
 absl::StatusOr<int64_t> JobSpecParser::ParseInt(const YAML::Node& node, const std::string& path,
                                                 const IntRule& rule) {
   int64_t value = 0;
-  if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value) || value < rule.min ||
-      value > rule.max) {
+  if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value) || value < rule.min) {
     return Expected(path, rule.description, node);
   }
+  if (value > rule.max) return Error(path, absl::StrFormat("%d exceeds the limit of %d", value, rule.max));
   return value;
 }
 
@@ -389,7 +444,7 @@ absl::Status JobSpecParser::ReadPath(const Section& section, const std::string& 
   if (!section.Has(key)) return absl::OkStatus();
   std::string raw;
   RETURN_IF_ERROR(ReadString(section, key, /*allow_empty=*/false, &raw));
-  *out = Resolve(raw);
+  ASSIGN_OR_RETURN(*out, ResolveInput(section.Path(key), raw));
   return absl::OkStatus();
 }
 
@@ -468,18 +523,47 @@ std::string JobSpecParser::Resolve(const std::string& path) const {
   return resolved.lexically_normal().string();
 }
 
-absl::Status JobSpecParser::CheckFile(const std::string& field, const std::string& path) const {
+absl::StatusOr<std::string> JobSpecParser::ResolveInput(const std::string& field, const std::string& path) const {
+  const std::string lexical = Resolve(path);
   std::error_code error;
-  const fs::file_status status = fs::status(path, error);
-  if (!fs::exists(status)) return Error(field, absl::StrCat("file not found: ", path));
-  if (fs::is_directory(status)) {
-    return Error(field, absl::StrCat(path, " is a directory; expected a file"));
+  const fs::path canonical = fs::weakly_canonical(lexical, error);
+  if (error) return Error(field, absl::StrCat("cannot resolve ", lexical, ": ", error.message()));
+  const std::string resolved = WithoutTrailingSlash(canonical.lexically_normal().string());
+  RETURN_IF_ERROR(CheckAllowed(field, lexical, resolved));
+  return resolved;
+}
+
+absl::Status JobSpecParser::CheckAllowed(const std::string& field, const std::string& named,
+                                         const std::string& resolved) const {
+  if (roots_.empty()) return absl::OkStatus();
+  for (const std::string& root : roots_) {
+    if (root == "/" || resolved == root || absl::StartsWith(resolved, absl::StrCat(root, "/"))) {
+      return absl::OkStatus();
+    }
+  }
+  const std::string what = named == resolved ? named : absl::StrCat(named, " (which resolves to ", resolved, ")");
+  return Error(field, absl::StrCat(what, " is outside the trainer's allowed paths (", absl::StrJoin(roots_, ", "),
+                                   "); a submitted job may only name files under allowed_paths"));
+}
+
+absl::Status JobSpecParser::CheckFile(const std::string& field, const std::string& path) const {
+  // The path is resolved already, so a symlink in its last component now would be a swap.
+  absl::StatusOr<int> fd = OpenRegularFile(path, /*follow_symlinks=*/false);
+  if (!fd.ok()) return Error(field, fd.status().message());
+  struct stat info;
+  const bool stated = ::fstat(*fd, &info) == 0;
+  ::close(*fd);
+  if (!stated) return Error(field, absl::StrCat("cannot stat ", path));
+  const uint64_t limit = MaxInputFileBytes();
+  if (static_cast<uint64_t>(info.st_size) > limit) {
+    return Error(field, absl::StrFormat("%s is %d bytes; a job's input file may be at most %d bytes here", path,
+                                        info.st_size, limit));
   }
   return absl::OkStatus();
 }
 
-absl::Status JobSpecParser::CheckCheckpointDir(const std::string& field,
-                                               const std::string& path) const {
+absl::Status JobSpecParser::CheckCheckpointDir(const std::string& field, const std::string& path,
+                                               int weight_copies) const {
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
   if (!fs::exists(status)) return Error(field, absl::StrCat("directory not found: ", path));
@@ -492,15 +576,79 @@ absl::Status JobSpecParser::CheckCheckpointDir(const std::string& field,
     return Error(field, absl::StrCat("no config.json in ", path,
                                      "; expected a Hugging Face checkpoint directory"));
   }
+  // The loader reads these files by name and follows links (a Hugging Face cache links each file
+  // to a blob), so each must be a regular file under the allowed roots wherever it points.
+  uint64_t weight_bytes = 0;
+  fs::directory_iterator it(path, error);
+  for (; !error && it != fs::directory_iterator(); it.increment(error)) {
+    std::error_code entry_error;
+    const fs::file_status target = it->status(entry_error);
+    if (fs::is_directory(target)) continue;
+    const std::string entry = it->path().string();
+    const fs::path canonical = fs::weakly_canonical(it->path(), entry_error);
+    if (entry_error) return Error(field, absl::StrCat("cannot resolve ", entry, ": ", entry_error.message()));
+    RETURN_IF_ERROR(CheckAllowed(field, entry, canonical.string()));
+    if (!fs::is_regular_file(target)) {
+      return Error(field, absl::StrCat(entry, " is not a regular file; a checkpoint directory may hold only "
+                                              "regular files and directories"));
+    }
+    if (absl::EndsWith(entry, ".safetensors")) weight_bytes += fs::file_size(it->path(), entry_error);
+  }
+  if (error) return Error(field, absl::StrCat("cannot list ", path, ": ", error.message()));
+  const uint64_t needed = weight_bytes * static_cast<uint64_t>(weight_copies);
+  if (needed > options_.machine.memory_bytes) {
+    return Error(field, absl::StrFormat("the checkpoint's %d bytes of weights need at least %d bytes of memory "
+                                        "here; this machine has %d",
+                                        weight_bytes, needed, options_.machine.memory_bytes));
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> JobSpecParser::LoadTextFile(const std::string& field,
                                                         const std::string& path) const {
-  RETURN_IF_ERROR(CheckFile(field, path));
-  absl::StatusOr<std::string> text = ReadFile(path);
+  ReadLimits limits;
+  limits.max_bytes = kMaxTemplateFileBytes;
+  limits.timeout = options_.read_timeout;
+  limits.follow_symlinks = false;
+  absl::StatusOr<std::string> text = ReadFile(path, limits);
   if (!text.ok()) return Error(field, text.status().message());
+  if (absl::Status utf8 = CheckUtf8(*text, path); !utf8.ok()) return Error(field, utf8.message());
   return text;
+}
+
+absl::Status JobSpecParser::CheckMemory(const JobSpec& spec) const {
+  const uint64_t memory = options_.machine.memory_bytes;
+  const auto gib = [](double bytes) { return absl::StrFormat("%.1f GiB", bytes / (1 << 30)); };
+  const auto too_much = [&](const std::string& field, const std::string& what, double bytes) {
+    return Error(field, absl::StrFormat("%s needs at least %s of memory; this machine has %s", what, gib(bytes),
+                                        gib(static_cast<double>(memory))));
+  };
+  // Doubles: the products below overflow 64-bit integers for absurd sizes.
+  const TaskSpec& task = spec.task;
+  if (task.source == "synthetic") {
+    const double examples = static_cast<double>(task.synthetic_train_size) + task.synthetic_validation_size +
+                            task.synthetic_pool_size;
+    if (examples * kBytesPerExample > memory) {
+      return too_much("task.synthetic.train_size",
+                      absl::StrFormat("a task of %.0f synthetic examples (train, validation and pool)", examples),
+                      examples * kBytesPerExample);
+    }
+  }
+  if (!spec.model.from_scratch) return absl::OkStatus();  // the checkpoint was sized by its files
+  const ScratchModelSpec& m = spec.model.scratch;
+  const double hidden = static_cast<double>(m.hidden_size);
+  const double kv_width = hidden / m.num_heads * m.num_kv_heads;
+  const double parameters =
+      static_cast<double>(m.vocab_size) * hidden +
+      m.num_layers * (2 * hidden * hidden + 2 * hidden * kv_width + 3 * hidden * m.intermediate_size + 2 * hidden);
+  // Full fine-tuning keeps weights, gradients and two Adam moments in float32; LoRA the weights.
+  const double parameter_bytes = parameters * (spec.model.finetune == "full" ? 16 : 4);
+  if (parameter_bytes > memory) {
+    return too_much("model.scratch",
+                    absl::StrFormat("a model of %.3g parameters (with its optimizer state)", parameters),
+                    parameter_bytes);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status JobSpecParser::ParseName(const Section& top, JobSpec& spec) {
@@ -533,7 +681,6 @@ absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
   if (section.Has("base")) {
     model.from_scratch = false;
     RETURN_IF_ERROR(ReadPath(section, "base", &model.base));
-    RETURN_IF_ERROR(CheckCheckpointDir("model.base", model.base));
   } else {
     model.from_scratch = true;
     model.base.clear();
@@ -543,18 +690,18 @@ absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
                   {"hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
                    "context_length", "vocab_size", "pretrain_corpus", "pretrain_steps"}));
     ScratchModelSpec& scratch = model.scratch;
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "hidden_size", kModelWidth, &scratch.hidden_size));
     RETURN_IF_ERROR(
-        ReadInt64(scratch_section, "hidden_size", kPositiveInt64, &scratch.hidden_size));
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "intermediate_size", kPositiveInt64,
-                              &scratch.intermediate_size));
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_layers", kPositiveInt64, &scratch.num_layers));
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_heads", kPositiveInt64, &scratch.num_heads));
-    RETURN_IF_ERROR(
-        ReadInt64(scratch_section, "num_kv_heads", kPositiveInt64, &scratch.num_kv_heads));
-    RETURN_IF_ERROR(
-        ReadInt64(scratch_section, "context_length", kPositiveInt64, &scratch.context_length));
+        ReadInt64(scratch_section, "intermediate_size", kModelWidth, &scratch.intermediate_size));
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_layers",
+                              IntRule{1, kMaxLayers, "a positive integer"}, &scratch.num_layers));
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_heads", kModelWidth, &scratch.num_heads));
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_kv_heads", kModelWidth, &scratch.num_kv_heads));
+    RETURN_IF_ERROR(ReadInt64(scratch_section, "context_length",
+                              IntRule{1, kMaxSequenceLength, "a positive integer"},
+                              &scratch.context_length));
     RETURN_IF_ERROR(ReadInt(scratch_section, "vocab_size",
-                            IntRule{kMinVocabSize, kIntMax,
+                            IntRule{kMinVocabSize, kMaxVocabSize,
                                     "an integer >= 300 (SentencePiece byte fallback takes 260 "
                                     "ids)"},
                             &scratch.vocab_size));
@@ -563,7 +710,7 @@ absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
       RETURN_IF_ERROR(CheckFile("model.scratch.pretrain_corpus", scratch.pretrain_corpus));
     }
     RETURN_IF_ERROR(
-        ReadInt64(scratch_section, "pretrain_steps", kNonNegativeInt64, &scratch.pretrain_steps));
+        ReadInt64(scratch_section, "pretrain_steps", kOptionalStepCount, &scratch.pretrain_steps));
     if (scratch.hidden_size % scratch.num_heads != 0) {
       return Error("model.scratch.num_heads",
                    absl::StrFormat("%d does not divide model.scratch.hidden_size (%d)",
@@ -584,9 +731,12 @@ absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
     }
   }
   RETURN_IF_ERROR(ReadChoice(section, "finetune", {"full", "lora"}, &model.finetune));
+  if (!model.from_scratch) {
+    RETURN_IF_ERROR(CheckCheckpointDir("model.base", model.base, model.finetune == "full" ? 4 : 1));
+  }
   ASSIGN_OR_RETURN(Section lora,
                    ReadChild(section, "lora", {"rank", "alpha", "dropout", "target_modules"}));
-  RETURN_IF_ERROR(ReadInt(lora, "rank", kPositiveInt, &model.lora_rank));
+  RETURN_IF_ERROR(ReadInt(lora, "rank", IntRule{1, kMaxBatchSize, "a positive integer"}, &model.lora_rank));
   RETURN_IF_ERROR(ReadDouble(lora, "alpha", kPositiveNumber, &model.lora_alpha));
   RETURN_IF_ERROR(ReadDouble(lora, "dropout", kUnitHalfOpen, &model.lora_dropout));
   RETURN_IF_ERROR(
@@ -607,10 +757,9 @@ absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
       Section synthetic,
       ReadChild(section, "synthetic", {"seed", "train_size", "validation_size", "pool_size"}));
   RETURN_IF_ERROR(ReadUint64(synthetic, "seed", &task.synthetic_seed));
-  RETURN_IF_ERROR(ReadInt64(synthetic, "train_size", kPositiveInt64, &task.synthetic_train_size));
-  RETURN_IF_ERROR(
-      ReadInt64(synthetic, "validation_size", kPositiveInt64, &task.synthetic_validation_size));
-  RETURN_IF_ERROR(ReadInt64(synthetic, "pool_size", kPositiveInt64, &task.synthetic_pool_size));
+  RETURN_IF_ERROR(ReadInt64(synthetic, "train_size", kExampleCount, &task.synthetic_train_size));
+  RETURN_IF_ERROR(ReadInt64(synthetic, "validation_size", kExampleCount, &task.synthetic_validation_size));
+  RETURN_IF_ERROR(ReadInt64(synthetic, "pool_size", kExampleCount, &task.synthetic_pool_size));
 
   ASSIGN_OR_RETURN(Section jsonl, ReadChild(section, "jsonl",
                                             {"train", "validation", "pool", "query_field",
@@ -706,10 +855,10 @@ absl::Status JobSpecParser::ParseCompression(const Section& top, CompressionSpec
       ReadChoice(section, "method", {"self_information", "random", "none"}, &compression.method));
   RETURN_IF_ERROR(ReadString(section, "scorer", /*allow_empty=*/false, &compression.scorer));
   if (compression.scorer != "model") {
-    compression.scorer = Resolve(compression.scorer);
+    ASSIGN_OR_RETURN(compression.scorer, ResolveInput("compression.scorer", compression.scorer));
     // Only self-information compression loads the scorer.
     if (compression.method == "self_information") {
-      RETURN_IF_ERROR(CheckCheckpointDir("compression.scorer", compression.scorer));
+      RETURN_IF_ERROR(CheckCheckpointDir("compression.scorer", compression.scorer, /*weight_copies=*/1));
     }
   }
   return absl::OkStatus();
@@ -753,12 +902,13 @@ absl::Status JobSpecParser::ParseSchedule(const Section& top, ScheduleSpec& sche
       }
     }
   }
-  RETURN_IF_ERROR(ReadInt(section, "stages", kPositiveInt, &schedule.num_stages));
-  RETURN_IF_ERROR(ReadInt(section, "max_examples", kNonNegativeInt, &schedule.max_examples));
+  RETURN_IF_ERROR(ReadInt(section, "stages", IntRule{1, kMaxStages, "a positive integer"}, &schedule.num_stages));
+  RETURN_IF_ERROR(ReadInt(section, "max_examples", IntRule{0, kMaxFewShotExamples, "a non-negative integer"},
+                          &schedule.max_examples));
   RETURN_IF_ERROR(ReadDouble(section, "alpha", kPositiveNumber, &schedule.alpha));
   RETURN_IF_ERROR(ReadDoubleList(section, "keep_ratios", kAnyNumber, &schedule.keep_ratios));
   RETURN_IF_ERROR(ReadIntList(section, "num_examples",
-                              IntRule{std::numeric_limits<int>::min(), kIntMax, "an integer"},
+                              IntRule{std::numeric_limits<int>::min(), kMaxFewShotExamples, "an integer"},
                               &schedule.num_examples));
   RETURN_IF_ERROR(ReadDoubleList(section, "step_shares", kAnyNumber, &schedule.step_shares));
   if (!section.Has("stages")) {
@@ -791,14 +941,14 @@ absl::Status JobSpecParser::ParseTraining(const Section& top, const ModelSpec& m
                              {"steps", "batch_size", "gradient_accumulation", "max_length",
                               "learning_rate", "warmup_steps", "min_lr_ratio", "weight_decay",
                               "beta1", "beta2", "max_grad_norm", "checkpoint_every"}));
-  RETURN_IF_ERROR(ReadInt64(section, "steps", kPositiveInt64, &training.steps));
-  RETURN_IF_ERROR(ReadInt64(section, "batch_size", kPositiveInt64, &training.batch_size));
-  RETURN_IF_ERROR(
-      ReadInt64(section, "gradient_accumulation", kPositiveInt64, &training.gradient_accumulation));
-  RETURN_IF_ERROR(ReadInt64(section, "max_length", IntRule{16, kInt64Max, "an integer >= 16"},
+  RETURN_IF_ERROR(ReadInt64(section, "steps", kStepCount, &training.steps));
+  RETURN_IF_ERROR(ReadInt64(section, "batch_size", kBatchSize, &training.batch_size));
+  RETURN_IF_ERROR(ReadInt64(section, "gradient_accumulation", kBatchSize, &training.gradient_accumulation));
+  RETURN_IF_ERROR(ReadInt64(section, "max_length",
+                            IntRule{16, kMaxSequenceLength, "an integer >= 16"},
                             &training.max_length));
   RETURN_IF_ERROR(ReadDouble(section, "learning_rate", kPositiveNumber, &training.learning_rate));
-  RETURN_IF_ERROR(ReadInt64(section, "warmup_steps", kNonNegativeInt64, &training.warmup_steps));
+  RETURN_IF_ERROR(ReadInt64(section, "warmup_steps", kOptionalStepCount, &training.warmup_steps));
   RETURN_IF_ERROR(ReadDouble(section, "min_lr_ratio", kUnitClosed, &training.min_lr_ratio));
   RETURN_IF_ERROR(ReadDouble(section, "weight_decay", kNonNegativeNumber, &training.weight_decay));
   RETURN_IF_ERROR(ReadDouble(section, "beta1", kUnitHalfOpen, &training.beta1));
@@ -806,7 +956,7 @@ absl::Status JobSpecParser::ParseTraining(const Section& top, const ModelSpec& m
   RETURN_IF_ERROR(
       ReadDouble(section, "max_grad_norm", kNonNegativeNumber, &training.max_grad_norm));
   RETURN_IF_ERROR(
-      ReadInt64(section, "checkpoint_every", kNonNegativeInt64, &training.checkpoint_every));
+      ReadInt64(section, "checkpoint_every", kOptionalStepCount, &training.checkpoint_every));
   if (training.warmup_steps >= training.steps) {
     return Error("training.warmup_steps",
                  absl::StrFormat("%d must be less than training.steps (%d)", training.warmup_steps,
@@ -824,9 +974,10 @@ absl::Status JobSpecParser::ParseEval(const Section& top, EvalSpec& eval) {
   ASSIGN_OR_RETURN(Section section, ReadChild(top, "eval",
                                               {"limit", "stage_limit", "max_new_tokens", "modes",
                                                "compressed_keep_ratio", "prices"}));
-  RETURN_IF_ERROR(ReadInt64(section, "limit", kNonNegativeInt64, &eval.limit));
-  RETURN_IF_ERROR(ReadInt64(section, "stage_limit", kNonNegativeInt64, &eval.stage_limit));
-  RETURN_IF_ERROR(ReadInt64(section, "max_new_tokens", kPositiveInt64, &eval.max_new_tokens));
+  RETURN_IF_ERROR(ReadInt64(section, "limit", kOptionalExampleCount, &eval.limit));
+  RETURN_IF_ERROR(ReadInt64(section, "stage_limit", kOptionalExampleCount, &eval.stage_limit));
+  RETURN_IF_ERROR(ReadInt64(section, "max_new_tokens",
+                            IntRule{1, kMaxNewTokens, "a positive integer"}, &eval.max_new_tokens));
   RETURN_IF_ERROR(ReadChoiceList(section, "modes", EvalModeNames(), &eval.modes));
   RETURN_IF_ERROR(
       ReadDouble(section, "compressed_keep_ratio", kUnitClosed, &eval.compressed_keep_ratio));
@@ -845,6 +996,9 @@ absl::Status JobSpecParser::ParseOutput(const Section& top, std::string& output_
   std::string raw = output_dir;
   RETURN_IF_ERROR(ReadString(section, "dir", /*allow_empty=*/false, &raw));
   output_dir = Resolve(raw);
+  // With allowed roots the caller (the trainer service) chooses the run directory itself: the
+  // job's output.dir is not used, so it is not looked at either (no probing the server's files).
+  if (!roots_.empty()) return absl::OkStatus();
   std::error_code error;
   const fs::file_status status = fs::status(output_dir, error);
   if (fs::exists(status) && !fs::is_directory(status)) {
@@ -862,6 +1016,11 @@ absl::StatusOr<JobSpec> JobSpecParser::Parse(const YAML::Node& root) {
   RETURN_IF_ERROR(ParseName(top, spec));
   RETURN_IF_ERROR(ReadUint64(top, "seed", &spec.seed));
   RETURN_IF_ERROR(ReadInt(top, "threads", kNonNegativeInt, &spec.threads));
+  if (spec.threads > options_.machine.cores) {
+    // More threads than cores only slows a job down, and a huge count hangs the thread pool.
+    return Error("threads", absl::StrFormat("%d exceeds the %d cores this machine has; use at most %d (0 = all)",
+                                            spec.threads, options_.machine.cores, options_.machine.cores));
+  }
   RETURN_IF_ERROR(ParseModel(top, spec.model));
   RETURN_IF_ERROR(ParseTask(top, spec.task));
   RETURN_IF_ERROR(ParseCompression(top, spec.compression));
@@ -870,6 +1029,7 @@ absl::StatusOr<JobSpec> JobSpecParser::Parse(const YAML::Node& root) {
   RETURN_IF_ERROR(ParseTraining(top, spec.model, spec.training));
   RETURN_IF_ERROR(ParseEval(top, spec.eval));
   RETURN_IF_ERROR(ParseOutput(top, spec.output_dir));
+  RETURN_IF_ERROR(CheckMemory(spec));
   return spec;
 }
 
@@ -908,12 +1068,15 @@ class SpecEmitter {
 
 }  // namespace
 
-absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& base_dir) {
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& base_dir,
+                                     const JobSpecOptions& options) {
   if (yaml_text.size() > kMaxJobFileBytes) {
     return absl::InvalidArgumentError(
         absl::StrFormat("the job file is %d bytes; a job file may be at most %d bytes (1 MiB)",
                         yaml_text.size(), kMaxJobFileBytes));
   }
+  // YAML is Unicode text, and every string of the spec ends up in JSON records and task files.
+  RETURN_IF_ERROR(CheckUtf8(yaml_text, "the job file"));
   try {
     std::error_code error;
     fs::path base = base_dir.empty() ? fs::current_path(error) : fs::path(base_dir);
@@ -922,24 +1085,26 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
       return absl::InvalidArgumentError(
           absl::StrCat("cannot resolve the base directory '", base_dir, "': ", error.message()));
     }
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
-    if (documents.size() > 1) {
+    // Not YAML::LoadAll, which never returns on some malformed files (core/util/yaml_stream.h).
+    const int documents = CountYamlDocuments(yaml_text);
+    if (documents > 1) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "the job file holds %d YAML documents; expected exactly one", documents.size()));
+          "the job file holds %d YAML documents; expected exactly one", documents));
     }
-    if (documents.empty() || documents[0].IsNull()) {
+    const YAML::Node root = documents == 0 ? YAML::Node() : YAML::Load(yaml_text);
+    if (root.IsNull()) {
       return absl::InvalidArgumentError(
           "the job file is empty; expected a mapping of fields such as name, model, task, "
           "training");
     }
-    if (!documents[0].IsMap()) {
+    if (!root.IsMap()) {
       return absl::InvalidArgumentError(
           absl::StrCat("the job file must be a mapping of fields (name: ..., model: ..., ...), "
                        "got ",
-                       DescribeNode(documents[0])));
+                       DescribeNode(root)));
     }
-    JobSpecParser parser(base.lexically_normal().string());
-    return parser.Parse(documents[0]);
+    JobSpecParser parser(base.lexically_normal().string(), options);
+    return parser.Parse(root);
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null())
       return absl::InvalidArgumentError(absl::StrCat("malformed YAML: ", e.msg));
@@ -950,7 +1115,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   }
 }
 
-absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path, const JobSpecOptions& options) {
   std::error_code error;
   if (fs::is_directory(path, error)) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a job file"));
@@ -968,7 +1133,7 @@ absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot resolve the job file path ", path, ": ", error.message()));
   }
-  absl::StatusOr<JobSpec> spec = ParseJobSpec(text, absolute.parent_path().string());
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(text, absolute.parent_path().string(), options);
   if (!spec.ok()) {
     return absl::Status(spec.status().code(), absl::StrCat(path, ": ", spec.status().message()));
   }

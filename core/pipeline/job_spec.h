@@ -4,6 +4,16 @@
 //
 // Relative paths in the file are resolved against `base_dir` (the job file's directory for the
 // CLI), and files that must exist are checked while parsing.
+//
+// Nothing a job file says can make the run read what it should not or ask for what the machine
+// cannot give:
+//   * every path is resolved (symlinks and "..") to the file actually read, and with allowed
+//     roots (the trainer service) must lie under one of them;
+//   * files named by the job must be regular files (no FIFO, device or socket), are read with a
+//     size limit and a timeout, and text files must be valid UTF-8;
+//   * threads are bounded by the cores, sizes by the memory (MachineLimits), and step counts,
+//     lengths and list sizes by fixed sane limits;
+// each refusal is INVALID_ARGUMENT naming the field, like every other error.
 #pragma once
 
 #include <cstdint>
@@ -11,9 +21,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "core/model/architecture.h"
 #include "core/schedule/stage_schedule.h"
 #include "core/task/task.h"
+#include "core/util/machine.h"
 
 namespace promptintern {
 
@@ -117,6 +129,20 @@ struct JobSpec {
   std::string output_dir = "runs/job";
 };
 
+struct JobSpecOptions {
+  MachineLimits machine = MachineLimits::Detect();
+  // Non-empty: every path the job names (model.base, pretraining corpus, task files, template
+  // files, compression.scorer) must resolve, after following symlinks and "..", to one of these
+  // directories or beneath it; output.dir is then left unchecked, for the caller (the trainer
+  // service) chooses the run directory itself. Empty: any path (the CLI runs the user's own job
+  // with the user's own rights).
+  std::vector<std::string> allowed_roots;
+  // Largest task data file or pretraining corpus; 0 = an eighth of machine.memory_bytes.
+  uint64_t max_input_file_bytes = 0;
+  // Reading one file named by the job (template text, checked at parse time) may take this long.
+  absl::Duration read_timeout = absl::Seconds(10);
+};
+
 // Parses and validates a job file's text. `base_dir` is made absolute (empty = the current
 // directory), so every path in the result is absolute, output.dir's default "runs/job"
 // included. Every key is optional; a bare "section:" means that section's defaults, while a
@@ -125,10 +151,12 @@ struct JobSpec {
 // and vice versa) is type-checked but its files need not exist; compression.scorer must be a
 // checkpoint only when method is self_information. Errors are InvalidArgument, name the
 // field and end with " (line L, column C)" where the field is in the file.
-absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& base_dir);
+// The text must be valid UTF-8.
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& base_dir,
+                                     const JobSpecOptions& options = {});
 // Reads `path` and parses it with base_dir = the file's directory; errors are prefixed with
 // `path`. A missing file is NotFound.
-absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path);
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path, const JobSpecOptions& options = {});
 
 // The spec as YAML again (canonical: every field, paths as resolved); parses back to an equal spec.
 // Three deliberate omissions keep that true: unset paths (an empty path is not valid input),

@@ -3,15 +3,19 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/compress/self_information.h"
 #include "core/compress/template_compression.h"
 #include "core/distributed/process_group.h"
+#include "core/eval/example_scores.h"
 #include "core/lora/lora.h"
 #include "core/model/decoder.h"
 #include "core/pipeline/task_builder.h"
@@ -38,12 +42,16 @@ constexpr char kStateWeightsFile[] = "weights.safetensors";
 constexpr char kOptimizerFile[] = "optimizer.pt";
 constexpr char kJobFile[] = "job.yaml";
 constexpr char kFinalDir[] = "final";
+constexpr char kAdapterDir[] = "adapter";
 constexpr char kLoraPrefix[] = "lora:";
 constexpr int kProgressEvery = 10;
 
 // What a restarted run needs beyond weights and optimizer moments.
 struct Progress {
   int64_t global_step = 0;
+  // Real (unpadded) tokens of every sequence trained on so far: fine-tuning stages and pretraining.
+  int64_t train_tokens = 0;
+  int64_t pretrain_tokens = 0;
   std::map<int, std::string> stage_templates;
   std::vector<json> stage_reports;
 };
@@ -58,21 +66,41 @@ json ModeReportToJson(const ModeReport& report) {
           {"mean_output_tokens", report.mean_output_tokens},
           {"latency_p50_s", report.latency.p50},
           {"latency_p90_s", report.latency.p90},
-          {"cost_per_1k_requests_usd", report.cost_per_1k_requests_usd}};
+          {"cost_per_1k_requests_usd", report.cost_per_1k_requests_usd},
+          {"predictions", report.predictions}};
+}
+
+// A number field of a report read back from disk: a missing or non-numeric value (JSON writes NaN
+// as null) reads as NaN instead of throwing.
+double NumberOf(const json& object, const char* key) {
+  const auto it = object.is_object() ? object.find(key) : object.end();
+  return it != object.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+int64_t IntegerOf(const json& object, const char* key) {
+  const double number = NumberOf(object, key);
+  return std::isfinite(number) && std::abs(number) < 9e18 ? static_cast<int64_t>(number) : 0;
 }
 
 ModeReport ModeReportFromJson(const json& value) {
   ModeReport report;
-  report.mode = value.value("mode", "");
-  report.requests = value.value("requests", int64_t{0});
-  report.exact_match = value.value("exact_match", 0.0);
-  report.bleu = value.value("bleu", 0.0);
-  report.structure = value.value("structure", 0.0);
-  report.mean_input_tokens = value.value("mean_input_tokens", 0.0);
-  report.mean_output_tokens = value.value("mean_output_tokens", 0.0);
-  report.latency.p50 = value.value("latency_p50_s", 0.0);
-  report.latency.p90 = value.value("latency_p90_s", 0.0);
-  report.cost_per_1k_requests_usd = value.value("cost_per_1k_requests_usd", 0.0);
+  const auto mode = value.is_object() ? value.find("mode") : value.end();
+  if (mode != value.end() && mode->is_string()) report.mode = mode->get<std::string>();
+  report.requests = IntegerOf(value, "requests");
+  report.exact_match = NumberOf(value, "exact_match");
+  report.bleu = NumberOf(value, "bleu");
+  report.structure = NumberOf(value, "structure");
+  report.mean_input_tokens = NumberOf(value, "mean_input_tokens");
+  report.mean_output_tokens = NumberOf(value, "mean_output_tokens");
+  report.latency.p50 = NumberOf(value, "latency_p50_s");
+  report.latency.p90 = NumberOf(value, "latency_p90_s");
+  report.cost_per_1k_requests_usd = NumberOf(value, "cost_per_1k_requests_usd");
+  const auto predictions = value.is_object() ? value.find("predictions") : value.end();
+  if (predictions != value.end() && predictions->is_array()) {
+    for (const json& prediction : *predictions) {
+      if (prediction.is_string()) report.predictions.push_back(prediction.get<std::string>());
+    }
+  }
   return report;
 }
 
@@ -81,6 +109,7 @@ json StageReportToJson(const StageReport& report) {
           {"keep_ratio", report.stage.keep_ratio},
           {"num_examples", report.stage.num_examples},
           {"steps", report.stage.steps},
+          {"train_tokens", report.train_tokens},
           {"template_tokens", report.template_tokens},
           {"train_loss", report.train_loss},
           {"validation", ModeReportToJson(report.validation)}};
@@ -88,13 +117,15 @@ json StageReportToJson(const StageReport& report) {
 
 StageReport StageReportFromJson(const json& value) {
   StageReport report;
-  report.stage.index = value.value("index", 0);
-  report.stage.keep_ratio = value.value("keep_ratio", 0.0);
-  report.stage.num_examples = value.value("num_examples", 0);
-  report.stage.steps = value.value("steps", int64_t{0});
-  report.template_tokens = value.value("template_tokens", int64_t{0});
-  report.train_loss = value.value("train_loss", 0.0);
-  report.validation = ModeReportFromJson(value.value("validation", json::object()));
+  report.stage.index = static_cast<int>(IntegerOf(value, "index"));
+  report.stage.keep_ratio = NumberOf(value, "keep_ratio");
+  report.stage.num_examples = static_cast<int>(IntegerOf(value, "num_examples"));
+  report.stage.steps = IntegerOf(value, "steps");
+  report.train_tokens = IntegerOf(value, "train_tokens");
+  report.template_tokens = IntegerOf(value, "template_tokens");
+  report.train_loss = NumberOf(value, "train_loss");
+  const auto validation = value.is_object() ? value.find("validation") : value.end();
+  report.validation = ModeReportFromJson(validation != value.end() ? *validation : json::object());
   return report;
 }
 
@@ -102,9 +133,13 @@ std::string ProgressToJson(const Progress& progress) {
   json templates = json::object();
   for (const auto& [stage, text] : progress.stage_templates) templates[std::to_string(stage)] = text;
   const json root = {{"global_step", progress.global_step},
+                     {"train_tokens", progress.train_tokens},
+                     {"pretrain_tokens", progress.pretrain_tokens},
                      {"stage_templates", templates},
                      {"stage_reports", progress.stage_reports}};
-  return root.dump(1) + "\n";
+  // A compressed template is decoded tokens: should one ever hold a broken UTF-8 sequence, the
+  // checkpoint still gets written (with U+FFFD) instead of the dump throwing.
+  return root.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::string& source) {
@@ -113,11 +148,31 @@ absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::st
     return absl::DataLossError(absl::StrCat(source, ": not a progress file"));
   }
   Progress progress;
-  progress.global_step = root["global_step"].get<int64_t>();
-  for (auto it = root["stage_templates"].begin(); it != root["stage_templates"].end(); ++it) {
-    progress.stage_templates[std::stoi(it.key())] = it.value().get<std::string>();
+  const json& step = root["global_step"];
+  const json templates = root.value("stage_templates", json::object());
+  const json reports = root.value("stage_reports", json::array());
+  if (!step.is_number_integer() || step.get<int64_t>() < 0 || !templates.is_object() || !reports.is_array()) {
+    return absl::DataLossError(absl::StrCat(source, ": global_step, stage_templates or stage_reports has the wrong type"));
   }
-  for (const json& report : root["stage_reports"]) progress.stage_reports.push_back(report);
+  progress.global_step = step.get<int64_t>();
+  const json train_tokens = root.value("train_tokens", json(0));
+  const json pretrain_tokens = root.value("pretrain_tokens", json(0));
+  if (!train_tokens.is_number_integer() || !pretrain_tokens.is_number_integer()) {
+    return absl::DataLossError(absl::StrCat(source, ": train_tokens or pretrain_tokens is not an integer"));
+  }
+  progress.train_tokens = train_tokens.get<int64_t>();
+  progress.pretrain_tokens = pretrain_tokens.get<int64_t>();
+  for (auto it = templates.begin(); it != templates.end(); ++it) {
+    int stage = 0;
+    if (!absl::SimpleAtoi(it.key(), &stage) || stage < 0 || !it.value().is_string()) {
+      return absl::DataLossError(absl::StrCat(source, ": stage_templates entry '", it.key(), "' is not a stage's text"));
+    }
+    progress.stage_templates[stage] = it.value().get<std::string>();
+  }
+  for (const json& report : reports) {
+    if (!report.is_object()) return absl::DataLossError(absl::StrCat(source, ": a stage report is not an object"));
+    progress.stage_reports.push_back(report);
+  }
   return progress;
 }
 
@@ -151,33 +206,13 @@ absl::Status RestoreTrainableState(DecoderModel& model, const std::string& path)
   });
 }
 
-// Corpus for a from-scratch tokenizer: everything the model will read or write.
-std::vector<std::string> TokenizerCorpus(const Task& task, const std::vector<std::string>& pretraining) {
-  std::vector<std::string> corpus;
-  if (!task.instruction.empty()) corpus.push_back(task.instruction);
-  if (!task.document.empty()) corpus.push_back(task.document);
-  for (const auto* set : {&task.train, &task.example_pool}) {
-    for (const Example& example : *set) {
-      corpus.push_back(absl::StrCat(task.format.query_prefix, example.query, task.format.answer_prefix,
-                                    RenderCompletion(example.answer)));
-    }
-  }
-  corpus.insert(corpus.end(), pretraining.begin(), pretraining.end());
-  return corpus;
-}
-
-absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  std::vector<std::string> lines;
-  size_t begin = 0;
-  while (begin < text.size()) {
-    size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    if (end > begin) lines.push_back(text.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  if (lines.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": the pretraining corpus is empty"));
-  return lines;
+LoraConfig LoraConfigOf(const ModelSpec& spec) {
+  LoraConfig config;
+  config.rank = spec.lora_rank;
+  config.alpha = spec.lora_alpha;
+  config.dropout = spec.lora_dropout;
+  config.target_modules = spec.lora_target_modules;
+  return config;
 }
 
 // Example index for slot `slot` of global step `step`: epochs of seeded permutations, so every
@@ -230,8 +265,11 @@ class Pipeline {
   absl::StatusOr<std::string> StageTemplate(int stage);
   absl::StatusOr<TrainingExample> MakeExample(const std::string& prompt, const std::string& completion) const;
   absl::StatusOr<std::vector<TrainingBatch>> MakeStepBatches(int64_t global_step);
+  // With `interruptible`, a stop request ends the evaluation with CANCELLED (only where no other
+  // rank waits for this one).
   absl::StatusOr<ModeReport> Evaluate(const std::string& mode, const std::string& template_text, int num_examples,
-                                      int64_t limit);
+                                      int64_t limit, bool interruptible);
+  absl::Status WriteExampleScores(const ModeReport& mode_report);
   absl::Status WriteFinalCheckpoint(PipelineReport& report);
 
   const JobSpec& spec_;
@@ -248,6 +286,7 @@ class Pipeline {
   std::string compressed_template_;  // of the final model, as stored in task.json
   std::vector<std::string> pretraining_lines_;
   int64_t total_steps_ = 0;
+  int completion_eos_ = -1;
   Progress progress_;
   std::unique_ptr<BatchSampler> train_sampler_;
   std::unique_ptr<BatchSampler> pretrain_sampler_;
@@ -278,8 +317,9 @@ absl::Status Pipeline::PrepareTokenizer() {
 absl::Status Pipeline::PrepareModel() {
   const ModelSpec& model_spec = spec_.model;
   if (!model_spec.from_scratch) {
-    ASSIGN_OR_RETURN(model_, LoadModel(model_spec.base));
-    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::LoadFromDirectory(model_spec.base));
+    ASSIGN_OR_RETURN(Checkpoint base, LoadCheckpoint(model_spec.base));
+    model_ = std::move(base.model);
+    tokenizer_ = std::move(base.tokenizer);
   } else {
     RETURN_IF_ERROR(PrepareTokenizer());
     ModelConfig config;
@@ -293,22 +333,22 @@ absl::Status Pipeline::PrepareModel() {
     config.bos_token_id = tokenizer_->bos_id();
     config.eos_token_ids = {tokenizer_->eos_id()};
     config.tie_word_embeddings = true;
+    RETURN_IF_ERROR(MatchTokenizer(*tokenizer_, &config));
     ASSIGN_OR_RETURN(model_, DecoderModel::Create(config));
     RETURN_IF_ERROR(model_->InitializeRandom(spec_.seed));
   }
-  if (tokenizer_->vocab_size() > model_->config().vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer has ", tokenizer_->vocab_size(),
-                                                   " pieces but the model's vocabulary is ", model_->config().vocab_size));
+  if (spec_.training.max_length > model_->config().max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat("training.max_length ", spec_.training.max_length,
+                                                   " exceeds the model's context (max_position_embeddings ",
+                                                   model_->config().max_position_embeddings, ")"));
   }
+  // What every completion ends with: the tokenizer's primary EOS (what Hugging Face fine-tuning
+  // appends), or config.json's where the tokenizer names none. Generation stops at either
+  // (LoadCheckpoint put the tokenizer's EOS set into the model's).
+  completion_eos_ = tokenizer_->eos_id() >= 0 ? tokenizer_->eos_id()
+                                              : static_cast<int>(model_->config().eos_token_ids.front());
   const bool lora = model_spec.finetune == "lora";
-  if (lora) {
-    LoraConfig lora_config;
-    lora_config.rank = model_spec.lora_rank;
-    lora_config.alpha = model_spec.lora_alpha;
-    lora_config.dropout = model_spec.lora_dropout;
-    lora_config.target_modules = model_spec.lora_target_modules;
-    RETURN_IF_ERROR(AttachLora(*model_, lora_config, spec_.seed));
-  }
+  if (lora) RETURN_IF_ERROR(AttachLora(*model_, LoraConfigOf(model_spec), spec_.seed));
   OptimizerConfig optimizer;
   optimizer.schedule = {spec_.training.learning_rate, spec_.training.warmup_steps, total_steps_,
                         spec_.training.min_lr_ratio};
@@ -320,10 +360,15 @@ absl::Status Pipeline::PrepareModel() {
 
   if (spec_.compression.method == "self_information" && spec_.compression.scorer != "model") {
     ASSIGN_OR_RETURN(scorer_, LoadModel(spec_.compression.scorer));
+    ModelConfig scorer_config = scorer_->config();
+    if (absl::Status matched = MatchTokenizer(*tokenizer_, &scorer_config); !matched.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("compression.scorer ", spec_.compression.scorer, ": ", matched.message()));
+    }
   }
   const DecoderModel& scorer = scorer_ != nullptr ? *scorer_ : *model_;
   ASSIGN_OR_RETURN(compressor_, MakeTemplateCompressor(spec_.compression.method, spec_.seed,
-                                                       ModelSurprisal(scorer, tokenizer_->bos_id())));
+                                                       ModelSurprisal(scorer, tokenizer_->prompt_prefix())));
   return absl::OkStatus();
 }
 
@@ -400,7 +445,8 @@ absl::StatusOr<TrainingExample> Pipeline::MakeExample(const std::string& prompt,
   TrainingExample example;
   ASSIGN_OR_RETURN(example.prompt_ids, tokenizer_->EncodePrompt(prompt));
   ASSIGN_OR_RETURN(example.completion_ids, tokenizer_->Encode(completion));
-  example.completion_ids.push_back(tokenizer_->eos_id());
+  example.completion_ids.push_back(completion_eos_);
+  example.kept_prefix = static_cast<int>(tokenizer_->prompt_prefix().size());
   return example;
 }
 
@@ -439,7 +485,7 @@ absl::StatusOr<std::vector<TrainingBatch>> Pipeline::MakeStepBatches(int64_t glo
 }
 
 absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std::string& template_text,
-                                              int num_examples, int64_t limit) {
+                                              int num_examples, int64_t limit, bool interruptible) {
   std::vector<EvalItem> items;
   for (const Example& example : task_.validation) {
     if (limit > 0 && static_cast<int64_t>(items.size()) >= limit) break;
@@ -449,6 +495,7 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std
   options.max_new_tokens = static_cast<int>(spec_.eval.max_new_tokens);
   options.stop_strings = {task_.format.example_separator};
   options.prices = {spec_.eval.input_price_per_million, spec_.eval.output_price_per_million};
+  if (interruptible) options.should_stop = control_.should_stop;
   // One request at a time, as the latency figures promise; the pool holds one full context.
   EngineOptions engine_options;
   engine_options.max_batch_size = 1;
@@ -456,8 +503,24 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std
   return EvaluatePrompts(*engine, *tokenizer_, items, options, mode);
 }
 
+// Each validation example's scores in this mode, for intervals and paired tests across runs.
+absl::Status Pipeline::WriteExampleScores(const ModeReport& mode_report) {
+  std::vector<std::string> references;
+  for (size_t i = 0; i < mode_report.predictions.size(); ++i) references.push_back(task_.validation[i].answer);
+  ASSIGN_OR_RETURN(std::vector<ExampleScore> scores, ScoreExamples(mode_report.predictions, references));
+  const std::string path = JoinPath(spec_.output_dir, ExamplesFile(mode_report.mode));
+  RETURN_IF_ERROR(MakeDirectories(JoinPath(spec_.output_dir, kExamplesDir)));
+  return WriteFileAtomic(path, ExampleScoresToJsonl(scores));
+}
+
 absl::Status Pipeline::WriteFinalCheckpoint(PipelineReport& report) {
   report.final_model_dir = JoinPath(spec_.output_dir, kFinalDir);
+  if (spec_.model.finetune == "lora") {
+    // The adapter alone too, for Hugging Face PEFT on the base.
+    RETURN_IF_ERROR(SaveLoraAdapter(*model_, LoraConfigOf(spec_.model),
+                                    spec_.model.from_scratch ? "scratch" : spec_.model.base,
+                                    JoinPath(spec_.output_dir, kAdapterDir)));
+  }
   RETURN_IF_ERROR(MergeLora(*model_));
   SaveOptions options;
   options.metadata = {{"promptintern_job", spec_.name}};
@@ -508,7 +571,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   const int64_t pretrain_steps = spec_.model.from_scratch ? spec_.model.scratch.pretrain_steps : 0;
   total_steps_ = pretrain_steps + spec_.training.steps;
   if (pretrain_steps > 0) {
-    ASSIGN_OR_RETURN(pretraining_lines_, ReadLines(spec_.model.scratch.pretrain_corpus));
+    ASSIGN_OR_RETURN(pretraining_lines_, ReadCorpusLines(spec_.model.scratch.pretrain_corpus));
     pretrain_sampler_ = std::make_unique<BatchSampler>(pretraining_lines_.size(), spec_.seed + 1);
   }
   train_sampler_ = std::make_unique<BatchSampler>(task_.train.size(), spec_.seed);
@@ -525,6 +588,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   double window_loss = 0.0;
   int64_t window_steps = 0;
   int64_t window_tokens = 0;
+  double last_window_loss = 0.0;
   auto window_start = Clock::now();
   for (int64_t step = progress_.global_step; step < total_steps_; ++step) {
     const int stage = StageOf(step);
@@ -551,6 +615,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
     progress_.global_step = step + 1;
     window_loss += stats.loss;
     window_tokens += stats.tokens;
+    (stage >= 0 ? progress_.train_tokens : progress_.pretrain_tokens) += stats.tokens;
     ++window_steps;
 
     const bool stage_end = StageOf(step + 1) != stage || step + 1 == total_steps_;
@@ -562,6 +627,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
             .loss = window_loss / window_steps, .learning_rate = stats.learning_rate,
             .tokens_per_second = window_tokens / std::max(elapsed, 1e-9),
             .eta_seconds = per_step * static_cast<double>(total_steps_ - step - 1)});
+      last_window_loss = window_loss / window_steps;
       window_loss = 0.0;
       window_steps = 0;
       window_tokens = 0;
@@ -570,13 +636,16 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
     if (stage_end && stage >= 0) {
       StageReport stage_report;
       stage_report.stage = stages_[stage];
-      stage_report.train_loss = stats.loss;
+      stage_report.train_loss = last_window_loss;
+      stage_report.train_tokens = progress_.train_tokens;
+      for (const json& earlier : progress_.stage_reports) stage_report.train_tokens -= earlier.value("train_tokens", int64_t{0});
       ASSIGN_OR_RETURN(std::string text, StageTemplate(stage));
       ASSIGN_OR_RETURN(std::vector<int> kept, tokenizer_->Encode(text));
       stage_report.template_tokens = static_cast<int64_t>(kept.size());
       if (leader() && spec_.eval.stage_limit > 0) {
-        ASSIGN_OR_RETURN(stage_report.validation, Evaluate(absl::StrCat("stage ", stage), text,
-                                                           stages_[stage].num_examples, spec_.eval.stage_limit));
+        ASSIGN_OR_RETURN(stage_report.validation,
+                         Evaluate(absl::StrCat("stage ", stage), text, stages_[stage].num_examples,
+                                  spec_.eval.stage_limit, /*interruptible=*/group_ == nullptr));
         Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = stage, .step = step + 1,
               .metrics = {{"exact_match", stage_report.validation.exact_match},
                           {"bleu", stage_report.validation.bleu},
@@ -606,19 +675,29 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
     if (mode == "full_prompt") template_text = full_template;
     if (mode == "compressed") template_text = compressed_template_;
     ASSIGN_OR_RETURN(ModeReport mode_report,
-                     Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit));
+                     Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit,
+                              /*interruptible=*/true));
     Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = static_cast<int>(stages_.size()) - 1,
           .step = total_steps_, .metrics = {{"exact_match", mode_report.exact_match}, {"bleu", mode_report.bleu},
                                             {"input_tokens", mode_report.mean_input_tokens}},
           .message = mode});
+    RETURN_IF_ERROR(WriteExampleScores(mode_report));
     report.modes.push_back(std::move(mode_report));
   }
+  report.train_steps = spec_.training.steps;
+  report.train_tokens = progress_.train_tokens;
   json modes = json::array();
-  for (const ModeReport& mode : report.modes) modes.push_back(ModeReportToJson(mode));
+  for (const ModeReport& mode : report.modes) {
+    modes.push_back(ModeReportToJson(mode));
+    modes.back()["examples_file"] = ExamplesFile(mode.mode);
+  }
   const json report_json = {{"job", spec_.name},
                             {"final_model_dir", report.final_model_dir},
                             {"template_tokens", report.template_tokens},
                             {"train_seconds", report.train_seconds},
+                            {"train_steps", report.train_steps},
+                            {"train_tokens", report.train_tokens},
+                            {"pretrain_tokens", progress_.pretrain_tokens},
                             {"stages", progress_.stage_reports},
                             {"modes", modes}};
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(spec_.output_dir, kReportFile), report_json.dump(2) + "\n"));
@@ -632,6 +711,36 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
 absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control) {
   Pipeline pipeline(spec, control);
   return pipeline.Run();
+}
+
+absl::StatusOr<PipelineReport> ReadPipelineReport(const std::string& output_dir) {
+  const std::string path = JoinPath(output_dir, kReportFile);
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object() || !root.contains("modes") || !root["modes"].is_array()) {
+    return absl::DataLossError(absl::StrCat(path, ": not a run report"));
+  }
+  PipelineReport report;
+  report.output_dir = output_dir;
+  // json::value throws when a field holds another type: a damaged file, reported as such.
+  try {
+    report.final_model_dir = root.value("final_model_dir", "");
+    report.template_tokens = root.value("template_tokens", int64_t{0});
+    report.train_seconds = root.value("train_seconds", 0.0);
+    report.train_steps = root.value("train_steps", int64_t{0});
+    report.train_tokens = root.value("train_tokens", int64_t{0});
+    for (const json& stage : root.value("stages", json::array())) {
+      if (!stage.is_object()) return absl::DataLossError(absl::StrCat(path, ": a stage is not an object"));
+      report.stages.push_back(StageReportFromJson(stage));
+    }
+    for (const json& mode : root["modes"]) {
+      if (!mode.is_object()) return absl::DataLossError(absl::StrCat(path, ": a mode is not an object"));
+      report.modes.push_back(ModeReportFromJson(mode));
+    }
+  } catch (const json::exception& error) {
+    return absl::DataLossError(absl::StrCat(path, ": ", error.what()));
+  }
+  return report;
 }
 
 std::string FormatModeTable(const PipelineReport& report) {

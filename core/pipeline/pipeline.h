@@ -4,8 +4,11 @@
 //     compress the template to r_s (scorer: the model as it stands at the stage's start),
 //     render every training query with k_s retrieved examples, fine-tune its share of the steps,
 //     evaluate on validation, checkpoint
-//   -> final checkpoint + task.json (everything needed to render the full prompt again)
-//   -> comparison of inference modes (query-only, full prompt, compressed prompt).
+//   -> final checkpoint + task.json (everything needed to render the full prompt again), with
+//      LoRA merged into it (and the adapter alone in <output>/adapter, in PEFT's layout)
+//   -> comparison of inference modes (query-only, full prompt, compressed prompt), written to
+//      report.json with the budget spent (steps, training tokens) and, per mode, every validation
+//      example's scores in examples/<mode>.jsonl (for intervals and paired tests across runs).
 //
 // Everything a restarted run needs sits in <output>/state: weights, optimizer moments, the global
 // step and each stage's compressed template. Training batches and dropout are functions of (seed,
@@ -60,6 +63,7 @@ struct PipelineControl {
 struct StageReport {
   Stage stage;
   int64_t template_tokens = 0;  // kept template tokens
+  int64_t train_tokens = 0;     // real (unpadded) tokens of the stage's training sequences
   double train_loss = 0.0;      // mean over the stage's last steps
   ModeReport validation;        // with the stage's own rendering
 };
@@ -71,12 +75,24 @@ struct PipelineReport {
   std::vector<StageReport> stages;
   std::vector<ModeReport> modes;
   double train_seconds = 0.0;
+  // The fine-tuning budget as spent: optimizer steps, and real tokens of every training sequence
+  // (prompt and completion, after truncation to training.max_length; pretraining excluded).
+  int64_t train_steps = 0;
+  int64_t train_tokens = 0;
 };
 
 inline constexpr char kTaskFile[] = "task.json";
 inline constexpr char kReportFile[] = "report.json";
+// Per-example scores of each final inference mode (core/eval/example_scores.h), relative to the
+// run's output directory; report.json names each mode's file as "examples_file".
+inline constexpr char kExamplesDir[] = "examples";
+inline std::string ExamplesFile(const std::string& mode) { return std::string(kExamplesDir) + "/" + mode + ".jsonl"; }
 
 absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control = {});
+
+// The report.json a finished run left in `output_dir` (predictions are not in it: see ExamplesFile).
+// DataLoss for a file that is not a run report.
+absl::StatusOr<PipelineReport> ReadPipelineReport(const std::string& output_dir);
 
 // The comparison table the CLI prints: accuracy, input tokens, latency and cost per mode.
 std::string FormatModeTable(const PipelineReport& report);

@@ -7,6 +7,7 @@
 #include "core/data/jsonl.h"
 #include "core/data/synthetic_bash.h"
 #include "core/retrieve/bm25.h"
+#include "core/util/file.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
@@ -62,6 +63,34 @@ absl::StatusOr<Task> BuildTask(const TaskSpec& spec) {
   if (task.train.empty()) return absl::InvalidArgumentError("task: the train set is empty");
   if (task.validation.empty()) return absl::InvalidArgumentError("task: the validation set is empty");
   return task;
+}
+
+std::vector<std::string> TokenizerCorpus(const Task& task, const std::vector<std::string>& pretraining) {
+  std::vector<std::string> corpus;
+  if (!task.instruction.empty()) corpus.push_back(task.instruction);
+  if (!task.document.empty()) corpus.push_back(task.document);
+  for (const auto* set : {&task.train, &task.example_pool}) {
+    for (const Example& example : *set) {
+      corpus.push_back(absl::StrCat(task.format.query_prefix, example.query, task.format.answer_prefix,
+                                    RenderCompletion(example.answer)));
+    }
+  }
+  corpus.insert(corpus.end(), pretraining.begin(), pretraining.end());
+  return corpus;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadCorpusLines(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::vector<std::string> lines;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    if (end > begin) lines.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  if (lines.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": the pretraining corpus is empty"));
+  return lines;
 }
 
 }  // namespace promptintern

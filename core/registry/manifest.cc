@@ -150,6 +150,15 @@ absl::Status Manifest::Validate() const {
     return absl::InvalidArgumentError("manifest: token_statistics must be a JSON object");
   }
   if (!extra.is_object()) return absl::InvalidArgumentError("manifest: extra must be a JSON object");
+  if (adapter_of) {
+    if (absl::Status status = ValidateModelName(adapter_of->model); !status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("manifest: adapter_of.model: ", status.message()));
+    }
+    if (adapter_of->version < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("manifest: adapter_of.version must be >= 1, got ", adapter_of->version));
+    }
+  }
   if (absl::Status status = ParseRfc3339Utc(created_at).status(); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("manifest: created_at: ", status.message()));
   }
@@ -162,7 +171,7 @@ absl::StatusOr<nlohmann::json> Manifest::ToJson() const {
   for (const ManifestFile& file : files) {
     file_list.push_back({{"name", file.name}, {"size", file.size}, {"sha256", file.sha256}});
   }
-  return json{{"format_version", kManifestFormatVersion},
+  json value{{"format_version", kManifestFormatVersion},
               {"model", model_name},
               {"version", version},
               {"payload", payload},
@@ -177,6 +186,8 @@ absl::StatusOr<nlohmann::json> Manifest::ToJson() const {
               {"idempotency_key", idempotency_key},
               {"created_at", created_at},
               {"extra", extra}};
+  if (adapter_of) value["adapter_of"] = {{"model", adapter_of->model}, {"version", adapter_of->version}};
+  return value;
 }
 
 absl::StatusOr<std::string> Manifest::Serialize() const {
@@ -194,7 +205,8 @@ absl::StatusOr<Manifest> Manifest::FromJson(const nlohmann::json& value) {
     static const std::set<std::string> kKnownFields = {
         "format_version", "model",          "version",       "payload",          "files",
         "base_model",     "tokenizer",      "task_file",     "schedule",         "stage_metrics",
-        "token_statistics", "job_id",       "idempotency_key", "created_at",     "extra"};
+        "token_statistics", "job_id",       "idempotency_key", "created_at",     "extra",
+        "adapter_of"};
     for (const auto& item : value.items()) {
       if (kKnownFields.count(item.key()) == 0) {
         return absl::InvalidArgumentError(
@@ -242,6 +254,13 @@ absl::StatusOr<Manifest> Manifest::FromJson(const nlohmann::json& value) {
     if (value.contains("extra")) {
       ASSIGN_OR_RETURN(const json* extra, Field(value, "extra", "an object", [](const json& v) { return v.is_object(); }));
       manifest.extra = *extra;
+    }
+    if (value.contains("adapter_of")) {
+      ASSIGN_OR_RETURN(const json* base, Field(value, "adapter_of", "an object", [](const json& v) { return v.is_object(); }));
+      AdapterBase adapter_of;
+      ASSIGN_OR_RETURN(adapter_of.model, StringField(*base, "model"));
+      ASSIGN_OR_RETURN(adapter_of.version, IntegerField(*base, "version"));
+      manifest.adapter_of = std::move(adapter_of);
     }
     RETURN_IF_ERROR(manifest.Validate());
     return manifest;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,12 @@ struct ManifestFile {
   std::string sha256;  // 64 lowercase hex characters.
 };
 
+// The base a LoRA adapter version applies to: a full (non-adapter) version of another model.
+struct AdapterBase {
+  std::string model;
+  int64_t version = 0;
+};
+
 struct Manifest {
   std::string model_name;
   int64_t version = 0;  // 1, 2, 3, ...
@@ -64,6 +71,10 @@ struct Manifest {
   std::string idempotency_key;
   std::string created_at;  // RFC 3339 UTC.
   nlohmann::json extra = nlohmann::json::object();  // Anything else, free-form object.
+  // Set for an adapter version: it holds a PEFT adapter (adapter_config.json and
+  // adapter_model.safetensors) and the task, and is served over exactly this base version, whose
+  // tokenizer it uses. Unset ("adapter_of" absent in the JSON) for a full checkpoint.
+  std::optional<AdapterBase> adapter_of;
 
   // The entry for `file_name`, or null.
   const ManifestFile* FindFile(absl::string_view file_name) const;

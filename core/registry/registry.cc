@@ -3,9 +3,11 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -16,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "core/registry/sha256.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
@@ -30,6 +33,15 @@ constexpr char kManifestFileName[] = "manifest.json";
 // whole progresses; the cap only turns a storage bug into an error instead of a hang.
 constexpr int kMaxClaimAttempts = 100000;
 constexpr size_t kMaxActorLength = 256;
+// Payload claim states (see registry.h).
+constexpr char kClaimCommit[] = "commit";
+constexpr char kClaimFenced[] = "fenced";
+constexpr char kClaimCollected[] = "collected";
+// A publisher holds its "commit" claim only for the moment it takes to claim a version number; gc
+// treats one older than this (and the safety age) as left by a publisher that died there.
+constexpr absl::Duration kCommitGrace = absl::Minutes(10);
+// How long a publish waits for an older publisher with the same key that is committing.
+constexpr absl::Duration kCommitWait = absl::Seconds(30);
 
 std::string Quoted(absl::string_view text) { return absl::StrCat("'", absl::CHexEscape(text), "'"); }
 
@@ -40,6 +52,16 @@ std::string PayloadPrefix(absl::string_view name, absl::string_view token) {
 std::string VersionsPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "versions/"); }
 std::string ManifestKey(absl::string_view name, int64_t version) {
   return absl::StrCat(VersionsPrefix(name), version, "/", kManifestFileName);
+}
+std::string PayloadsPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "payloads/"); }
+std::string PayloadClaimKey(absl::string_view name, absl::string_view token) {
+  return absl::StrCat(ModelPrefix(name), "payload-claims/", token, ".json");
+}
+std::string KeyPrefix(absl::string_view name, absl::string_view key_hash) {
+  return absl::StrCat(ModelPrefix(name), "keys/", key_hash, "/");
+}
+std::string KeyGenerationKey(absl::string_view name, absl::string_view key_hash, int64_t generation) {
+  return absl::StrFormat("%s%020d.json", KeyPrefix(name, key_hash), generation);
 }
 std::string AuditPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "audit/"); }
 std::string AuditKey(absl::string_view name, int64_t sequence) {
@@ -58,10 +80,49 @@ std::optional<int64_t> ParsePositiveNumber(absl::string_view text) {
   return value;
 }
 
+// "<unix ms>-<32 random hex digits>": unique, and datable by gc without asking the storage.
 absl::StatusOr<std::string> NewPayloadToken() {
   unsigned char bytes[16];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) return absl::InternalError("OpenSSL RAND_bytes failed");
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+  return absl::StrCat(absl::ToUnixMillis(absl::Now()), "-",
+                      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes))));
+}
+
+// When the token was made; InfinitePast for a token without a time (made before tokens had one).
+absl::Time PayloadTime(absl::string_view token) {
+  const size_t dash = token.find('-');
+  int64_t millis = 0;
+  if (dash == absl::string_view::npos || !absl::SimpleAtoi(token.substr(0, dash), &millis)) {
+    return absl::InfinitePast();
+  }
+  return absl::FromUnixMillis(millis);
+}
+
+// {"state": ..., "time": RFC 3339, "by": ...}: one payload claim or one key generation.
+std::string ClaimText(absl::string_view state, absl::string_view by) {
+  return json{{"state", std::string(state)}, {"time", FormatRfc3339Utc(absl::Now())}, {"by", std::string(by)}}.dump() +
+         "\n";
+}
+
+struct Claim {
+  std::string state;
+  absl::Time time;
+  std::string by;
+};
+
+absl::StatusOr<Claim> ParseClaim(absl::string_view text) {
+  const json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (!value.is_object()) return absl::DataLossError("not a JSON object");
+  for (const char* key : {"state", "time", "by"}) {
+    if (!value.contains(key) || !value[key].is_string()) {
+      return absl::DataLossError(absl::StrCat("field \"", key, "\" is missing or not a string"));
+    }
+  }
+  Claim claim;
+  claim.state = value["state"].get<std::string>();
+  claim.by = value["by"].get<std::string>();
+  ASSIGN_OR_RETURN(claim.time, ParseRfc3339Utc(value["time"].get<std::string>()));
+  return claim;
 }
 
 std::string VersionLabel(absl::string_view name, int64_t version) {
@@ -230,27 +291,98 @@ absl::StatusOr<std::vector<int64_t>> ModelRegistry::RequireModel(absl::string_vi
   return versions;
 }
 
-absl::StatusOr<std::optional<PublishResult>> ModelRegistry::FindByIdempotencyKey(absl::string_view name,
-                                                                                  absl::string_view key) {
+template <typename Match>
+absl::StatusOr<std::optional<PublishResult>> ModelRegistry::FindVersion(absl::string_view name, Match match) {
   ASSIGN_OR_RETURN(const std::vector<int64_t> versions, ListVersionNumbers(name));
-  for (const int64_t version : versions) {
-    ASSIGN_OR_RETURN(Manifest manifest, GetVersion(name, version));
-    if (manifest.idempotency_key == key) {
-      return std::optional<PublishResult>(PublishResult{version, /*already_published=*/true, std::move(manifest)});
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    absl::StatusOr<Manifest> manifest = GetVersion(name, *it);
+    // A damaged manifest is reported by listings; it must not stop publishing or lookups.
+    if (absl::IsDataLoss(manifest.status())) continue;
+    if (!manifest.ok()) return manifest.status();
+    if (match(*manifest)) {
+      return std::optional<PublishResult>(PublishResult{*it, /*already_published=*/true, *std::move(manifest)});
     }
   }
   return std::optional<PublishResult>();
 }
 
+absl::StatusOr<std::optional<PublishResult>> ModelRegistry::FindByIdempotencyKey(absl::string_view name,
+                                                                                  absl::string_view key) {
+  return FindVersion(name, [&](const Manifest& manifest) { return manifest.idempotency_key == key; });
+}
+
+absl::Status ModelRegistry::ClaimPayload(absl::string_view name, absl::string_view token, absl::string_view state,
+                                         std::string* existing_state) {
+  const std::string key = PayloadClaimKey(name, token);
+  const absl::Status claimed = storage_->CreateExclusive(key, ClaimText(state, "registry"));
+  if (!absl::IsAlreadyExists(claimed)) return claimed;
+  const absl::StatusOr<std::string> text = storage_->ReadObject(key);
+  const absl::StatusOr<Claim> claim = text.ok() ? ParseClaim(*text) : text.status();
+  *existing_state = claim.ok() ? claim->state : "unreadable";
+  return claimed;
+}
+
+absl::StatusOr<std::optional<PublishResult>> ModelRegistry::ClaimIdempotencyKey(absl::string_view name,
+                                                                                 absl::string_view key,
+                                                                                 absl::string_view token) {
+  ASSIGN_OR_RETURN(const std::string key_hash, Sha256Hex(key));
+  const std::string prefix = KeyPrefix(name, key_hash);
+  for (int attempt = 0; attempt < kMaxClaimAttempts; ++attempt) {
+    ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
+    std::vector<int64_t> generations;
+    for (const std::string& generation_key : keys) {
+      absl::string_view rest = absl::string_view(generation_key).substr(prefix.size());
+      int64_t generation = 0;
+      if (absl::ConsumeSuffix(&rest, ".json") && absl::SimpleAtoi(rest, &generation) && generation >= 1) {
+        generations.push_back(generation);
+      }
+    }
+    std::sort(generations.begin(), generations.end());
+    const int64_t mine = generations.empty() ? 1 : generations.back() + 1;
+    const absl::Status claimed = storage_->CreateExclusive(KeyGenerationKey(name, key_hash, mine), ClaimText("owned", token));
+    if (absl::IsAlreadyExists(claimed)) continue;  // another publisher with this key came first
+    RETURN_IF_ERROR(claimed);
+    // Every older owner's payload is fenced, so none of them can commit from now on; one that
+    // holds its commit claim already is committing, and its version is the key's.
+    for (auto it = generations.rbegin(); it != generations.rend(); ++it) {
+      const absl::StatusOr<std::string> text = storage_->ReadObject(KeyGenerationKey(name, key_hash, *it));
+      const absl::StatusOr<Claim> owner = text.ok() ? ParseClaim(*text) : text.status();
+      if (!owner.ok()) continue;  // a damaged generation names no payload that could commit
+      std::string state;
+      const absl::Status fenced = ClaimPayload(name, owner->by, kClaimFenced, &state);
+      if (fenced.ok() || (absl::IsAlreadyExists(fenced) && state != kClaimCommit)) continue;
+      if (!absl::IsAlreadyExists(fenced)) return fenced;
+      const absl::Time deadline = absl::Now() + kCommitWait;
+      const std::string payload = owner->by;
+      while (true) {
+        ASSIGN_OR_RETURN(std::optional<PublishResult> committed,
+                         FindVersion(name, [&](const Manifest& manifest) { return manifest.payload == payload; }));
+        if (committed) return committed;
+        if (absl::Now() > deadline) {
+          return absl::UnavailableError(absl::StrCat("a publish of model ", Quoted(name), " with idempotency key ",
+                                                     Quoted(key), " is committing payload ", payload,
+                                                     " but has not finished; try again"));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    return std::optional<PublishResult>();
+  }
+  return absl::AbortedError(absl::StrCat("could not claim idempotency key ", Quoted(key), " of model ", Quoted(name),
+                                         " after ", kMaxClaimAttempts, " attempts"));
+}
+
 absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, const std::string& source_directory,
                                                      const ManifestInfo& info, const PublishOptions& options) {
   RETURN_IF_ERROR(ValidateModelName(name));
-  if (!options.idempotency_key.empty()) {
-    ASSIGN_OR_RETURN(std::optional<PublishResult> existing, FindByIdempotencyKey(name, options.idempotency_key));
+  const std::string& idempotency_key = options.idempotency_key;
+  if (!idempotency_key.empty()) {
+    ASSIGN_OR_RETURN(std::optional<PublishResult> existing, FindByIdempotencyKey(name, idempotency_key));
     if (existing) return *std::move(existing);
   }
 
   // Everything that can be refused is checked before the first byte is staged.
+  if (info.adapter_of) RETURN_IF_ERROR(CheckAdapterBase(name, *info.adapter_of));
   ASSIGN_OR_RETURN(const std::vector<CheckpointFile> files, ListCheckpointFiles(source_directory));
   const auto has_file = [&](absl::string_view file_name) {
     return std::any_of(files.begin(), files.end(), [&](const CheckpointFile& f) { return f.name == file_name; });
@@ -283,6 +415,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
   manifest.base_model = info.base_model;
   manifest.tokenizer = info.tokenizer;
   manifest.task_file = kTaskFileName;
+  manifest.adapter_of = info.adapter_of;
   manifest.schedule = info.schedule;
   manifest.stage_metrics = info.stage_metrics;
   manifest.token_statistics = info.token_statistics;
@@ -297,11 +430,18 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
     if (!directory_has_task) draft.files.push_back({kTaskFileName, 0, std::string(64, '0')});
     RETURN_IF_ERROR(draft.Serialize().status());
   }
+  if (!idempotency_key.empty()) {
+    ASSIGN_OR_RETURN(std::optional<PublishResult> committed, ClaimIdempotencyKey(name, idempotency_key, token));
+    if (committed) return *std::move(committed);
+  }
 
   const std::string payload_prefix = PayloadPrefix(name, token);
+  bool claimed_for_commit = false;
   // Removes what this publish staged; the original error is what the caller needs to see.
   const auto abandon = [&](absl::Status status) {
-    if (const absl::Status cleanup = storage_->DeletePrefix(payload_prefix); !cleanup.ok()) {
+    absl::Status cleanup = storage_->DeletePrefix(payload_prefix);
+    if (cleanup.ok() && claimed_for_commit) cleanup = storage_->Delete(PayloadClaimKey(name, token));
+    if (!cleanup.ok()) {
       return absl::Status(status.code(), absl::StrCat(status.message(), " (and removing the staged files of ",
                                                       payload_prefix, " failed: ", cleanup.message(), ")"));
     }
@@ -325,6 +465,15 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
     std::sort(manifest.files.begin(), manifest.files.end(),
               [](const ManifestFile& a, const ManifestFile& b) { return a.name < b.name; });
   }
+  // From here on neither gc nor a newer publish with the same key can take the payload away.
+  std::string claim_state;
+  if (absl::Status claim = ClaimPayload(name, token, kClaimCommit, &claim_state); !claim.ok()) {
+    if (!absl::IsAlreadyExists(claim)) return abandon(claim);
+    return abandon(absl::AbortedError(absl::StrCat(
+        "publish of model ", Quoted(name), " was superseded before it could commit (its payload is ", claim_state,
+        idempotency_key.empty() ? "" : " by a newer publish with the same idempotency key", ")")));
+  }
+  claimed_for_commit = true;
 
   absl::StatusOr<std::vector<int64_t>> versions = ListVersionNumbers(name);
   if (!versions.ok()) return abandon(versions.status());
@@ -336,18 +485,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
     const std::string key = ManifestKey(name, candidate);
     const absl::Status claim = storage_->CreateExclusive(key, *serialized);
     if (claim.ok()) return PublishResult{candidate, /*already_published=*/false, std::move(manifest)};
-    if (absl::IsAlreadyExists(claim)) {
-      if (!options.idempotency_key.empty()) {
-        absl::StatusOr<Manifest> occupant = GetVersion(name, candidate);
-        if (occupant.ok() && occupant->idempotency_key == options.idempotency_key) {
-          // A concurrent publisher with the same key took this number: its version is the one.
-          // Failing to remove our copy only leaves an unreferenced payload behind.
-          storage_->DeletePrefix(payload_prefix).IgnoreError();
-          return PublishResult{candidate, /*already_published=*/true, *std::move(occupant)};
-        }
-      }
-      continue;
-    }
+    if (absl::IsAlreadyExists(claim)) continue;
     // Any other error leaves open whether our manifest landed (say the link succeeded and the
     // directory fsync failed). Deleting the payload of a version that did land would corrupt it,
     // so the payload goes only when the key certainly holds no manifest of ours.
@@ -426,6 +564,24 @@ absl::StatusOr<std::string> ModelRegistry::Materialize(absl::string_view name, i
   return storage_->LocalPath(PayloadPrefix(name, manifest.payload));
 }
 
+absl::Status ModelRegistry::CheckAdapterBase(absl::string_view name, const AdapterBase& base) {
+  if (base.model == name) {
+    return absl::InvalidArgumentError(absl::StrCat("an adapter of ", name, " cannot be a version of ", name,
+                                                   " itself: publish it under its own name"));
+  }
+  absl::StatusOr<Manifest> base_manifest = GetVersion(base.model, base.version);
+  if (!base_manifest.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("adapter base ", VersionLabel(base.model, base.version),
+                                                      ": ", base_manifest.status().message()));
+  }
+  if (base_manifest->adapter_of) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("adapter base ", VersionLabel(base.model, base.version), " is itself an adapter (of ",
+                     VersionLabel(base_manifest->adapter_of->model, base_manifest->adapter_of->version), ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<OpenedVersion> ModelRegistry::Open(absl::string_view reference) {
   ASSIGN_OR_RETURN(const Reference parsed, ParseReference(reference));
   ASSIGN_OR_RETURN(const int64_t version, Resolve(reference));
@@ -441,7 +597,16 @@ absl::StatusOr<OpenedVersion> ModelRegistry::Open(absl::string_view reference) {
 absl::StatusOr<int64_t> ModelRegistry::Resolve(absl::string_view reference) {
   ASSIGN_OR_RETURN(const Reference parsed, ParseReference(reference));
   ASSIGN_OR_RETURN(const std::vector<int64_t> versions, RequireModel(parsed.name));
-  if (!parsed.selector || *parsed.selector == "latest") return versions.back();
+  if (!parsed.selector || *parsed.selector == "latest") {
+    // The newest version that can be read: a damaged newest manifest must not take the model down.
+    ASSIGN_OR_RETURN(const std::optional<PublishResult> newest,
+                     FindVersion(parsed.name, [](const Manifest&) { return true; }));
+    if (!newest) {
+      return absl::DataLossError(absl::StrCat("no version of model ", Quoted(parsed.name), " is readable (all ",
+                                              versions.size(), " manifests are damaged)"));
+    }
+    return newest->version;
+  }
   const std::string& selector = *parsed.selector;
   if (std::all_of(selector.begin(), selector.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
     const std::optional<int64_t> version = ParsePositiveNumber(selector);
@@ -456,12 +621,17 @@ absl::StatusOr<int64_t> ModelRegistry::Resolve(absl::string_view reference) {
     return *version;
   }
   RETURN_IF_ERROR(ValidateAliasName(selector));
-  ASSIGN_OR_RETURN(const std::vector<int64_t> sequences, ListAuditSequences(parsed.name));
-  ASSIGN_OR_RETURN(const std::optional<int64_t> target, AliasTarget(parsed.name, selector, sequences));
-  if (!target) {
+  ASSIGN_OR_RETURN(const AuditState audit, ReadAuditState(parsed.name));
+  const AliasState alias = audit.Alias(selector);
+  if (alias.uncertain_because_of != 0) {
+    return absl::DataLossError(absl::StrCat("alias ", Quoted(selector), " of model ", Quoted(parsed.name),
+                                            " is uncertain: audit entry ", alias.uncertain_because_of,
+                                            " is unreadable and may have moved it; move the alias again to repair it"));
+  }
+  if (!alias.target) {
     return absl::NotFoundError(absl::StrCat("alias ", Quoted(selector), " of model ", Quoted(parsed.name), " not found"));
   }
-  return *target;
+  return *alias.target;
 }
 
 absl::StatusOr<std::vector<std::string>> ModelRegistry::ListModels() {
@@ -475,15 +645,20 @@ absl::StatusOr<std::vector<std::string>> ModelRegistry::ListModels() {
   return models;
 }
 
-absl::StatusOr<std::vector<Manifest>> ModelRegistry::ListVersions(absl::string_view name) {
+absl::StatusOr<VersionListing> ModelRegistry::ListVersions(absl::string_view name) {
   ASSIGN_OR_RETURN(const std::vector<int64_t> versions, RequireModel(name));
-  std::vector<Manifest> manifests;
-  manifests.reserve(versions.size());
+  VersionListing listing;
+  listing.versions.reserve(versions.size());
   for (const int64_t version : versions) {
-    ASSIGN_OR_RETURN(Manifest manifest, GetVersion(name, version));
-    manifests.push_back(std::move(manifest));
+    absl::StatusOr<Manifest> manifest = GetVersion(name, version);
+    if (absl::IsDataLoss(manifest.status())) {
+      listing.problems.push_back({ManifestKey(name, version), version, std::string(manifest.status().message())});
+      continue;
+    }
+    if (!manifest.ok()) return manifest.status();
+    listing.versions.push_back(*std::move(manifest));
   }
-  return manifests;
+  return listing;
 }
 
 absl::StatusOr<std::vector<int64_t>> ModelRegistry::ListAuditSequences(absl::string_view name) {
@@ -521,26 +696,62 @@ absl::StatusOr<AliasMove> ModelRegistry::ReadAuditEntry(absl::string_view name, 
   return move;
 }
 
-absl::StatusOr<std::optional<int64_t>> ModelRegistry::AliasTarget(absl::string_view name, absl::string_view alias,
-                                                                  const std::vector<int64_t>& sequences) {
-  for (auto it = sequences.rbegin(); it != sequences.rend(); ++it) {
-    ASSIGN_OR_RETURN(const AliasMove move, ReadAuditEntry(name, *it));
-    if (move.alias == alias) return move.to_version;
+absl::StatusOr<ModelRegistry::AuditState> ModelRegistry::ReadAuditState(absl::string_view name) {
+  AuditState state;
+  ASSIGN_OR_RETURN(const std::vector<int64_t> sequences, ListAuditSequences(name));
+  state.last_sequence = sequences.empty() ? 0 : sequences.back();
+  for (const int64_t sequence : sequences) {
+    absl::StatusOr<AliasMove> move = ReadAuditEntry(name, sequence);
+    if (absl::IsDataLoss(move.status())) {
+      state.damaged.push_back({AuditKey(name, sequence), 0, std::string(move.status().message())});
+      state.damaged_sequences.push_back(sequence);
+      continue;
+    }
+    if (!move.ok()) return move.status();
+    state.moves.push_back(*std::move(move));
   }
-  return std::optional<int64_t>();
+  return state;
 }
 
-absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::ListAliases(absl::string_view name) {
-  ASSIGN_OR_RETURN(const std::vector<AliasMove> log, AuditLog(name));
-  std::map<std::string, int64_t> aliases;
-  for (const AliasMove& move : log) {
-    if (move.to_version) {
-      aliases[move.alias] = *move.to_version;
-    } else {
-      aliases.erase(move.alias);
+ModelRegistry::AliasState ModelRegistry::AuditState::Alias(absl::string_view alias) const {
+  AliasState result;
+  int64_t last_move = 0;
+  for (auto it = moves.rbegin(); it != moves.rend(); ++it) {
+    if (it->alias == alias) {
+      result.target = it->to_version;
+      last_move = it->sequence;
+      break;
     }
   }
-  return aliases;
+  // An unreadable entry after the alias's last readable move may have moved it.
+  for (const int64_t sequence : damaged_sequences) {
+    if (sequence > last_move) {
+      result.uncertain_because_of = sequence;
+      break;
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<AliasListing> ModelRegistry::ListAliases(absl::string_view name) {
+  RETURN_IF_ERROR(RequireModel(name).status());
+  ASSIGN_OR_RETURN(const AuditState audit, ReadAuditState(name));
+  AliasListing listing;
+  listing.problems = audit.damaged;
+  std::set<std::string> names;
+  for (const AliasMove& move : audit.moves) names.insert(move.alias);
+  for (const std::string& alias : names) {
+    const AliasState state = audit.Alias(alias);
+    if (state.uncertain_because_of != 0) {
+      listing.problems.push_back({AuditKey(name, state.uncertain_because_of), 0,
+                                  absl::StrCat("alias ", Quoted(alias), " may have been moved by unreadable audit entry ",
+                                               state.uncertain_because_of,
+                                               "; its target is unknown until it is moved again")});
+    } else if (state.target) {
+      listing.aliases[alias] = *state.target;
+    }
+  }
+  return listing;
 }
 
 absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name, absl::string_view alias,
@@ -554,12 +765,22 @@ absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name,
   if (to_version && !std::binary_search(versions.begin(), versions.end(), *to_version)) {
     return absl::NotFoundError(absl::StrCat(VersionLabel(name, *to_version), " not found"));
   }
+  if (to_version) {
+    // Serving follows the alias: it may only point at a version that loads.
+    absl::Status verified = VerifyVersion(name, *to_version);
+    if (!verified.ok()) {
+      return absl::Status(verified.code(), absl::StrCat("cannot point alias ", Quoted(alias), " at ",
+                                                        VersionLabel(name, *to_version), ": ", verified.message()));
+    }
+  }
   for (int attempt = 0; attempt < kMaxClaimAttempts; ++attempt) {
-    ASSIGN_OR_RETURN(const std::vector<int64_t> sequences, ListAuditSequences(name));
+    // Unreadable entries are worked around (their sequence numbers stay taken): a move is how an
+    // alias that one of them made uncertain is repaired.
+    ASSIGN_OR_RETURN(const AuditState audit, ReadAuditState(name));
     AliasMove move;
-    move.sequence = sequences.empty() ? 1 : sequences.back() + 1;
+    move.sequence = audit.last_sequence + 1;
     move.alias = std::string(alias);
-    ASSIGN_OR_RETURN(move.from_version, AliasTarget(name, alias, sequences));
+    move.from_version = audit.Alias(alias).target;
     move.to_version = to_version;
     move.actor = std::string(actor);
     move.time = FormatRfc3339Utc(absl::Now());
@@ -609,6 +830,89 @@ absl::StatusOr<std::string> ModelRegistry::AuditLogJsonl(absl::string_view name)
     text += line;
   }
   return text;
+}
+
+absl::Status ModelRegistry::CollectModel(absl::string_view name, const GcOptions& options, GcReport& report) {
+  const absl::Time now = absl::Now();
+  ASSIGN_OR_RETURN(const std::vector<std::string> tokens, storage_->ListChildren(PayloadsPrefix(name)));
+  if (tokens.empty()) return absl::OkStatus();
+  std::set<std::string> referenced;
+  if (absl::StatusOr<VersionListing> listing = ListVersions(name); listing.ok()) {
+    if (!listing->problems.empty()) {
+      report.problems.push_back({ModelPrefix(name), listing->problems.front().version,
+                                 absl::StrCat("payloads of model ", Quoted(name), " are not collected: ",
+                                              listing->problems.size(),
+                                              " manifest(s) are unreadable, and the payload they reference cannot "
+                                              "be told from an orphan")});
+      return absl::OkStatus();
+    }
+    for (const Manifest& manifest : listing->versions) referenced.insert(manifest.payload);
+  } else if (!absl::IsNotFound(listing.status())) {
+    return listing.status();
+  }
+  for (const std::string& token : tokens) {
+    if (referenced.count(token) > 0) continue;
+    const std::string prefix = PayloadPrefix(name, token);
+    const std::string claim_key = PayloadClaimKey(name, token);
+    absl::StatusOr<std::string> claim_text = storage_->ReadObject(claim_key);
+    if (!claim_text.ok() && !absl::IsNotFound(claim_text.status())) return claim_text.status();
+    if (absl::IsNotFound(claim_text.status())) {
+      // Unclaimed: its publisher is staging it or died doing so. Young ones are left alone; an old
+      // one is claimed first, so that a publisher still running cannot commit it after all.
+      if (now - PayloadTime(token) < options.min_age) continue;
+      if (options.dry_run) {
+        report.deleted.push_back(prefix);
+        continue;
+      }
+      std::string state;
+      const absl::Status claimed = ClaimPayload(name, token, kClaimCollected, &state);
+      if (claimed.ok()) {
+        RETURN_IF_ERROR(storage_->DeletePrefix(prefix));
+        report.deleted.push_back(prefix);
+        continue;
+      }
+      if (!absl::IsAlreadyExists(claimed)) return claimed;
+      claim_text = storage_->ReadObject(claim_key);  // the publisher claimed it meanwhile
+      if (!claim_text.ok()) return claim_text.status();
+    }
+    const absl::StatusOr<Claim> claim = ParseClaim(*claim_text);
+    if (!claim.ok()) {
+      report.problems.push_back({claim_key, 0, absl::StrCat("payload ", token, " is kept: its claim is unreadable (",
+                                                            claim.status().message(), ")")});
+      continue;
+    }
+    if (claim->state == kClaimCommit) {
+      // Its publisher was about to claim a version number; only one that died there leaves this.
+      if (now - claim->time < std::max(options.min_age, kCommitGrace)) continue;
+      ASSIGN_OR_RETURN(const std::optional<PublishResult> committed,
+                       FindVersion(name, [&](const Manifest& manifest) { return manifest.payload == token; }));
+      if (committed) continue;
+    } else if (claim->state != kClaimFenced && claim->state != kClaimCollected) {
+      report.problems.push_back({claim_key, 0, absl::StrCat("payload ", token, " is kept: its claim has unknown state ",
+                                                            Quoted(claim->state))});
+      continue;
+    }
+    report.deleted.push_back(prefix);
+    if (options.dry_run) continue;
+    RETURN_IF_ERROR(storage_->DeletePrefix(prefix));
+    // The claim stays as a tombstone: a publisher of this payload must never win a claim later.
+    if (claim->state == kClaimCommit) RETURN_IF_ERROR(storage_->WriteObject(claim_key, ClaimText(kClaimCollected, "gc")));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<GcReport> ModelRegistry::CollectGarbage(const GcOptions& options) {
+  if (options.min_age < absl::ZeroDuration()) return absl::InvalidArgumentError("gc: min_age must not be negative");
+  GcReport report;
+  ASSIGN_OR_RETURN(const std::vector<std::string> names, storage_->ListChildren("models/"));
+  for (const std::string& name : names) {
+    if (!ValidateModelName(name).ok()) continue;
+    RETURN_IF_ERROR(CollectModel(name, options, report));
+  }
+  ASSIGN_OR_RETURN(const std::vector<std::string> temporaries,
+                   storage_->CollectTemporaries(options.min_age, options.dry_run));
+  report.deleted.insert(report.deleted.end(), temporaries.begin(), temporaries.end());
+  return report;
 }
 
 }  // namespace promptintern

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "core/registry/sha256.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
@@ -25,13 +26,6 @@ namespace {
 
 constexpr char kTemporaryDirectory[] = ".tmp";
 constexpr size_t kCopyBufferBytes = 1 << 20;
-
-absl::Status ErrnoError(absl::string_view what, absl::string_view path, int error_number) {
-  const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error_number));
-  if (error_number == ENOENT) return absl::NotFoundError(message);
-  if (error_number == EEXIST) return absl::AlreadyExistsError(message);
-  return absl::InternalError(message);
-}
 
 // Closes the descriptor on every return path.
 class FileDescriptor {
@@ -47,7 +41,7 @@ class FileDescriptor {
   absl::Status Close(absl::string_view path) {
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) return ErrnoError("cannot close", path, errno);
+    if (::close(fd) != 0) return ErrnoStatus("cannot close", path, errno);
     return absl::OkStatus();
   }
 
@@ -57,8 +51,8 @@ class FileDescriptor {
 
 absl::Status FsyncDirectory(const std::string& path) {
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoError("cannot open directory for fsync", path, errno);
-  if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync directory", path, errno);
+  if (fd.get() < 0) return ErrnoStatus("cannot open directory for fsync", path, errno);
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync directory", path, errno);
   return absl::OkStatus();
 }
 
@@ -75,34 +69,11 @@ absl::Status WriteAll(int fd, absl::string_view bytes, absl::string_view path) {
     const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoError("cannot write", path, errno);
+      return ErrnoStatus("cannot write", path, errno);
     }
     written += static_cast<size_t>(n);
   }
   return absl::OkStatus();
-}
-
-// Opens an existing object or source file for reading, refusing symlinks and anything that is not
-// a regular file. O_NONBLOCK keeps open(2) from hanging on a FIFO before fstat can refuse it.
-absl::StatusOr<int> OpenRegularFileForReading(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ELOOP) return absl::InvalidArgumentError(absl::StrCat(path, " is a symlink"));
-    return ErrnoError("cannot open", path, errno);
-  }
-  struct stat info;
-  if (::fstat(fd, &info) != 0) {
-    const int error_number = errno;
-    ::close(fd);
-    return ErrnoError("cannot stat", path, error_number);
-  }
-  if (!S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
-  }
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return fd;
 }
 
 // Streams the file through `sink(chunk)` and hashes it on the way.
@@ -115,7 +86,7 @@ absl::StatusOr<ObjectDigest> StreamAndHash(int fd, absl::string_view path, Sink 
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoError("cannot read", path, errno);
+      return ErrnoStatus("cannot read", path, errno);
     }
     if (n == 0) break;
     const absl::string_view chunk(buffer.data(), static_cast<size_t>(n));
@@ -138,6 +109,10 @@ absl::StatusOr<std::vector<ObjectDigest>> RegistryStorage::WriteObjectsFromFiles
     digests.push_back(std::move(digest));
   }
   return digests;
+}
+
+absl::StatusOr<std::vector<std::string>> RegistryStorage::CollectTemporaries(absl::Duration, bool) {
+  return std::vector<std::string>();
 }
 
 absl::Status ValidateStorageKey(absl::string_view key, bool allow_prefix) {
@@ -195,9 +170,9 @@ absl::Status LocalDirectoryStorage::MakeParentDirectories(absl::string_view key)
       RETURN_IF_ERROR(FsyncDirectory(parent));
       continue;
     }
-    if (errno != EEXIST) return ErrnoError("cannot create directory", path, errno);
+    if (errno != EEXIST) return ErrnoStatus("cannot create directory", path, errno);
     struct stat info;
-    if (::lstat(path.c_str(), &info) != 0) return ErrnoError("cannot stat", path, errno);
+    if (::lstat(path.c_str(), &info) != 0) return ErrnoStatus("cannot stat", path, errno);
     if (!S_ISDIR(info.st_mode)) {
       return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
     }
@@ -208,7 +183,7 @@ absl::Status LocalDirectoryStorage::MakeParentDirectories(absl::string_view key)
 absl::StatusOr<std::string> LocalDirectoryStorage::ReadObject(absl::string_view key) {
   RETURN_IF_ERROR(ValidateStorageKey(key));
   const std::string path = PathOf(key);
-  ASSIGN_OR_RETURN(const int raw_fd, OpenRegularFileForReading(path));
+  ASSIGN_OR_RETURN(const int raw_fd, OpenRegularFile(path, /*follow_symlinks=*/false));
   FileDescriptor fd(raw_fd);
   std::string content;
   RETURN_IF_ERROR(StreamAndHash(fd.get(), path, [&](absl::string_view chunk) {
@@ -221,9 +196,9 @@ absl::StatusOr<std::string> LocalDirectoryStorage::ReadObject(absl::string_view 
 absl::Status LocalDirectoryStorage::StageForKey(const std::string& temporary, absl::string_view bytes,
                                                 absl::string_view key) const {
   FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return ErrnoError("cannot create", temporary, errno);
+  if (fd.get() < 0) return ErrnoStatus("cannot create", temporary, errno);
   RETURN_IF_ERROR(WriteAll(fd.get(), bytes, temporary));
-  if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", temporary, errno);
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync", temporary, errno);
   RETURN_IF_ERROR(fd.Close(temporary));
   return MakeParentDirectories(key);
 }
@@ -234,7 +209,7 @@ absl::Status LocalDirectoryStorage::WriteObject(absl::string_view key, absl::str
   absl::Status status = [&]() -> absl::Status {
     RETURN_IF_ERROR(StageForKey(temporary, bytes, key));
     const std::string path = PathOf(key);
-    if (::rename(temporary.c_str(), path.c_str()) != 0) return ErrnoError("cannot rename into", path, errno);
+    if (::rename(temporary.c_str(), path.c_str()) != 0) return ErrnoStatus("cannot rename into", path, errno);
     return FsyncDirectory(ParentOf(path));
   }();
   if (!status.ok()) ::unlink(temporary.c_str());
@@ -256,16 +231,16 @@ absl::StatusOr<std::vector<ObjectDigest>> LocalDirectoryStorage::WriteObjectsFro
   absl::StatusOr<std::vector<ObjectDigest>> digests = [&]() -> absl::StatusOr<std::vector<ObjectDigest>> {
     std::vector<ObjectDigest> written;
     for (const FileUpload& upload : uploads) {
-      ASSIGN_OR_RETURN(const int raw_source_fd, OpenRegularFileForReading(upload.local_path));
+      ASSIGN_OR_RETURN(const int raw_source_fd, OpenRegularFile(upload.local_path, /*follow_symlinks=*/false));
       FileDescriptor source(raw_source_fd);
       temporaries.push_back(NewTemporaryPath());
       const std::string& temporary = temporaries.back();
       FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-      if (fd.get() < 0) return ErrnoError("cannot create", temporary, errno);
+      if (fd.get() < 0) return ErrnoStatus("cannot create", temporary, errno);
       ASSIGN_OR_RETURN(ObjectDigest digest,
                        StreamAndHash(source.get(), upload.local_path,
                                      [&](absl::string_view chunk) { return WriteAll(fd.get(), chunk, temporary); }));
-      if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", temporary, errno);
+      if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync", temporary, errno);
       RETURN_IF_ERROR(fd.Close(temporary));
       written.push_back(std::move(digest));
     }
@@ -273,7 +248,7 @@ absl::StatusOr<std::vector<ObjectDigest>> LocalDirectoryStorage::WriteObjectsFro
     for (size_t i = 0; i < uploads.size(); ++i) {
       RETURN_IF_ERROR(MakeParentDirectories(uploads[i].key));
       const std::string path = PathOf(uploads[i].key);
-      if (::rename(temporaries[i].c_str(), path.c_str()) != 0) return ErrnoError("cannot rename into", path, errno);
+      if (::rename(temporaries[i].c_str(), path.c_str()) != 0) return ErrnoStatus("cannot rename into", path, errno);
       temporaries[i].clear();
       directories.insert(ParentOf(path));
     }
@@ -302,7 +277,7 @@ absl::Status LocalDirectoryStorage::CreateExclusive(absl::string_view key, absl:
     // before the name appears: exclusive and atomic at once.
     if (::link(temporary.c_str(), path.c_str()) != 0) {
       if (errno == EEXIST) return absl::AlreadyExistsError(absl::StrCat("storage key '", key, "' already exists"));
-      return ErrnoError("cannot link into", path, errno);
+      return ErrnoStatus("cannot link into", path, errno);
     }
     return FsyncDirectory(ParentOf(path));
   }();
@@ -313,7 +288,7 @@ absl::Status LocalDirectoryStorage::CreateExclusive(absl::string_view key, absl:
 absl::StatusOr<ObjectDigest> LocalDirectoryStorage::HashObject(absl::string_view key) {
   RETURN_IF_ERROR(ValidateStorageKey(key));
   const std::string path = PathOf(key);
-  ASSIGN_OR_RETURN(const int raw_fd, OpenRegularFileForReading(path));
+  ASSIGN_OR_RETURN(const int raw_fd, OpenRegularFile(path, /*follow_symlinks=*/false));
   FileDescriptor fd(raw_fd);
   return StreamAndHash(fd.get(), path, [](absl::string_view) { return absl::OkStatus(); });
 }
@@ -372,7 +347,7 @@ absl::StatusOr<std::vector<std::string>> LocalDirectoryStorage::ListChildren(abs
 absl::Status LocalDirectoryStorage::Delete(absl::string_view key) {
   RETURN_IF_ERROR(ValidateStorageKey(key));
   const std::string path = PathOf(key);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("cannot delete", path, errno);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("cannot delete", path, errno);
   return absl::OkStatus();
 }
 
@@ -384,6 +359,26 @@ absl::Status LocalDirectoryStorage::DeletePrefix(absl::string_view prefix) {
   std::filesystem::remove_all(PathOf(prefix), error);
   if (error) return absl::InternalError(absl::StrCat("cannot delete ", PathOf(prefix), ": ", error.message()));
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> LocalDirectoryStorage::CollectTemporaries(absl::Duration min_age,
+                                                                                  bool dry_run) {
+  const std::string directory = JoinPath(root_, kTemporaryDirectory);
+  const absl::Time cutoff = absl::Now() - min_age;
+  std::vector<std::string> collected;
+  std::error_code error;
+  std::filesystem::directory_iterator it(directory, error);
+  for (; !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    const std::string path = it->path().string();
+    struct stat info;
+    if (::lstat(path.c_str(), &info) != 0 || S_ISDIR(info.st_mode)) continue;
+    if (absl::TimeFromTimespec(info.st_mtim) > cutoff) continue;  // a writer may still be writing it
+    if (!dry_run && ::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("cannot delete", path, errno);
+    collected.push_back(path);
+  }
+  if (error) return absl::InternalError(absl::StrCat("cannot list ", directory, ": ", error.message()));
+  std::sort(collected.begin(), collected.end());
+  return collected;
 }
 
 absl::StatusOr<std::string> LocalDirectoryStorage::LocalPath(absl::string_view key_or_prefix) {

@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace promptintern {
 
@@ -86,6 +87,11 @@ class RegistryStorage {
   // A local filesystem path holding the object or prefix, for loaders that need files. A remote
   // backend would download into a cache here; this one just names its own file or directory.
   virtual absl::StatusOr<std::string> LocalPath(absl::string_view key_or_prefix) = 0;
+
+  // Deletes the backend's own leftovers of interrupted writes (temporary files, unfinished
+  // uploads) older than `min_age` and names them; with `dry_run` only names them. The default
+  // backend leaves none.
+  virtual absl::StatusOr<std::vector<std::string>> CollectTemporaries(absl::Duration min_age, bool dry_run);
 };
 
 // Checks a key (or, with `allow_prefix`, "" or a key ending in '/') against the rules above.
@@ -98,7 +104,8 @@ absl::Status ValidateStorageKey(absl::string_view key, bool allow_prefix = false
 // fsynced, then renamed into place (WriteObject*) or hard-linked into place with link(2), which
 // fails with EEXIST if the key exists (CreateExclusive); the parent directory is fsynced after
 // either, and after creating any directory. A crash can leave only stray files in .tmp, which are
-// safe to delete whenever no writer is running.
+// safe to delete whenever no writer is running (CollectTemporaries deletes those old enough that
+// no writer can still be writing them).
 class LocalDirectoryStorage : public RegistryStorage {
  public:
   // Creates `root` (and its .tmp) if missing.
@@ -120,6 +127,8 @@ class LocalDirectoryStorage : public RegistryStorage {
   absl::Status Delete(absl::string_view key) override;
   absl::Status DeletePrefix(absl::string_view prefix) override;
   absl::StatusOr<std::string> LocalPath(absl::string_view key_or_prefix) override;
+  // The files in .tmp last modified longer than `min_age` ago.
+  absl::StatusOr<std::vector<std::string>> CollectTemporaries(absl::Duration min_age, bool dry_run) override;
 
  private:
   explicit LocalDirectoryStorage(std::string root) : root_(std::move(root)) {}

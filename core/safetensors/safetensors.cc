@@ -204,6 +204,19 @@ const TensorInfo* SafetensorsFile::Find(absl::string_view name) const {
 
 const uint8_t* SafetensorsFile::Data(const TensorInfo& info) const { return data_block_ + info.data_begin; }
 
+void SafetensorsFile::DropFromMemory(const uint8_t* data, uint64_t size) const {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto* mapping = static_cast<const uint8_t*>(mapping_);
+  if (data < mapping || size == 0) return;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = std::min(begin + size, reinterpret_cast<uintptr_t>(mapping) + mapping_size_);
+  // Only the pages wholly inside the range: a neighbour's bytes stay where they are.
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = end / page * page;
+  // Advice only: a failure leaves the pages resident, which is merely what it was before.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 absl::StatusOr<std::string> SerializeSafetensors(const std::vector<TensorToWrite>& tensors,
                                                  const std::map<std::string, std::string>& metadata) {
   std::vector<const TensorToWrite*> ordered;

@@ -49,6 +49,10 @@ class SafetensorsFile {
   const TensorInfo* Find(absl::string_view name) const;
   // The raw little-endian bytes of `info`, valid while this file is open.
   const uint8_t* Data(const TensorInfo& info) const;
+  // Says that [data, data + size) of the mapping is not needed again soon: its whole pages leave
+  // this process's resident memory (the page cache keeps them; reading them again maps them back).
+  // A loader calls it after copying a tensor out, so the file does not add to the model's peak.
+  void DropFromMemory(const uint8_t* data, uint64_t size) const;
 
  private:
   SafetensorsFile() = default;

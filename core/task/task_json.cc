@@ -8,6 +8,15 @@ namespace promptintern {
 
 using nlohmann::json;
 
+ServedTask QueryAsPromptTask(const std::string& name) {
+  ServedTask served;
+  served.task.name = name;
+  served.task.format = {/*query_prefix=*/"", /*answer_prefix=*/"", /*example_separator=*/"", /*template_separator=*/""};
+  served.full_prompt_examples = 0;
+  served.compression_method = "none";
+  return served;
+}
+
 std::string ServedTaskToJson(const ServedTask& served) {
   json pool = json::array();
   for (const Example& example : served.task.example_pool) pool.push_back({{"query", example.query}, {"answer", example.answer}});

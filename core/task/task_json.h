@@ -21,6 +21,11 @@ struct ServedTask {
   std::string compressed_template;
 };
 
+// The task of a model that internalized nothing (a checkpoint imported without a task): no
+// template, no example pool, no query or answer prefixes, so the prompt is the query itself in
+// every mode and there is no full prompt to save tokens against (baseline = input).
+ServedTask QueryAsPromptTask(const std::string& name);
+
 std::string ServedTaskToJson(const ServedTask& served);
 absl::StatusOr<ServedTask> ServedTaskFromJson(const std::string& json_text, const std::string& source);
 

@@ -66,6 +66,11 @@ absl::StatusOr<std::vector<AddedToken>> ReadAddedTokens(const json& root) {
   return tokens;
 }
 
+// A token id a template may add: an integer in [0, 2^30), the range of added tokens' ids.
+bool IsTokenId(const json& value) {
+  return value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() < (int64_t{1} << 30);
+}
+
 // Adds the template of one post-processor section around `templ` (a Sequence's later steps wrap
 // the earlier ones' output).
 absl::Status ReadPostProcessor(const json& node, absl::string_view path, Template* templ) {
@@ -104,7 +109,7 @@ absl::Status ReadPostProcessor(const json& node, absl::string_view path, Templat
           return hf_json::FieldError(hf_json::Child(path, "special_tokens"), absl::StrCat("no ids for \"", id, "\""));
         }
         for (const json& value : *ids) {
-          if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+          if (!IsTokenId(value)) {
             return hf_json::FieldError(hf_json::Child(path, "special_tokens"), absl::StrCat("bad id for \"", id, "\""));
           }
           (seen_sequence ? outer.suffix : outer.prefix).push_back(value.get<int>());
@@ -118,7 +123,7 @@ absl::Status ReadPostProcessor(const json& node, absl::string_view path, Templat
     // {"cls": ["[CLS]", 101], "sep": ["[SEP]", 102]}: cls A sep.
     for (const auto& [key, side] : {std::pair{"cls", &outer.prefix}, std::pair{"sep", &outer.suffix}}) {
       const json* pair = hf_json::Member(node, key);
-      if (pair == nullptr || !pair->is_array() || pair->size() != 2 || !(*pair)[1].is_number_integer()) {
+      if (pair == nullptr || !pair->is_array() || pair->size() != 2 || !IsTokenId((*pair)[1])) {
         return hf_json::FieldError(hf_json::Child(path, key), "expected [token, id]");
       }
       side->push_back((*pair)[1].get<int>());
@@ -162,6 +167,10 @@ class HfTokenizer : public Tokenizer {
     for (const AddedToken& token : *added_tokens_) {
       added_by_id_.emplace(token.id, &token);
       vocab_size_ = std::max(vocab_size_, token.id + 1);
+    }
+    // The template's ids are produced too, even one that names no token (Hugging Face emits it).
+    for (const std::vector<int>* side : {&template_.prefix, &template_.suffix}) {
+      for (int id : *side) vocab_size_ = std::max(vocab_size_, id + 1);
     }
   }
 
@@ -211,6 +220,7 @@ class HfTokenizer : public Tokenizer {
   }
 
   int vocab_size() const override { return vocab_size_; }
+  int model_vocab_size() const override { return model_->size(); }
 
  protected:
   absl::StatusOr<std::string> DecodeIds(const std::vector<int>& ids, SpecialTokens special) const override {

@@ -1,5 +1,9 @@
 #include "core/tokenizer/sentencepiece_bridge.h"
 
+#include <exception>
+#include <memory>
+#include <string>
+
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
@@ -46,22 +50,39 @@ class VectorIterator : public sentencepiece::SentenceIterator {
 
 using promptintern::sentencepiece_bridge::Processor;
 
+// SentencePiece reports most bad models as a status, but its trie builder (Darts) throws on some
+// (found by the sentencepiece_model fuzz target: a 30-byte model with a piece of NUL bytes). No
+// exception may cross this C boundary: each entry point turns one into an error.
 extern "C" __attribute__((visibility("default"))) Processor* promptintern_sentencepiece_load(
     const std::string& model_bytes, std::string* error) {
-  auto adapter = std::make_unique<promptintern::sentencepiece_bridge::SentencePieceProcessorAdapter>();
-  const auto status = adapter->processor_.LoadFromSerializedProto(model_bytes);
-  if (!status.ok()) {
-    *error = status.ToString();
-    return nullptr;
+  try {
+    auto adapter = std::make_unique<promptintern::sentencepiece_bridge::SentencePieceProcessorAdapter>();
+    const auto status = adapter->processor_.LoadFromSerializedProto(model_bytes);
+    if (!status.ok()) {
+      *error = status.ToString();
+      return nullptr;
+    }
+    return adapter.release();
+  } catch (const std::exception& e) {
+    *error = std::string("SentencePiece cannot build the model: ") + e.what();
+  } catch (...) {
+    *error = "SentencePiece cannot build the model (it threw)";
   }
-  return adapter.release();
+  return nullptr;
 }
 
 extern "C" __attribute__((visibility("default"))) bool promptintern_sentencepiece_train(
     const std::vector<std::string>& sentences, const std::unordered_map<std::string, std::string>& flags,
     std::string* model_bytes, std::string* error) {
-  promptintern::sentencepiece_bridge::VectorIterator iterator(sentences);
-  const auto status = sentencepiece::SentencePieceTrainer::Train(flags, &iterator, model_bytes);
-  if (!status.ok()) *error = status.ToString();
-  return status.ok();
+  try {
+    promptintern::sentencepiece_bridge::VectorIterator iterator(sentences);
+    const auto status = sentencepiece::SentencePieceTrainer::Train(flags, &iterator, model_bytes);
+    if (!status.ok()) *error = status.ToString();
+    return status.ok();
+  } catch (const std::exception& e) {
+    *error = std::string("SentencePiece training failed: ") + e.what();
+  } catch (...) {
+    *error = "SentencePiece training failed (it threw)";
+  }
+  return false;
 }

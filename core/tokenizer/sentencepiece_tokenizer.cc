@@ -94,6 +94,7 @@ class SentencePieceTokenizer : public Tokenizer {
   }
 
   int vocab_size() const override { return processor_->PieceSize(); }
+  int model_vocab_size() const override { return vocab_size(); }
 
  protected:
   absl::StatusOr<std::string> DecodeIds(const std::vector<int>& ids, SpecialTokens) const override {

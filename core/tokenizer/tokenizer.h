@@ -62,6 +62,11 @@ class Tokenizer {
 
   // One more than the largest id the tokenizer can produce or decode.
   virtual int vocab_size() const = 0;
+  // One more than the largest id of the tokenizer's model (BPE vocabulary, SentencePiece pieces):
+  // every id Encode produces for text that does not spell an added token literally. Added tokens
+  // may lie beyond it (and beyond a model's embeddings: Gemma 3's <image_soft_token> is id 262144
+  // beside a 262144-row embedding), which is why a model and its tokenizer are matched on this.
+  virtual int model_vocab_size() const = 0;
   // The ids EncodePrompt puts before the text: {BOS} or none.
   const std::vector<int>& prompt_prefix() const { return prompt_prefix_; }
   // The first of prompt_prefix(), or -1 when the tokenizer adds none (Qwen, GPT-2).

@@ -1,57 +1,16 @@
 #include "core/tokenizer/utf8.h"
 
-#include "absl/strings/str_cat.h"
+#include "core/util/utf8.h"
 
 namespace promptintern::utf8 {
-namespace {
 
-// Length of the well-formed sequence at bytes[i] (Unicode Table 3-7), or the negated length of
-// its maximal subpart (the longest prefix of a well-formed sequence, at least 1) when it is
-// ill-formed.
-int SequenceAt(absl::string_view bytes, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(bytes[k]); };
-  const unsigned char lead = byte(i);
-  if (lead < 0x80) return 1;
-  int length;
-  unsigned char low = 0x80, high = 0xBF;  // range of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;
-    if (lead == 0xED) high = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;
-    if (lead == 0xF4) high = 0x8F;
-  } else {
-    return -1;
-  }
-  for (int k = 1; k < length; ++k) {
-    if (i + k >= bytes.size()) return -k;
-    const unsigned char b = byte(i + k);
-    const bool ok = k == 1 ? (b >= low && b <= high) : (b >= 0x80 && b <= 0xBF);
-    if (!ok) return -k;
-  }
-  return length;
-}
-
-}  // namespace
-
-absl::Status Validate(absl::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const int length = SequenceAt(text, i);
-    if (length < 0) return absl::InvalidArgumentError(absl::StrCat("text is not valid UTF-8 (at byte ", i, ")"));
-    i += length;
-  }
-  return absl::OkStatus();
-}
+absl::Status Validate(absl::string_view text) { return CheckUtf8(text, "text"); }
 
 std::string DecodeLossy(absl::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());
   for (size_t i = 0; i < bytes.size();) {
-    const int length = SequenceAt(bytes, i);
+    const int length = Utf8SequenceAt(bytes, i);
     if (length > 0) {
       out.append(bytes.data() + i, length);
       i += length;

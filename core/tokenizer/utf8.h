@@ -13,7 +13,7 @@ namespace promptintern::utf8 {
 
 inline constexpr char kReplacementCharacter[] = "\xEF\xBF\xBD";  // U+FFFD
 
-// OK, or InvalidArgument naming the byte offset of the first ill-formed sequence.
+// OK, or InvalidArgument naming the byte offset of the first ill-formed sequence (CheckUtf8).
 absl::Status Validate(absl::string_view text);
 // `bytes` with every ill-formed sequence replaced by U+FFFD (Unicode's "maximal subpart" rule).
 std::string DecodeLossy(absl::string_view bytes);

@@ -20,12 +20,23 @@ absl::StatusOr<TrainingBatch> CollateBatch(const std::vector<TrainingExample>& e
   int64_t longest = 0;
   for (const TrainingExample& example : examples) {
     if (example.completion_ids.empty()) return absl::InvalidArgumentError("training example with an empty completion");
+    if (example.kept_prefix < 0 || example.kept_prefix > static_cast<int>(example.prompt_ids.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("kept_prefix ", example.kept_prefix, " is outside a prompt of ",
+                                                     example.prompt_ids.size(), " tokens"));
+    }
+    const int64_t kept = example.kept_prefix;
+    if (kept + 2 > max_length) {
+      return absl::InvalidArgumentError(absl::StrCat("max_length ", max_length, " leaves no room after a prompt prefix of ",
+                                                     kept, " tokens"));
+    }
     std::vector<int> prompt = example.prompt_ids;
     std::vector<int> completion = example.completion_ids;
     const int64_t overflow = static_cast<int64_t>(prompt.size() + completion.size()) - max_length;
     if (overflow > 0) {
-      const int64_t from_prompt = std::min<int64_t>(overflow, std::max<int64_t>(0, prompt.size() - 1));
-      prompt.erase(prompt.begin(), prompt.begin() + from_prompt);
+      // Droppable: the prompt between the kept prefix and its last token.
+      const int64_t droppable = std::max<int64_t>(0, static_cast<int64_t>(prompt.size()) - kept - 1);
+      const int64_t from_prompt = std::min<int64_t>(overflow, droppable);
+      prompt.erase(prompt.begin() + kept, prompt.begin() + kept + from_prompt);
       completion.resize(completion.size() - static_cast<size_t>(overflow - from_prompt));
     }
     std::vector<int> sequence = prompt;

@@ -18,6 +18,9 @@ inline constexpr int64_t kIgnoreTarget = -100;
 struct TrainingExample {
   std::vector<int> prompt_ids;      // context (BOS included by the caller if wanted)
   std::vector<int> completion_ids;  // learned (EOS included by the caller if wanted)
+  // Leading prompt ids that truncation never drops: the tokenizer's prompt prefix (BOS for Llama
+  // and Gemma, none for Qwen), which every prompt the model sees starts with.
+  int kept_prefix = 0;
 };
 
 struct TrainingBatch {
@@ -27,8 +30,9 @@ struct TrainingBatch {
   int64_t tokens_in_batch = 0;  // real (unpadded) tokens
 };
 
-// Sequences longer than max_length lose prompt tokens from the left first, then completion tokens
-// from the right, so the answer's start always stays in view.
+// Sequences longer than max_length lose prompt tokens from the left first (after the kept prefix;
+// the last prompt token stays), then completion tokens from the right, so the answer's start
+// always stays in view. A completion's first token is a target only when something precedes it.
 absl::StatusOr<TrainingBatch> CollateBatch(const std::vector<TrainingExample>& examples, int pad_id,
                                            int64_t max_length);
 

@@ -2,12 +2,14 @@
 
 #include <ATen/Parallel.h>
 
-#include <thread>
+#include "core/util/machine.h"
 
 namespace promptintern {
 
 int SetComputeThreads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // The cores this process may use (its affinity and cgroup CPU quota), not the host's: a pod
+  // limited to 4 CPUs on a 64-core node gets 4.
+  if (threads <= 0) threads = MachineLimits::Detect().cores;
   at::set_num_threads(threads);
   return threads;
 }

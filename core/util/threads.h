@@ -3,7 +3,8 @@
 
 namespace promptintern {
 
-// Sets libtorch's intra-op thread count; 0 means one per available core. Returns the count used.
+// Sets libtorch's intra-op thread count; 0 means one per core this process may use
+// (MachineLimits::cores). Returns the count used.
 int SetComputeThreads(int threads);
 
 }  // namespace promptintern

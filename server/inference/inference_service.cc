@@ -5,16 +5,20 @@
 #include "core/eval/metrics.h"
 #include "core/model/decoder.h"
 #include "core/serve/output_processor.h"
+#include "core/util/status_macros.h"
+#include "core/util/utf8.h"
 #include "server/common/grpc_status.h"
 
 namespace promptintern {
 namespace {
 
+// The metrics' mode label; "invalid" for a value outside the enum (the request is refused).
 std::string ModeName(v1::PromptMode mode) {
   switch (mode) {
+    case v1::PROMPT_MODE_QUERY_ONLY: return "query_only";
     case v1::PROMPT_MODE_FULL: return "full";
     case v1::PROMPT_MODE_COMPRESSED: return "compressed";
-    default: return "query_only";
+    default: return "invalid";
   }
 }
 
@@ -28,6 +32,25 @@ PromptMode ToCore(v1::PromptMode mode) {
 
 grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message); }
 
+// The text fields are `bytes` on the wire (see inference.proto): UTF-8 is checked here.
+absl::Status CheckTextFields(const v1::GenerateRequest& request) {
+  RETURN_IF_ERROR(CheckUtf8(request.query(), "query"));
+  RETURN_IF_ERROR(CheckUtf8(request.model(), "model"));
+  for (int i = 0; i < request.stop_size(); ++i) RETURN_IF_ERROR(CheckUtf8(request.stop(i), absl::StrCat("stop[", i, "]")));
+  return absl::OkStatus();
+}
+
+// gRPC marks a call cancelled when its deadline passes, and the client's own timer cancels the call
+// as its deadline passes, which can reach us up to a transport latency before our copy of the
+// deadline (it is the client's, shifted by the time the request took to arrive). So a call that
+// ends cancelled this close to its deadline ran out of time rather than being abandoned.
+constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(100);
+
+grpc::Status ClassifyCancellation(const grpc::Status& status, absl::Time deadline) {
+  if (status.error_code() != grpc::StatusCode::CANCELLED || absl::Now() + kDeadlineSlack < deadline) return status;
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the request's deadline passed");
+}
+
 }  // namespace
 
 grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
@@ -36,7 +59,9 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   std::shared_ptr<ServedModel> served = holder_->current();
   RequestRecord record;
   record.mode = ModeName(request.prompt_mode());
-  auto finish = [&](const grpc::Status& status) {
+  const absl::Time deadline = absl::FromChrono(context->deadline());
+  auto finish = [&](const grpc::Status& outcome) {
+    const grpc::Status status = ClassifyCancellation(outcome, deadline);
     record.code = status.ok() ? "OK" : absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
     metrics_->RecordRequest(record);
     return status;
@@ -44,12 +69,14 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   if (served == nullptr) return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet"));
   record.model = served->name();
   record.version = served->version();
-  if (!v1::PromptMode_IsValid(request.prompt_mode())) return finish(Invalid("prompt_mode: unknown mode"));
-  if (!request.model().empty() && request.model() != served->name()) {
-    return finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                               absl::StrCat("model '", request.model(), "' is not served here (serving '",
-                                            served->name(), "')")));
+  if (!v1::PromptMode_IsValid(request.prompt_mode())) {
+    return finish(Invalid(absl::StrCat("prompt_mode: ", request.prompt_mode(), " is not a PromptMode")));
   }
+  if (absl::Status text = CheckTextFields(request); !text.ok()) return finish(ToGrpcStatus(text));
+  absl::StatusOr<std::shared_ptr<const ServedTarget>> target = served->Target(request.model());
+  if (!target.ok()) return finish(ToGrpcStatus(target.status()));
+  record.model = (*target)->name();
+  record.version = (*target)->version();
   if (request.query().empty() || NormalizeWhitespace(request.query()).empty()) return finish(Invalid("query is empty"));
   if (request.query().size() > limits_.max_query_bytes) {
     return finish(Invalid(absl::StrCat("query: ", request.query().size(), " bytes exceed the limit of ",
@@ -71,9 +98,9 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   }
   output.stop_strings.assign(request.stop().begin(), request.stop().end());
 
-  auto prompt = served->RenderPromptIds(request.query(), ToCore(request.prompt_mode()));
+  auto prompt = (*target)->RenderPromptIds(request.query(), ToCore(request.prompt_mode()));
   if (!prompt.ok()) return finish(ToGrpcStatus(prompt.status()));
-  auto baseline = served->RenderPromptIds(request.query(), PromptMode::kFull);
+  auto baseline = (*target)->RenderPromptIds(request.query(), PromptMode::kFull);
   if (!baseline.ok()) return finish(ToGrpcStatus(baseline.status()));
   const int64_t context_length = served->model().config().max_position_embeddings;
   if (static_cast<int64_t>(prompt->size()) + max_tokens > context_length) {
@@ -81,7 +108,8 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
                                        max_tokens, " exceeds the model's context of ", context_length)));
   }
   work.prompt_ids = *prompt;
-  work.deadline = absl::FromChrono(context->deadline());
+  work.adapter = (*target)->adapter();
+  work.deadline = deadline;
   work.cancelled = [context] { return context->IsCancelled(); };
   if (on_text) {
     // The engine never waits for this client: if it stops reading, its tokens pile up here and,
@@ -117,8 +145,8 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   usage->set_saved_input_tokens(record.baseline_input_tokens - record.input_tokens);
   usage->set_cost_usd(record.cost_usd);
   usage->set_baseline_cost_usd(record.baseline_cost_usd);
-  response->set_model(served->name());
-  response->set_model_version(served->version());
+  response->set_model(record.model);
+  response->set_model_version(record.version);
   v1::Timings* timings = response->mutable_timings();
   timings->set_queue_seconds(outcome.queue_seconds);
   timings->set_prefill_seconds(outcome.prefill_seconds);
@@ -153,18 +181,41 @@ grpc::Status InferenceServiceImpl::GenerateStream(grpc::ServerContext* context, 
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceServiceImpl::GetModel(grpc::ServerContext* context, const v1::GetModelRequest*, v1::ModelInfo* info) {
+void InferenceServiceImpl::Describe(ServedModel& served, const ServedTarget& target, v1::ModelInfo* info) const {
+  info->set_name(target.name());
+  info->set_version(target.version());
+  info->set_base_model(served.base_model());
+  info->set_parameters(served.model().config().NumParameters());
+  info->set_context_length(served.model().config().max_position_embeddings);
+  info->set_template_tokens(target.template_tokens());
+  info->set_full_prompt_examples(target.task().full_prompt_examples);
+  if (target.adapter() != nullptr) {
+    info->set_reference(target.name());
+    info->set_adapter_of(served.name());
+    info->set_adapter_of_version(served.version());
+  } else {
+    info->set_reference(holder_->reference());
+  }
+}
+
+grpc::Status InferenceServiceImpl::GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
+                                            v1::ModelInfo* info) {
   if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
   std::shared_ptr<ServedModel> served = holder_->current();
   if (served == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet");
-  info->set_name(served->name());
-  info->set_version(served->version());
-  info->set_reference(holder_->reference());
-  info->set_base_model(served->base_model());
-  info->set_parameters(served->model().config().NumParameters());
-  info->set_context_length(served->model().config().max_position_embeddings);
-  info->set_template_tokens(served->template_tokens());
-  info->set_full_prompt_examples(served->task().full_prompt_examples);
+  absl::StatusOr<std::shared_ptr<const ServedTarget>> target = served->Target(request->model());
+  if (!target.ok()) return ToGrpcStatus(target.status());
+  Describe(*served, **target, info);
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext* context, const v1::ListServedModelsRequest*,
+                                              v1::ListServedModelsResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
+  std::shared_ptr<ServedModel> served = holder_->current();
+  if (served == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no model is loaded yet");
+  Describe(*served, *served->base(), response->add_models());
+  for (const auto& adapter : served->LoadedAdapters()) Describe(*served, *adapter, response->add_models());
   return grpc::Status::OK;
 }
 

@@ -27,12 +27,15 @@ class InferenceServiceImpl final : public v1::InferenceService::Service {
   grpc::Status GenerateStream(grpc::ServerContext*, const v1::GenerateRequest*,
                               grpc::ServerWriter<v1::GenerateResponse>*) override;
   grpc::Status GetModel(grpc::ServerContext*, const v1::GetModelRequest*, v1::ModelInfo*) override;
+  grpc::Status ListModels(grpc::ServerContext*, const v1::ListServedModelsRequest*, v1::ListServedModelsResponse*) override;
 
  private:
   // Validates, renders, runs and accounts one request; `on_text` streams when set (returning false
   // when the client is gone).
   grpc::Status Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
                    const std::function<bool(const std::string&)>& on_text, v1::GenerateResponse* response);
+
+  void Describe(ServedModel& served, const ServedTarget& target, v1::ModelInfo* info) const;
 
   ModelHolder* holder_;
   InferenceMetrics* metrics_;

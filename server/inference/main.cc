@@ -15,8 +15,10 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "core/platform/blas_dispatch.h"
 #include "core/registry/registry.h"
 #include "core/serve/served_model.h"
@@ -27,6 +29,7 @@
 #include "server/common/service_config.h"
 #include "server/inference/inference_metrics.h"
 #include "server/inference/inference_service.h"
+#include "server/inference/reload_backoff.h"
 
 namespace {
 
@@ -43,6 +46,7 @@ struct InferenceConfig {
   int64_t block_size = 16;
   bool prefix_caching = true;
   int64_t stream_buffer_tokens = 1024;
+  int max_adapters = 8;
   double stall_seconds = 30.0;
   double poll_seconds = 5.0;
   double input_price = 0.5;
@@ -76,6 +80,8 @@ int main(int argc, char** argv) {
                 "Reuse the keys/values of prompt prefixes seen before");
   settings.Bind("stream_buffer_tokens", "--stream-buffer-tokens", config.stream_buffer_tokens,
                 "Tokens a streaming client may leave unread before its request is ended");
+  settings.Bind("max_adapters", "--max-adapters", config.max_adapters,
+                "LoRA adapters of the served base kept loaded (least recently used dropped beyond)");
   settings.Bind("stall_seconds", "--stall-seconds", config.stall_seconds,
                 "Health turns NOT_SERVING when the engine has work but no step finished for this long");
   settings.Bind("poll_seconds", "--poll-seconds", config.poll_seconds, "How often the alias is checked");
@@ -95,9 +101,10 @@ int main(int argc, char** argv) {
   }
   if (config.max_batch_size < 1 || config.max_waiting < 0 || config.max_step_tokens < 1 || config.block_size < 1 ||
       config.block_size > 1024 || config.kv_cache_mb < 0 || config.kv_cache_mb > (int64_t{1} << 24) ||
-      config.stream_buffer_tokens < 1 || !(config.stall_seconds > 0) || !(config.poll_seconds > 0)) {
+      config.stream_buffer_tokens < 1 || config.max_adapters < 0 || config.max_adapters > 4096 ||
+      !(config.stall_seconds > 0) || !(config.poll_seconds > 0)) {
     std::cerr << "promptintern-inference: max_batch_size, max_step_tokens, stream_buffer_tokens (>= 1), block_size "
-                 "(1..1024), max_waiting, kv_cache_mb (>= 0), stall_seconds and poll_seconds (> 0) are out of range\n";
+                 "(1..1024), max_waiting, kv_cache_mb (>= 0), max_adapters (0..4096), stall_seconds and poll_seconds (> 0) are out of range\n";
     return 2;
   }
   if (config.model.empty()) {
@@ -121,7 +128,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   promptintern::InferenceMetrics metrics;
-  promptintern::EngineOptions engine_options;
+  promptintern::ServingOptions serving_options;
+  serving_options.max_adapters = config.max_adapters;
+  serving_options.weights = weights;
+  promptintern::EngineOptions& engine_options = serving_options.engine;
   engine_options.max_batch_size = config.max_batch_size;
   engine_options.max_waiting = config.max_waiting;
   engine_options.max_step_tokens = config.max_step_tokens;
@@ -130,7 +140,7 @@ int main(int argc, char** argv) {
   engine_options.prefix_caching = config.prefix_caching;
   // Set before any engine starts, so the engine thread only ever reads it.
   engine_options.step_observer = [&metrics](const promptintern::EngineStepStats& step) { metrics.RecordStep(step); };
-  promptintern::ModelHolder holder(registry->get(), config.model, engine_options, weights);
+  promptintern::ModelHolder holder(registry->get(), config.model, serving_options);
   promptintern::InferenceLimits limits;
   limits.default_max_tokens = config.default_max_tokens;
   limits.input_price_per_million = config.input_price;
@@ -166,13 +176,23 @@ int main(int argc, char** argv) {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
+  const absl::Duration poll = absl::Seconds(config.poll_seconds);
+  promptintern::ReloadBackoff backoff(poll, absl::Minutes(1), absl::Minutes(1));
   std::thread watcher([&] {
     while (true) {
-      absl::StatusOr<bool> swapped = holder.Refresh();
+      absl::StatusOr<int64_t> target = (*registry)->Resolve(config.model);
+      const std::optional<int64_t> version = target.ok() ? std::optional<int64_t>(*target) : std::nullopt;
+      // false: nothing new to serve (also while waiting to load a failed version again).
+      absl::StatusOr<bool> swapped = false;
+      const bool attempt = backoff.ShouldTry(version, absl::Now());
+      if (attempt) swapped = holder.Refresh();
+      if (attempt && swapped.ok()) backoff.Succeeded();
       if (!swapped.ok()) {
         metrics.CountLoadFailure(config.model);
-        std::fprintf(stderr, "promptintern-inference: cannot load %s: %s\n", config.model.c_str(),
-                     std::string(swapped.status().message()).c_str());
+        const std::string line = backoff.Failed(version, swapped.status(), absl::Now());
+        if (!line.empty()) {
+          std::fprintf(stderr, "promptintern-inference: cannot load %s: %s\n", config.model.c_str(), line.c_str());
+        }
       } else if (*swapped) {
         std::shared_ptr<promptintern::ServedModel> current = holder.current();
         metrics.SetModel(current->name(), current->version(), current->base_model());

@@ -3,11 +3,17 @@
 //   promptintern-trainer [--config trainer.yaml] [--listen ADDR] [--metrics-listen ADDR]
 //                        [--data-dir DIR] [--registry-dir DIR] [--threads N]
 //                        [--max-concurrent-jobs N] [--max-queued-jobs N]
+//                        [--allowed-paths DIR...] [--job-stop-timeout-seconds S]
+//
+// A submitted job comes from a remote client: the files it names must lie under allowed_paths
+// (default: the data directory), checked after following symlinks and "..".
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -31,6 +37,10 @@ struct TrainerConfig {
   int threads = 0;
   int max_concurrent_jobs = 1;
   int max_queued_jobs = 64;
+  std::vector<std::string> allowed_paths;  // empty: the data directory
+  // SIGTERM waits this long for running jobs to checkpoint, then exits anyway (they resume from
+  // their last checkpoint, as after a crash).
+  int job_stop_timeout_seconds = 90;
 };
 
 }  // namespace
@@ -47,6 +57,10 @@ int main(int argc, char** argv) {
   settings.Bind("threads", "--threads", config.threads, "Compute threads for jobs that leave it at 0 (0 = all cores)");
   settings.Bind("max_concurrent_jobs", "--max-concurrent-jobs", config.max_concurrent_jobs, "Jobs run at once");
   settings.Bind("max_queued_jobs", "--max-queued-jobs", config.max_queued_jobs, "Jobs waiting before SubmitJob is refused");
+  settings.Bind("allowed_paths", "--allowed-paths", config.allowed_paths,
+                "Directories whose files submitted jobs may name (default: the data directory)");
+  settings.Bind("job_stop_timeout_seconds", "--job-stop-timeout-seconds", config.job_stop_timeout_seconds,
+                "On SIGTERM, how long running jobs get to checkpoint before the trainer exits anyway");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status status = settings.Apply(); !status.ok()) {
     std::cerr << "promptintern-trainer: " << status.message() << "\n";
@@ -69,6 +83,10 @@ int main(int argc, char** argv) {
   options.max_concurrent_jobs = config.max_concurrent_jobs;
   options.max_queued_jobs = config.max_queued_jobs;
   options.default_threads = config.threads;
+  options.spec_options.allowed_roots = config.allowed_paths;
+  if (options.spec_options.allowed_roots.empty()) {
+    options.spec_options.allowed_roots.push_back(std::filesystem::absolute(config.data_dir).string());
+  }
   options.observer = [&metrics_sink](const promptintern::JobRecord& job, const promptintern::JobEvent& event) {
     metrics_sink.Observe(job, event);
   };
@@ -116,8 +134,15 @@ int main(int argc, char** argv) {
   promptintern::WaitForTerminationSignal();
   std::fprintf(stderr, "promptintern-trainer: shutting down; checkpointing running jobs\n");
   (*server)->Shutdown(std::chrono::seconds(5));
-  (*jobs)->Shutdown();
   stopping = true;
   job_counts.join();
+  if (!(*jobs)->Shutdown(absl::Seconds(config.job_stop_timeout_seconds))) {
+    std::fprintf(stderr,
+                 "promptintern-trainer: a running job did not stop within %d s; exiting without it (it resumes "
+                 "from its last checkpoint at the next start)\n",
+                 config.job_stop_timeout_seconds);
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
   return 0;
 }

@@ -94,6 +94,12 @@ void ToProto(const Manifest& manifest, const std::map<std::string, int64_t>& ali
   }
 }
 
+void ToProto(const RegistryProblem& problem, v1::RegistryProblem* out) {
+  out->set_key(problem.key);
+  out->set_version(problem.version);
+  out->set_message(problem.message);
+}
+
 }  // namespace
 
 grpc::Status TrainerServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request, v1::Job* job) {
@@ -172,8 +178,10 @@ grpc::Status RegistryServiceImpl::ListVersions(grpc::ServerContext* context, con
   if (!versions.ok()) return ToGrpcStatus(versions.status());
   auto aliases = registry_->ListAliases(request->name());
   if (!aliases.ok()) return ToGrpcStatus(aliases.status());
-  for (const Manifest& manifest : *versions) ToProto(manifest, *aliases, response->add_versions());
-  for (const auto& [alias, version] : *aliases) (*response->mutable_aliases())[alias] = version;
+  for (const Manifest& manifest : versions->versions) ToProto(manifest, aliases->aliases, response->add_versions());
+  for (const auto& [alias, version] : aliases->aliases) (*response->mutable_aliases())[alias] = version;
+  for (const RegistryProblem& problem : versions->problems) ToProto(problem, response->add_problems());
+  for (const RegistryProblem& problem : aliases->problems) ToProto(problem, response->add_problems());
   return grpc::Status::OK;
 }
 
@@ -189,7 +197,7 @@ grpc::Status RegistryServiceImpl::GetVersion(grpc::ServerContext* context, const
   if (!manifest.ok()) return ToGrpcStatus(manifest.status());
   auto aliases = registry_->ListAliases(name);
   if (!aliases.ok()) return ToGrpcStatus(aliases.status());
-  ToProto(*manifest, *aliases, response);
+  ToProto(*manifest, aliases->aliases, response);
   return grpc::Status::OK;
 }
 
@@ -200,6 +208,25 @@ grpc::Status RegistryServiceImpl::SetAlias(grpc::ServerContext* context, const v
   auto move = registry_->SetAlias(request->name(), request->alias(), request->version(), actor);
   if (!move.ok()) return ToGrpcStatus(move.status());
   response->set_previous_version(move->from_version.value_or(0));
+  return grpc::Status::OK;
+}
+
+grpc::Status RegistryServiceImpl::CollectGarbage(grpc::ServerContext* context, const v1::CollectGarbageRequest* request,
+                                                 v1::CollectGarbageResponse* response) {
+  if (grpc::Status denied = authenticator_->Authenticate(*context); !denied.ok()) return denied;
+  GcOptions options;
+  if (request->has_min_age()) {
+    const google::protobuf::Duration& min_age = request->min_age();
+    if (min_age.seconds() < 0 || min_age.nanos() < 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "min_age: must not be negative");
+    }
+    options.min_age = absl::Seconds(min_age.seconds()) + absl::Nanoseconds(min_age.nanos());
+  }
+  options.dry_run = request->dry_run();
+  auto report = registry_->CollectGarbage(options);
+  if (!report.ok()) return ToGrpcStatus(report.status());
+  for (const std::string& deleted : report->deleted) response->add_deleted(deleted);
+  for (const RegistryProblem& problem : report->problems) ToProto(problem, response->add_problems());
   return grpc::Status::OK;
 }
 

@@ -32,6 +32,8 @@ class RegistryServiceImpl final : public v1::RegistryService::Service {
   grpc::Status ListVersions(grpc::ServerContext*, const v1::ListVersionsRequest*, v1::ListVersionsResponse*) override;
   grpc::Status GetVersion(grpc::ServerContext*, const v1::GetVersionRequest*, v1::ModelVersion*) override;
   grpc::Status SetAlias(grpc::ServerContext*, const v1::SetAliasRequest*, v1::SetAliasResponse*) override;
+  grpc::Status CollectGarbage(grpc::ServerContext*, const v1::CollectGarbageRequest*,
+                              v1::CollectGarbageResponse*) override;
 
  private:
   ModelRegistry* registry_;

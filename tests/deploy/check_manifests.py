@@ -230,8 +230,9 @@ def check_training(checks, name, docs, promptintern):
             batch = spec_yaml.get("training", {}).get("batch_size", 8)
             checks.check(batch % world_size == 0,
                          f"{where}/{replica}: global batch {batch} divides among {world_size} ranks")
-            checks.check(str(spec_yaml.get("threads")) == str(container["resources"]["limits"]["cpu"]),
-                         f"{where}/{replica}: job threads equal the CPU limit")
+            # 0 means the cores the container may use (the trainer reads its cgroup CPU limit).
+            checks.check(str(spec_yaml.get("threads")) in ("0", str(container["resources"]["limits"]["cpu"])),
+                         f"{where}/{replica}: job threads are the CPU limit (or 0: the container's cores)")
         if checks.check(len(job_texts) == 1, f"{where}: every rank reads the same job file"):
             check_job_file_runs(checks, where, job_texts.pop(), promptintern)
 

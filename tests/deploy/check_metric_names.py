@@ -94,6 +94,9 @@ class Stack:
         log_path = os.path.join(self.work, f"{name}.log")
         with open(log_path, "w") as log:
             self.processes.append(subprocess.Popen(argv, stderr=log, stdout=log))
+        # "serving on port" is the last line of a start: waiting for it, not for the first match
+        # of `line`, keeps a slow start from being read half-logged.
+        self.wait_for(log_path, r"serving on port \d+")
         return self.wait_for(log_path, line)
 
     def wait_for(self, log_path, pattern, timeout=120):

@@ -1,0 +1,7 @@
+
+
+training*
+
+stepsmany
+
+namex

@@ -1,0 +1,318 @@
+// `promptintern import`: an existing Hugging Face checkpoint becomes a registry version that the
+// inference service serves, after it was checked to load and run; a broken one is refused with the
+// problem named, and nothing is published.
+#include "core/jobs/import_checkpoint.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "client/lib/inference_client.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/model/decoder.h"
+#include "core/safetensors/safetensors.h"
+#include "core/serve/output_processor.h"
+#include "core/serve/served_model.h"
+#include "core/task/task_json.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/util/file.h"
+#include "core/util/threads.h"
+#include "tests/test_support.h"
+
+namespace promptintern {
+namespace {
+
+namespace fs = std::filesystem;
+using ::promptintern::testing::BinaryDir;
+using ::promptintern::testing::MakeTempDir;
+using ::promptintern::testing::ServiceProcess;
+using ::promptintern::testing::SharedDir;
+using ::promptintern::testing::SharedTokenizerDir;
+using nlohmann::json;
+
+std::string CopyOf(const std::string& from, const std::string& to) {
+  fs::copy(from, to, fs::copy_options::recursive);
+  for (const auto& entry : fs::recursive_directory_iterator(to)) {
+    fs::permissions(entry.path(), fs::perms::owner_write, fs::perm_options::add);
+  }
+  return to;
+}
+
+// Runs `promptintern import ...`; returns the exit code, with stdout and stderr in *out.
+int RunImport(const std::string& arguments, const std::string& log, std::string* out) {
+  const std::string command = BinaryDir() + "/promptintern import " + arguments + " > " + log + " 2>&1";
+  const int status = std::system(command.c_str());
+  *out = ReadFile(log).value_or("");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A Qwen3 checkpoint as a Hugging Face cache snapshot holds it: BF16 shards behind an index,
+// config.json a symbolic link, a README and an original/ folder beside. Imported without a task,
+// it serves the query itself as the prompt.
+TEST(ImportTest, ImportedCheckpointWithoutATaskServesTheQueryAsThePrompt) {
+  const std::string tokenizer_dir = SharedTokenizerDir("qwen3");
+  if (tokenizer_dir.empty()) GTEST_SKIP() << "../shared/tokenizers/qwen3 is absent";
+  SetComputeThreads(1);
+  const std::string dir = MakeTempDir("import_qwen3");
+  const std::string checkpoint_dir = dir + "/Qwen3-tiny";
+  ASSERT_TRUE(::promptintern::testing::WriteFamilyCheckpoint(
+      checkpoint_dir, tokenizer_dir,
+      [](const Tokenizer& tokenizer) { return ::promptintern::testing::TinyQwen3ConfigJson(tokenizer.vocab_size()); },
+      DType::kBF16, 11, /*max_shard_bytes=*/4 << 20));
+  ASSERT_TRUE(PathExists(checkpoint_dir + "/model.safetensors.index.json"));
+  fs::rename(checkpoint_dir + "/config.json", dir + "/config.json.blob");
+  fs::create_symlink(dir + "/config.json.blob", checkpoint_dir + "/config.json");
+  ASSERT_TRUE(WriteFileAtomic(checkpoint_dir + "/README.md", "# Qwen3-tiny\n").ok());
+  ASSERT_TRUE(MakeDirectories(checkpoint_dir + "/original").ok());
+  ASSERT_TRUE(WriteFileAtomic(checkpoint_dir + "/original/params.json", "{}").ok());
+
+  auto registry = ModelRegistry::OpenLocal(dir + "/registry");
+  ASSERT_TRUE(registry.ok());
+  auto imported = ImportCheckpoint(**registry, "qwen3-tiny", checkpoint_dir);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->published.version, 1);
+  EXPECT_EQ(imported->model_type, "qwen3");
+  EXPECT_EQ(imported->tokenizer, "tokenizer.json");
+  EXPECT_FALSE(imported->has_task);
+  EXPECT_EQ(imported->left_out, (std::vector<std::string>{"README.md", "original/"}));
+  auto manifest = (*registry)->GetVersion("qwen3-tiny", 1);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(manifest->tokenizer, "tokenizer.json");
+  EXPECT_EQ(manifest->base_model, checkpoint_dir);
+  EXPECT_NE(manifest->FindFile("model.safetensors.index.json"), nullptr);
+  EXPECT_NE(manifest->FindFile("model-00002-of-00002.safetensors"), nullptr);
+  EXPECT_NE(manifest->FindFile("tokenizer_config.json"), nullptr);
+  EXPECT_EQ(manifest->FindFile("README.md"), nullptr);
+  auto version_dir = (*registry)->Materialize("qwen3-tiny", 1);
+  ASSERT_TRUE(version_dir.ok());
+  EXPECT_FALSE(fs::is_symlink(*version_dir + "/config.json"));
+  EXPECT_EQ(*ReadFile(*version_dir + "/config.json"), *ReadFile(dir + "/config.json.blob"));
+
+  ServiceProcess inference_process;
+  ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference",
+                                      {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--registry-dir",
+                                       dir + "/registry", "--model", "qwen3-tiny@1", "--poll-seconds", "0.2",
+                                       "--threads", "1"},
+                                      dir + "/inference.log"));
+  InferenceClient client(inference_process.address());
+  for (int i = 0; i < 600 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto info = client.GetModel();
+  ASSERT_TRUE(info.ok()) << info.status() << "\n" << *ReadFile(dir + "/inference.log");
+  EXPECT_EQ(info->template_tokens(), 0);
+  EXPECT_EQ(info->full_prompt_examples(), 0);
+
+  // The library on the same files, as the service loads them (BF16 kept).
+  auto checkpoint = LoadCheckpointForServing(*version_dir);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  EXPECT_EQ(checkpoint->model->storage(), WeightStorage::kBFloat16);
+  const std::string query = "Give me a short introduction to large language models.";
+  EngineRequest local;
+  local.prompt_ids = *checkpoint->tokenizer->EncodePrompt(query);
+  local.max_new_tokens = 6;
+  OutputOptions output;
+  output.tokenizer = checkpoint->tokenizer.get();
+  auto generated = GenerateOffline(*checkpoint->model, {local}, output);
+  ASSERT_TRUE(generated.ok()) << generated.status();
+  // `promptintern generate` on the directory prints the same text; with no prompt and no BOS
+  // there is nothing to generate from, which it says.
+  const std::string generate = BinaryDir() + "/promptintern generate --model " + checkpoint_dir +
+                               " --max-tokens 6 --temperature 0 --threads 1";
+  ASSERT_EQ(std::system((generate + " --prompt '" + query + "' > " + dir + "/generated.txt 2>/dev/null").c_str()), 0);
+  EXPECT_EQ(*ReadFile(dir + "/generated.txt"), generated->front().text + "\n");
+  EXPECT_NE(std::system((generate + " > /dev/null 2> " + dir + "/no_prompt.txt").c_str()), 0);
+  EXPECT_NE(ReadFile(dir + "/no_prompt.txt")->find("no BOS"), std::string::npos);
+
+  for (const v1::PromptMode mode : {v1::PROMPT_MODE_QUERY_ONLY, v1::PROMPT_MODE_FULL, v1::PROMPT_MODE_COMPRESSED}) {
+    v1::GenerateRequest request;
+    request.set_query(query);
+    request.set_max_tokens(6);
+    request.set_prompt_mode(mode);
+    auto served = client.Generate(request);
+    ASSERT_TRUE(served.ok()) << served.status();
+    EXPECT_EQ(served->usage().input_tokens(), static_cast<int64_t>(local.prompt_ids.size())) << "the query alone";
+    EXPECT_EQ(served->usage().baseline_input_tokens(), served->usage().input_tokens()) << "no baseline";
+    EXPECT_EQ(served->usage().saved_input_tokens(), 0);
+    EXPECT_EQ(served->text(), generated->front().text);
+  }
+}
+
+// The CLI with a task file, on a SentencePiece checkpoint: the version serves that task.
+TEST(ImportTest, CliImportsWithATaskFile) {
+  const std::string stories = ::promptintern::testing::Stories260KDir();
+  if (stories.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
+  const std::string dir = MakeTempDir("import_cli");
+  ServedTask task;
+  task.task.name = "stories";
+  task.task.instruction = "Continue the story in the style of a children's book, with short sentences.";
+  task.task.example_pool = {{"Lily had a red ball.", "She played with it in the park."},
+                            {"Tom saw a big dog.", "The dog was friendly and wagged its tail."}};
+  task.full_prompt_examples = 1;
+  const std::string task_file = dir + "/task.json";
+  ASSERT_TRUE(WriteFileAtomic(task_file, ServedTaskToJson(task)).ok());
+  std::string out;
+  ASSERT_EQ(RunImport("--model " + stories + " --name stories --registry-dir " + dir + "/registry --task " + task_file,
+                      dir + "/import.log", &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("stories@1"), std::string::npos) << out;
+  auto registry = ModelRegistry::OpenLocal(dir + "/registry");
+  ASSERT_TRUE(registry.ok());
+  auto manifest = (*registry)->GetVersion("stories", 1);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->tokenizer, "tokenizer.model");
+  auto version_dir = (*registry)->Materialize("stories", 1);
+  ASSERT_TRUE(version_dir.ok());
+  EXPECT_EQ(*ReadFile(*version_dir + "/task.json"), *ReadFile(task_file));
+
+  EngineOptions options;
+  options.max_batch_size = 1;
+  auto served = ServedModel::Load(**registry, "stories@1", options);
+  ASSERT_TRUE(served.ok()) << served.status();
+  auto query_only = (*served)->RenderPromptIds("Lily had a red ball.", PromptMode::kQueryOnly);
+  auto full = (*served)->RenderPromptIds("Lily had a red ball.", PromptMode::kFull);
+  ASSERT_TRUE(query_only.ok() && full.ok());
+  EXPECT_GT(full->size(), query_only->size() + 10);
+  EXPECT_GT((*served)->template_tokens(), 10);
+}
+
+class ImportRefusalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tokenizer_dir_ = SharedTokenizerDir("gpt2");
+    if (tokenizer_dir_.empty()) GTEST_SKIP() << "../shared/tokenizers/gpt2 is absent";
+    dir_ = MakeTempDir("import_refusals");
+    good_ = dir_ + "/good";
+    // A two-layer llama with GPT-2's tokenizer (byte-level BPE, 50257 ids).
+    ASSERT_TRUE(::promptintern::testing::WriteFamilyCheckpoint(
+        good_, tokenizer_dir_,
+        [](const Tokenizer& tokenizer) {
+          return json{{"model_type", "llama"},     {"hidden_size", 16},         {"intermediate_size", 32},
+                      {"num_hidden_layers", 2},    {"num_attention_heads", 2},  {"num_key_value_heads", 1},
+                      {"vocab_size", tokenizer.vocab_size()}, {"max_position_embeddings", 64},
+                      {"bos_token_id", 50256},     {"eos_token_id", 50256}}
+              .dump();
+        },
+        DType::kF32, 5));
+    auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
+    ASSERT_TRUE(registry.ok());
+    registry_ = std::move(registry).value();
+  }
+
+  // A copy of the good checkpoint for one case to break.
+  std::string Broken(const std::string& name) { return CopyOf(good_, dir_ + "/" + name); }
+
+  void ExpectRefused(const std::string& directory, const std::vector<std::string>& named,
+                     const ImportOptions& options = {}) {
+    auto imported = ImportCheckpoint(*registry_, "refused", directory, options);
+    ASSERT_FALSE(imported.ok()) << directory << " was imported";
+    for (const std::string& part : named) {
+      EXPECT_NE(imported.status().message().find(part), std::string::npos)
+          << "the error should name " << part << ": " << imported.status().message();
+    }
+  }
+
+  std::string tokenizer_dir_;
+  std::string dir_;
+  std::string good_;
+  std::unique_ptr<ModelRegistry> registry_;
+};
+
+TEST_F(ImportRefusalTest, BrokenCheckpointsAreRefusedNamingTheProblemAndNothingIsPublished) {
+  {
+    const std::string broken = Broken("truncated");
+    std::string weights = *ReadFile(broken + "/model.safetensors");
+    weights.resize(weights.size() / 2);
+    ASSERT_TRUE(WriteFileAtomic(broken + "/model.safetensors", weights).ok());
+    ExpectRefused(broken, {"model.safetensors"});
+  }
+  {
+    const std::string broken = Broken("missing_layer");
+    json config = json::parse(*ReadFile(broken + "/config.json"));
+    config["num_hidden_layers"] = 3;
+    ASSERT_TRUE(WriteFileAtomic(broken + "/config.json", config.dump()).ok());
+    ExpectRefused(broken, {"missing tensor", "model.layers.2."});
+  }
+  {
+    const std::string broken = Broken("phi3");
+    json config = json::parse(*ReadFile(broken + "/config.json"));
+    config["model_type"] = "phi3";
+    ASSERT_TRUE(WriteFileAtomic(broken + "/config.json", config.dump()).ok());
+    ExpectRefused(broken, {"model_type", "phi3", "qkv_proj"});
+  }
+  {
+    const std::string broken = Broken("wordpiece");
+    json tokenizer = json::parse(*ReadFile(broken + "/tokenizer.json"));
+    tokenizer["model"]["type"] = "WordPiece";
+    ASSERT_TRUE(WriteFileAtomic(broken + "/tokenizer.json", tokenizer.dump()).ok());
+    ExpectRefused(broken, {"tokenizer.json", "WordPiece"});
+  }
+  {
+    const std::string broken = Broken("no_tokenizer");
+    fs::remove(broken + "/tokenizer.json");
+    fs::remove(broken + "/tokenizer_config.json");
+    ExpectRefused(broken, {"no tokenizer", "tokenizer.json", "tokenizer.model"});
+  }
+  {
+    const std::string broken = Broken("nan");
+    auto model = LoadModel(broken);
+    ASSERT_TRUE(model.ok());
+    (*model)->final_norm().fill_(std::nanf(""));
+    ASSERT_TRUE(SaveModel(**model, nullptr, broken).ok());
+    ExpectRefused(broken, {"not finite"});
+  }
+  {
+    const std::string task_file = dir_ + "/bad_task.json";
+    ASSERT_TRUE(WriteFileAtomic(task_file, "{\"name\": \"x\"}").ok());
+    ImportOptions options;
+    options.task_path = task_file;
+    ExpectRefused(good_, {"bad_task.json"}, options);
+  }
+  {
+    const std::string small_vocab = Broken("small_vocab");
+    json config = json::parse(*ReadFile(small_vocab + "/config.json"));
+    config["vocab_size"] = 1000;
+    config["bos_token_id"] = 1;
+    config["eos_token_id"] = 2;
+    ASSERT_TRUE(WriteFileAtomic(small_vocab + "/config.json", config.dump()).ok());
+    ExpectRefused(small_vocab, {"50257", "1000", "does not belong"});
+  }
+  EXPECT_FALSE(ImportCheckpoint(*registry_, "../escape", good_).ok());
+  EXPECT_EQ(ImportCheckpoint(*registry_, "nowhere", dir_ + "/absent").status().code(), absl::StatusCode::kNotFound);
+  auto models = registry_->ListModels();
+  ASSERT_TRUE(models.ok());
+  EXPECT_TRUE(models->empty()) << "a refused import published something";
+
+  // Through the CLI: exit code 1, the problem named.
+  std::string out;
+  EXPECT_EQ(RunImport("--model " + dir_ + "/phi3 --name refused --registry-dir " + dir_ + "/registry",
+                      dir_ + "/cli.log", &out),
+            1);
+  EXPECT_NE(out.find("phi3"), std::string::npos) << out;
+  ASSERT_EQ(RunImport("--model " + good_ + " --name good --registry-dir " + dir_ + "/registry", dir_ + "/good.log",
+                      &out),
+            0)
+      << out;
+}
+
+// An arch fixture (vocabulary 256) with a real tokenizer beside it: they do not belong together.
+TEST(ImportTest, ArchFixtureWithAForeignTokenizerIsRefused) {
+  const std::string fixture = SharedDir() + "/models/arch-fixtures/qwen3";
+  const std::string tokenizer_dir = SharedTokenizerDir("qwen3");
+  if (!PathExists(fixture + "/config.json") || tokenizer_dir.empty()) GTEST_SKIP() << "../shared fixtures absent";
+  const std::string dir = MakeTempDir("import_fixture");
+  const std::string checkpoint = CopyOf(fixture, dir + "/qwen3");
+  for (const char* file : {"tokenizer.json", "tokenizer_config.json"}) {
+    fs::copy_file(tokenizer_dir + "/" + file, checkpoint + "/" + file);
+  }
+  auto registry = ModelRegistry::OpenLocal(dir + "/registry");
+  ASSERT_TRUE(registry.ok());
+  auto imported = ImportCheckpoint(**registry, "fixture", checkpoint);
+  ASSERT_FALSE(imported.ok());
+  EXPECT_NE(imported.status().message().find("vocab_size is 256"), std::string::npos) << imported.status();
+}
+
+}  // namespace
+}  // namespace promptintern

@@ -1,0 +1,201 @@
+// TSan build only: makes Debian's (uninstrumented) Abseil synchronization visible to TSan.
+//
+// absl::Mutex, absl::CondVar and absl::Notification synchronize through atomics and futexes inside
+// libabsl_synchronization.so; built with TSan, Abseil annotates them for it, but Debian's library is
+// not, so TSan sees no happens-before edge across them and would report every access our code (the
+// engine, the job manager, TLS settings) and gRPC (whose gpr_mu is an absl::Mutex) guard with one.
+// These definitions take the place of the library's entry points (the executable's symbols come
+// first, also for calls from libgrpc and from inside Abseil), call the library's own function
+// (dlsym RTLD_NEXT) and tell TSan what it means: a lock acquires the mutex, an unlock releases it,
+// a wait releases it before and acquires it after, Notify releases the notification and a
+// successful wait acquires it.
+//
+// Limit: a condition that Abseil evaluates in the waiting thread while re-acquiring the mutex
+// (after a timeout, or a wake-up without the waker having checked the condition) runs before the
+// acquire; a race reported from inside such a condition needs a look at this file first.
+#include <absl/base/options.h>
+#include <absl/synchronization/mutex.h>
+#include <absl/synchronization/notification.h>
+#include <dlfcn.h>
+#include <sanitizer/tsan_interface.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#define PROMPTINTERN_STRINGIFY_INNER(x) #x
+#define PROMPTINTERN_STRINGIFY(x) PROMPTINTERN_STRINGIFY_INNER(x)
+static_assert(std::string_view(PROMPTINTERN_STRINGIFY(ABSL_OPTION_INLINE_NAMESPACE_NAME)) == "debian3",
+              "the mangled names below are those of Debian 12's Abseil (inline namespace debian3)");
+
+namespace {
+
+// The library's function `mangled` (a name of Debian 12's Abseil 20220623, namespace debian3).
+template <typename Function>
+Function Original(const char* mangled) {
+  void* address = dlsym(RTLD_NEXT, mangled);
+  if (address == nullptr) {
+    std::fprintf(stderr, "tsan_absl_sync: %s is not in libabsl_synchronization (%s); this file names the "
+                         "symbols of Debian 12's Abseil\n", mangled, dlerror());
+    std::abort();
+  }
+  return reinterpret_cast<Function>(address);
+}
+
+#define ORIGINAL(type, mangled)                         \
+  static const auto original = Original<type>(mangled); \
+  (void)0
+
+void Acquire(const void* sync) { __tsan_acquire(const_cast<void*>(sync)); }
+void Release(const void* sync) { __tsan_release(const_cast<void*>(sync)); }
+
+}  // namespace
+
+namespace absl {
+ABSL_NAMESPACE_BEGIN
+
+void Mutex::Lock() {
+  ORIGINAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex4LockEv");
+  original(this);
+  Acquire(this);
+}
+
+void Mutex::ReaderLock() {
+  ORIGINAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex10ReaderLockEv");
+  original(this);
+  Acquire(this);
+}
+
+bool Mutex::TryLock() {
+  ORIGINAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex7TryLockEv");
+  const bool locked = original(this);
+  if (locked) Acquire(this);
+  return locked;
+}
+
+bool Mutex::ReaderTryLock() {
+  ORIGINAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex13ReaderTryLockEv");
+  const bool locked = original(this);
+  if (locked) Acquire(this);
+  return locked;
+}
+
+void Mutex::Unlock() {
+  ORIGINAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex6UnlockEv");
+  Release(this);
+  original(this);
+}
+
+void Mutex::ReaderUnlock() {
+  ORIGINAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex12ReaderUnlockEv");
+  Release(this);
+  original(this);
+}
+
+void Mutex::LockWhen(const Condition& condition) {
+  ORIGINAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+  original(this, condition);
+  Acquire(this);
+}
+
+void Mutex::ReaderLockWhen(const Condition& condition) {
+  ORIGINAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
+  original(this, condition);
+  Acquire(this);
+}
+
+bool Mutex::LockWhenWithTimeout(const Condition& condition, absl::Duration timeout) {
+  ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Duration),
+           "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  const bool met = original(this, condition, timeout);
+  Acquire(this);  // held either way
+  return met;
+}
+
+bool Mutex::ReaderLockWhenWithDeadline(const Condition& condition, absl::Time deadline) {
+  ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Time),
+           "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  const bool met = original(this, condition, deadline);
+  Acquire(this);
+  return met;
+}
+
+void Mutex::Await(const Condition& condition) {
+  ORIGINAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+  Release(this);
+  original(this, condition);
+  Acquire(this);
+}
+
+bool Mutex::AwaitWithTimeout(const Condition& condition, absl::Duration timeout) {
+  ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Duration),
+           "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
+  Release(this);
+  const bool met = original(this, condition, timeout);
+  Acquire(this);
+  return met;
+}
+
+bool Mutex::AwaitWithDeadline(const Condition& condition, absl::Time deadline) {
+  ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Time),
+           "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  Release(this);
+  const bool met = original(this, condition, deadline);
+  Acquire(this);
+  return met;
+}
+
+void CondVar::Wait(Mutex* mutex) {
+  ORIGINAL(void (*)(CondVar*, Mutex*), "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
+  Release(mutex);
+  original(this, mutex);
+  Acquire(mutex);
+}
+
+bool CondVar::WaitWithTimeout(Mutex* mutex, absl::Duration timeout) {
+  ORIGINAL(bool (*)(CondVar*, Mutex*, absl::Duration),
+           "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
+  Release(mutex);
+  const bool timed_out = original(this, mutex, timeout);
+  Acquire(mutex);
+  return timed_out;
+}
+
+bool CondVar::WaitWithDeadline(Mutex* mutex, absl::Time deadline) {
+  ORIGINAL(bool (*)(CondVar*, Mutex*, absl::Time), "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
+  Release(mutex);
+  const bool timed_out = original(this, mutex, deadline);
+  Acquire(mutex);
+  return timed_out;
+}
+
+void Notification::Notify() {
+  ORIGINAL(void (*)(Notification*), "_ZN4absl7debian312Notification6NotifyEv");
+  Release(this);
+  original(this);
+}
+
+void Notification::WaitForNotification() const {
+  ORIGINAL(void (*)(const Notification*), "_ZNK4absl7debian312Notification19WaitForNotificationEv");
+  original(this);
+  Acquire(this);
+}
+
+bool Notification::WaitForNotificationWithTimeout(absl::Duration timeout) const {
+  ORIGINAL(bool (*)(const Notification*, absl::Duration),
+           "_ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE");
+  const bool notified = original(this, timeout);
+  if (notified) Acquire(this);
+  return notified;
+}
+
+bool Notification::WaitForNotificationWithDeadline(absl::Time deadline) const {
+  ORIGINAL(bool (*)(const Notification*, absl::Time),
+           "_ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_4TimeE");
+  const bool notified = original(this, deadline);
+  if (notified) Acquire(this);
+  return notified;
+}
+
+ABSL_NAMESPACE_END
+}  // namespace absl
