@@ -1,17 +1,28 @@
 // Model throughput on this machine: prefill tokens/s, decode tokens/s at batch 1 and 8, and
-// training tokens/s, for a randomly initialised Llama of configurable size.
+// training tokens/s, for a randomly initialised Llama of configurable size, per serving weight
+// form (--weights: "plain" is the unpacked float32 model through libtorch/OpenBLAS, the others
+// DecoderModel::PackForServing's packed, fused form). Each figure is the median of --repeats runs
+// and stands next to its bound, measured here (bench_support.h): decode against bandwidth / weight
+// bytes read per step (x batch), prefill and training against the 1024^3 sgemm peak
+// (2 and 6 FLOP per parameter per token).
 //
 //   build/bin/model_bench                       # the default sizes (tiny and 25M)
-//   build/bin/model_bench --hidden 768 --layers 12 --heads 12 --kv-heads 4 --intermediate 2048
+//   build/bin/model_bench --hidden 768 --layers 12 --heads 12 --kv-heads 12 --intermediate 2048 \
+//       --vocab 32000                           # 110M (llama2.c's stories110M shape)
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <string>
+#include <vector>
 
+#include "bench/bench_support.h"
 #include "core/model/decoder.h"
+#include "core/platform/blas_dispatch.h"
 #include "core/serve/output_processor.h"
 #include "core/train/causal_lm.h"
 #include "core/train/model_trainer.h"
@@ -27,21 +38,22 @@ struct BenchOptions {
   int train_sequence = 128;
   int train_steps = 3;
   int repeats = 3;
+  std::vector<std::string> weights = {"plain", "f32", "bf16", "int8"};
+};
+
+struct Bounds {
+  double bandwidth_gbps = 0;  // streaming read, 10th-percentile time
+  double matmul_gflops = 0;
 };
 
 double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Median seconds of `repeats` runs (the machine may be shared: a best-of hides how often it is not).
 template <typename Fn>
-double BestOf(int repeats, Fn&& fn) {
-  double best = 1e300;
-  for (int i = 0; i < repeats; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    best = std::min(best, Seconds(start));
-  }
-  return best;
+double MedianOf(int repeats, Fn&& fn) {
+  return bench::Summarize(bench::TimeEach(repeats, [&](int64_t) { fn(); })).median;
 }
 
 std::vector<int> RandomTokens(std::mt19937& random, int count, int64_t vocab) {
@@ -50,44 +62,62 @@ std::vector<int> RandomTokens(std::mt19937& random, int count, int64_t vocab) {
   return tokens;
 }
 
-int Run(const std::string& label, const ModelConfig& config, const BenchOptions& options) {
-  auto created = DecoderModel::Create(config);
-  if (!created.ok() || !(*created)->InitializeRandom(1).ok()) {
-    std::cerr << "cannot create model: " << created.status() << "\n";
-    return 1;
-  }
-  DecoderModel& model = **created;
-  std::mt19937 random(7);
+int Run(const std::string& label, const ModelConfig& config, const BenchOptions& options, const Bounds& bounds) {
   std::printf("%s: %.1fM parameters (hidden %ld, layers %ld, heads %ld/%ld, intermediate %ld, vocab %ld), %d threads\n",
               label.c_str(), config.NumParameters() / 1e6, config.hidden_size, config.num_hidden_layers,
               config.num_attention_heads, config.num_key_value_heads, config.intermediate_size, config.vocab_size,
               at::get_num_threads());
-
-  // Prefill: one prompt, no new tokens beyond the first.
-  EngineRequest prefill;
-  prefill.prompt_ids = RandomTokens(random, options.prompt_tokens, config.vocab_size);
-  prefill.max_new_tokens = 1;
-  const double prefill_seconds = BestOf(options.repeats, [&] { (void)GenerateOffline(model, {prefill}, {}); });
-  std::printf("  prefill  batch 1, %4d tokens      : %9.0f tokens/s\n", options.prompt_tokens,
-              options.prompt_tokens / prefill_seconds);
-
-  for (int batch : {1, 8}) {
-    std::vector<EngineRequest> requests(batch);
-    for (auto& request : requests) {
-      request.prompt_ids = RandomTokens(random, 8, config.vocab_size);
-      request.max_new_tokens = options.decode_tokens;
-      request.stop_at_eos = false;
+  const double flops_per_token = 2.0 * static_cast<double>(config.NumParameters());
+  for (const std::string& weights : options.weights) {
+    auto created = DecoderModel::Create(config);
+    if (!created.ok() || !(*created)->InitializeRandom(1).ok()) {
+      std::cerr << "cannot create model: " << created.status() << "\n";
+      return 1;
     }
-    std::vector<EngineRequest> short_requests = requests;
-    for (auto& request : short_requests) request.max_new_tokens = 1;
-    // Decode rate = (time for N tokens - time for the prefill and first token) / (N - 1) steps.
-    const double full = BestOf(options.repeats, [&] { (void)GenerateOffline(model, requests, {}); });
-    const double first = BestOf(options.repeats, [&] { (void)GenerateOffline(model, short_requests, {}); });
-    const double decode_tokens = static_cast<double>(batch) * (options.decode_tokens - 1);
-    std::printf("  decode   batch %d, %4d new tokens  : %9.0f tokens/s\n", batch, options.decode_tokens,
-                decode_tokens / (full - first));
+    DecoderModel& model = **created;
+    if (weights != "plain") {
+      auto format = ParseWeightFormat(weights);
+      absl::Status packed = format.ok() ? model.PackForServing({*format}) : format.status();
+      if (!packed.ok()) {
+        std::cerr << "--weights " << weights << ": " << packed << "\n";
+        return 1;
+      }
+    }
+    const double step_bytes = static_cast<double>(model.WeightBytesPerToken());
+    std::printf(" weights %-5s (%.1f MB read per decode step)\n", weights.c_str(), step_bytes / 1e6);
+    std::mt19937 random(7);
+    // Prefill: one prompt, no new tokens beyond the first.
+    EngineRequest prefill;
+    prefill.prompt_ids = RandomTokens(random, options.prompt_tokens, config.vocab_size);
+    prefill.max_new_tokens = 1;
+    const double prefill_seconds = MedianOf(options.repeats, [&] { (void)GenerateOffline(model, {prefill}, {}); });
+    const double prefill_rate = options.prompt_tokens / prefill_seconds;
+    std::printf("  prefill  batch 1, %4d tokens      : %9.0f tokens/s  %5.0f GFLOP/s = %3.0f%% of the matmul peak\n",
+                options.prompt_tokens, prefill_rate, prefill_rate * flops_per_token / 1e9,
+                100 * prefill_rate * flops_per_token / 1e9 / bounds.matmul_gflops);
+    for (int batch : {1, 8}) {
+      std::vector<EngineRequest> requests(batch);
+      for (auto& request : requests) {
+        request.prompt_ids = RandomTokens(random, 8, config.vocab_size);
+        request.max_new_tokens = options.decode_tokens;
+        request.stop_at_eos = false;
+      }
+      std::vector<EngineRequest> short_requests = requests;
+      for (auto& request : short_requests) request.max_new_tokens = 1;
+      // Decode rate = (time for N tokens - time for the prefill and first token) / (N - 1) steps.
+      const double full = MedianOf(options.repeats, [&] { (void)GenerateOffline(model, requests, {}); });
+      const double first = MedianOf(options.repeats, [&] { (void)GenerateOffline(model, short_requests, {}); });
+      const double rate = static_cast<double>(batch) * (options.decode_tokens - 1) / (full - first);
+      const double bound = batch * bounds.bandwidth_gbps * 1e9 / step_bytes;
+      std::printf("  decode   batch %d, %4d new tokens  : %9.0f tokens/s  bound %6.0f: %3.0f%%\n", batch,
+                  options.decode_tokens, rate, bound, 100 * rate / bound);
+    }
   }
-
+  if (std::find(options.weights.begin(), options.weights.end(), "plain") == options.weights.end()) return 0;
+  auto created = DecoderModel::Create(config);
+  if (!created.ok() || !(*created)->InitializeRandom(1).ok()) return 1;
+  DecoderModel& model = **created;
+  std::mt19937 random(7);
   OptimizerConfig optimizer;
   auto trainer = ModelTrainer::Create(&model, optimizer, /*lora_only=*/false);
   if (!trainer.ok()) {
@@ -104,9 +134,11 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
   const auto start = std::chrono::steady_clock::now();
   for (int step = 0; step < options.train_steps; ++step) (void)(*trainer)->Step({*batch});
   const double train_seconds = Seconds(start);
-  std::printf("  training batch %d x %d tokens      : %9.0f tokens/s (forward + backward + AdamW)\n",
-              options.train_batch, options.train_sequence,
-              static_cast<double>(batch->tokens_in_batch) * options.train_steps / train_seconds);
+  const double train_rate = static_cast<double>(batch->tokens_in_batch) * options.train_steps / train_seconds;
+  std::printf(" training (float32) batch %d x %d     : %9.0f tokens/s  %5.0f GFLOP/s = %3.0f%% of the matmul peak "
+              "(forward + backward + AdamW)\n",
+              options.train_batch, options.train_sequence, train_rate, 3 * train_rate * flops_per_token / 1e9,
+              100 * 3 * train_rate * flops_per_token / 1e9 / bounds.matmul_gflops);
   return 0;
 }
 
@@ -114,6 +146,7 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
 }  // namespace promptintern
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "model_bench");
   using promptintern::ModelConfig;
   CLI::App app{"PromptIntern model throughput benchmark"};
   ModelConfig custom;
@@ -135,10 +168,20 @@ int main(int argc, char** argv) {
   app.add_option("--train-batch", options.train_batch);
   app.add_option("--train-sequence", options.train_sequence);
   app.add_option("--train-steps", options.train_steps);
+  app.add_option("--repeats", options.repeats, "Runs per figure (the median counts)")->check(CLI::PositiveNumber);
+  app.add_option("--weights", options.weights, "Weight forms: plain (unpacked float32), f32, bf16, f16, int8")
+      ->check(CLI::IsMember({"plain", "f32", "bf16", "f16", "int8"}));
   CLI11_PARSE(app, argc, argv);
   promptintern::SetComputeThreads(threads);
+  namespace bench = promptintern::bench;
+  const int64_t cache = bench::LastLevelCacheBytes();
+  promptintern::Bounds bounds;
+  bounds.bandwidth_gbps = bench::MeasureBandwidth(8 * cache, options.repeats).p10;
+  bounds.matmul_gflops = bench::MeasureMatmulPeak(options.repeats).p10;
+  std::printf("bounds: bandwidth %.1f GB/s (streaming read of %ld MiB), matmul peak %.1f GFLOP/s (1024^3 sgemm)\n",
+              bounds.bandwidth_gbps, static_cast<long>(8 * cache >> 20), bounds.matmul_gflops);
 
-  if (use_custom) return promptintern::Run("custom", custom, options);
+  if (use_custom) return promptintern::Run("custom", custom, options, bounds);
   ModelConfig tiny = custom;
   tiny.hidden_size = 128;
   tiny.intermediate_size = 344;
@@ -153,6 +196,6 @@ int main(int argc, char** argv) {
   small.num_attention_heads = 8;
   small.num_key_value_heads = 4;
   small.vocab_size = 4096;
-  if (int rc = promptintern::Run("tiny", tiny, options); rc != 0) return rc;
-  return promptintern::Run("25M", small, options);
+  if (int rc = promptintern::Run("tiny", tiny, options, bounds); rc != 0) return rc;
+  return promptintern::Run("25M", small, options, bounds);
 }

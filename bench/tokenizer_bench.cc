@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/platform/blas_dispatch.h"
 #include "core/tokenizer/incremental_detokenizer.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -24,6 +25,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "tokenizer_bench");
   CLI::App app{"Tokenizer load, encode and streaming-decode throughput"};
   std::string model_dir, corpus_path;
   std::vector<std::string> fields = {"nl", "bash"};

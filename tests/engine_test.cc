@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <optional>
 #include <thread>
 
 #include "core/checkpoint/checkpoint.h"
@@ -119,7 +120,9 @@ TEST(PagedAttentionTest, SlidingWindowsAndEveryFamilyMatchTheDenseForward) {
     const std::string directory =
         JoinPath(::promptintern::testing::SharedDir(), std::string("models/arch-fixtures/") + family);
     if (!PathExists(JoinPath(directory, "config.json"))) GTEST_SKIP() << "../shared/models/arch-fixtures is absent";
-    auto model = LoadModelForServing(directory);
+    // f32 serving: the bf16 kernels round activations to bfloat16 on rows they take (decode) and
+    // not on the rows BLAS takes (long prefill), a difference of bf16 precision, not of attention.
+    auto model = LoadModelForServing(directory, WeightFormat::kF32);
     ASSERT_TRUE(model.ok()) << model.status();
     SCOPED_TRACE(family);
     ExpectPagedMatchesDense(**model, 3);
@@ -289,9 +292,14 @@ TEST(EngineTest, AConsumerThatNeverReadsIsCutOffWithoutDelayingTheOthers) {
   EXPECT_EQ(tokens.size(), 4u);
 }
 
-TEST(EngineTest, ABatchMixingAdaptersAndTheBaseGivesEachRequestItsOwnTokens) {
+// Requests on three adapters and on the base in one batch, each against the adapter attached as
+// LoRA to its own unpacked copy; with `packed`, the base serves in that packed, fused form.
+void ExpectAdapterBatchMatchesLora(std::optional<WeightFormat> packed) {
   constexpr uint64_t kBase = 41;
   auto base = MakeRandomModel(kBase);
+  if (packed.has_value()) {
+    ASSERT_TRUE(base->PackForServing({*packed}).ok());
+  }
   const std::vector<std::vector<std::string>> targets = {
       {"q_proj", "v_proj"}, {"gate_proj", "up_proj", "down_proj"}, {"q_proj", "k_proj", "v_proj", "o_proj", "down_proj"}};
   std::vector<std::shared_ptr<const LowRankAdapter>> adapters;
@@ -334,6 +342,13 @@ TEST(EngineTest, ABatchMixingAdaptersAndTheBaseGivesEachRequestItsOwnTokens) {
   // The adapters' answers differ from the base's: the test would not notice a dropped adapter otherwise.
   EXPECT_NE((*mixed)[0].token_ids, (*mixed)[1].token_ids);
 }
+
+TEST(EngineTest, ABatchMixingAdaptersAndTheBaseGivesEachRequestItsOwnTokens) {
+  ExpectAdapterBatchMatchesLora(std::nullopt);
+}
+
+// The per-row adapters add to the fused q/k/v and gate/up outputs of the serving kernels.
+TEST(EngineTest, AdaptersApplyOnTopOfThePackedFusedBase) { ExpectAdapterBatchMatchesLora(WeightFormat::kF32); }
 
 TEST(EngineTest, AnAdapterOfAnotherShapeIsRefused) {
   auto base = MakeRandomModel(43);

@@ -167,12 +167,12 @@ TEST(ImportTest, CliImportsWithATaskFile) {
   ASSERT_TRUE(version_dir.ok());
   EXPECT_EQ(*ReadFile(*version_dir + "/task.json"), *ReadFile(task_file));
 
-  EngineOptions options;
-  options.max_batch_size = 1;
+  ServingOptions options;
+  options.engine.max_batch_size = 1;
   auto served = ServedModel::Load(**registry, "stories@1", options);
   ASSERT_TRUE(served.ok()) << served.status();
-  auto query_only = (*served)->RenderPromptIds("Lily had a red ball.", PromptMode::kQueryOnly);
-  auto full = (*served)->RenderPromptIds("Lily had a red ball.", PromptMode::kFull);
+  auto query_only = (*served)->base()->RenderPromptIds("Lily had a red ball.", PromptMode::kQueryOnly);
+  auto full = (*served)->base()->RenderPromptIds("Lily had a red ball.", PromptMode::kFull);
   ASSERT_TRUE(query_only.ok() && full.ok());
   EXPECT_GT(full->size(), query_only->size() + 10);
   EXPECT_GT((*served)->template_tokens(), 10);

@@ -35,6 +35,7 @@ struct GenerateFlags {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   int threads = 0;
+  std::string weights;  // f32, bf16, f16, int8; empty: the checkpoint's dtype
   ConnectionFlags server;  // address set: ask the inference service instead of loading a model
   std::string mode = "query_only";
 };
@@ -78,12 +79,18 @@ absl::StatusOr<std::vector<int>> ParsePromptIds(const std::string& text) {
 absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   if (!flags.server.options.address.empty()) return RunRemoteGenerate(flags);
   SetComputeThreads(flags.threads);
+  std::optional<WeightFormat> weights;
+  if (!flags.weights.empty()) {
+    absl::StatusOr<WeightFormat> parsed = ParseWeightFormat(flags.weights);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("--weights: ", parsed.status().message()));
+    weights = *parsed;
+  }
   // With a tokenizer the model stops at its EOS set too; ids in, ids out needs none.
   Checkpoint checkpoint;
   if (flags.prompt_ids.has_value() && TokenizerFileIn(flags.model_dir).empty()) {
-    ASSIGN_OR_RETURN(checkpoint.model, LoadModelForServing(flags.model_dir));
+    ASSIGN_OR_RETURN(checkpoint.model, LoadModelForServing(flags.model_dir, weights));
   } else {
-    ASSIGN_OR_RETURN(checkpoint, LoadCheckpointForServing(flags.model_dir));
+    ASSIGN_OR_RETURN(checkpoint, LoadCheckpointForServing(flags.model_dir, weights));
   }
   const DecoderModel& model = *checkpoint.model;
   const Tokenizer* tokenizer = checkpoint.tokenizer.get();
@@ -132,6 +139,8 @@ void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run) {
   command->add_option("--seed", flags->seed, "Sampling seed");
   command->add_option("--stop", flags->stop, "Stop string (repeatable)");
   command->add_option("--threads", flags->threads, "Compute threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  command->add_option("--weights", flags->weights,
+                      "With --model: serving weights f32, bf16, f16 or int8 (default: the checkpoint's dtype)");
   command->callback([flags, run] {
     *run = [flags] {
       if (flags->model_dir.empty() && flags->server.options.address.empty()) {

@@ -5,8 +5,10 @@
 #include <iostream>
 
 #include "client/cli/commands.h"
+#include "core/platform/blas_dispatch.h"
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "promptintern");
   CLI::App app{"PromptIntern: internalize a recurring prompt into a model's weights, then serve it"};
   app.require_subcommand(1);
   std::function<int()> run;

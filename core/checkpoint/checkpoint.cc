@@ -209,9 +209,34 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModel(const std::string& direc
   return LoadWeights(directory, config, storage);
 }
 
-absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory) {
+namespace {
+
+// The model of `directory` (with `config`) as serving holds it: packed as `weights` for the
+// serving kernels, or, without `weights`, a float32 checkpoint packed as f32 and a 16-bit one in
+// its exact form (widened into float32 arithmetic).
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadServingWeights(const std::string& directory, const ModelConfig& config,
+                                                                 std::optional<WeightFormat> weights) {
   ASSIGN_OR_RETURN(WeightStorage storage, CheckpointStorage(directory));
-  return LoadModel(directory, storage);
+  if (!weights.has_value()) {
+    // The bf16 kernels would round the activations of decode rows to bfloat16 (packed_linear.h).
+    if (storage != WeightStorage::kFloat32) return LoadWeights(directory, config, storage);
+    weights = WeightFormat::kF32;
+  }
+  // bf16 serving holds the tensors in bfloat16 too (exact, half the memory); f32 serving widens a
+  // 16-bit checkpoint; int8 and f16 quantize from the checkpoint's own values.
+  if (*weights == WeightFormat::kBF16) storage = WeightStorage::kBFloat16;
+  if (*weights == WeightFormat::kF32) storage = WeightStorage::kFloat32;
+  ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadWeights(directory, config, storage));
+  RETURN_IF_ERROR(model->PackForServing({*weights}));
+  return model;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
+                                                                  std::optional<WeightFormat> weights) {
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(JoinPath(directory, kConfigFile)));
+  return LoadServingWeights(directory, config, weights);
 }
 
 absl::Status MatchTokenizer(const Tokenizer& tokenizer, ModelConfig* config) {
@@ -235,20 +260,34 @@ absl::Status MatchTokenizer(const Tokenizer& tokenizer, ModelConfig* config) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& directory, WeightStorage storage) {
+namespace {
+
+// config.json and the tokenizer, checked to belong together (MatchTokenizer).
+absl::StatusOr<std::pair<ModelConfig, std::unique_ptr<Tokenizer>>> LoadConfigAndTokenizer(const std::string& directory) {
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(JoinPath(directory, kConfigFile)));
-  Checkpoint checkpoint;
-  ASSIGN_OR_RETURN(checkpoint.tokenizer, Tokenizer::LoadFromDirectory(directory));
-  if (absl::Status matched = MatchTokenizer(*checkpoint.tokenizer, &config); !matched.ok()) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::LoadFromDirectory(directory));
+  if (absl::Status matched = MatchTokenizer(*tokenizer, &config); !matched.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint ", directory, ": ", matched.message()));
   }
-  ASSIGN_OR_RETURN(checkpoint.model, LoadWeights(directory, config, storage));
+  return std::make_pair(std::move(config), std::move(tokenizer));
+}
+
+}  // namespace
+
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& directory, WeightStorage storage) {
+  ASSIGN_OR_RETURN(auto loaded, LoadConfigAndTokenizer(directory));
+  Checkpoint checkpoint;
+  checkpoint.tokenizer = std::move(loaded.second);
+  ASSIGN_OR_RETURN(checkpoint.model, LoadWeights(directory, loaded.first, storage));
   return checkpoint;
 }
 
-absl::StatusOr<Checkpoint> LoadCheckpointForServing(const std::string& directory) {
-  ASSIGN_OR_RETURN(WeightStorage storage, CheckpointStorage(directory));
-  return LoadCheckpoint(directory, storage);
+absl::StatusOr<Checkpoint> LoadCheckpointForServing(const std::string& directory, std::optional<WeightFormat> weights) {
+  ASSIGN_OR_RETURN(auto loaded, LoadConfigAndTokenizer(directory));
+  Checkpoint checkpoint;
+  checkpoint.tokenizer = std::move(loaded.second);
+  ASSIGN_OR_RETURN(checkpoint.model, LoadServingWeights(directory, loaded.first, weights));
+  return checkpoint;
 }
 
 absl::Status WriteTensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors, DType dtype,

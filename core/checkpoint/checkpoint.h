@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,15 @@ absl::StatusOr<std::vector<std::string>> WeightFileNames(const std::string& dire
 // The storage the checkpoint's weights are in (the dtype of its embeddings).
 absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory);
 
-// LoadModel keeping a 16-bit checkpoint in its 16-bit form: about half the resident memory of
-// float32, with float32 activations and accumulation.
-absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory);
+// The model of `directory` in its serving form (DecoderModel::PackForServing): projections and LM
+// head packed as `weights` for the serving kernels (int8: weight-only, one scale per block of 32
+// inputs), with q/k/v and gate/up fused. Without `weights`: a float32 checkpoint is packed as f32;
+// a 16-bit one is served as before, unpacked, its weights widened exactly into float32 arithmetic
+// (the bf16 kernels round decode activations to bfloat16: ask for it with kBF16). The tensors are
+// held in the checkpoint's 16-bit form where that is exact (a 16-bit checkpoint, or bf16
+// serving), about half the resident memory of float32; activations and accumulation are float32.
+absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
+                                                                  std::optional<WeightFormat> weights = std::nullopt);
 
 // A checkpoint's model with the tokenizer it ships, as the pipeline, the inference service and
 // the CLI use them: the pair is checked to belong together (MatchTokenizer) and the model's
@@ -53,8 +60,9 @@ struct Checkpoint {
 };
 absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& directory,
                                           WeightStorage storage = WeightStorage::kFloat32);
-// LoadCheckpoint with the weights in the checkpoint's own storage (LoadModelForServing).
-absl::StatusOr<Checkpoint> LoadCheckpointForServing(const std::string& directory);
+// LoadCheckpoint with the model as LoadModelForServing holds it (`weights` as there).
+absl::StatusOr<Checkpoint> LoadCheckpointForServing(const std::string& directory,
+                                                    std::optional<WeightFormat> weights = std::nullopt);
 
 // Checks that `tokenizer` can drive a model of `config` and adds its EOS ids to
 // config->extra_eos_token_ids. The model's vocabulary must hold the tokenizer model's every id

@@ -8,8 +8,10 @@
 #include <limits>
 #include <map>
 #include <new>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "core/kernels/packed_linear.h"
 #include "core/model/rope.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -51,11 +53,41 @@ at::Tensor LazilyZeroedTensor(const std::vector<int64_t>& shape) {
   return at::from_blob(memory, shape, [bytes](void* data) { munmap(data, bytes); }, at::TensorOptions().dtype(at::kFloat));
 }
 
+// The serving form of `parts` stacked along the output dimension (one part: itself), biases
+// concatenated (zeros for a part without one, when another has one).
+Projection PackStacked(const std::vector<const Projection*>& parts, const PackOptions& options) {
+  std::vector<at::Tensor> weights;
+  std::vector<at::Tensor> biases;
+  bool any_bias = false;
+  for (const Projection* part : parts) {
+    weights.push_back(part->weight.to(at::kFloat));
+    any_bias = any_bias || part->bias.defined();
+  }
+  for (const Projection* part : parts) {
+    biases.push_back(part->bias.defined() ? part->bias : at::zeros({part->weight.size(0)}, at::kFloat));
+  }
+  Projection fused;
+  fused.weight = parts.size() == 1 ? weights.front() : at::cat(weights, 0);
+  if (any_bias) fused.bias = parts.size() == 1 ? biases.front() : at::cat(biases, 0);
+  absl::StatusOr<PackedWeight> packed = PackWeight(fused.weight.contiguous(), options);
+  if (!packed.ok()) throw std::invalid_argument(std::string(packed.status().message()));
+  fused.packed = std::make_shared<const PackedWeight>(*std::move(packed));
+  // The packed form is all inference reads; a float32 pack aliases the tensor, another format
+  // does not need it.
+  fused.weight = options.format == WeightFormat::kF32 ? fused.packed->Unpack() : at::Tensor();
+  return fused;
+}
+
 }  // namespace
 
 int64_t KvCache::batch_size() const { return keys.empty() ? 0 : keys.front().size(0); }
 
 at::Tensor ApplyProjection(const Projection& projection, const at::Tensor& x) {
+  if (projection.packed != nullptr) {  // serving: PackForServing refuses LoRA projections
+    at::Tensor y = PackedLinear(x, *projection.packed);
+    if (projection.bias.defined()) y.add_(projection.bias);
+    return y;
+  }
   // 16-bit weights are widened exactly; activations and accumulation stay float32.
   const at::Tensor weight =
       projection.weight.scalar_type() == at::kFloat ? projection.weight : projection.weight.to(at::kFloat);
@@ -201,6 +233,50 @@ std::vector<std::pair<std::string, Projection*>> DecoderModel::NamedProjections(
   return projections;
 }
 
+absl::Status DecoderModel::PackForServing(const PackOptions& options) {
+  if (serving_format_.has_value()) return absl::FailedPreconditionError("the model is already packed for serving");
+  for (auto& [path, projection] : NamedProjections()) {
+    if (projection->has_lora()) {
+      return absl::FailedPreconditionError(absl::StrCat(path, " carries LoRA: merge it or serve it as an adapter"));
+    }
+  }
+  RETURN_IF_ERROR(CallTorchVoid("packing the weights for serving", [&] {
+    at::NoGradGuard no_grad;
+    for (DecoderLayer& layer : layers_) {
+      layer.qkv_proj = PackStacked({&layer.q_proj, &layer.k_proj, &layer.v_proj}, options);
+      layer.gate_up_proj = PackStacked({&layer.gate_proj, &layer.up_proj}, options);
+      layer.o_proj.packed = PackStacked({&layer.o_proj}, options).packed;
+      layer.down_proj.packed = PackStacked({&layer.down_proj}, options).packed;
+    }
+    Projection head;
+    head.weight = lm_head_weight();
+    packed_lm_head_ = PackStacked({&head}, options);
+  }));
+  serving_format_ = options.format;
+  return absl::OkStatus();
+}
+
+int64_t DecoderModel::WeightBytesPerToken() const {
+  const auto bytes = [](const Projection& projection) {
+    return projection.packed != nullptr ? projection.packed->bytes()
+                                        : projection.weight.numel() * static_cast<int64_t>(projection.weight.element_size());
+  };
+  int64_t total = 0;
+  for (const DecoderLayer& layer : layers_) {
+    if (layer.qkv_proj.packed != nullptr) {
+      total += bytes(layer.qkv_proj) + bytes(layer.gate_up_proj);
+    } else {
+      total += bytes(layer.q_proj) + bytes(layer.k_proj) + bytes(layer.v_proj) + bytes(layer.gate_proj) +
+               bytes(layer.up_proj);
+    }
+    total += bytes(layer.o_proj) + bytes(layer.down_proj);
+  }
+  if (packed_lm_head_.packed != nullptr) return total + bytes(packed_lm_head_);
+  Projection head;
+  head.weight = lm_head_weight();
+  return total + bytes(head);
+}
+
 const at::Tensor& DecoderModel::lm_head_weight() const {
   return config_.tie_word_embeddings ? embed_tokens_ : lm_head_;
 }
@@ -268,14 +344,19 @@ at::Tensor DecoderModel::Embed(const at::Tensor& tokens) const {
 at::Tensor DecoderModel::Project(const Projection& projection, size_t layer, int slot, const at::Tensor& x,
                                  const std::vector<AdapterRows>* adapters) const {
   at::Tensor y = ApplyProjection(projection, x);
-  if (adapters == nullptr) return y;
+  AddAdapterUpdates(y, layer, slot, x, adapters);
+  return y;
+}
+
+void DecoderModel::AddAdapterUpdates(at::Tensor& y, size_t layer, int slot, const at::Tensor& x,
+                                     const std::vector<AdapterRows>* adapters) const {
+  if (adapters == nullptr) return;
   for (const AdapterRows& group : *adapters) {
     const LowRankAdapter::Update& update = group.adapter->update(layer, slot);
     if (!update.a.defined()) continue;
     const at::Tensor delta = at::linear(at::linear(x.index_select(0, group.rows), update.a), update.b);
     y.index_add_(0, group.rows, delta, group.adapter->scale);
   }
-  return y;
 }
 
 template <typename AttentionFn>
@@ -287,11 +368,22 @@ at::Tensor DecoderModel::RunLayers(at::Tensor x, const AttentionFn& attention,
     if (layer.attention_output_norm.defined()) attended = Norm(attended, layer.attention_output_norm);
     x = x + attended;
     const at::Tensor normed = Norm(x, layer.mlp_norm);
-    const at::Tensor gate = Project(layer.gate_proj, i, kGateProj, normed, adapters);
+    at::Tensor gate;
+    at::Tensor up;
+    if (layer.gate_up_proj.packed != nullptr) {
+      const at::Tensor fused = ApplyProjection(layer.gate_up_proj, normed);
+      const int64_t intermediate = config_.intermediate_size;
+      gate = fused.narrow(-1, 0, intermediate);
+      up = fused.narrow(-1, intermediate, intermediate);
+      AddAdapterUpdates(gate, i, kGateProj, normed, adapters);
+      AddAdapterUpdates(up, i, kUpProj, normed, adapters);
+    } else {
+      gate = Project(layer.gate_proj, i, kGateProj, normed, adapters);
+      up = Project(layer.up_proj, i, kUpProj, normed, adapters);
+    }
     const at::Tensor activated =
         config_.activation == Activation::kSilu ? at::silu(gate) : at::gelu(gate, /*approximate=*/"tanh");
-    at::Tensor mlp = Project(layer.down_proj, i, kDownProj, activated * Project(layer.up_proj, i, kUpProj, normed, adapters),
-                             adapters);
+    at::Tensor mlp = Project(layer.down_proj, i, kDownProj, activated * up, adapters);
     if (layer.mlp_output_norm.defined()) mlp = Norm(mlp, layer.mlp_output_norm);
     x = x + mlp;
   }
@@ -306,9 +398,25 @@ DecoderModel::Qkv DecoderModel::ProjectQkv(const DecoderLayer& layer, size_t lay
   shape.back() = -1;
   shape.push_back(head_dim);
   Qkv qkv;
-  qkv.q = Project(layer.q_proj, layer_index, kQProj, x, adapters).view(shape);
-  qkv.k = Project(layer.k_proj, layer_index, kKProj, x, adapters).view(shape);
-  qkv.v = Project(layer.v_proj, layer_index, kVProj, x, adapters).view(shape);
+  if (layer.qkv_proj.packed != nullptr) {
+    // One fused projection, split into views; each part's adapter update lands in its columns.
+    const at::Tensor fused = ApplyProjection(layer.qkv_proj, x);
+    const int64_t q_dim = config_.num_attention_heads * head_dim;
+    const int64_t kv_dim = config_.num_key_value_heads * head_dim;
+    at::Tensor q = fused.narrow(-1, 0, q_dim);
+    at::Tensor k = fused.narrow(-1, q_dim, kv_dim);
+    at::Tensor v = fused.narrow(-1, q_dim + kv_dim, kv_dim);
+    AddAdapterUpdates(q, layer_index, kQProj, x, adapters);
+    AddAdapterUpdates(k, layer_index, kKProj, x, adapters);
+    AddAdapterUpdates(v, layer_index, kVProj, x, adapters);
+    qkv.q = q.view(shape);
+    qkv.k = k.view(shape);
+    qkv.v = v.view(shape);
+  } else {
+    qkv.q = Project(layer.q_proj, layer_index, kQProj, x, adapters).view(shape);
+    qkv.k = Project(layer.k_proj, layer_index, kKProj, x, adapters).view(shape);
+    qkv.v = Project(layer.v_proj, layer_index, kVProj, x, adapters).view(shape);
+  }
   if (layer.q_norm.defined()) {
     qkv.q = Norm(qkv.q, layer.q_norm);
     qkv.k = Norm(qkv.k, layer.k_norm);
@@ -596,9 +704,14 @@ at::Tensor DecoderModel::PagedAttention(const DecoderLayer& layer, size_t layer_
 
 absl::StatusOr<at::Tensor> DecoderModel::Logits(const at::Tensor& hidden) const {
   return CallTorch("language-model head", [&] {
-    Projection head;
-    head.weight = lm_head_weight();
-    at::Tensor logits = ApplyProjection(head, hidden);
+    at::Tensor logits;
+    if (packed_lm_head_.packed != nullptr) {
+      logits = ApplyProjection(packed_lm_head_, hidden);
+    } else {
+      Projection head;
+      head.weight = lm_head_weight();
+      logits = ApplyProjection(head, hidden);
+    }
     if (config_.final_logit_softcapping > 0) logits = SoftCap(logits, config_.final_logit_softcapping);
     return logits;
   });

@@ -11,6 +11,13 @@
 // 16-bit checkpoint is loaded for serving (half the resident memory); activations and
 // accumulation are always float32, and norms and biases are float32. Training needs float32.
 //
+// Serving form (PackForServing): every projection and the LM head also get a packed weight
+// (core/kernels: f32, bf16, f16 or int8 weight-only) that inference multiplies by instead of the
+// tensor, with gemv-class kernels for up to kSmallBatchRows rows (decode) and BLAS gemm beyond;
+// q/k/v and gate/up are fused into one packed projection each, so a decode step reads a layer's
+// weights in four streams instead of seven. Biases ride in the fused projection; q/k norms and
+// RoPE apply after the split; per-row adapters (LowRankAdapter) add their update to each part.
+//
 // Positions: every row of a batch carries its own start position. A query at absolute position p
 // sees the keys at positions <= p of its own row (and > p - sliding_window on sliding layers).
 // With a KV cache the cache slot is the position, so rows of different lengths (right padded at
@@ -22,12 +29,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/kernels/packed_weight.h"
 #include "core/model/config.h"
 
 namespace promptintern {
@@ -43,6 +52,8 @@ struct Projection {
   at::Tensor lora_b;  // [out, rank]
   double lora_scale = 0.0;
   double lora_dropout = 0.0;
+  // The serving form of `weight` (PackForServing); inference multiplies by it when set.
+  std::shared_ptr<const PackedWeight> packed;
   bool has_lora() const { return lora_a.defined(); }
 };
 
@@ -56,6 +67,9 @@ struct DecoderLayer {
   at::Tensor k_norm;
   Projection q_proj, k_proj, v_proj, o_proj;
   Projection gate_proj, up_proj, down_proj;
+  // Serving form only (PackForServing): [q; k; v] and [gate; up] as one packed projection each
+  // (bias included); `packed` is null otherwise.
+  Projection qkv_proj, gate_up_proj;
 };
 
 // Per-layer key/value tensors [batch, kv_heads, capacity, head_dim].
@@ -117,6 +131,18 @@ class DecoderModel {
   const ModelConfig& config() const { return config_; }
   WeightStorage storage() const { return storage_; }
 
+  // Packs every projection and the LM head into `options.format` for inference and fuses q/k/v
+  // and gate/up (see the banner). The tensors stay (NamedWeights, saving and adapters' shapes read
+  // them), so the packed form is memory on top of them: a float32 pack of o/down/LM head aliases
+  // its tensor, the fused ones are copies. Call once, before serving; FAILED_PRECONDITION on a
+  // model with LoRA projections (merge or serve them as adapters instead).
+  absl::Status PackForServing(const PackOptions& options);
+  // The format of PackForServing, or nullopt before it.
+  std::optional<WeightFormat> serving_format() const { return serving_format_; }
+  // Bytes of weights one decode step reads (every projection and the LM head, in their serving
+  // form; the embedding row is negligible): the numerator of a bandwidth bound.
+  int64_t WeightBytesPerToken() const;
+
   // Normal(0, initializer_range) for matrices, zeros for biases, the identity for norms (ones, or
   // zeros where the norm multiplies by 1 + w); deterministic by seed.
   absl::Status InitializeRandom(uint64_t seed);
@@ -171,6 +197,10 @@ class DecoderModel {
   // ApplyProjection, plus each adapter's update on its rows (x is [rows, in] then).
   at::Tensor Project(const Projection& projection, size_t layer, int slot, const at::Tensor& x,
                      const std::vector<AdapterRows>* adapters) const;
+  // Adds each adapter's update of projection `slot` to its rows of `y` (which may be a view into
+  // a fused projection's output).
+  void AddAdapterUpdates(at::Tensor& y, size_t layer, int slot, const at::Tensor& x,
+                         const std::vector<AdapterRows>* adapters) const;
   // The decoder layers around an attention function (the dense or the paged one), then the
   // final norm. `x` is the embedded input, [..., hidden].
   template <typename AttentionFn>
@@ -192,6 +222,8 @@ class DecoderModel {
   at::Tensor embed_tokens_;  // [vocab, hidden]
   at::Tensor final_norm_;    // [hidden]
   at::Tensor lm_head_;       // [vocab, hidden]; undefined when tied
+  std::optional<WeightFormat> serving_format_;
+  Projection packed_lm_head_;  // serving form of lm_head_weight(); `packed` null before PackForServing
   std::vector<DecoderLayer> layers_;
   // [max_positions, head_dim] rotary tables of the global layers and of the sliding layers (the
   // same tensors when the family has one rope base).
@@ -199,7 +231,8 @@ class DecoderModel {
   at::Tensor local_rope_cos_, local_rope_sin_;
 };
 
-// y = x W^T (+ b) (+ LoRA), in float32 whatever the weight's storage. A single input row in
+// y = x W^T (+ b) (+ LoRA), in float32 whatever the weight's storage. With a packed weight
+// (serving) it multiplies by that (core/kernels/packed_linear.h). Otherwise a single input row in
 // inference goes to gemv, which streams the weight once instead of letting BLAS gemm repack it on
 // every call: decode at batch 1 is memory-bound.
 at::Tensor ApplyProjection(const Projection& projection, const at::Tensor& x);

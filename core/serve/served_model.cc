@@ -91,7 +91,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   served->registry_ = &registry;
   served->options_ = options;
   served->base_model_ = opened.manifest.base_model;
-  ASSIGN_OR_RETURN(Checkpoint checkpoint, LoadCheckpointForServing(opened.directory));
+  ASSIGN_OR_RETURN(Checkpoint checkpoint, LoadCheckpointForServing(opened.directory, options.weights));
   served->model_ = std::move(checkpoint.model);
   served->tokenizer_ = std::move(checkpoint.tokenizer);
   ASSIGN_OR_RETURN(served->base_, served->MakeTarget(opened.model_name, opened.version, opened.directory, nullptr));
@@ -206,7 +206,7 @@ absl::StatusOr<bool> ModelHolder::Refresh() {
   }
   const std::string name = reference_.substr(0, reference_.find('@'));
   ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> loaded,
-                   ServedModel::Load(*registry_, absl::StrCat(name, "@", version), options_));
+                   ServedModel::Load(*registry_, absl::StrCat(name, "@", version), options_, weights_));
   absl::MutexLock lock(&mu_);
   current_ = std::move(loaded);
   return true;

@@ -18,12 +18,14 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "core/kernels/packed_weight.h"
 #include "core/serve/engine.h"
 #include "core/task/task_json.h"
 
@@ -68,6 +70,8 @@ struct ServingOptions {
   EngineOptions engine;
   // Adapters kept loaded; the least recently used beyond this is dropped.
   int max_adapters = 8;
+  // The serving weight format (LoadModelForServing); nullopt: as the checkpoint stores it.
+  std::optional<WeightFormat> weights;
 };
 
 class ServedModel {

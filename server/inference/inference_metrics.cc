@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 
 #include "core/serve/engine.h"
+#include "server/common/blas_info_metric.h"
 
 namespace promptintern {
 namespace {
@@ -70,6 +71,7 @@ InferenceMetrics::InferenceMetrics()
   kv_blocks_used_ = &kv_blocks.Add({{"state", "used"}});
   kv_blocks_cached_ = &kv_blocks.Add({{"state", "cached"}});
   kv_blocks_free_ = &kv_blocks.Add({{"state", "free"}});
+  RegisterBlasInfo(*registry_);
 }
 
 void InferenceMetrics::RecordRequest(const RequestRecord& record) {

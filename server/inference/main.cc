@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-
+#include "core/platform/blas_dispatch.h"
 #include "core/registry/registry.h"
 #include "core/serve/served_model.h"
 #include "core/util/threads.h"
@@ -37,6 +37,7 @@ struct InferenceConfig {
   promptintern::ListenerSettings listener{"127.0.0.1:50052", "127.0.0.1:9092", 1 << 20};
   std::string registry_dir = "registry";
   std::string model;
+  std::string weights;  // f32, bf16, f16 or int8; empty: the checkpoint's dtype
   int threads = 0;
   int max_batch_size = 8;
   int max_waiting = 64;
@@ -56,6 +57,7 @@ struct InferenceConfig {
 }  // namespace
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "promptintern-inference");
   promptintern::BlockTerminationSignals();
   CLI::App app{"PromptIntern inference service"};
   InferenceConfig config;
@@ -63,6 +65,9 @@ int main(int argc, char** argv) {
   config.listener.Bind(settings);
   settings.Bind("registry_dir", "--registry-dir", config.registry_dir, "Model registry root directory");
   settings.Bind("model", "--model", config.model, "Registry reference to serve: name@alias, name@version or name");
+  settings.Bind("weights", "--weights", config.weights,
+                "Serving weights: f32, bf16, f16 or int8 (weight-only, scale per 32 inputs); default: the "
+                "checkpoint's dtype");
   settings.Bind("threads", "--threads", config.threads, "Compute threads (0 = all cores)");
   settings.Bind("max_batch_size", "--max-batch-size", config.max_batch_size, "Requests decoding together");
   settings.Bind("max_waiting", "--max-waiting", config.max_waiting, "Queued requests before RESOURCE_EXHAUSTED");
@@ -106,6 +111,15 @@ int main(int argc, char** argv) {
     std::cerr << "promptintern-inference: --model (or model: in the config) is required\n";
     return 2;
   }
+  std::optional<promptintern::WeightFormat> weights;
+  if (!config.weights.empty()) {
+    auto parsed = promptintern::ParseWeightFormat(config.weights);
+    if (!parsed.ok()) {
+      std::cerr << "promptintern-inference: --weights: " << parsed.status().message() << "\n";
+      return 2;
+    }
+    weights = *parsed;
+  }
   promptintern::SetComputeThreads(config.threads);
 
   auto registry = promptintern::ModelRegistry::OpenLocal(config.registry_dir);
@@ -116,6 +130,7 @@ int main(int argc, char** argv) {
   promptintern::InferenceMetrics metrics;
   promptintern::ServingOptions serving_options;
   serving_options.max_adapters = config.max_adapters;
+  serving_options.weights = weights;
   promptintern::EngineOptions& engine_options = serving_options.engine;
   engine_options.max_batch_size = config.max_batch_size;
   engine_options.max_waiting = config.max_waiting;

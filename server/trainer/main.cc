@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/jobs/job_manager.h"
+#include "core/platform/blas_dispatch.h"
 #include "core/jobs/publish_run.h"
 #include "core/registry/registry.h"
 #include "server/common/metrics_http.h"
@@ -45,6 +46,7 @@ struct TrainerConfig {
 }  // namespace
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "promptintern-trainer");
   promptintern::BlockTerminationSignals();
   CLI::App app{"PromptIntern trainer service"};
   TrainerConfig config;

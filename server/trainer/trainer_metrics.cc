@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "server/common/blas_info_metric.h"
+
 namespace promptintern {
 
 TrainerMetrics::TrainerMetrics()
@@ -30,7 +32,9 @@ TrainerMetrics::TrainerMetrics()
       published_(&prometheus::BuildCounter()
                       .Name("promptintern_trainer_versions_published_total")
                       .Help("Model versions published to the registry")
-                      .Register(*registry_)) {}
+                      .Register(*registry_)) {
+  RegisterBlasInfo(*registry_);
+}
 
 void TrainerMetrics::Observe(const JobRecord& job, const JobEvent& event) {
   const prometheus::Labels labels = {{"job_id", job.id}, {"name", job.name}};

@@ -1,0 +1,133 @@
+#include "bench/bench_support.h"
+
+#include <torch/torch.h>
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <string>
+
+#include "core/kernels/kernel_isa.h"
+#include "core/platform/cpu_features.h"
+
+namespace promptintern::bench {
+
+int64_t LastLevelCacheBytes() {
+  int64_t largest = 0;
+  for (int index = 0; index < 8; ++index) {
+    std::ifstream file("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size");
+    std::string text;
+    if (!(file >> text) || text.empty()) continue;
+    int64_t value = std::atoll(text.c_str());
+    if (text.back() == 'K') value <<= 10;
+    if (text.back() == 'M') value <<= 20;
+    largest = std::max(largest, value);
+  }
+  return largest > 0 ? largest : int64_t{32} << 20;
+}
+
+namespace {
+
+// The streaming read of the bandwidth probe: sums with several independent accumulators so that
+// only memory limits it; the widest vectors the CPU has (this file's own code, independent of the
+// kernels it measures).
+__attribute__((target("avx512f"))) float SumAvx512(const float* p, int64_t n) {
+  __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
+  for (int64_t i = 0; i + 64 <= n; i += 64) {
+    a = _mm512_add_ps(a, _mm512_loadu_ps(p + i));
+    b = _mm512_add_ps(b, _mm512_loadu_ps(p + i + 16));
+    c = _mm512_add_ps(c, _mm512_loadu_ps(p + i + 32));
+    d = _mm512_add_ps(d, _mm512_loadu_ps(p + i + 48));
+  }
+  float lanes[16];
+  _mm512_storeu_ps(lanes, _mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
+  float total = 0;
+  for (float lane : lanes) total += lane;
+  return total;
+}
+
+__attribute__((target("avx2"))) float SumAvx2(const float* p, int64_t n) {
+  __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
+  for (int64_t i = 0; i + 32 <= n; i += 32) {
+    a = _mm256_add_ps(a, _mm256_loadu_ps(p + i));
+    b = _mm256_add_ps(b, _mm256_loadu_ps(p + i + 8));
+    c = _mm256_add_ps(c, _mm256_loadu_ps(p + i + 16));
+    d = _mm256_add_ps(d, _mm256_loadu_ps(p + i + 24));
+  }
+  const __m256 sum = _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d));
+  float lanes[8];
+  _mm256_storeu_ps(lanes, sum);
+  float total = 0;
+  for (float lane : lanes) total += lane;
+  return total;
+}
+
+float SumPortable(const float* p, int64_t n) {
+  float a = 0, b = 0, c = 0, d = 0;
+  for (int64_t i = 0; i + 4 <= n; i += 4) {
+    a += p[i];
+    b += p[i + 1];
+    c += p[i + 2];
+    d += p[i + 3];
+  }
+  return a + b + c + d;
+}
+
+}  // namespace
+
+namespace {
+bool g_cpu_clock = false;
+}  // namespace
+
+void UseCpuClock(bool cpu) { g_cpu_clock = cpu; }
+bool UsingCpuClock() { return g_cpu_clock; }
+
+double Now() {
+  if (!g_cpu_clock) return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return (static_cast<double>(now.tv_sec) + now.tv_nsec * 1e-9) / at::get_num_threads();
+}
+
+Timing Summarize(std::vector<double> seconds) {
+  std::sort(seconds.begin(), seconds.end());
+  return {seconds[seconds.size() / 10], seconds[seconds.size() / 2]};
+}
+
+Timing MeasureBandwidth(int64_t bytes, int repeats) {
+  constexpr int64_t kPieces = 64;
+  const at::Tensor buffer = at::ones({bytes / 4});
+  const float* data = buffer.data_ptr<float>();
+  const int64_t piece = buffer.numel() / kPieces;
+  const KernelIsa isa = SupportedKernelIsa(HostCpu());
+  float (*sum)(const float*, int64_t) = isa >= KernelIsa::kAvx512 ? SumAvx512 : isa >= KernelIsa::kAvx2 ? SumAvx2 : SumPortable;
+  std::atomic<float> total{0};
+  const auto read = [&](int64_t i) {
+    at::parallel_for(i * piece, (i + 1) * piece, piece / 16, [&](int64_t begin, int64_t end) {
+      const float part = sum(data + begin, end - begin);
+      float seen = total.load();
+      while (!total.compare_exchange_weak(seen, seen + part)) {
+      }
+    });
+  };
+  TimeEach(kPieces, read);  // the pages are touched by at::ones; this warms the threads
+  const Timing timing = Summarize(TimeEach(kPieces * repeats, [&](int64_t i) { read(i % kPieces); }));
+  const double piece_bytes = static_cast<double>(piece) * 4;
+  return {piece_bytes / timing.p10 / 1e9, piece_bytes / timing.median / 1e9};  // GB/s
+}
+
+Timing MeasureMatmulPeak(int repeats) {
+  const int64_t n = 1024;
+  const at::Tensor a = at::randn({n, n});
+  const at::Tensor b = at::randn({n, n});
+  at::Tensor c = at::mm(a, b);
+  const Timing timing = Summarize(TimeEach(4 * repeats, [&](int64_t) { at::mm_out(c, a, b); }));
+  const double flops = 2.0 * n * n * n;
+  return {flops / timing.p10 / 1e9, flops / timing.median / 1e9};
+}
+
+}  // namespace promptintern::bench

@@ -1,0 +1,48 @@
+// What the benchmarks measure the machine's bounds with (bench/kernel_bench.cc and
+// bench/model_bench.cc print every figure next to them):
+//   - MeasureBandwidth: a streaming read over a buffer (LastLevelCacheBytes() x 8, so it comes
+//     from memory), in 64 pieces each split over the compute threads and timed on its own;
+//   - MeasureMatmulPeak: a 1024^3 at::mm (OpenBLAS sgemm), GFLOP/s.
+// Figures are the 10th percentile and the median of the timed calls: on a machine shared with
+// other work, the fast calls are the ones that ran with all their threads scheduled.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace promptintern::bench {
+
+// The largest cache's size from sysfs ("32768K"), or 32 MiB when it cannot be read.
+int64_t LastLevelCacheBytes();
+
+// --clock cpu: time by the process's CPU time over the thread count instead of the wall clock,
+// which on a machine with more runnable threads than cores mostly measures the waits.
+void UseCpuClock(bool cpu);
+bool UsingCpuClock();
+double Now();  // seconds
+
+// Seconds of each of `count` calls of fn(i).
+template <typename Fn>
+std::vector<double> TimeEach(int64_t count, Fn&& fn) {
+  std::vector<double> seconds(count);
+  for (int64_t i = 0; i < count; ++i) {
+    const double start = Now();
+    fn(i);
+    seconds[i] = Now() - start;
+  }
+  return seconds;
+}
+
+struct Timing {
+  double p10 = 0;     // 10th percentile
+  double median = 0;
+};
+
+Timing Summarize(std::vector<double> values);
+
+// GB/s of a streaming read of `bytes` (p10 is the fast figure: GB/s of the 10th-percentile time).
+Timing MeasureBandwidth(int64_t bytes, int repeats);
+// GFLOP/s of a 1024^3 at::mm.
+Timing MeasureMatmulPeak(int repeats);
+
+}  // namespace promptintern::bench
