@@ -175,7 +175,7 @@ TEST(ImportTest, CliImportsWithATaskFile) {
   auto full = (*served)->base()->RenderPromptIds("Lily had a red ball.", PromptMode::kFull);
   ASSERT_TRUE(query_only.ok() && full.ok());
   EXPECT_GT(full->size(), query_only->size() + 10);
-  EXPECT_GT((*served)->template_tokens(), 10);
+  EXPECT_GT((*served)->base()->template_tokens(), 10);
 }
 
 class ImportRefusalTest : public ::testing::Test {

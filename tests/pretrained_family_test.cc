@@ -108,7 +108,7 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   ServiceProcess trainer_process;
   ASSERT_TRUE(trainer_process.Start(BinaryDir() + "/promptintern-trainer",
                                     {"--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", dir + "/data",
-                                     "--registry-dir", dir + "/registry", "--threads", "1"},
+                                     "--registry-dir", dir + "/registry", "--threads", "1", "--allowed-paths", dir},
                                     dir + "/trainer.log"));
   TrainerClient trainer(trainer_process.address());
   const std::string yaml = JobYaml(name, base);

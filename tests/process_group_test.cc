@@ -436,7 +436,7 @@ TEST(DataParallelTrainingTest, ACutLinkFailsBothRanksWithinTheCollectiveTimeoutA
   auto opened = ModelRegistry::OpenLocal(registry);
   ASSERT_TRUE(opened.ok()) << opened.status();
   auto versions = (*opened)->ListVersions("ddp");
-  EXPECT_TRUE(!versions.ok() || versions->empty()) << "a failed run published";
+  EXPECT_TRUE(!versions.ok() || versions->versions.empty()) << "a failed run published";
 
   ASSERT_TRUE(network.SetLink(true));
   const int again = FreePort();
@@ -452,7 +452,7 @@ TEST(DataParallelTrainingTest, ACutLinkFailsBothRanksWithinTheCollectiveTimeoutA
   ExpectSameWeights(single, rank0_dir);
   versions = (*opened)->ListVersions("ddp");
   ASSERT_TRUE(versions.ok()) << versions.status();
-  EXPECT_EQ(versions->size(), 1u) << "published exactly once";
+  EXPECT_EQ(versions->versions.size(), 1u) << "published exactly once";
 }
 
 TEST(DataParallelTrainingTest, AGlobalBatchThatDoesNotSplitEvenlyIsRefusedByEveryRank) {
