@@ -206,7 +206,7 @@ absl::StatusOr<bool> ModelHolder::Refresh() {
   }
   const std::string name = reference_.substr(0, reference_.find('@'));
   ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> loaded,
-                   ServedModel::Load(*registry_, absl::StrCat(name, "@", version), options_, weights_));
+                   ServedModel::Load(*registry_, absl::StrCat(name, "@", version), options_));
   absl::MutexLock lock(&mu_);
   current_ = std::move(loaded);
   return true;
