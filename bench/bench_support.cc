@@ -16,6 +16,15 @@
 
 namespace promptintern::bench {
 
+int64_t ProcStatusKb(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
+  }
+  return -1;
+}
+
 int64_t LastLevelCacheBytes() {
   int64_t largest = 0;
   for (int index = 0; index < 8; ++index) {

@@ -8,9 +8,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace promptintern::bench {
+
+// A field of /proc/self/status in kB ("VmRSS", "VmHWM"), or -1.
+int64_t ProcStatusKb(const std::string& field);
 
 // The largest cache's size from sysfs ("32768K"), or 32 MiB when it cannot be read.
 int64_t LastLevelCacheBytes();

@@ -21,12 +21,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "core/lora/lora.h"
 #include "core/model/architecture.h"
 #include "core/model/decoder.h"
@@ -99,15 +99,8 @@ double Percentile(std::vector<double> values, double p) {
   return values[index];
 }
 
-// Resident set of this process in MiB (VmRSS).
-double ResidentMiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0.0;
-}
+// Resident set of this process in MiB.
+double ResidentMiB() { return static_cast<double>(bench::ProcStatusKb("VmRSS")) / 1024.0; }
 
 struct LoadResult {
   int64_t requests = 0;

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <string>
 
+#include "bench/bench_support.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/model/decoder.h"
 #include "core/util/file.h"
@@ -29,28 +30,18 @@
 namespace promptintern {
 namespace {
 
-// A field of /proc/self/status in kB ("VmRSS", "VmHWM"), or -1.
-int64_t StatusKb(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
-  }
-  return -1;
-}
-
 // The child: prints "<after_kb> <peak_kb>" (above the baseline) on stdout.
 int RunChild(const std::string& mode, const std::string& directory) {
   // libtorch's lazy start-up (allocator, thread pool) belongs to the baseline, not to the load.
   { const at::Tensor warm = at::ones({64, 64}).matmul(at::ones({64, 64})); (void)warm; }
-  const int64_t baseline = StatusKb("VmRSS");
+  const int64_t baseline = bench::ProcStatusKb("VmRSS");
   { std::ofstream("/proc/self/clear_refs") << "5"; }  // VmHWM := VmRSS
   auto model = mode == "float32" ? LoadModel(directory) : LoadModelForServing(directory);
   if (!model.ok()) {
     std::cerr << "load_memory_bench: " << model.status() << "\n";
     return 1;
   }
-  std::printf("%ld %ld\n", StatusKb("VmRSS") - baseline, StatusKb("VmHWM") - baseline);
+  std::printf("%ld %ld\n", bench::ProcStatusKb("VmRSS") - baseline, bench::ProcStatusKb("VmHWM") - baseline);
   return 0;
 }
 
