@@ -129,6 +129,12 @@ void ExpectSpecsEqual(const JobSpec& a, const JobSpec& b) {
   EXPECT_EQ(a.training.max_grad_norm, b.training.max_grad_norm);
   EXPECT_EQ(a.training.checkpoint_every, b.training.checkpoint_every);
 
+  EXPECT_EQ(a.promote.enabled, b.promote.enabled);
+  EXPECT_EQ(a.promote.alias, b.promote.alias);
+  EXPECT_EQ(a.promote.reference, b.promote.reference);
+  EXPECT_EQ(a.promote.metric, b.promote.metric);
+  EXPECT_EQ(a.promote.max_drop, b.promote.max_drop);
+
   EXPECT_EQ(a.eval.limit, b.eval.limit);
   EXPECT_EQ(a.eval.stage_limit, b.eval.stage_limit);
   EXPECT_EQ(a.eval.max_new_tokens, b.eval.max_new_tokens);
@@ -457,6 +463,23 @@ INSTANTIATE_TEST_SUITE_P(
         MalformedCase{"NegativeThreads", "threads: -1\n", {"threads:"}},
         MalformedCase{
             "OutputDirIsFile", "output: {dir: notes.txt}\n", {"output.dir", "not a directory"}},
+        MalformedCase{"PromoteWithoutAlias", "promote: {max_drop: 1}\n", {"promote.alias", "required"}},
+        MalformedCase{"PromoteBadAlias", "promote: {alias: \"42\"}\n", {"promote.alias", "all digits"}},
+        MalformedCase{"PromoteBaseFromScratch",
+                      "promote: {alias: production, reference: base}\n",
+                      {"promote.reference", "from scratch", "line 1"}},
+        MalformedCase{"PromoteReferenceNotAVersion",
+                      "promote: {alias: production, reference: bash}\n",
+                      {"promote.reference", "NAME@VERSION", "\"bash\""}},
+        MalformedCase{"PromoteUnknownMetric",
+                      "promote: {alias: production, metric: rouge}\n",
+                      {"promote.metric", "rouge"}},
+        MalformedCase{"PromoteMaxDropNotANumber",
+                      "promote: {alias: production, max_drop: lots}\n",
+                      {"promote.max_drop"}},
+        MalformedCase{"PromoteUnknownField",
+                      "promote: {alias: production, maxdrop: 1}\n",
+                      {"promote.maxdrop"}},
         MalformedCase{"MissingPretrainCorpus",
                       "model:\n  scratch: {pretrain_corpus: corpus.txt}\n",
                       {"model.scratch.pretrain_corpus", "corpus.txt"}}),
@@ -585,6 +608,36 @@ TEST(JobSpecTest, LayoutExampleRoundTrips) {
   absl::StatusOr<JobSpec> spec = ParseJobSpec(kLayoutExample, dir.path());
   ASSERT_TRUE(spec.ok()) << spec.status();
   ExpectRoundTrip(*spec);
+}
+
+TEST(JobSpecTest, PromoteSectionParsesAndRoundTrips) {
+  TempDir dir;
+  absl::StatusOr<JobSpec> absent = ParseJobSpec("name: x\n", dir.path());
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_FALSE(absent->promote.enabled);
+  for (const std::string& reference : {"full_prompt", "bash@3", "bash@production"}) {
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(
+        absl::StrCat("promote: {alias: production, reference: \"", reference, "\", metric: bleu, max_drop: -2.5}\n"),
+        dir.path());
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    EXPECT_TRUE(spec->promote.enabled);
+    EXPECT_EQ(spec->promote.alias, "production");
+    EXPECT_EQ(spec->promote.reference, reference);
+    EXPECT_EQ(spec->promote.metric, "bleu");
+    EXPECT_EQ(spec->promote.max_drop, -2.5);
+    ExpectRoundTrip(*spec);
+  }
+  absl::StatusOr<JobSpec> defaults = ParseJobSpec("promote: {alias: staging}\n", dir.path());
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->promote.reference, "full_prompt");
+  EXPECT_EQ(defaults->promote.metric, "exact_match");
+  EXPECT_EQ(defaults->promote.max_drop, 0.0);
+  const std::string base = dir.MakeCheckpoint("base");
+  absl::StatusOr<JobSpec> on_base =
+      ParseJobSpec(absl::StrCat("model: {base: ", base, "}\npromote: {alias: production, reference: base}\n"),
+                   dir.path());
+  ASSERT_TRUE(on_base.ok()) << on_base.status();
+  EXPECT_EQ(on_base->promote.reference, "base");
 }
 
 TEST(JobSpecTest, AwkwardValuesRoundTrip) {

@@ -625,6 +625,41 @@ TEST_F(ModelRegistryTest, AliasMovesAreAuditedInOrder) {
   EXPECT_TRUE(json::parse(lines[4]).at("to").is_null());
 }
 
+TEST_F(ModelRegistryTest, ARefusedPromotionIsAuditedAndLeavesTheAliasWhereItWas) {
+  for (int seed = 1; seed <= 2; ++seed) ASSERT_EQ(PublishOrDie("m", seed), seed);
+  // Refused before the alias exists: it still does not.
+  ASSERT_TRUE(registry_->RecordRefusedPromotion("m", "production", 1, "job a", "bleu dropped 9 > 2").ok());
+  EXPECT_EQ(registry_->Resolve("m@production").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "job b", "bleu dropped 1 <= 2").ok());
+  ASSERT_TRUE(registry_->RecordRefusedPromotion("m", "production", 2, "job c", "bleu dropped 5 > 2").ok());
+  EXPECT_EQ(*registry_->Resolve("m@production"), 1);
+  EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 1}}));
+  EXPECT_EQ(registry_->RecordRefusedPromotion("m", "production", 3, "job d", "x").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_->RecordRefusedPromotion("m", "production", 2, "job d", "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  const absl::StatusOr<std::vector<AliasMove>> log = registry_->AuditLog("m");
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 3u);
+  EXPECT_EQ((*log)[0].refused_version, 1);
+  EXPECT_EQ((*log)[0].to_version, std::nullopt);
+  EXPECT_EQ((*log)[1].refused_version, std::nullopt);
+  EXPECT_EQ((*log)[1].reason, "bleu dropped 1 <= 2");
+  EXPECT_EQ((*log)[2].from_version, 1);
+  EXPECT_EQ((*log)[2].to_version, 1);
+  EXPECT_EQ((*log)[2].refused_version, 2);
+  EXPECT_EQ((*log)[2].reason, "bleu dropped 5 > 2");
+  EXPECT_EQ((*log)[2].actor, "job c");
+  // Entries of moves without a reason keep their old form.
+  ASSERT_TRUE(registry_->SetAlias("m", "staging", 2, "ci").ok());
+  const std::vector<std::string> lines = absl::StrSplit(*registry_->AuditLogJsonl("m"), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_FALSE(json::parse(lines[3]).contains("reason"));
+  EXPECT_FALSE(json::parse(lines[3]).contains("refused"));
+  EXPECT_EQ(json::parse(lines[2]).at("refused"), 2);
+}
+
 TEST_F(ModelRegistryTest, ConcurrentAliasMovesFormOneUnbrokenChain) {
   for (int seed = 1; seed <= 2; ++seed) ASSERT_EQ(PublishOrDie("m", seed), seed);
   constexpr int kThreads = 8;

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -135,6 +136,70 @@ TEST_F(TrainerServiceTest, SubmitWatchPublishVerifyAndMoveAnAlias) {
   ASSERT_TRUE(audit.ok());
   ASSERT_EQ(audit->size(), 1u);
   EXPECT_EQ(audit->front().actor, "test");
+}
+
+TEST_F(TrainerServiceTest, PromotionGateMovesTheAliasOnlyWhenTheDropIsWithinMaxDrop) {
+  TrainerClient client(trainer_.address());
+  const auto run = [&](const std::string& promote) {
+    auto job = client.SubmitJob(TinyJobYaml("gated", 6) + promote);
+    EXPECT_TRUE(job.ok()) << job.status();
+    std::vector<v1::JobEvent> events = WatchToEnd(client, job->job_id());
+    auto finished = client.GetJob(job->job_id());
+    EXPECT_EQ(finished->state(), v1::JOB_STATE_SUCCEEDED) << finished->error();
+    std::vector<v1::JobEvent> gates;
+    for (const v1::JobEvent& event : events) {
+      if (event.kind() == v1::JobEvent::KIND_PROMOTION) gates.push_back(event);
+    }
+    EXPECT_EQ(gates.size(), 1u);
+    return std::make_tuple(job->job_id(), finished->model_version(), gates.empty() ? v1::JobEvent() : gates[0]);
+  };
+  // Within: BLEU lies in [0, 100], so no drop exceeds 100.
+  const auto [first_job, first_version, promoted] =
+      run("promote: {alias: production, reference: full_prompt, metric: bleu, max_drop: 100}\n");
+  ASSERT_EQ(first_version, 1);
+  EXPECT_EQ(promoted.metrics().at("promoted"), 1.0);
+  EXPECT_NE(promoted.message().find("promoted to \"production\""), std::string::npos) << promoted.message();
+  auto serving = client.GetVersion("gated@production");
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->version(), 1);
+
+  // Beyond: against version 1 with the full prompt (a registry reference), a bound below -100 BLEU
+  // asks for more gain than any model can show, so this version's drop exceeds it.
+  const auto [second_job, second_version, refused] =
+      run("promote: {alias: production, reference: gated@production, metric: bleu, max_drop: -101}\n");
+  ASSERT_EQ(second_version, 2);
+  EXPECT_EQ(refused.metrics().at("promoted"), 0.0);
+  EXPECT_DOUBLE_EQ(refused.metrics().at("drop"), refused.metrics().at("reference") - refused.metrics().at("candidate"));
+  EXPECT_NE(refused.message().find("not promoted to \"production\""), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("gated@production"), std::string::npos) << refused.message();
+  serving = client.GetVersion("gated@production");
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->version(), 1) << "the alias stays on the version that passed";
+
+  auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
+  ASSERT_TRUE(registry.ok());
+  auto audit = (*registry)->AuditLog("gated");
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_EQ((*audit)[0].to_version, 1);
+  EXPECT_EQ((*audit)[0].actor, "job " + first_job);
+  EXPECT_EQ((*audit)[1].refused_version, 2);
+  EXPECT_EQ((*audit)[1].to_version, 1);
+  EXPECT_EQ((*audit)[1].reason, refused.message());
+  EXPECT_EQ((*audit)[1].actor, "job " + second_job);
+  // Both scores are in each version's manifest.
+  for (const auto& [version, passed] : std::vector<std::pair<int64_t, bool>>{{1, true}, {2, false}}) {
+    auto manifest = (*registry)->GetVersion("gated", version);
+    ASSERT_TRUE(manifest.ok()) << manifest.status();
+    const nlohmann::json& gate = manifest->extra.at("promotion");
+    EXPECT_EQ(gate.at("passed"), passed) << version;
+    EXPECT_TRUE(gate.at("candidate").is_number()) << gate;
+    EXPECT_TRUE(gate.at("reference_score").is_number()) << gate;
+    EXPECT_EQ(gate.at("examples"), 4) << gate;
+  }
+  const std::string metrics = ::promptintern::testing::HttpGet(trainer_.LoggedNumber("metrics on port "), "/metrics");
+  EXPECT_NE(metrics.find("promptintern_trainer_promotions_refused_total{name=\"gated\"} 1"), std::string::npos)
+      << metrics;
 }
 
 TEST_F(TrainerServiceTest, BadRequestsGetClearErrorsAndTheServiceStaysUp) {

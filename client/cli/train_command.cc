@@ -113,6 +113,11 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
       // Every rank sees the same events; one log of them is enough.
       if (leader) control.on_event = PrintEvent;
       control.process_group = group.get();
+      // Opened before the run, so a promotion gate can take its reference version from it.
+      absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
+          flags->registry_dir.empty() || !leader ? absl::StatusOr<std::unique_ptr<ModelRegistry>>(nullptr)
+                                      : ModelRegistry::OpenLocal(flags->registry_dir);
+      if (registry.ok() && *registry != nullptr) control.open_reference = RegistryReferenceOpener(registry->get());
       absl::StatusOr<PipelineReport> report = RunPipeline(*spec, control);
       if (!report.ok()) {
         std::cerr << "promptintern train: " << report.status().message() << "\n";
@@ -123,8 +128,8 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
         return 0;
       }
       std::cout << FormatModeTable(*report);
+      if (report->promotion) std::cout << "promotion gate: " << report->promotion->reason << "\n";
       if (flags->registry_dir.empty()) return 0;
-      absl::StatusOr<std::unique_ptr<ModelRegistry>> registry = ModelRegistry::OpenLocal(flags->registry_dir);
       const std::string name = flags->publish_name.empty() ? spec->name : flags->publish_name;
       absl::StatusOr<PublishResult> published =
           registry.ok() ? PublishRun(**registry, name, *spec, *report,
@@ -136,6 +141,14 @@ void RegisterTrainCommand(CLI::App& app, std::function<int()>* run) {
       }
       std::fprintf(stderr, "%s %s@%ld\n", published->already_published ? "already published as" : "published",
                    name.c_str(), published->version);
+      if (report->promotion) {
+        const absl::Status applied =
+            ApplyPromotion(**registry, name, published->version, *report->promotion, "promptintern train");
+        if (!applied.ok()) {
+          std::cerr << "promptintern train: promotion gate: " << applied.message() << "\n";
+          return 1;
+        }
+      }
       return 0;
     };
   });

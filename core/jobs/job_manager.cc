@@ -265,6 +265,7 @@ struct JobManager::Impl {
       }
       Flush(id);
     };
+    control.open_reference = options.open_reference;
     control.should_stop = [this, &id] {
       absl::MutexLock lock(&mu);
       return shutting_down || jobs.at(id).cancel_requested;
@@ -311,6 +312,20 @@ struct JobManager::Impl {
         event.model_version = published->version;
         event.message = absl::StrCat(published->model_name, "@", published->version);
         Record(entry, event);
+        if (published->promotion) {
+          const PromotionCheck& check = *published->promotion;
+          JobEvent promotion;
+          promotion.kind = JobEvent::Kind::kPromotion;
+          promotion.model_name = published->model_name;
+          promotion.model_version = published->version;
+          promotion.pipeline.metrics = {{"promoted", check.passed ? 1.0 : 0.0},
+                                        {"candidate", check.candidate},
+                                        {"reference", check.reference_score},
+                                        {"drop", check.drop},
+                                        {"max_drop", check.max_drop}};
+          promotion.message = check.reason;
+          Record(entry, promotion);
+        }
         Finish(entry, JobState::kSucceeded, JobEvent::Kind::kSucceeded, "");
       }
     }

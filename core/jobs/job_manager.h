@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ namespace promptintern {
 struct PublishedVersion {
   std::string model_name;
   int64_t version = 0;
+  // The job's promotion gate, when it has one: whether its alias moved onto the version, and why.
+  std::optional<PromotionCheck> promotion;
 };
 
 // Publishes a finished job's final checkpoint; must be idempotent for the same job id.
@@ -52,6 +55,9 @@ struct JobManagerOptions {
   int default_threads = 0;
   // Bounds and allowed paths for every job file, at submit and again when a job resumes.
   JobSpecOptions spec_options;
+  // Passed to every job's pipeline (PipelineControl::open_reference): a promotion gate's registry
+  // reference as a local checkpoint directory.
+  std::function<absl::StatusOr<std::string>(const std::string& reference)> open_reference;
   // Called (from job threads) after every event is recorded; for metrics.
   std::function<void(const JobRecord&, const JobEvent&)> observer;
 };

@@ -28,7 +28,7 @@ const std::vector<std::pair<JobEvent::Kind, absl::string_view>>& KindNames() {
       {Kind::kQueued, "queued"},         {Kind::kStarted, "started"},     {Kind::kStageStarted, "stage_started"},
       {Kind::kProgress, "progress"},     {Kind::kEvaluation, "evaluation"}, {Kind::kCheckpoint, "checkpoint"},
       {Kind::kPublished, "published"},   {Kind::kSucceeded, "succeeded"}, {Kind::kFailed, "failed"},
-      {Kind::kCancelled, "cancelled"}};
+      {Kind::kCancelled, "cancelled"},   {Kind::kPromotion, "promotion"}};
   return *names;
 }
 

@@ -51,8 +51,10 @@ struct JobRecord {
 };
 
 struct JobEvent {
+  // kPromotion follows kPublished for a job with a promotion gate: metrics["promoted"] is 1 when
+  // the alias moved onto the version, 0 when it was refused; the message says why.
   enum class Kind { kQueued, kStarted, kStageStarted, kProgress, kEvaluation, kCheckpoint, kPublished, kSucceeded,
-                    kFailed, kCancelled };
+                    kFailed, kCancelled, kPromotion };
   int64_t sequence = 0;
   Kind kind = Kind::kQueued;
   int64_t unix_ms = 0;

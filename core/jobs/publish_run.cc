@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -33,9 +34,22 @@ absl::StatusOr<PublishResult> PublishRun(ModelRegistry& registry, const std::str
   for (const ModeReport& mode : report.modes) tokens[mode.mode + "_input_tokens"] = mode.mean_input_tokens;
   tokens["template_tokens"] = report.template_tokens;
   info.token_statistics = tokens;
+  if (report.promotion) info.extra["promotion"] = PromotionCheckToJson(*report.promotion);
   PublishOptions options;
   options.idempotency_key = run_id;
   return registry.Publish(model_name, report.final_model_dir, info, options);
+}
+
+absl::Status ApplyPromotion(ModelRegistry& registry, const std::string& model_name, int64_t version,
+                            const PromotionCheck& check, const std::string& actor) {
+  absl::StatusOr<std::vector<AliasMove>> log = registry.AuditLog(model_name);
+  if (!log.ok()) return log.status();
+  for (const AliasMove& move : *log) {
+    const bool decided = move.refused_version ? *move.refused_version == version : move.to_version == version;
+    if (move.alias == check.alias && decided) return absl::OkStatus();
+  }
+  if (check.passed) return registry.SetAlias(model_name, check.alias, version, actor, check.reason).status();
+  return registry.RecordRefusedPromotion(model_name, check.alias, version, actor, check.reason).status();
 }
 
 Publisher RegistryPublisher(ModelRegistry* registry) {
@@ -43,7 +57,24 @@ Publisher RegistryPublisher(ModelRegistry* registry) {
                     const PipelineReport& report) -> absl::StatusOr<PublishedVersion> {
     absl::StatusOr<PublishResult> published = PublishRun(*registry, spec.name, spec, report, job.id);
     if (!published.ok()) return published.status();
-    return PublishedVersion{spec.name, published->version};
+    PublishedVersion result{spec.name, published->version, report.promotion};
+    if (report.promotion) {
+      const absl::Status applied =
+          ApplyPromotion(*registry, spec.name, published->version, *report.promotion, "job " + job.id);
+      if (!applied.ok()) {
+        return absl::Status(applied.code(), absl::StrCat("published ", spec.name, "@", published->version,
+                                                         " but could not apply its promotion gate: ", applied.message()));
+      }
+    }
+    return result;
+  };
+}
+
+std::function<absl::StatusOr<std::string>(const std::string&)> RegistryReferenceOpener(ModelRegistry* registry) {
+  return [registry](const std::string& reference) -> absl::StatusOr<std::string> {
+    absl::StatusOr<OpenedVersion> opened = registry->Open(reference);
+    if (!opened.ok()) return opened.status();
+    return opened->directory;
   };
 }
 

@@ -25,6 +25,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "core/pipeline/promotion.h"
+#include "core/registry/manifest.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
 #include "core/util/utf8.h"
@@ -283,6 +285,7 @@ class JobSpecParser {
   absl::Status ParseSchedule(const Section& top, ScheduleSpec& schedule);
   absl::Status ParseTraining(const Section& top, const ModelSpec& model, TrainingSpec& training);
   absl::Status ParseEval(const Section& top, EvalSpec& eval);
+  absl::Status ParsePromote(const Section& top, const ModelSpec& model, PromoteSpec& promote);
   absl::Status ParseOutput(const Section& top, std::string& output_dir);
 
   std::string base_dir_;
@@ -990,6 +993,34 @@ absl::Status JobSpecParser::ParseEval(const Section& top, EvalSpec& eval) {
   return absl::OkStatus();
 }
 
+absl::Status JobSpecParser::ParsePromote(const Section& top, const ModelSpec& model, PromoteSpec& promote) {
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "promote", {"alias", "reference", "metric", "max_drop"}));
+  if (!section.given) return absl::OkStatus();
+  promote.enabled = true;
+  if (!section.Has("alias")) return Error("promote.alias", "is required: the alias to move onto a version that passes");
+  RETURN_IF_ERROR(ReadString(section, "alias", /*allow_empty=*/false, &promote.alias));
+  if (absl::Status valid = ValidateAliasName(promote.alias); !valid.ok()) return Error("promote.alias", valid.message());
+  RETURN_IF_ERROR(ReadString(section, "reference", /*allow_empty=*/false, &promote.reference));
+  if (promote.reference == "base" && model.from_scratch) {
+    return Error("promote.reference", "\"base\" needs model.base; this job trains from scratch");
+  }
+  if (promote.reference != "full_prompt" && promote.reference != "base") {
+    const size_t at = promote.reference.find('@');
+    const std::string model_name = promote.reference.substr(0, at);
+    const std::string version = at == std::string::npos ? "" : promote.reference.substr(at + 1);
+    const bool number = !version.empty() && version.find_first_not_of("0123456789") == std::string::npos;
+    if (at == std::string::npos || !ValidateModelName(model_name).ok() ||
+        (!number && !ValidateAliasName(version).ok())) {
+      return Error("promote.reference",
+                   absl::StrCat("expected full_prompt, base or a registry version NAME@VERSION or NAME@ALIAS, got \"",
+                                promote.reference, "\""));
+    }
+  }
+  RETURN_IF_ERROR(ReadChoice(section, "metric", PromotionMetricNames(), &promote.metric));
+  RETURN_IF_ERROR(ReadDouble(section, "max_drop", kAnyNumber, &promote.max_drop));
+  return absl::OkStatus();
+}
+
 absl::Status JobSpecParser::ParseOutput(const Section& top, std::string& output_dir) {
   ASSIGN_OR_RETURN(Section section, ReadChild(top, "output", {"dir"}));
   // The default is resolved too, so a job file without output.dir writes beside itself.
@@ -1011,7 +1042,7 @@ absl::StatusOr<JobSpec> JobSpecParser::Parse(const YAML::Node& root) {
   ASSIGN_OR_RETURN(Section top,
                    ReadMapping(root, "",
                                {"name", "seed", "threads", "model", "task", "compression",
-                                "retrieval", "schedule", "training", "eval", "output"}));
+                                "retrieval", "schedule", "training", "eval", "promote", "output"}));
   JobSpec spec;
   RETURN_IF_ERROR(ParseName(top, spec));
   RETURN_IF_ERROR(ReadUint64(top, "seed", &spec.seed));
@@ -1028,6 +1059,7 @@ absl::StatusOr<JobSpec> JobSpecParser::Parse(const YAML::Node& root) {
   RETURN_IF_ERROR(ParseSchedule(top, spec.schedule));
   RETURN_IF_ERROR(ParseTraining(top, spec.model, spec.training));
   RETURN_IF_ERROR(ParseEval(top, spec.eval));
+  RETURN_IF_ERROR(ParsePromote(top, spec.model, spec.promote));
   RETURN_IF_ERROR(ParseOutput(top, spec.output_dir));
   RETURN_IF_ERROR(CheckMemory(spec));
   return spec;
@@ -1270,6 +1302,15 @@ std::string JobSpecToYaml(const JobSpec& spec) {
   emit.Number("output_per_million", eval.output_price_per_million);
   emit.EndSection();
   emit.EndSection();
+
+  if (spec.promote.enabled) {
+    emit.BeginSection("promote");
+    emit.Word("alias", spec.promote.alias);
+    emit.Text("reference", spec.promote.reference);
+    emit.Word("metric", spec.promote.metric);
+    emit.Number("max_drop", spec.promote.max_drop);
+    emit.EndSection();
+  }
 
   emit.BeginSection("output");
   emit.Text("dir", spec.output_dir);

@@ -115,6 +115,21 @@ struct EvalSpec {
   double output_price_per_million = 1.5;
 };
 
+// promote: the gate between publishing a version and moving an alias onto it. After training the
+// query-only answers of the internalized model and the full-prompt answers of the reference are
+// scored on the same validation examples (eval.limit); the alias moves only when the reference's
+// score minus the candidate's is at most max_drop (core/pipeline/promotion.h).
+struct PromoteSpec {
+  bool enabled = false;  // the section was given
+  std::string alias;     // required
+  // "full_prompt" (the internalized model itself with the full prompt), "base" (model.base as it
+  // was before fine-tuning) or a registry version "NAME@VERSION" / "NAME@ALIAS".
+  std::string reference = "full_prompt";
+  std::string metric = "exact_match";  // "exact_match" or "structure" (fractions), "bleu" (0..100)
+  // In the metric's units; negative demands that the query-only model beat the reference.
+  double max_drop = 0.0;
+};
+
 struct JobSpec {
   std::string name = "promptintern-job";
   uint64_t seed = 1;
@@ -126,6 +141,7 @@ struct JobSpec {
   ScheduleSpec schedule;
   TrainingSpec training;
   EvalSpec eval;
+  PromoteSpec promote;
   std::string output_dir = "runs/job";
 };
 

@@ -268,7 +268,16 @@ class Pipeline {
   // With `interruptible`, a stop request ends the evaluation with CANCELLED (only where no other
   // rank waits for this one).
   absl::StatusOr<ModeReport> Evaluate(const std::string& mode, const std::string& template_text, int num_examples,
-                                      int64_t limit, bool interruptible);
+                                      int64_t limit, bool interruptible) {
+    return Evaluate(*model_, *tokenizer_, mode, template_text, num_examples, limit, interruptible);
+  }
+  // The same with another model and its tokenizer (a promotion gate's reference).
+  absl::StatusOr<ModeReport> Evaluate(const DecoderModel& model, const Tokenizer& tokenizer, const std::string& mode,
+                                      const std::string& template_text, int num_examples, int64_t limit,
+                                      bool interruptible);
+  // promote: the query-only report of the final model against the reference's full-prompt one.
+  absl::StatusOr<PromotionCheck> CheckPromotion(const PipelineReport& report, const std::string& full_template,
+                                                int full_examples);
   absl::Status WriteExampleScores(const ModeReport& mode_report);
   absl::Status WriteFinalCheckpoint(PipelineReport& report);
 
@@ -484,7 +493,8 @@ absl::StatusOr<std::vector<TrainingBatch>> Pipeline::MakeStepBatches(int64_t glo
   return batches;
 }
 
-absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std::string& template_text,
+absl::StatusOr<ModeReport> Pipeline::Evaluate(const DecoderModel& model, const Tokenizer& tokenizer,
+                                              const std::string& mode, const std::string& template_text,
                                               int num_examples, int64_t limit, bool interruptible) {
   std::vector<EvalItem> items;
   for (const Example& example : task_.validation) {
@@ -499,8 +509,55 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const std::string& mode, const std
   // One request at a time, as the latency figures promise; the pool holds one full context.
   EngineOptions engine_options;
   engine_options.max_batch_size = 1;
-  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Start(*model_, engine_options));
-  return EvaluatePrompts(*engine, *tokenizer_, items, options, mode);
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Start(model, engine_options));
+  return EvaluatePrompts(*engine, tokenizer, items, options, mode);
+}
+
+absl::StatusOr<PromotionCheck> Pipeline::CheckPromotion(const PipelineReport& report, const std::string& full_template,
+                                                        int full_examples) {
+  const PromoteSpec& promote = spec_.promote;
+  // The modes already evaluated are reused: the same examples, the same engine, the same answers.
+  const auto evaluated = [&](const char* mode) -> const ModeReport* {
+    for (const ModeReport& done : report.modes) {
+      if (done.mode == mode) return &done;
+    }
+    return nullptr;
+  };
+  std::optional<ModeReport> candidate_storage;
+  const ModeReport* candidate = evaluated("query_only");
+  if (candidate == nullptr) {
+    ASSIGN_OR_RETURN(candidate_storage, Evaluate("query_only", "", 0, spec_.eval.limit, /*interruptible=*/true));
+    candidate = &*candidate_storage;
+  }
+  std::optional<ModeReport> reference_storage;
+  const ModeReport* reference = nullptr;
+  if (promote.reference == "full_prompt") {
+    reference = evaluated("full_prompt");
+    if (reference == nullptr) {
+      ASSIGN_OR_RETURN(reference_storage, Evaluate("full_prompt", full_template, full_examples, spec_.eval.limit,
+                                                   /*interruptible=*/true));
+    }
+  } else {
+    // The base as it was before fine-tuning, or a registered version: loaded for the gate alone.
+    std::string directory = spec_.model.base;
+    if (promote.reference != "base") {
+      if (!control_.open_reference) {
+        return absl::FailedPreconditionError(absl::StrCat("promote.reference \"", promote.reference,
+                                                          "\" names a registry version, and this run has no registry"));
+      }
+      absl::StatusOr<std::string> opened = control_.open_reference(promote.reference);
+      if (!opened.ok()) {
+        return absl::Status(opened.status().code(),
+                            absl::StrCat("promote.reference \"", promote.reference, "\": ", opened.status().message()));
+      }
+      directory = *opened;
+    }
+    ASSIGN_OR_RETURN(Checkpoint checkpoint, LoadCheckpoint(directory));
+    ASSIGN_OR_RETURN(reference_storage, Evaluate(*checkpoint.model, *checkpoint.tokenizer, "reference", full_template,
+                                                 full_examples, spec_.eval.limit, /*interruptible=*/true));
+  }
+  if (reference == nullptr) reference = &*reference_storage;
+  return DecidePromotion(promote, *candidate, *reference);
 }
 
 // Each validation example's scores in this mode, for intervals and paired tests across runs.
@@ -686,12 +743,22 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
   }
   report.train_steps = spec_.training.steps;
   report.train_tokens = progress_.train_tokens;
+  if (spec_.promote.enabled) {
+    ASSIGN_OR_RETURN(report.promotion, CheckPromotion(report, full_template, full_examples));
+    Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = static_cast<int>(stages_.size()) - 1,
+          .step = total_steps_,
+          .metrics = {{"candidate", report.promotion->candidate},
+                      {"reference", report.promotion->reference_score},
+                      {"drop", report.promotion->drop},
+                      {"max_drop", report.promotion->max_drop}},
+          .message = absl::StrCat("promotion gate: ", report.promotion->reason)});
+  }
   json modes = json::array();
   for (const ModeReport& mode : report.modes) {
     modes.push_back(ModeReportToJson(mode));
     modes.back()["examples_file"] = ExamplesFile(mode.mode);
   }
-  const json report_json = {{"job", spec_.name},
+  json report_json = {{"job", spec_.name},
                             {"final_model_dir", report.final_model_dir},
                             {"template_tokens", report.template_tokens},
                             {"train_seconds", report.train_seconds},
@@ -700,6 +767,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
                             {"pretrain_tokens", progress_.pretrain_tokens},
                             {"stages", progress_.stage_reports},
                             {"modes", modes}};
+  if (report.promotion) report_json["promotion"] = PromotionCheckToJson(*report.promotion);
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(spec_.output_dir, kReportFile), report_json.dump(2) + "\n"));
   Emit({.kind = PipelineEvent::Kind::kCompleted, .stage = static_cast<int>(stages_.size()) - 1, .step = total_steps_,
         .path = report.final_model_dir});
@@ -736,6 +804,11 @@ absl::StatusOr<PipelineReport> ReadPipelineReport(const std::string& output_dir)
     for (const json& mode : root["modes"]) {
       if (!mode.is_object()) return absl::DataLossError(absl::StrCat(path, ": a mode is not an object"));
       report.modes.push_back(ModeReportFromJson(mode));
+    }
+    if (root.contains("promotion")) {
+      absl::StatusOr<PromotionCheck> promotion = PromotionCheckFromJson(root["promotion"]);
+      if (!promotion.ok()) return absl::DataLossError(absl::StrCat(path, ": ", promotion.status().message()));
+      report.promotion = *std::move(promotion);
     }
   } catch (const json::exception& error) {
     return absl::DataLossError(absl::StrCat(path, ": ", error.what()));

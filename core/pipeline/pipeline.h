@@ -17,12 +17,14 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/eval/inference_eval.h"
 #include "core/pipeline/job_spec.h"
+#include "core/pipeline/promotion.h"
 #include "core/schedule/stage_schedule.h"
 
 namespace promptintern {
@@ -58,6 +60,9 @@ struct PipelineControl {
   // weights, optimizer state and compressed templates, so they need no shared storage. The job's
   // inputs (task files, base model, pretraining corpus) must be readable on every rank.
   ProcessGroup* process_group = nullptr;
+  // A local checkpoint directory for a registry reference ("NAME@VERSION" or "NAME@ALIAS"), for a
+  // job whose promote.reference names one. Null: such a job fails with FAILED_PRECONDITION.
+  std::function<absl::StatusOr<std::string>(const std::string& reference)> open_reference;
 };
 
 struct StageReport {
@@ -79,6 +84,8 @@ struct PipelineReport {
   // (prompt and completion, after truncation to training.max_length; pretraining excluded).
   int64_t train_steps = 0;
   int64_t train_tokens = 0;
+  // Set when the job has a promote: section (the gate's scores and decision).
+  std::optional<PromotionCheck> promotion;
 };
 
 inline constexpr char kTaskFile[] = "task.json";

@@ -33,6 +33,8 @@ constexpr char kManifestFileName[] = "manifest.json";
 // whole progresses; the cap only turns a storage bug into an error instead of a hang.
 constexpr int kMaxClaimAttempts = 100000;
 constexpr size_t kMaxActorLength = 256;
+// A reason is one line of a promotion gate's scores, kept whole in the audit log.
+constexpr size_t kMaxReasonLength = 1024;
 // Payload claim states (see registry.h).
 constexpr char kClaimCommit[] = "commit";
 constexpr char kClaimFenced[] = "fenced";
@@ -222,15 +224,25 @@ absl::StatusOr<Reference> ParseReference(absl::string_view reference) {
 absl::StatusOr<json> AliasMove::ToJson() const {
   RETURN_IF_ERROR(ValidateAliasName(alias));
   if (sequence < 1) return absl::InvalidArgumentError("alias move: sequence must be >= 1");
-  if (!from_version && !to_version) return absl::InvalidArgumentError("alias move: neither from nor to is set");
+  if (!from_version && !to_version && !refused_version) {
+    return absl::InvalidArgumentError("alias move: neither from nor to is set");
+  }
+  if (refused_version && from_version != to_version) {
+    return absl::InvalidArgumentError("alias move: a refused promotion must leave the alias where it was");
+  }
+  if (refused_version && *refused_version < 1) return absl::InvalidArgumentError("alias move: bad refused version");
   if (actor.empty()) return absl::InvalidArgumentError("alias move: actor is empty");
   RETURN_IF_ERROR(ParseRfc3339Utc(time).status());
-  return json{{"sequence", sequence},
-              {"alias", alias},
-              {"from", from_version ? json(*from_version) : json(nullptr)},
-              {"to", to_version ? json(*to_version) : json(nullptr)},
-              {"actor", actor},
-              {"time", time}};
+  json value{{"sequence", sequence},
+             {"alias", alias},
+             {"from", from_version ? json(*from_version) : json(nullptr)},
+             {"to", to_version ? json(*to_version) : json(nullptr)},
+             {"actor", actor},
+             {"time", time}};
+  // Written only when set, so entries without them read as they always did.
+  if (!reason.empty()) value["reason"] = reason;
+  if (refused_version) value["refused"] = *refused_version;
+  return value;
 }
 
 absl::StatusOr<AliasMove> AliasMove::FromJson(const json& value) {
@@ -252,6 +264,10 @@ absl::StatusOr<AliasMove> AliasMove::FromJson(const json& value) {
     ASSIGN_OR_RETURN(move.to_version, version_or_null("to"));
     move.actor = value.at("actor").get<std::string>();
     move.time = value.at("time").get<std::string>();
+    if (value.contains("reason")) move.reason = value.at("reason").get<std::string>();
+    if (value.contains("refused")) {
+      ASSIGN_OR_RETURN(move.refused_version, version_or_null("refused"));
+    }
     RETURN_IF_ERROR(move.ToJson().status());
     return move;
   } catch (const json::exception& error) {
@@ -755,7 +771,9 @@ absl::StatusOr<AliasListing> ModelRegistry::ListAliases(absl::string_view name) 
 }
 
 absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name, absl::string_view alias,
-                                                         std::optional<int64_t> to_version, absl::string_view actor) {
+                                                         std::optional<int64_t> to_version, absl::string_view actor,
+                                                         absl::string_view reason,
+                                                         std::optional<int64_t> refused_version) {
   RETURN_IF_ERROR(ValidateAliasName(alias));
   if (actor.empty()) return absl::InvalidArgumentError("actor (who moves the alias) is empty");
   if (actor.size() > kMaxActorLength) {
@@ -765,7 +783,13 @@ absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name,
   if (to_version && !std::binary_search(versions.begin(), versions.end(), *to_version)) {
     return absl::NotFoundError(absl::StrCat(VersionLabel(name, *to_version), " not found"));
   }
-  if (to_version) {
+  if (refused_version && !std::binary_search(versions.begin(), versions.end(), *refused_version)) {
+    return absl::NotFoundError(absl::StrCat(VersionLabel(name, *refused_version), " not found"));
+  }
+  if (reason.size() > kMaxReasonLength) {
+    return absl::InvalidArgumentError(absl::StrCat("reason is longer than ", kMaxReasonLength, " characters"));
+  }
+  if (to_version && !refused_version) {
     // Serving follows the alias: it may only point at a version that loads.
     absl::Status verified = VerifyVersion(name, *to_version);
     if (!verified.ok()) {
@@ -781,10 +805,13 @@ absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name,
     move.sequence = audit.last_sequence + 1;
     move.alias = std::string(alias);
     move.from_version = audit.Alias(alias).target;
-    move.to_version = to_version;
+    // A refusal records the alias where it stands.
+    move.to_version = refused_version ? move.from_version : to_version;
     move.actor = std::string(actor);
     move.time = FormatRfc3339Utc(absl::Now());
-    if (!move.from_version && !move.to_version) {
+    move.reason = std::string(reason);
+    move.refused_version = refused_version;
+    if (!move.from_version && !move.to_version && !move.refused_version) {
       return absl::NotFoundError(absl::StrCat("alias ", Quoted(alias), " of model ", Quoted(name), " not found"));
     }
     ASSIGN_OR_RETURN(const json value, move.ToJson());
@@ -800,8 +827,15 @@ absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name,
 }
 
 absl::StatusOr<AliasMove> ModelRegistry::SetAlias(absl::string_view name, absl::string_view alias, int64_t version,
-                                                  absl::string_view actor) {
-  return RecordAliasMove(name, alias, version, actor);
+                                                  absl::string_view actor, absl::string_view reason) {
+  return RecordAliasMove(name, alias, version, actor, reason);
+}
+
+absl::StatusOr<AliasMove> ModelRegistry::RecordRefusedPromotion(absl::string_view name, absl::string_view alias,
+                                                                int64_t version, absl::string_view actor,
+                                                                absl::string_view reason) {
+  if (reason.empty()) return absl::InvalidArgumentError("a refused promotion needs its reason");
+  return RecordAliasMove(name, alias, std::nullopt, actor, reason, version);
 }
 
 absl::StatusOr<AliasMove> ModelRegistry::RemoveAlias(absl::string_view name, absl::string_view alias,

@@ -147,6 +147,11 @@ struct AliasMove {
   std::optional<int64_t> to_version;    // nullopt: the alias was removed.
   std::string actor;                    // Who moved it.
   std::string time;                     // RFC 3339 UTC.
+  // Why, when the mover says (a promotion gate's scores); "" otherwise.
+  std::string reason;
+  // Set on a refused promotion: this version was not given the alias, which stays where it was
+  // (from_version == to_version).
+  std::optional<int64_t> refused_version;
 
   // Never throws; validates.
   absl::StatusOr<nlohmann::json> ToJson() const;
@@ -205,7 +210,12 @@ class ModelRegistry {
   // must exist (NOT_FOUND) and pass VerifyVersion (DATA_LOSS naming what is wrong). `actor` (who;
   // non-empty) is stored verbatim. Returns the recorded entry.
   absl::StatusOr<AliasMove> SetAlias(absl::string_view name, absl::string_view alias, int64_t version,
-                                     absl::string_view actor);
+                                     absl::string_view actor, absl::string_view reason = "");
+  // Records that `version` was refused `alias` and why (a failed promotion gate), leaving the
+  // alias where it is, so the audit log tells every decision about the alias, not only moves.
+  // NOT_FOUND for a version that does not exist; INVALID_ARGUMENT for an empty reason.
+  absl::StatusOr<AliasMove> RecordRefusedPromotion(absl::string_view name, absl::string_view alias, int64_t version,
+                                                   absl::string_view actor, absl::string_view reason);
   // Removes an existing alias (NOT_FOUND otherwise) and records it with to_version = nullopt.
   absl::StatusOr<AliasMove> RemoveAlias(absl::string_view name, absl::string_view alias,
                                         absl::string_view actor);
@@ -257,7 +267,9 @@ class ModelRegistry {
   // Every readable entry of the log, and the unreadable ones as problems.
   absl::StatusOr<AuditState> ReadAuditState(absl::string_view name);
   absl::StatusOr<AliasMove> RecordAliasMove(absl::string_view name, absl::string_view alias,
-                                            std::optional<int64_t> to_version, absl::string_view actor);
+                                            std::optional<int64_t> to_version, absl::string_view actor,
+                                            absl::string_view reason = "",
+                                            std::optional<int64_t> refused_version = std::nullopt);
 
   std::unique_ptr<RegistryStorage> storage_;
 };

@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
   if (options.spec_options.allowed_roots.empty()) {
     options.spec_options.allowed_roots.push_back(std::filesystem::absolute(config.data_dir).string());
   }
+  options.open_reference = promptintern::RegistryReferenceOpener(registry->get());
   options.observer = [&metrics_sink](const promptintern::JobRecord& job, const promptintern::JobEvent& event) {
     metrics_sink.Observe(job, event);
   };

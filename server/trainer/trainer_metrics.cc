@@ -32,7 +32,12 @@ TrainerMetrics::TrainerMetrics()
       published_(&prometheus::BuildCounter()
                       .Name("promptintern_trainer_versions_published_total")
                       .Help("Model versions published to the registry")
-                      .Register(*registry_)) {
+                      .Register(*registry_)),
+      promotions_refused_(&prometheus::BuildCounter()
+                               .Name("promptintern_trainer_promotions_refused_total")
+                               .Help("Published versions whose promotion gate refused them the alias: the "
+                                     "query-only model lost more than max_drop against its reference")
+                               .Register(*registry_)) {
   RegisterBlasInfo(*registry_);
 }
 
@@ -52,6 +57,13 @@ void TrainerMetrics::Observe(const JobRecord& job, const JobEvent& event) {
     case JobEvent::Kind::kPublished:
       published_->Add({{"name", event.model_name}}).Increment();
       break;
+    case JobEvent::Kind::kPromotion: {
+      // Created at 0 by the first gate of a model, so a rate over it is defined before a refusal.
+      prometheus::Counter& refused = promotions_refused_->Add({{"name", event.model_name}});
+      const auto promoted = p.metrics.find("promoted");
+      if (promoted != p.metrics.end() && promoted->second == 0.0) refused.Increment();
+      break;
+    }
     default:
       break;
   }

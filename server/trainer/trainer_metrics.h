@@ -1,5 +1,5 @@
 // Prometheus metrics of the trainer: jobs by state, stage progress, training loss, training
-// tokens/s, versions published.
+// tokens/s, versions published, versions their promotion gate refused.
 #pragma once
 
 #include <memory>
@@ -33,6 +33,7 @@ class TrainerMetrics {
   prometheus::Family<prometheus::Gauge>* loss_;
   prometheus::Family<prometheus::Gauge>* tokens_per_second_;
   prometheus::Family<prometheus::Counter>* published_;
+  prometheus::Family<prometheus::Counter>* promotions_refused_;
 };
 
 }  // namespace promptintern

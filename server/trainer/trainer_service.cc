@@ -31,6 +31,7 @@ v1::JobEvent::Kind ToProto(JobEvent::Kind kind) {
     case JobEvent::Kind::kSucceeded: return v1::JobEvent::KIND_SUCCEEDED;
     case JobEvent::Kind::kFailed: return v1::JobEvent::KIND_FAILED;
     case JobEvent::Kind::kCancelled: return v1::JobEvent::KIND_CANCELLED;
+    case JobEvent::Kind::kPromotion: return v1::JobEvent::KIND_PROMOTION;
   }
   return v1::JobEvent::KIND_UNSPECIFIED;
 }

@@ -1,0 +1,85 @@
+#include "core/pipeline/promotion.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace promptintern {
+
+const std::vector<std::string>& PromotionMetricNames() {
+  static const auto* names = new std::vector<std::string>{"exact_match", "bleu", "structure"};
+  return *names;
+}
+
+absl::StatusOr<double> PromotionMetricOf(const ModeReport& report, const std::string& metric) {
+  if (metric == "exact_match") return report.exact_match;
+  if (metric == "bleu") return report.bleu;
+  if (metric == "structure") return report.structure;
+  return absl::InvalidArgumentError(absl::StrCat("promote.metric: unknown metric \"", metric, "\""));
+}
+
+absl::StatusOr<PromotionCheck> DecidePromotion(const PromoteSpec& promote, const ModeReport& candidate,
+                                               const ModeReport& reference) {
+  PromotionCheck check;
+  check.alias = promote.alias;
+  check.reference = promote.reference;
+  check.metric = promote.metric;
+  check.examples = candidate.requests;
+  check.max_drop = promote.max_drop;
+  absl::StatusOr<double> candidate_score = PromotionMetricOf(candidate, promote.metric);
+  if (!candidate_score.ok()) return candidate_score.status();
+  absl::StatusOr<double> reference_score = PromotionMetricOf(reference, promote.metric);
+  if (!reference_score.ok()) return reference_score.status();
+  check.candidate = *candidate_score;
+  check.reference_score = *reference_score;
+  check.drop = check.reference_score - check.candidate;
+  // NaN compares false: an evaluation that scored nothing cannot promote.
+  check.passed = check.drop <= check.max_drop;
+  check.reason = absl::StrFormat(
+      "%s: query-only %.4g vs %s with the full prompt %.4g over %d examples: drop %.4g %s max_drop %.4g; %s \"%s\"",
+      check.metric, check.candidate, check.reference, check.reference_score, check.examples, check.drop,
+      check.passed ? "<=" : (std::isnan(check.drop) ? "not comparable with" : ">"), check.max_drop,
+      check.passed ? "promoted to" : "not promoted to", check.alias);
+  return check;
+}
+
+nlohmann::json PromotionCheckToJson(const PromotionCheck& check) {
+  return {{"alias", check.alias},
+          {"reference", check.reference},
+          {"metric", check.metric},
+          {"examples", check.examples},
+          {"candidate", check.candidate},
+          {"reference_score", check.reference_score},
+          {"drop", check.drop},
+          {"max_drop", check.max_drop},
+          {"passed", check.passed},
+          {"reason", check.reason}};
+}
+
+absl::StatusOr<PromotionCheck> PromotionCheckFromJson(const nlohmann::json& json) {
+  if (!json.is_object()) return absl::InvalidArgumentError("promotion: not an object");
+  PromotionCheck check;
+  // JSON writes NaN as null: read it back as NaN.
+  const auto number = [&](const char* key) {
+    const auto it = json.find(key);
+    return it != json.end() && it->is_number() ? it->get<double>() : std::nan("");
+  };
+  try {
+    check.alias = json.at("alias").get<std::string>();
+    check.reference = json.at("reference").get<std::string>();
+    check.metric = json.at("metric").get<std::string>();
+    check.examples = json.at("examples").get<int64_t>();
+    check.passed = json.at("passed").get<bool>();
+    check.reason = json.at("reason").get<std::string>();
+  } catch (const nlohmann::json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("promotion: ", error.what()));
+  }
+  check.candidate = number("candidate");
+  check.reference_score = number("reference_score");
+  check.drop = number("drop");
+  check.max_drop = number("max_drop");
+  return check;
+}
+
+}  // namespace promptintern
