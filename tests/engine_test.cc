@@ -178,6 +178,36 @@ TEST(EngineTest, GreedyTokensFollowTheArgmaxOfAFullForwardPass) {
   }
 }
 
+TEST(EngineTest, EachTokensLogProbabilityIsTheLogSoftmaxOfAFullForwardPass) {
+  auto model = MakeRandomModel(9);
+  ASSERT_NE(model, nullptr);
+  // Sampled at a temperature, so the tokens are not all argmaxes; the log-probability is still the
+  // model's own, before temperature.
+  EngineRequest request = Greedy({1, 7, 3}, 10);
+  request.sampling = {0.8, 0, 1.0, 5};
+  auto result = GenerateOffline(*model, {request}, {});
+  ASSERT_TRUE(result.ok());
+  const std::vector<int>& tokens = result->front().token_ids;
+  const std::vector<float>& logprobs = result->front().outcome.token_logprobs;
+  ASSERT_EQ(logprobs.size(), tokens.size() + (result->front().outcome.finish_reason == FinishReason::kEos ? 1 : 0));
+  std::vector<int> sequence = {1, 7, 3};
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    c10::InferenceMode guard;
+    const at::Tensor expected = torch::log_softmax(DenseLogits(*model, sequence)[-1], 0)[tokens[i]];
+    EXPECT_NEAR(logprobs[i], expected.item<float>(), 1e-4) << "token " << i;
+    EXPECT_LE(logprobs[i], 0.0f);
+    sequence.push_back(tokens[i]);
+  }
+}
+
+TEST(SamplerTest, LogProbabilityIsStableForLargeLogits) {
+  // exp(1000) overflows a float; floats near 1000 are 6e-5 apart, hence the tolerance.
+  const float logits[3] = {1000.0f, 1000.0f + std::log(3.0f), -1000.0f};
+  EXPECT_NEAR(LogProbability(logits, 3, 0), std::log(0.25), 1e-4);
+  EXPECT_NEAR(LogProbability(logits, 3, 1), std::log(0.75), 1e-4);
+  EXPECT_LT(LogProbability(logits, 3, 2), -1000.0f);
+}
+
 TEST(EngineTest, LongPromptsArePrefilledInChunksBesideDecodingRequests) {
   auto model = MakeRandomModel(31);
   std::atomic<int> mixed_steps{0};
@@ -266,6 +296,43 @@ TEST(EngineTest, PreemptedRequestsProduceTheTokensTheyGetUnpreempted) {
   }
   EXPECT_GT(preempted, 0);
   EXPECT_EQ((*engine)->stats().preemptions, preempted);
+}
+
+TEST(EngineTest, BackgroundRequestsYieldTheirSlotAndNeverTakeALiveQueuePlace) {
+  auto model = MakeRandomModel(36);
+  EngineOptions options;
+  options.max_batch_size = 1;
+  options.max_waiting = 0;
+  auto engine = Engine::Start(*model, options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  // Long enough (120 steps) to be still decoding when the live request arrives.
+  std::vector<EngineRequest> background(3, Greedy(RandomIds(6, 64, 7), 120));
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (EngineRequest& request : background) {
+    request.background = true;
+    auto stream = (*engine)->Submit(request);
+    ASSERT_TRUE(stream.ok()) << "background work is outside max_waiting: " << stream.status();
+    streams.push_back(*stream);
+  }
+  // The first background request is decoding once a token has come out.
+  std::vector<int> first_tokens;
+  ASSERT_TRUE(streams[0]->Next(&first_tokens));
+  // The one slot and no queue are taken by background work, and a live request is still admitted:
+  // it takes the running background request's slot.
+  const EngineRequest live = Greedy(RandomIds(6, 64, 8), 5);
+  auto answered = Generate(**engine, live, {});
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  EXPECT_EQ(answered->outcome.preemptions, 0);
+  EXPECT_EQ(answered->token_ids, TokensAlone(*model, live));
+  for (size_t i = 0; i < streams.size(); ++i) {
+    auto rest = CollectOutput(*streams[i], {});
+    ASSERT_TRUE(rest.ok()) << rest.status();
+    if (i == 0) {
+      EXPECT_EQ(rest->outcome.preemptions, 1) << "the live request took its slot";
+      rest->token_ids.insert(rest->token_ids.begin(), first_tokens.begin(), first_tokens.end());
+    }
+    EXPECT_EQ(rest->token_ids, TokensAlone(*model, background[i])) << "background request " << i;
+  }
 }
 
 TEST(EngineTest, AConsumerThatNeverReadsIsCutOffWithoutDelayingTheOthers) {

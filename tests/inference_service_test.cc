@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <set>
 #include <regex>
@@ -18,6 +19,7 @@
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
 #include "core/checkpoint/checkpoint.h"
+#include "core/eval/metrics.h"
 #include "core/model/decoder.h"
 #include "core/registry/registry.h"
 #include "core/util/file.h"
@@ -154,15 +156,18 @@ TEST(InferenceServiceTest, RealPrometheusScrapesCountersThatEqualTheResponses) {
   const std::string dir = MakeTempDir("inference_prometheus");
   ServiceProcess trainer_process;
   ServiceProcess inference_process;
-  StartServingStack(dir, "scraped", trainer_process, inference_process);
+  // Fallbacks and shadow comparisons on, so their series are linted and scraped too.
+  StartServingStack(dir, "scraped", trainer_process, inference_process, {"--min-confidence", "1", "--shadow-rate", "1"});
   InferenceClient client(inference_process.address());
   int64_t saved = 0;
   double cost = 0;
+  double net_saved_cost = 0;
   for (int i = 0; i < 5; ++i) {
     auto response = client.Generate(Query("show disk usage of folder " + std::to_string(i), 6));
     ASSERT_TRUE(response.ok()) << response.status();
     saved += response->usage().saved_input_tokens();
     cost += response->usage().cost_usd();
+    net_saved_cost += response->usage().net_saved_cost_usd();
   }
   const int metrics_port = inference_process.LoggedNumber("metrics on port ");
   const std::string exposition = HttpGet(metrics_port, "/metrics");
@@ -188,8 +193,9 @@ TEST(InferenceServiceTest, RealPrometheusScrapesCountersThatEqualTheResponses) {
   const std::regex value("\"value\":\\[[0-9.]+,\"([0-9.eE+-]+)\"\\]");
   double scraped_saved = -1;
   double scraped_cost = -1;
+  double scraped_net = 1;  // the real one is negative: every request fell back
   // Prometheus starts and scrapes every second; a loaded machine can take a while.
-  for (int i = 0; i < 360 && (scraped_saved < 0 || scraped_cost < 0); ++i) {
+  for (int i = 0; i < 360 && (scraped_saved < 0 || scraped_cost < 0 || scraped_net > 0); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     std::smatch match;
     const std::string saved_answer =
@@ -197,11 +203,183 @@ TEST(InferenceServiceTest, RealPrometheusScrapesCountersThatEqualTheResponses) {
     if (std::regex_search(saved_answer, match, value)) scraped_saved = std::stod(match[1]);
     const std::string cost_answer = HttpGet(prometheus_port, "/api/v1/query?query=sum(promptintern_cost_usd_total)");
     if (std::regex_search(cost_answer, match, value)) scraped_cost = std::stod(match[1]);
+    const std::string net_answer = HttpGet(prometheus_port, "/api/v1/query?query=sum(promptintern_net_saved_cost_usd)");
+    if (std::regex_search(net_answer, match, value)) scraped_net = std::stod(match[1]);
   }
   kill(child, SIGTERM);
   waitpid(child, nullptr, 0);
   EXPECT_EQ(scraped_saved, static_cast<double>(saved));
   EXPECT_NEAR(scraped_cost, cost, 1e-9);
+  EXPECT_NEAR(scraped_net, net_saved_cost, 1e-9);
+}
+
+TEST(InferenceServiceTest, AThresholdAboveEveryConfidenceSendsEveryRequestToTheFullPrompt) {
+  const std::string dir = MakeTempDir("inference_fallback");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  // A confidence is a probability, at most 1, and a model after six steps is never certain.
+  StartServingStack(dir, "unsure", trainer_process, inference_process, {"--min-confidence", "1"});
+  InferenceClient client(inference_process.address());
+  int64_t net_saved_tokens = 0;
+  double net_saved_cost = 0;
+  int fallbacks = 0;
+  for (int i = 0; i < 6; ++i) {
+    const v1::GenerateRequest request = Query("list files in folder " + std::to_string(i), 6);
+    std::string streamed;
+    // Every other request streams: the chosen answer arrives whole, never the discarded one.
+    auto response = i % 2 == 0 ? client.Generate(request)
+                               : client.GenerateStream(request, [&](const v1::GenerateResponse& chunk) {
+                                   streamed += chunk.text();
+                                 });
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->answered_by(), "reference");
+    const v1::Usage& usage = response->usage();
+    EXPECT_GT(response->confidence().score(), 0.0);
+    EXPECT_LT(response->confidence().score(), 1.0);
+    EXPECT_LE(response->confidence().min_logprob(), response->confidence().mean_logprob());
+    EXPECT_EQ(usage.fallback_input_tokens(), usage.baseline_input_tokens());
+    EXPECT_GT(usage.fallback_cost_usd(), 0.0);
+    EXPECT_EQ(usage.net_saved_input_tokens(),
+              usage.baseline_input_tokens() - usage.input_tokens() - usage.fallback_input_tokens());
+    EXPECT_NEAR(usage.net_saved_cost_usd(), usage.baseline_cost_usd() - usage.cost_usd() - usage.fallback_cost_usd(),
+                1e-12);
+    EXPECT_LT(usage.net_saved_cost_usd(), 0.0) << "a fallback costs more than the full prompt alone";
+    // The answer is the full prompt's (greedy, so the same as asking for it).
+    v1::GenerateRequest full = request;
+    full.set_prompt_mode(v1::PROMPT_MODE_FULL);
+    auto reference = client.Generate(full);
+    ASSERT_TRUE(reference.ok()) << reference.status();
+    EXPECT_EQ(reference->answered_by(), "model");
+    EXPECT_EQ(reference->usage().fallback_input_tokens(), 0);
+    if (i % 2 == 0) {
+      EXPECT_EQ(response->text(), reference->text());
+    } else {
+      EXPECT_EQ(streamed, reference->text());
+    }
+    net_saved_tokens += usage.net_saved_input_tokens() + reference->usage().net_saved_input_tokens();
+    net_saved_cost += usage.net_saved_cost_usd() + reference->usage().net_saved_cost_usd();
+    ++fallbacks;
+  }
+  // A request's own min_confidence wins over the server's: 0 turns the fallback off.
+  v1::GenerateRequest confident = Query("list files in folder 0", 6);
+  confident.set_min_confidence(0);
+  auto direct = client.Generate(confident);
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  EXPECT_EQ(direct->answered_by(), "model");
+  EXPECT_EQ(direct->usage().net_saved_input_tokens(), direct->usage().saved_input_tokens());
+  net_saved_tokens += direct->usage().net_saved_input_tokens();
+  net_saved_cost += direct->usage().net_saved_cost_usd();
+  confident.set_min_confidence(1.5);
+  auto refused = client.Generate(confident);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("min_confidence"), std::string::npos) << refused.status();
+
+  const std::string exposition = HttpGet(inference_process.LoggedNumber("metrics on port "), "/metrics");
+  EXPECT_EQ(SumOf(exposition, "promptintern_fallbacks_total"), fallbacks);
+  EXPECT_EQ(SumOf(exposition, "promptintern_net_saved_input_tokens"), static_cast<double>(net_saved_tokens));
+  EXPECT_NEAR(SumOf(exposition, "promptintern_net_saved_cost_usd"), net_saved_cost, 1e-9);
+}
+
+// The value of the one sample of `metric` whose labels include every `label="value"` of `labels`.
+double SumWhere(const std::string& exposition, const std::string& metric, const std::vector<std::string>& labels) {
+  double sum = 0;
+  const std::regex line("(^|\n)" + metric + "\\{([^}]*)\\} ([0-9.eE+-]+)");
+  for (auto it = std::sregex_iterator(exposition.begin(), exposition.end(), line); it != std::sregex_iterator(); ++it) {
+    const std::string found = (*it)[2];
+    bool all = true;
+    for (const std::string& label : labels) all = all && found.find(label) != std::string::npos;
+    if (all) sum += std::stod((*it)[3]);
+  }
+  return sum;
+}
+
+// Polls the metrics until `done` holds for them (shadow work finishes after its response); the
+// last exposition either way.
+std::string MetricsWhen(int port, const std::function<bool(const std::string&)>& done) {
+  std::string exposition;
+  for (int i = 0; i < 600; ++i) {
+    exposition = HttpGet(port, "/metrics");
+    if (done(exposition)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return exposition;
+}
+
+TEST(InferenceServiceTest, ShadowAtRateOneComparesEveryRequestAndItsCountersEqualTheResponses) {
+  const std::string dir = MakeTempDir("inference_shadow");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "shadowed", trainer_process, inference_process, {"--shadow-rate", "1"});
+  InferenceClient client(inference_process.address());
+  const int port = inference_process.LoggedNumber("metrics on port ");
+  double exact = 0;
+  double cost = 0;
+  const int requests = 6;
+  for (int i = 0; i < requests; ++i) {
+    const v1::GenerateRequest request = Query("find files named notes " + std::to_string(i), 6);
+    auto live = client.Generate(request);
+    ASSERT_TRUE(live.ok()) << live.status();
+    // What the shadow asked the reference, asked directly (greedy: the same answer; the full
+    // prompt is never shadowed, it is the reference).
+    v1::GenerateRequest full = request;
+    full.set_prompt_mode(v1::PROMPT_MODE_FULL);
+    auto reference = client.Generate(full);
+    ASSERT_TRUE(reference.ok()) << reference.status();
+    exact += ExactMatch(live->text(), reference->text()) ? 1 : 0;
+    cost += reference->usage().cost_usd();
+    // One at a time, so the bounded backlog never has to drop one.
+    MetricsWhen(port, [&](const std::string& e) { return SumOf(e, "promptintern_shadow_requests_total") == i + 1; });
+  }
+  // A request's own `shadow: false` wins over the rate.
+  v1::GenerateRequest unshadowed = Query("find files named notes 0", 6);
+  unshadowed.set_shadow(false);
+  ASSERT_TRUE(client.Generate(unshadowed).ok());
+
+  const std::string exposition = HttpGet(port, "/metrics");
+  EXPECT_EQ(SumOf(exposition, "promptintern_shadow_requests_total"), requests);
+  EXPECT_EQ(SumOf(exposition, "promptintern_shadow_dropped_total"), 0);
+  EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_count", {"measure=\"exact_match\""}), requests);
+  EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_count", {"measure=\"edit_similarity\""}), requests);
+  EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_sum", {"measure=\"exact_match\""}), exact);
+  EXPECT_NEAR(SumOf(exposition, "promptintern_shadow_cost_usd_total"), cost, 1e-9);
+  EXPECT_NE(exposition.find("promptintern_shadow_requests_total{model=\"shadowed\",version=\"1\"}"),
+            std::string::npos);
+}
+
+TEST(InferenceServiceTest, AQueueFillingLoadShedsShadowWorkCountedWhileLiveRequestsComplete) {
+  const std::string dir = MakeTempDir("inference_shadow_load");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "shed", trainer_process, inference_process,
+                    {"--shadow-rate", "1", "--shadow-max-pending", "1"});
+  const int clients = 12;
+  const int per_client = 3;
+  std::atomic<int> answered{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      InferenceClient client(inference_process.address());
+      for (int i = 0; i < per_client; ++i) {
+        auto response = client.Generate(Query("copy file " + std::to_string(c * per_client + i), 6));
+        EXPECT_TRUE(response.ok()) << response.status();
+        answered += response.ok();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  const int live = clients * per_client;
+  EXPECT_EQ(answered.load(), live) << "every live request is answered";
+  const std::string exposition = MetricsWhen(inference_process.LoggedNumber("metrics on port "), [&](const std::string& e) {
+    return SumOf(e, "promptintern_shadow_requests_total") + SumOf(e, "promptintern_shadow_dropped_total") == live;
+  });
+  const double compared = SumOf(exposition, "promptintern_shadow_requests_total");
+  const double dropped = SumOf(exposition, "promptintern_shadow_dropped_total");
+  EXPECT_EQ(compared + dropped, live) << "each live request was either compared or its shadow dropped";
+  EXPECT_GT(dropped, 0) << "a backlog of one cannot hold the shadows of a batch that finishes together";
+  EXPECT_GT(compared, 0);
+  EXPECT_EQ(SumWhere(exposition, "promptintern_requests_total", {"code=\"OK\""}), live);
+  // Shadow work yields its slot and KV blocks: no live request was ever preempted for it.
+  EXPECT_EQ(SumOf(exposition, "promptintern_preemptions_total"), 0);
 }
 
 // A version that fails verification is reported and the previous one keeps serving.
@@ -266,19 +444,6 @@ TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServingButAlive) {
   EXPECT_EQ(client.Generate(Query("x", 4)).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(HealthServing(inference_process.address()));
   EXPECT_TRUE(HealthServing(inference_process.address(), "liveness"));
-}
-
-// The value of the one sample of `metric` whose labels include every `label="value"` of `labels`.
-double SumWhere(const std::string& exposition, const std::string& metric, const std::vector<std::string>& labels) {
-  double sum = 0;
-  const std::regex line("(^|\n)" + metric + "\\{([^}]*)\\} ([0-9.eE+-]+)");
-  for (auto it = std::sregex_iterator(exposition.begin(), exposition.end(), line); it != std::sregex_iterator(); ++it) {
-    const std::string found = (*it)[2];
-    bool all = true;
-    for (const std::string& label : labels) all = all && found.find(label) != std::string::npos;
-    if (all) sum += std::stod((*it)[3]);
-  }
-  return sum;
 }
 
 // Text fields are bytes on the wire and checked as UTF-8 by the service: INVALID_ARGUMENT naming

@@ -35,6 +35,8 @@ struct Sample {
   int64_t output_tokens = 0;
   double cost = 0;
   double baseline_cost = 0;
+  bool fallback = false;  // answered by the full prompt after a low confidence
+  double net_saved_cost = 0;
 };
 
 int RunBench(const BenchFlags& flags) {
@@ -79,7 +81,8 @@ int RunBench(const BenchFlags& flags) {
         const v1::Usage& usage = last->usage();
         samples.push_back({latency, first_token < 0 ? latency : first_token, usage.input_tokens(),
                            usage.baseline_input_tokens(), usage.output_tokens(), usage.cost_usd(),
-                           usage.baseline_cost_usd()});
+                           usage.baseline_cost_usd(), last->answered_by() == "reference",
+                           usage.net_saved_cost_usd()});
       }
     });
   }
@@ -87,7 +90,8 @@ int RunBench(const BenchFlags& flags) {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   std::vector<double> latencies, first_tokens;
-  double input = 0, baseline = 0, output = 0, cost = 0, baseline_cost = 0;
+  double input = 0, baseline = 0, output = 0, cost = 0, baseline_cost = 0, net_saved_cost = 0;
+  int64_t fallbacks = 0;
   for (const Sample& sample : samples) {
     latencies.push_back(sample.latency);
     first_tokens.push_back(sample.first_token);
@@ -96,6 +100,8 @@ int RunBench(const BenchFlags& flags) {
     output += sample.output_tokens;
     cost += sample.cost;
     baseline_cost += sample.baseline_cost;
+    net_saved_cost += sample.net_saved_cost;
+    fallbacks += sample.fallback;
   }
   const double n = std::max<double>(1, samples.size());
   const LatencySummary latency = SummarizeLatencies(latencies).value_or(LatencySummary{});
@@ -108,6 +114,9 @@ int RunBench(const BenchFlags& flags) {
   std::printf("first token     p50 %.1f ms, p99 %.1f ms\n", 1000 * ttft.p50, 1000 * ttft.p99);
   std::printf("input tokens    %.1f per request (full prompt: %.1f)\n", input / n, baseline / n);
   std::printf("cost            $%.5f per 1k requests (full prompt: $%.5f)\n", cost / n * 1000, baseline_cost / n * 1000);
+  std::printf("fallbacks       %ld (%.1f%%); saved net of them $%.5f per 1k requests (%.1f%% of the full prompt's cost)\n",
+              static_cast<long>(fallbacks), 100.0 * fallbacks / n, net_saved_cost / n * 1000,
+              baseline_cost > 0 ? 100.0 * net_saved_cost / baseline_cost : 0.0);
   return errors > 0 ? 1 : 0;
 }
 

@@ -20,6 +20,13 @@ absl::Status SamplingParams::Validate() const {
   return absl::OkStatus();
 }
 
+float LogProbability(const float* logits, int vocab_size, int token) {
+  const float max = *std::max_element(logits, logits + vocab_size);
+  double sum = 0.0;
+  for (int i = 0; i < vocab_size; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
+  return static_cast<float>(static_cast<double>(logits[token] - max) - std::log(sum));
+}
+
 int Sampler::Sample(const float* logits, int vocab_size) {
   if (params_.temperature == 0.0) {
     return static_cast<int>(std::max_element(logits, logits + vocab_size) - logits);

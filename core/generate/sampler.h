@@ -21,6 +21,9 @@ struct SamplingParams {
   absl::Status Validate() const;
 };
 
+// log softmax(logits)[token], computed stably (max subtracted first).
+float LogProbability(const float* logits, int vocab_size, int token);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params) : params_(params), random_(params.seed) {}

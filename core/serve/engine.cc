@@ -91,8 +91,9 @@ struct Engine::Impl {
   bool draining ABSL_GUARDED_BY(mu) = false;
   int64_t next_id ABSL_GUARDED_BY(mu) = 1;
   EngineStats stats ABSL_GUARDED_BY(mu);
-  // Submitted and not yet completed: the running ones plus the queue.
+  // Submitted and not yet completed: the running ones plus the queue; and of those, the background ones.
   std::atomic<int> unfinished{0};
+  std::atomic<int> unfinished_background{0};
   std::thread thread;
 
   // Ends `work` with `status` (OK for a normal end) and forgets it.
@@ -106,6 +107,7 @@ struct Engine::Impl {
     work.outcome.total_seconds = SecondsBetween(work.submitted, Clock::now());
     work.stream->Finish(std::move(work.outcome));
     --unfinished;
+    if (work.request.background) --unfinished_background;
     for (auto it = works.begin(); it != works.end(); ++it) {
       if (it->get() == &work) {
         works.erase(it);
@@ -166,8 +168,10 @@ struct Engine::Impl {
     for (const ScheduledChunk& chunk : step.chunks) {
       if (chunk.sequence->num_computed != static_cast<int64_t>(chunk.sequence->tokens.size())) continue;
       Work& work = *WorkOf(chunk.sequence);
-      const int token = work.sampler.Sample(data + sampled * vocab, vocab);
+      const float* row = data + sampled * vocab;
+      const int token = work.sampler.Sample(row, vocab);
       ++sampled;
+      work.outcome.token_logprobs.push_back(LogProbability(row, vocab, token));
       const auto now = Clock::now();
       EngineOutcome& outcome = work.outcome;
       if (work.generated == 0) {
@@ -365,6 +369,7 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Engine::Submit(EngineRequest requ
   work->sampler = Sampler(request.sampling);
   work->sequence.tokens = request.prompt_ids;
   work->sequence.prompt_length = prompt;
+  work->sequence.background = request.background;
   if (request.adapter != nullptr) {
     // Never 0, the base model's salt.
     work->sequence.cache_salt = std::hash<std::string>()(request.adapter->key) | 1;
@@ -375,12 +380,14 @@ absl::StatusOr<std::shared_ptr<RequestStream>> Engine::Submit(EngineRequest requ
   std::shared_ptr<RequestStream> stream = work->stream;
   absl::MutexLock lock(&impl_->mu);
   if (impl_->draining) return absl::UnavailableError("the engine is draining");
-  if (impl_->unfinished >= impl_->options.max_waiting + impl_->options.max_batch_size) {
+  if (!work->request.background &&
+      impl_->unfinished - impl_->unfinished_background >= impl_->options.max_waiting + impl_->options.max_batch_size) {
     return absl::ResourceExhaustedError(absl::StrCat("the request queue is full (", impl_->options.max_waiting,
                                                      " waiting); retry later"));
   }
   work->sequence.id = impl_->next_id++;
   ++impl_->unfinished;
+  if (work->request.background) ++impl_->unfinished_background;
   impl_->incoming.push_back(std::move(work));
   if (!impl_->stats.busy) impl_->stats.last_progress = absl::Now();
   impl_->stats.busy = true;

@@ -79,6 +79,10 @@ struct EngineRequest {
   // Runs on the engine thread when the request is ended because its stream overflowed, e.g. to
   // cancel the RPC so a writer blocked on that client returns. Must not block.
   std::function<void()> on_abandoned;
+  // Work nobody waits for (shadow comparison): it yields to every other request (see
+  // scheduler.h) and is outside max_waiting, so it never takes a queue place from live traffic.
+  // Its submitter bounds how much of it there is.
+  bool background = false;
 };
 
 struct EngineOutcome {
@@ -93,6 +97,10 @@ struct EngineOutcome {
   double first_token_seconds = 0.0;  // submitted -> first token
   double total_seconds = 0.0;
   std::vector<double> inter_token_seconds;
+  // The natural-log probability of each sampled token (the EOS that ended it included) under the
+  // model's own distribution (softmax of the logits, before temperature or top-k/p): what a
+  // caller judges the answer's confidence by.
+  std::vector<float> token_logprobs;
 };
 
 // One request's tokens as the engine produces them. The engine thread writes; one consumer reads.

@@ -10,7 +10,17 @@ int64_t SchedulerStep::num_tokens() const {
   return total;
 }
 
-void Scheduler::Add(Sequence* sequence) { waiting_.push_back(sequence); }
+std::deque<Sequence*>::iterator Scheduler::FirstBackgroundWaiting() {
+  return std::find_if(waiting_.begin(), waiting_.end(), [](const Sequence* waiting) { return waiting->background; });
+}
+
+void Scheduler::Add(Sequence* sequence) {
+  if (sequence->background) {
+    waiting_.push_back(sequence);
+  } else {
+    waiting_.insert(FirstBackgroundWaiting(), sequence);
+  }
+}
 
 void Scheduler::Remove(Sequence* sequence) {
   running_.erase(std::remove(running_.begin(), running_.end(), sequence), running_.end());
@@ -19,19 +29,25 @@ void Scheduler::Remove(Sequence* sequence) {
 }
 
 Sequence* Scheduler::PreemptNewest(SchedulerStep* step) {
-  Sequence* victim = running_.back();
-  running_.pop_back();
+  const auto background =
+      std::find_if(running_.rbegin(), running_.rend(), [](const Sequence* running) { return running->background; });
+  Sequence* victim = background != running_.rend() ? *background : running_.back();
+  Preempt(victim, step);
+  return victim;
+}
+
+void Scheduler::Preempt(Sequence* victim, SchedulerStep* step) {
+  running_.erase(std::find(running_.begin(), running_.end(), victim));
   blocks_->Release(&victim->blocks);
   victim->num_computed = 0;
   ++victim->preemptions;
   ++preemptions_;
-  waiting_.push_front(victim);
+  waiting_.insert(victim->background ? FirstBackgroundWaiting() : waiting_.begin(), victim);
   step->preempted.push_back(victim);
   // It may already hold a chunk of this step.
   step->chunks.erase(std::remove_if(step->chunks.begin(), step->chunks.end(),
                                     [victim](const ScheduledChunk& chunk) { return chunk.sequence == victim; }),
                      step->chunks.end());
-  return victim;
 }
 
 bool Scheduler::Admit(Sequence* sequence, int64_t budget, SchedulerStep* step) {
@@ -85,10 +101,18 @@ SchedulerStep Scheduler::Schedule() {
   }
 
   // Waiting sequences, in order, while there is room (none in a step that had to preempt: the
-  // pool is full).
-  while (step.preempted.empty() && budget > 0 && !waiting_.empty() &&
-         static_cast<int>(running_.size()) < options_.max_running) {
+  // pool is full). A live sequence that finds the batch full takes a background one's slot.
+  const bool pool_full = !step.preempted.empty();
+  while (!pool_full && budget > 0 && !waiting_.empty()) {
     Sequence* sequence = waiting_.front();
+    if (static_cast<int>(running_.size()) >= options_.max_running) {
+      const auto background =
+          std::find_if(running_.rbegin(), running_.rend(), [](const Sequence* running) { return running->background; });
+      if (sequence->background || background == running_.rend()) break;
+      Preempt(*background, &step);
+      budget = options_.max_step_tokens - step.num_tokens();
+      continue;  // the victim now waits behind `sequence`, which is still first
+    }
     if (!Admit(sequence, budget, &step)) break;
     waiting_.pop_front();
     budget = options_.max_step_tokens - step.num_tokens();

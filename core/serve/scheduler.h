@@ -10,6 +10,10 @@
 // still cached). A request is never failed for lack of KV memory; the engine refuses up front any
 // request that could not fit the pool alone.
 //
+// Background sequences (shadow work) yield to the others: they wait behind every waiting live
+// sequence, are the first preempted when the pool runs out, and give up their running slot to a
+// live sequence that finds the batch full.
+//
 // Not thread-safe: the engine thread alone calls it.
 #pragma once
 
@@ -37,6 +41,7 @@ struct Sequence {
   int64_t computed_prompt_tokens = 0;
   int preemptions = 0;
   bool admitted_once = false;
+  bool background = false;
 };
 
 struct SchedulerOptions {
@@ -63,7 +68,7 @@ class Scheduler {
  public:
   Scheduler(const SchedulerOptions& options, KvBlockManager* blocks) : options_(options), blocks_(blocks) {}
 
-  // Queues a sequence behind the waiting ones.
+  // Queues a sequence behind the waiting ones (a live one ahead of every background one).
   void Add(Sequence* sequence);
   // Takes a sequence out wherever it is (finished, cancelled) and releases its blocks.
   void Remove(Sequence* sequence);
@@ -77,8 +82,14 @@ class Scheduler {
   int64_t total_preemptions() const { return preemptions_; }
 
  private:
-  // Moves the newest running sequence back to the queue; returns it.
+  // Moves the newest running background sequence, or failing that the newest running one, back to
+  // the queue; returns it.
   Sequence* PreemptNewest(SchedulerStep* step);
+  // Moves `victim` (running) back to the queue: at its front, or a background one at the front of
+  // the background ones.
+  void Preempt(Sequence* victim, SchedulerStep* step);
+  // The first background sequence of the queue, or its end.
+  std::deque<Sequence*>::iterator FirstBackgroundWaiting();
   bool Admit(Sequence* sequence, int64_t budget, SchedulerStep* step);
 
   SchedulerOptions options_;

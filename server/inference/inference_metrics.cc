@@ -64,6 +64,34 @@ InferenceMetrics::InferenceMetrics()
                                    *registry_);
   preemptions_ = &Register(prometheus::BuildCounter(), "promptintern_preemptions_total",
                            "Times a request lost its KV cache blocks to others and was recomputed", *registry_);
+  fallbacks_ = &Register(prometheus::BuildCounter(), "promptintern_fallbacks_total",
+                         "Requests answered again with the full prompt because the first answer's confidence "
+                         "was below min_confidence",
+                         *registry_);
+  fallback_input_tokens_ = &Register(prometheus::BuildCounter(), "promptintern_fallback_input_tokens_total",
+                                     "Input tokens the confidence fallbacks sent (full prompts)", *registry_);
+  fallback_cost_ = &Register(prometheus::BuildCounter(), "promptintern_fallback_cost_usd_total",
+                             "Cost of the confidence fallbacks", *registry_);
+  // Gauges, not counters: a fallback spends more than the full prompt alone, so these go down.
+  net_saved_input_tokens_ = &Register(prometheus::BuildGauge(), "promptintern_net_saved_input_tokens",
+                                      "Input tokens saved against the full prompt, net of confidence fallbacks, "
+                                      "since start",
+                                      *registry_);
+  net_saved_cost_ = &Register(prometheus::BuildGauge(), "promptintern_net_saved_cost_usd",
+                              "Cost saved against the full prompt, net of confidence fallbacks, since start",
+                              *registry_);
+  shadow_requests_ = &Register(prometheus::BuildCounter(), "promptintern_shadow_requests_total",
+                               "Live answers compared with the reference's (the full prompt) for the same query",
+                               *registry_);
+  shadow_agreement_ = &Register(prometheus::BuildHistogram(), "promptintern_shadow_agreement",
+                                "Agreement of a live answer with the reference's, in [0, 1], by measure: "
+                                "exact_match (0 or 1) and edit_similarity (1 - normalised edit distance)",
+                                *registry_);
+  shadow_cost_ = &Register(prometheus::BuildCounter(), "promptintern_shadow_cost_usd_total",
+                           "What the shadow answers cost beyond the live requests", *registry_);
+  shadow_dropped_ = &Register(prometheus::BuildCounter(), "promptintern_shadow_dropped_total",
+                              "Shadow comparisons dropped because the service was busy (the backlog was full)",
+                              *registry_);
   auto& kv_blocks = Register(prometheus::BuildGauge(), "promptintern_kv_cache_blocks",
                              "KV cache blocks by state: used (held by requests), cached (a reusable prefix nobody "
                              "holds; evicted when memory is needed), free",
@@ -88,6 +116,17 @@ void InferenceMetrics::RecordRequest(const RequestRecord& record) {
   baseline_cost_->Add(labels).Increment(record.baseline_cost_usd);
   cached_input_tokens_->Add(labels).Increment(static_cast<double>(record.cached_input_tokens));
   preemptions_->Add(labels).Increment(record.preemptions);
+  // Created at 0 with the first request of a series, so rates and ratios over them are defined.
+  prometheus::Counter& fallbacks = fallbacks_->Add(labels);
+  prometheus::Counter& fallback_input_tokens = fallback_input_tokens_->Add(labels);
+  prometheus::Counter& fallback_cost = fallback_cost_->Add(labels);
+  if (record.fallback) {
+    fallbacks.Increment();
+    fallback_input_tokens.Increment(static_cast<double>(record.fallback_input_tokens));
+    fallback_cost.Increment(record.fallback_cost_usd);
+  }
+  net_saved_input_tokens_->Add(labels).Increment(static_cast<double>(record.net_saved_input_tokens()));
+  net_saved_cost_->Add(labels).Increment(record.net_saved_cost_usd());
   duration_->Add(labels, LatencyBuckets()).Observe(record.total_seconds);
   if (record.first_token_seconds >= 0) first_token_->Add(labels, LatencyBuckets()).Observe(record.first_token_seconds);
   if (record.queue_seconds >= 0) queue_time_->Add(labels, LatencyBuckets()).Observe(record.queue_seconds);
@@ -95,6 +134,26 @@ void InferenceMetrics::RecordRequest(const RequestRecord& record) {
     auto& histogram = inter_token_->Add(labels, LatencyBuckets());
     for (double seconds : *record.inter_token_seconds) histogram.Observe(seconds);
   }
+}
+
+void InferenceMetrics::RecordShadow(const ShadowRecord& record) {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+                                                                           0.7, 0.8, 0.9, 0.95, 0.99, 1};
+  const prometheus::Labels labels = {{"model", record.model}, {"version", std::to_string(record.version)}};
+  shadow_requests_->Add(labels).Increment();
+  shadow_cost_->Add(labels).Increment(record.cost_usd);
+  prometheus::Labels exact = labels;
+  exact["measure"] = "exact_match";
+  shadow_agreement_->Add(exact, *buckets).Observe(record.agreement.exact_match ? 1.0 : 0.0);
+  prometheus::Labels similarity = labels;
+  similarity["measure"] = "edit_similarity";
+  shadow_agreement_->Add(similarity, *buckets).Observe(record.agreement.edit_similarity);
+  // Created at 0 beside the comparisons, so the share dropped is defined before the first drop.
+  shadow_dropped_->Add(labels);
+}
+
+void InferenceMetrics::CountShadowDropped(const std::string& model, int64_t version) {
+  shadow_dropped_->Add({{"model", model}, {"version", std::to_string(version)}}).Increment();
 }
 
 void InferenceMetrics::RecordStep(const EngineStepStats& step) {

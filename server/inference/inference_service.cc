@@ -1,7 +1,11 @@
 #include "server/inference/inference_service.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/eval/answer_quality.h"
 #include "core/eval/metrics.h"
 #include "core/model/decoder.h"
 #include "core/serve/output_processor.h"
@@ -51,7 +55,44 @@ grpc::Status ClassifyCancellation(const grpc::Status& status, absl::Time deadlin
   return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "the request's deadline passed");
 }
 
+int64_t AnswerTokens(const GenerationOutput& output) {
+  return static_cast<int64_t>(output.token_ids.size()) + (output.outcome.finish_reason == FinishReason::kEos ? 1 : 0);
+}
+
 }  // namespace
+
+InferenceServiceImpl::InferenceServiceImpl(ModelHolder* holder, InferenceMetrics* metrics, InferenceLimits limits,
+                                           const BearerTokenAuthenticator* authenticator)
+    : holder_(holder),
+      metrics_(metrics),
+      limits_(limits),
+      authenticator_(authenticator),
+      shadow_sampler_(limits.shadow_rate),
+      shadow_runner_(std::make_unique<ShadowRunner>(
+          limits.shadow_max_pending,
+          [this](const ShadowJob& job, const absl::StatusOr<GenerationOutput>& reference) {
+            // A shadow that could not run (the engine draining for shutdown) compared nothing.
+            if (!reference.ok()) {
+              metrics_->CountShadowDropped(job.model, job.version);
+              return;
+            }
+            RecordShadow(job.model, job.version, job.answer, *reference,
+                         static_cast<int64_t>(job.request.prompt_ids.size()), /*extra_cost=*/true);
+          })) {}
+
+void InferenceServiceImpl::RecordShadow(const std::string& model, int64_t version, const std::string& answer,
+                                        const GenerationOutput& reference, int64_t reference_input_tokens,
+                                        bool extra_cost) {
+  ShadowRecord record;
+  record.model = model;
+  record.version = version;
+  record.agreement = CompareAnswers(answer, reference.text);
+  if (extra_cost) {
+    const Prices prices{limits_.input_price_per_million, limits_.output_price_per_million};
+    record.cost_usd = CostUsd(prices, reference_input_tokens, AnswerTokens(reference)).value_or(0.0);
+  }
+  metrics_->RecordShadow(record);
+}
 
 grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::GenerateRequest& request,
                                        const std::function<bool(const std::string&)>& on_text,
@@ -86,6 +127,12 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   if (max_tokens < 1 || max_tokens > limits_.max_tokens) {
     return finish(Invalid(absl::StrCat("max_tokens: ", request.max_tokens(), " is outside [1, ", limits_.max_tokens, "]")));
   }
+  const double min_confidence = request.has_min_confidence() ? request.min_confidence() : limits_.min_confidence;
+  if (!(min_confidence >= 0 && min_confidence <= 1)) {
+    return finish(Invalid(absl::StrCat("min_confidence: ", request.min_confidence(), " is outside [0, 1]")));
+  }
+  // The full prompt is the fallback; a request that sent it has nothing to fall back to.
+  const bool may_fall_back = min_confidence > 0 && request.prompt_mode() != v1::PROMPT_MODE_FULL;
   EngineRequest work;
   work.max_new_tokens = max_tokens;
   work.sampling = {request.temperature(), request.top_k(), request.top_p() == 0 ? 1.0 : request.top_p(),
@@ -111,7 +158,18 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   work.adapter = (*target)->adapter();
   work.deadline = deadline;
   work.cancelled = [context] { return context->IsCancelled(); };
-  if (on_text) {
+  // The reference path (a confidence fallback, a shadow): the full prompt, same sampling and budget.
+  EngineRequest fallback_template = work;
+  fallback_template.prompt_ids = *baseline;
+  fallback_template.cancelled = nullptr;
+  fallback_template.deadline = absl::InfiniteFuture();
+  EngineRequest fallback_work = fallback_template;
+  fallback_work.deadline = deadline;
+  fallback_work.cancelled = work.cancelled;
+  const OutputOptions unstreamed = output;
+  // With a fallback possible, nothing is streamed before the answer is chosen: the client gets the
+  // chosen answer's text in one piece.
+  if (on_text && !may_fall_back) {
     // The engine never waits for this client: if it stops reading, its tokens pile up here and,
     // past the limit, the request is ended and the RPC cancelled so a blocked Write returns.
     work.max_buffered_tokens = limits_.stream_buffer_tokens;
@@ -121,11 +179,45 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   absl::StatusOr<GenerationOutput> result = ::promptintern::Generate(served->engine(), std::move(work), output);
   if (!result.ok()) return finish(ToGrpcStatus(result.status()));
   const EngineOutcome& outcome = result->outcome;
+  // The answer's tokens and the EOS that ended it, not those a stop string cut off.
+  const size_t answered = std::min(outcome.token_logprobs.size(),
+                                   result->token_ids.size() + (outcome.finish_reason == FinishReason::kEos ? 1 : 0));
+  const AnswerConfidence confidence = ConfidenceOf(
+      std::vector<float>(outcome.token_logprobs.begin(), outcome.token_logprobs.begin() + answered));
+  std::optional<GenerationOutput> fallback;
+  // A full prompt that does not fit the context with max_tokens cannot answer: the first answer stands.
+  if (may_fall_back && confidence.score < min_confidence &&
+      static_cast<int64_t>(baseline->size()) + max_tokens <= context_length) {
+    absl::StatusOr<GenerationOutput> again =
+        ::promptintern::Generate(served->engine(), std::move(fallback_work), unstreamed);
+    if (!again.ok()) return finish(ToGrpcStatus(again.status()));
+    fallback = *std::move(again);
+  }
+  const GenerationOutput& answer = fallback ? *fallback : *result;
+  const bool shadowed = request.prompt_mode() != v1::PROMPT_MODE_FULL &&
+                        (request.has_shadow() ? request.shadow() : shadow_sampler_.Next());
+  if (shadowed && fallback) {
+    // The fallback already answered with the full prompt: compared at no extra cost.
+    RecordShadow(record.model, record.version, result->text, *fallback, static_cast<int64_t>(baseline->size()),
+                 /*extra_cost=*/false);
+  } else if (shadowed) {
+    ShadowJob job;
+    job.keep_alive = served;
+    job.engine = &served->engine();
+    job.request = fallback_template;
+    job.output = unstreamed;
+    job.answer = result->text;
+    job.model = record.model;
+    job.version = record.version;
+    if (!shadow_runner_->Offer(std::move(job))) metrics_->CountShadowDropped(record.model, record.version);
+  }
+  if (on_text && may_fall_back && !answer.text.empty() && !on_text(answer.text)) {
+    return finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+  }
 
   const Prices prices{limits_.input_price_per_million, limits_.output_price_per_million};
   record.input_tokens = static_cast<int64_t>(prompt->size());
-  record.output_tokens = static_cast<int64_t>(result->token_ids.size()) +
-                         (outcome.finish_reason == FinishReason::kEos ? 1 : 0);
+  record.output_tokens = AnswerTokens(*result);
   record.cached_input_tokens = outcome.cached_prompt_tokens;
   record.preemptions = outcome.preemptions;
   record.baseline_input_tokens = static_cast<int64_t>(baseline->size());
@@ -135,9 +227,17 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   record.first_token_seconds = outcome.first_token_seconds;
   record.queue_seconds = outcome.queue_seconds;
   record.inter_token_seconds = &outcome.inter_token_seconds;
+  if (fallback) {
+    record.fallback = true;
+    record.fallback_input_tokens = static_cast<int64_t>(baseline->size());
+    record.fallback_output_tokens = AnswerTokens(*fallback);
+    record.fallback_cost_usd =
+        CostUsd(prices, record.fallback_input_tokens, record.fallback_output_tokens).value_or(0.0);
+    record.total_seconds += fallback->outcome.total_seconds;
+  }
 
-  response->set_text(result->text);
-  response->set_finish_reason(std::string(FinishReasonName(outcome.finish_reason)));
+  response->set_text(answer.text);
+  response->set_finish_reason(std::string(FinishReasonName(answer.outcome.finish_reason)));
   v1::Usage* usage = response->mutable_usage();
   usage->set_input_tokens(record.input_tokens);
   usage->set_output_tokens(record.output_tokens);
@@ -145,13 +245,23 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   usage->set_saved_input_tokens(record.baseline_input_tokens - record.input_tokens);
   usage->set_cost_usd(record.cost_usd);
   usage->set_baseline_cost_usd(record.baseline_cost_usd);
+  usage->set_fallback_input_tokens(record.fallback_input_tokens);
+  usage->set_fallback_output_tokens(record.fallback_output_tokens);
+  usage->set_fallback_cost_usd(record.fallback_cost_usd);
+  usage->set_net_saved_input_tokens(record.net_saved_input_tokens());
+  usage->set_net_saved_cost_usd(record.net_saved_cost_usd());
+  v1::Confidence* reported = response->mutable_confidence();
+  reported->set_mean_logprob(confidence.mean_logprob);
+  reported->set_min_logprob(confidence.min_logprob);
+  reported->set_score(confidence.score);
+  response->set_answered_by(fallback ? "reference" : "model");
   response->set_model(record.model);
   response->set_model_version(record.version);
   v1::Timings* timings = response->mutable_timings();
   timings->set_queue_seconds(outcome.queue_seconds);
   timings->set_prefill_seconds(outcome.prefill_seconds);
   timings->set_first_token_seconds(outcome.first_token_seconds);
-  timings->set_total_seconds(outcome.total_seconds);
+  timings->set_total_seconds(record.total_seconds);
   return finish(grpc::Status::OK);
 }
 

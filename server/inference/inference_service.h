@@ -1,7 +1,9 @@
 // gRPC adapter of the inference service over ModelHolder / ServedModel / Engine.
 #pragma once
 
+#include "core/serve/output_processor.h"
 #include "core/serve/served_model.h"
+#include "core/serve/shadow_runner.h"
 #include "promptintern/v1/inference.grpc.pb.h"
 #include "server/common/transport_security.h"
 #include "server/inference/inference_metrics.h"
@@ -16,13 +18,18 @@ struct InferenceLimits {
   double output_price_per_million = 1.5;
   // Tokens a streaming client may leave unread before its request is ended.
   int64_t stream_buffer_tokens = 1024;
+  // A request's min_confidence when it sets none (0: no fallback unless a request asks).
+  double min_confidence = 0.0;
+  // Fraction of query-only and compressed requests that set no `shadow` to shadow (core/serve/shadow_runner.h).
+  double shadow_rate = 0.0;
+  // Shadow jobs queued or running at most; beyond, new ones are dropped and counted.
+  int shadow_max_pending = 4;
 };
 
 class InferenceServiceImpl final : public v1::InferenceService::Service {
  public:
   InferenceServiceImpl(ModelHolder* holder, InferenceMetrics* metrics, InferenceLimits limits,
-                       const BearerTokenAuthenticator* authenticator)
-      : holder_(holder), metrics_(metrics), limits_(limits), authenticator_(authenticator) {}
+                       const BearerTokenAuthenticator* authenticator);
   grpc::Status Generate(grpc::ServerContext*, const v1::GenerateRequest*, v1::GenerateResponse*) override;
   grpc::Status GenerateStream(grpc::ServerContext*, const v1::GenerateRequest*,
                               grpc::ServerWriter<v1::GenerateResponse>*) override;
@@ -36,11 +43,17 @@ class InferenceServiceImpl final : public v1::InferenceService::Service {
                    const std::function<bool(const std::string&)>& on_text, v1::GenerateResponse* response);
 
   void Describe(ServedModel& served, const ServedTarget& target, v1::ModelInfo* info) const;
+  // The comparison of a live answer with its reference's, into the metrics.
+  void RecordShadow(const std::string& model, int64_t version, const std::string& answer,
+                    const GenerationOutput& reference, int64_t reference_input_tokens, bool extra_cost);
 
   ModelHolder* holder_;
   InferenceMetrics* metrics_;
   InferenceLimits limits_;
   const BearerTokenAuthenticator* authenticator_;
+  ShadowSampler shadow_sampler_;
+  // Last: its thread is joined before anything it uses goes away.
+  std::unique_ptr<ShadowRunner> shadow_runner_;
 };
 
 }  // namespace promptintern

@@ -52,6 +52,9 @@ struct InferenceConfig {
   double input_price = 0.5;
   double output_price = 1.5;
   int default_max_tokens = 64;
+  double min_confidence = 0.0;
+  double shadow_rate = 0.0;
+  int shadow_max_pending = 4;
 };
 
 }  // namespace
@@ -89,6 +92,14 @@ int main(int argc, char** argv) {
   settings.Bind("output_price_per_million", "--output-price", config.output_price, "USD per million output tokens");
   settings.Bind("default_max_tokens", "--default-max-tokens", config.default_max_tokens,
                 "max_tokens when a request leaves it 0");
+  settings.Bind("min_confidence", "--min-confidence", config.min_confidence,
+                "Answer again with the full prompt when an answer's confidence (geometric-mean token "
+                "probability) is below this, for requests that set no min_confidence (0: off)");
+  settings.Bind("shadow_rate", "--shadow-rate", config.shadow_rate,
+                "Fraction of query-only requests also answered with the full prompt off their critical path "
+                "and compared (promptintern_shadow_*); a request's own `shadow` field wins");
+  settings.Bind("shadow_max_pending", "--shadow-max-pending", config.shadow_max_pending,
+                "Shadow answers queued or running at most; more are dropped and counted (the service is busy)");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status status = settings.Apply(); !status.ok()) {
     std::cerr << "promptintern-inference: " << status.message() << "\n";
@@ -105,6 +116,19 @@ int main(int argc, char** argv) {
       !(config.stall_seconds > 0) || !(config.poll_seconds > 0)) {
     std::cerr << "promptintern-inference: max_batch_size, max_step_tokens, stream_buffer_tokens (>= 1), block_size "
                  "(1..1024), max_waiting, kv_cache_mb (>= 0), max_adapters (0..4096), stall_seconds and poll_seconds (> 0) are out of range\n";
+    return 2;
+  }
+  if (!(config.min_confidence >= 0 && config.min_confidence <= 1)) {
+    std::cerr << "promptintern-inference: min_confidence: " << config.min_confidence << " is outside [0, 1]\n";
+    return 2;
+  }
+  if (!(config.shadow_rate >= 0 && config.shadow_rate <= 1)) {
+    std::cerr << "promptintern-inference: shadow_rate: " << config.shadow_rate << " is outside [0, 1]\n";
+    return 2;
+  }
+  if (config.shadow_max_pending < 1 || config.shadow_max_pending > 1024) {
+    std::cerr << "promptintern-inference: shadow_max_pending: " << config.shadow_max_pending
+              << " is outside [1, 1024]\n";
     return 2;
   }
   if (config.model.empty()) {
@@ -146,6 +170,9 @@ int main(int argc, char** argv) {
   limits.input_price_per_million = config.input_price;
   limits.output_price_per_million = config.output_price;
   limits.stream_buffer_tokens = config.stream_buffer_tokens;
+  limits.min_confidence = config.min_confidence;
+  limits.shadow_rate = config.shadow_rate;
+  limits.shadow_max_pending = config.shadow_max_pending;
   promptintern::InferenceServiceImpl service(&holder, &metrics, limits, security->authenticator.get());
 
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;

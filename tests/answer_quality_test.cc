@@ -1,0 +1,36 @@
+#include "core/eval/answer_quality.h"
+
+#include <cmath>
+
+#include "gtest/gtest.h"
+
+namespace promptintern {
+namespace {
+
+TEST(AnswerQualityTest, ConfidenceIsTheGeometricMeanTokenProbability) {
+  const AnswerConfidence confidence = ConfidenceOf({std::log(0.5f), std::log(0.125f)});
+  EXPECT_NEAR(confidence.mean_logprob, std::log(0.25), 1e-6);
+  EXPECT_NEAR(confidence.min_logprob, std::log(0.125), 1e-6);
+  EXPECT_NEAR(confidence.score, 0.25, 1e-6);
+  const AnswerConfidence nothing = ConfidenceOf({});
+  EXPECT_EQ(nothing.score, 1.0);
+  EXPECT_EQ(nothing.min_logprob, 0.0);
+}
+
+TEST(AnswerQualityTest, AgreementIsExactMatchAndNormalisedEditSimilarity) {
+  AnswerAgreement same = CompareAnswers("ls  -l\n", "ls -l");
+  EXPECT_TRUE(same.exact_match);
+  EXPECT_EQ(same.edit_similarity, 1.0);
+  // One substitution in five bytes.
+  AnswerAgreement close = CompareAnswers("ls -L", "ls -l");
+  EXPECT_FALSE(close.exact_match);
+  EXPECT_DOUBLE_EQ(close.edit_similarity, 0.8);
+  // kitten -> sitting: 3 edits over 7.
+  EXPECT_DOUBLE_EQ(CompareAnswers("kitten", "sitting").edit_similarity, 1.0 - 3.0 / 7.0);
+  EXPECT_DOUBLE_EQ(CompareAnswers("", "abc").edit_similarity, 0.0);
+  EXPECT_DOUBLE_EQ(CompareAnswers("", " ").edit_similarity, 1.0);
+  EXPECT_TRUE(CompareAnswers("", " ").exact_match);
+}
+
+}  // namespace
+}  // namespace promptintern
