@@ -119,11 +119,19 @@ class Stack:
         server = f"127.0.0.1:{trainer_grpc}"
         ports = self.start("inference", [inference, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                                          "--registry-dir", registry, "--model", "tiny@production", "--threads", "1",
-                                         "--poll-seconds", "0.2"], r"(metrics|serving) on port (\d+)")
+                                         "--poll-seconds", "0.2",
+                                         # Every query-only answer falls back to the full prompt and is
+                                         # compared with it, so the fallback and shadow series exist.
+                                         "--min-confidence", "1", "--shadow-rate", "1"],
+                                        r"(metrics|serving) on port (\d+)")
         inference_metrics, inference_grpc = (int(p) for _, p in sorted(ports))
         self.wait_for(os.path.join(self.work, "inference.log"), r"cannot load tiny@production")
 
-        job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tiny_job.yaml")
+        # With a promotion gate, so the trainer's promotion series exist.
+        tiny = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tiny_job.yaml")
+        job = os.path.join(self.work, "tiny_job.yaml")
+        with open(job, "w") as out:
+            out.write(open(tiny).read() + "promote: {alias: staging, metric: bleu, max_drop: 100}\n")
         for step in (("submit", "--server", server, "--config", job, "--watch"),
                      ("alias", "--server", server, "tiny", "production", "1")):
             result = self.cli(*step)
