@@ -12,6 +12,7 @@
 
 #include "client/lib/inference_client.h"
 #include "core/checkpoint/checkpoint.h"
+#include "core/lora/lora.h"
 #include "core/model/decoder.h"
 #include "core/safetensors/safetensors.h"
 #include "core/serve/output_processor.h"
@@ -295,6 +296,118 @@ TEST_F(ImportRefusalTest, BrokenCheckpointsAreRefusedNamingTheProblemAndNothingI
                       &out),
             0)
       << out;
+}
+
+// A LoRA adapter (PEFT layout, as a LoRA job writes to <output>/adapter) becomes an adapter version
+// of a registered base, served over it by name; an adapter that does not fit its base, or a base
+// that is not a full checkpoint, is refused with the problem named and nothing is published.
+TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefused) {
+  ASSERT_TRUE(ImportCheckpoint(*registry_, "base", good_).ok());
+  const std::vector<std::string> targets = {"q_proj", "v_proj"};
+  auto model = LoadModel(good_);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::string adapter = ::promptintern::testing::SaveRandomAdapter(**model, 7, targets);
+  ASSERT_FALSE(adapter.empty());
+  ServedTask task = QueryAsPromptTask("base-task");
+  task.task.instruction = "Answer with one shell command.";
+  ASSERT_TRUE(WriteFileAtomic(adapter + "/task.json", ServedTaskToJson(task)).ok());
+
+  auto imported = ImportAdapter(*registry_, "base-task", adapter, "base");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->adapter_of, "base@1");
+  EXPECT_TRUE(imported->has_task);
+  EXPECT_GT(imported->parameters, 0);
+  EXPECT_EQ(imported->files, (std::vector<std::string>{"adapter_config.json", "adapter_model.safetensors", "task.json"}));
+  auto manifest = registry_->GetVersion("base-task", 1);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  ASSERT_TRUE(manifest->adapter_of.has_value());
+  EXPECT_EQ(manifest->adapter_of->model, "base");
+  EXPECT_EQ(manifest->adapter_of->version, 1);
+
+  // The service that serves the base serves the adapter by name, with the adapter's task.
+  ServingOptions options;
+  options.engine.max_batch_size = 2;
+  auto served = ServedModel::Load(*registry_, "base@1", options);
+  ASSERT_TRUE(served.ok()) << served.status();
+  auto target = (*served)->Target("base-task");
+  ASSERT_TRUE(target.ok()) << target.status();
+  EXPECT_NE((*target)->adapter(), nullptr);
+  EXPECT_EQ((*target)->task().task.instruction, task.task.instruction);
+
+  // Misfits.
+  const auto expect_refused = [&](const std::string& directory, const std::string& base,
+                                  const std::vector<std::string>& named) {
+    auto refused = ImportAdapter(*registry_, "refused", directory, base);
+    ASSERT_FALSE(refused.ok()) << directory << " over " << base << " was imported";
+    for (const std::string& part : named) {
+      EXPECT_NE(refused.status().message().find(part), std::string::npos)
+          << "the error should name " << part << ": " << refused.status().message();
+    }
+  };
+  expect_refused(adapter, "nobody", {"nobody"});
+  expect_refused(adapter, "base-task", {"itself an adapter", "base@1"});
+  {
+    // An adapter trained on a wider model of the same family.
+    const std::string wide = dir_ + "/wide";
+    ASSERT_TRUE(::promptintern::testing::WriteFamilyCheckpoint(
+        wide, tokenizer_dir_,
+        [](const Tokenizer& tokenizer) {
+          return json{{"model_type", "llama"},     {"hidden_size", 32},         {"intermediate_size", 32},
+                      {"num_hidden_layers", 2},    {"num_attention_heads", 2},  {"num_key_value_heads", 1},
+                      {"vocab_size", tokenizer.vocab_size()}, {"max_position_embeddings", 64},
+                      {"bos_token_id", 50256},     {"eos_token_id", 50256}}
+              .dump();
+        },
+        DType::kF32, 6));
+    auto wide_model = LoadModel(wide);
+    ASSERT_TRUE(wide_model.ok());
+    const std::string wide_adapter = ::promptintern::testing::SaveRandomAdapter(**wide_model, 8, targets);
+    ASSERT_FALSE(wide_adapter.empty());
+    expect_refused(wide_adapter, "base@1", {"does not fit base@1"});
+  }
+  {
+    const std::string no_weights = CopyOf(adapter, dir_ + "/no_weights");
+    fs::remove(no_weights + "/adapter_model.safetensors");
+    expect_refused(no_weights, "base", {"adapter_model.safetensors"});
+  }
+  {
+    // NaN updates.
+    auto nan_model = LoadModel(good_);
+    ASSERT_TRUE(nan_model.ok());
+    LoraConfig config;
+    config.rank = 4;
+    config.alpha = 8;
+    config.target_modules = targets;
+    ASSERT_TRUE(AttachLora(**nan_model, config, 3).ok());
+    {
+      at::NoGradGuard no_grad;
+      for (auto& [path, projection] : (*nan_model)->NamedProjections()) {
+        if (projection->has_lora()) projection->lora_b.fill_(std::nanf(""));
+      }
+    }
+    const std::string nan_adapter = dir_ + "/nan_adapter";
+    ASSERT_TRUE(SaveLoraAdapter(**nan_model, config, "test", nan_adapter).ok());
+    expect_refused(nan_adapter, "base", {"not finite"});
+  }
+  EXPECT_FALSE(ImportAdapter(*registry_, "base", adapter, "base").ok()) << "an adapter named like its base";
+  auto models = registry_->ListModels();
+  ASSERT_TRUE(models.ok());
+  EXPECT_EQ(models->size(), 2u) << "a refused adapter published something";
+
+  // Through the CLI.
+  std::string out;
+  ASSERT_EQ(RunImport("--adapter-of base@1 --model " + adapter + " --name base-cli --registry-dir " + dir_ +
+                          "/registry",
+                      dir_ + "/adapter_cli.log", &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("base-cli@1"), std::string::npos) << out;
+  EXPECT_NE(out.find("LoRA adapter of base@1"), std::string::npos) << out;
+  EXPECT_EQ(RunImport("--adapter-of nobody --model " + adapter + " --name base-cli --registry-dir " + dir_ +
+                          "/registry",
+                      dir_ + "/adapter_cli_refused.log", &out),
+            1);
+  EXPECT_NE(out.find("nobody"), std::string::npos) << out;
 }
 
 // An arch fixture (vocabulary 256) with a real tokenizer beside it: they do not belong together.

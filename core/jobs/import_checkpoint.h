@@ -40,9 +40,28 @@ struct ImportResult {
   int64_t parameters = 0;
   std::string tokenizer;              // its main file (tokenizer.json or tokenizer.model)
   bool has_task = false;              // false: published with QueryAsPromptTask
+  std::string task_path;              // the task file published when has_task
+  // ImportAdapter only: the base version it was checked against ("name@version"); `model_type`
+  // and `tokenizer` are the base's, `parameters` the adapter's own.
+  std::string adapter_of;
 };
 
 absl::StatusOr<ImportResult> ImportCheckpoint(ModelRegistry& registry, const std::string& name,
                                               const std::string& directory, const ImportOptions& options = {});
+
+// `promptintern import --adapter-of BASE`: a PEFT LoRA adapter directory (adapter_config.json and
+// adapter_model.safetensors, as a LoRA job writes to <output>/adapter or Hugging Face PEFT saves)
+// published as an adapter version of the registered full version `base` ("name", "name@3" or
+// "name@alias", resolved once: the version records the exact base it was checked against). The
+// inference service serving that base then serves this version too, picked per request by name.
+//
+// Checked before anything is published: `base` exists and is a full checkpoint, not an adapter
+// itself; the adapter reads against the base's weights (every tensor present, of the base's shapes
+// and the configured rank, nothing extra) and holds only finite values. The task is found as for
+// ImportCheckpoint (`task_path`, else the directory's task.json, else the query is the prompt);
+// `base_model` is ignored: the manifest names the base version.
+absl::StatusOr<ImportResult> ImportAdapter(ModelRegistry& registry, const std::string& name,
+                                           const std::string& directory, const std::string& base,
+                                           const ImportOptions& options = {});
 
 }  // namespace promptintern
