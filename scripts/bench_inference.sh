@@ -14,7 +14,7 @@ cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 "$BIN/promptintern-trainer" --listen 127.0.0.1:$TRAINER_PORT --metrics-listen "" \
-  --data-dir "$WORK/data" --registry-dir "$WORK/registry" 2> "$WORK/trainer.log" &
+  --data-dir "$WORK/data" --registry-dir "$WORK/registry" --allowed-paths "$WORK/data" examples 2> "$WORK/trainer.log" &
 sleep 1
 "$BIN/promptintern" submit --server 127.0.0.1:$TRAINER_PORT --config examples/jobs/demo.yaml --name bench --watch \
   > /dev/null 2> "$WORK/watch.log"
