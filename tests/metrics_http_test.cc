@@ -145,7 +145,10 @@ TEST(MetricsHttpServerTest, AClientThatStopsReadingIsClosedAtTheWriteDeadline) {
   // About 8 MB: more than the kernel buffers a loopback connection (tcp_wmem's 4 MB maximum).
   for (int i = 0; i < 200000; ++i) family.Add({{"series", std::to_string(i)}}).Increment();
   MetricsHttpOptions options;
-  options.write_timeout = absl::Milliseconds(500);
+  // The whole response must be taken within this, also by the client that reads: long enough for
+  // it to read 8 MB on a loaded machine (500 ms was not, under a parallel test run beside a build),
+  // well inside the stalled client's 10 s wait below.
+  options.write_timeout = absl::Seconds(3);
   auto server = StartServer(options, registry);
   ASSERT_NE(server, nullptr);
   const int stalled = socket(AF_INET, SOCK_STREAM, 0);
@@ -163,7 +166,8 @@ TEST(MetricsHttpServerTest, AClientThatStopsReadingIsClosedAtTheWriteDeadline) {
   EXPECT_EQ(StatusLine(other), "HTTP/1.1 200 OK");
   const size_t full_size = other.size();
   EXPECT_GT(full_size, 6u << 20) << "the exposition must exceed the socket buffers";
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Still not reading when its deadline passes.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
   std::string received;
   EXPECT_TRUE(ReadsToClose(stalled, std::chrono::seconds(10), &received));
   close(stalled);
