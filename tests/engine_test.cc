@@ -115,6 +115,46 @@ TEST(PagedAttentionTest, MixedBatchMatchesTheDenseForwardForAnyBlockSize) {
   }
 }
 
+// Decode rows of very different lengths in one step (their block counts fall in different groups
+// of the decode path, each padded only to its own longest): each gives the dense forward's logits.
+TEST(PagedAttentionTest, DecodesOfVeryDifferentLengthsInOneStepMatchTheDenseForward) {
+  c10::InferenceMode guard;
+  auto model = MakeRandomModel(22);
+  ASSERT_NE(model, nullptr);
+  const int64_t vocab = model->config().vocab_size;
+  for (int64_t block_size : {1, 4}) {
+    SCOPED_TRACE(block_size);
+    auto cache = model->AllocatePagedCache(256, block_size);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    int32_t next_block = 0;
+    std::vector<std::vector<int>> prompts;
+    std::vector<std::vector<int32_t>> tables;
+    PagedBatch prefill;
+    for (int64_t length : {2, 3, 9, 40, 70}) {
+      prompts.push_back(RandomIds(length, vocab, 100 + static_cast<uint64_t>(length)));
+      std::vector<int32_t> table;
+      for (int64_t i = 0; i < (length + block_size - 1) / block_size; ++i) table.push_back(next_block++);
+      tables.push_back(table);
+      prefill.token_ids.insert(prefill.token_ids.end(), prompts.back().begin(), prompts.back().end() - 1);
+      prefill.sequences.push_back({0, length - 1, table});
+    }
+    ASSERT_TRUE(model->ForwardPaged(prefill, &*cache).ok());
+    PagedBatch decode;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      decode.token_ids.push_back(prompts[i].back());
+      decode.sequences.push_back({static_cast<int64_t>(prompts[i].size()) - 1, 1, tables[i]});
+    }
+    auto hidden = model->ForwardPaged(decode, &*cache);
+    ASSERT_TRUE(hidden.ok()) << hidden.status();
+    const at::Tensor logits = *model->Logits(*hidden);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const at::Tensor dense = DenseLogits(*model, prompts[i])[static_cast<int64_t>(prompts[i].size()) - 1];
+      EXPECT_LT((logits[static_cast<int64_t>(i)] - dense).abs().max().item<double>(), 1e-4)
+          << "the decode of a sequence of " << prompts[i].size();
+    }
+  }
+}
+
 TEST(PagedAttentionTest, SlidingWindowsAndEveryFamilyMatchTheDenseForward) {
   for (const char* family : {"mistral", "gemma3", "qwen3"}) {
     const std::string directory =

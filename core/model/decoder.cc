@@ -499,12 +499,17 @@ struct DecoderModel::PagedStepTensors {
   std::vector<AdapterRows> adapters;
   at::Tensor positions;  // [N]
   at::Tensor slots;      // [N] flat cache slot (block * block_size + offset) of each token
-  // Decode tokens of all single-token sequences, attended together.
-  at::Tensor decode_rows;          // [B] their row in the step's tokens
-  at::Tensor decode_blocks;        // [B * max_blocks] block tables, padded with block 0
-  int64_t decode_key_length = 0;   // max_blocks * block_size
-  at::Tensor decode_visible;       // [B, 1, 1, 1, T]
-  at::Tensor decode_visible_sliding;
+  // Decode tokens of single-token sequences, attended together in groups of similar length (block
+  // counts within a factor of two): a group's block tables are padded to its longest, so one long
+  // sequence does not make every other decode row of the step gather and attend over its length.
+  struct DecodeGroup {
+    at::Tensor rows;          // [B] their row in the step's tokens
+    at::Tensor blocks;        // [B * max_blocks] block tables, padded with block 0
+    int64_t key_length = 0;   // max_blocks * block_size
+    at::Tensor visible;       // [B, 1, 1, 1, T]
+    at::Tensor visible_sliding;
+  };
+  std::vector<DecodeGroup> decode_groups;
   // Longer chunks, one at a time.
   struct Chunk {
     int64_t first_row = 0;
@@ -569,9 +574,8 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
     PagedStepTensors step;
     std::vector<int64_t> positions;
     std::vector<int64_t> slots;
-    std::vector<int64_t> decode_rows;
-    std::vector<const PagedSequence*> decodes;
-    size_t max_blocks = 0;
+    // Decode sequences and their rows, by group: the bit width of their block count.
+    std::map<int, std::vector<std::pair<int64_t, const PagedSequence*>>> decode_groups;
     int64_t row = 0;
     for (const PagedSequence& sequence : batch.sequences) {
       for (int64_t p = sequence.start; p < sequence.start + sequence.count; ++p) {
@@ -580,9 +584,8 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
       }
       const int64_t key_length = sequence.start + sequence.count;
       if (sequence.count == 1) {
-        decode_rows.push_back(row);
-        decodes.push_back(&sequence);
-        max_blocks = std::max<size_t>(max_blocks, (key_length + block_size - 1) / block_size);
+        const uint64_t blocks = static_cast<uint64_t>((key_length + block_size - 1) / block_size);
+        decode_groups[64 - __builtin_clzll(blocks)].emplace_back(row, &sequence);
       } else {
         PagedStepTensors::Chunk chunk;
         chunk.first_row = row;
@@ -603,26 +606,34 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
     }
     step.positions = at::tensor(positions, at::kLong);
     step.slots = at::tensor(slots, at::kLong);
-    if (!decodes.empty()) {
-      const int64_t count = static_cast<int64_t>(decodes.size());
+    for (const auto& [width, members] : decode_groups) {
+      const int64_t count = static_cast<int64_t>(members.size());
+      size_t max_blocks = 0;
+      for (const auto& [member_row, sequence] : members) {
+        max_blocks = std::max<size_t>(max_blocks, (sequence->start + 1 + block_size - 1) / block_size);
+      }
+      std::vector<int64_t> rows;
       std::vector<int64_t> blocks;
       std::vector<int64_t> last_positions;
-      for (const PagedSequence* sequence : decodes) {
+      for (const auto& [member_row, sequence] : members) {
+        rows.push_back(member_row);
         for (size_t b = 0; b < max_blocks; ++b) {
           blocks.push_back(b < sequence->block_table.size() ? sequence->block_table[b] : 0);
         }
         last_positions.push_back(sequence->start);
       }
-      step.decode_rows = at::tensor(decode_rows, at::kLong);
-      step.decode_blocks = at::tensor(blocks, at::kLong);
-      step.decode_key_length = static_cast<int64_t>(max_blocks) * block_size;
-      const at::Tensor keys = at::arange(step.decode_key_length, at::kLong).unsqueeze(0);
+      PagedStepTensors::DecodeGroup group;
+      group.rows = at::tensor(rows, at::kLong);
+      group.blocks = at::tensor(blocks, at::kLong);
+      group.key_length = static_cast<int64_t>(max_blocks) * block_size;
+      const at::Tensor keys = at::arange(group.key_length, at::kLong).unsqueeze(0);
       const at::Tensor queries = at::tensor(last_positions, at::kLong).unsqueeze(1);
-      step.decode_visible = (keys <= queries).view({count, 1, 1, 1, step.decode_key_length});
+      group.visible = (keys <= queries).view({count, 1, 1, 1, group.key_length});
       if (window > 0) {
-        step.decode_visible_sliding = step.decode_visible.logical_and(
-            (keys > queries - window).view({count, 1, 1, 1, step.decode_key_length}));
+        group.visible_sliding =
+            group.visible.logical_and((keys > queries - window).view({count, 1, 1, 1, group.key_length}));
       }
+      step.decode_groups.push_back(std::move(group));
     }
     // Rows grouped by adapter, so each adapter's update is two matmuls per projection.
     std::map<const LowRankAdapter*, std::vector<int64_t>> adapter_rows;
@@ -668,20 +679,20 @@ at::Tensor DecoderModel::PagedAttention(const DecoderLayer& layer, size_t layer_
   };
 
   at::Tensor merged = at::empty({rows, heads * head_dim}, x.options());
-  if (step.decode_rows.defined()) {
-    const int64_t count = step.decode_rows.size(0);
-    const int64_t length = step.decode_key_length;
+  for (const PagedStepTensors::DecodeGroup& decode : step.decode_groups) {
+    const int64_t count = decode.rows.size(0);
+    const int64_t length = decode.key_length;
     // [B, KV, G, 1, D] queries against [B, KV, 1, T, D] keys gathered from the blocks.
-    const at::Tensor q = qkv.q.index_select(0, step.decode_rows).view({count, kv_heads, group, 1, head_dim});
+    const at::Tensor q = qkv.q.index_select(0, decode.rows).view({count, kv_heads, group, 1, head_dim});
     auto gather = [&](const at::Tensor& pool) {
-      return pool.index_select(0, step.decode_blocks)
+      return pool.index_select(0, decode.blocks)
           .view({count, length, kv_heads, head_dim})
           .permute({0, 2, 1, 3})
           .unsqueeze(2);
     };
-    const at::Tensor out = attend(q, gather(key_pool), gather(value_pool),
-                                  sliding ? step.decode_visible_sliding : step.decode_visible);
-    merged.index_copy_(0, step.decode_rows, out.reshape({count, heads * head_dim}));
+    const at::Tensor out =
+        attend(q, gather(key_pool), gather(value_pool), sliding ? decode.visible_sliding : decode.visible);
+    merged.index_copy_(0, decode.rows, out.reshape({count, heads * head_dim}));
   }
   for (const PagedStepTensors::Chunk& chunk : step.chunks) {
     // [KV, G, n, D] queries against [KV, 1, T, D] keys.
