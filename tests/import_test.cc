@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -179,6 +180,17 @@ TEST(ImportTest, CliImportsWithATaskFile) {
   EXPECT_GT((*served)->base()->template_tokens(), 10);
 }
 
+// config.json of a two-layer llama of `hidden_size` for GPT-2's tokenizer (byte-level BPE, 50257 ids).
+std::function<std::string(const Tokenizer&)> GptTwoLlamaConfig(int hidden_size) {
+  return [hidden_size](const Tokenizer& tokenizer) {
+    return json{{"model_type", "llama"},     {"hidden_size", hidden_size}, {"intermediate_size", 32},
+                {"num_hidden_layers", 2},    {"num_attention_heads", 2},   {"num_key_value_heads", 1},
+                {"vocab_size", tokenizer.vocab_size()}, {"max_position_embeddings", 64},
+                {"bos_token_id", 50256},     {"eos_token_id", 50256}}
+        .dump();
+  };
+}
+
 class ImportRefusalTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -189,13 +201,7 @@ class ImportRefusalTest : public ::testing::Test {
     // A two-layer llama with GPT-2's tokenizer (byte-level BPE, 50257 ids).
     ASSERT_TRUE(::promptintern::testing::WriteFamilyCheckpoint(
         good_, tokenizer_dir_,
-        [](const Tokenizer& tokenizer) {
-          return json{{"model_type", "llama"},     {"hidden_size", 16},         {"intermediate_size", 32},
-                      {"num_hidden_layers", 2},    {"num_attention_heads", 2},  {"num_key_value_heads", 1},
-                      {"vocab_size", tokenizer.vocab_size()}, {"max_position_embeddings", 64},
-                      {"bos_token_id", 50256},     {"eos_token_id", 50256}}
-              .dump();
-        },
+        GptTwoLlamaConfig(16),
         DType::kF32, 5));
     auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
     ASSERT_TRUE(registry.ok());
@@ -351,13 +357,7 @@ TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefus
     const std::string wide = dir_ + "/wide";
     ASSERT_TRUE(::promptintern::testing::WriteFamilyCheckpoint(
         wide, tokenizer_dir_,
-        [](const Tokenizer& tokenizer) {
-          return json{{"model_type", "llama"},     {"hidden_size", 32},         {"intermediate_size", 32},
-                      {"num_hidden_layers", 2},    {"num_attention_heads", 2},  {"num_key_value_heads", 1},
-                      {"vocab_size", tokenizer.vocab_size()}, {"max_position_embeddings", 64},
-                      {"bos_token_id", 50256},     {"eos_token_id", 50256}}
-              .dump();
-        },
+        GptTwoLlamaConfig(32),
         DType::kF32, 6));
     auto wide_model = LoadModel(wide);
     ASSERT_TRUE(wide_model.ok());
