@@ -17,6 +17,7 @@
 // Not thread-safe: the engine thread alone calls it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <vector>
