@@ -139,4 +139,30 @@ Timing MeasureMatmulPeak(int repeats) {
   return {flops / timing.p10 / 1e9, flops / timing.median / 1e9};
 }
 
+const std::vector<BenchSize>& BenchSizes() {
+  static const std::vector<BenchSize> sizes = {
+      {"demo", 128, 4, 4, 2, 344, 1024},
+      {"25m", 512, 8, 8, 4, 1376, 4096},
+      {"110m", 768, 12, 12, 12, 2048, 32000},
+  };
+  return sizes;
+}
+
+const BenchSize* FindBenchSize(std::string_view name) {
+  for (const BenchSize& size : BenchSizes()) {
+    if (size.name == name) return &size;
+  }
+  return nullptr;
+}
+
+ModelConfig WithBenchSize(ModelConfig base, const BenchSize& size) {
+  base.hidden_size = size.hidden_size;
+  base.num_hidden_layers = size.num_hidden_layers;
+  base.num_attention_heads = size.num_attention_heads;
+  base.num_key_value_heads = size.num_key_value_heads;
+  base.intermediate_size = size.intermediate_size;
+  base.vocab_size = size.vocab_size;
+  return base;
+}
+
 }  // namespace promptintern::bench

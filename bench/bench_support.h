@@ -2,16 +2,38 @@
 // bench/model_bench.cc print every figure next to them):
 //   - MeasureBandwidth: a streaming read over a buffer (LastLevelCacheBytes() x 8, so it comes
 //     from memory), in 64 pieces each split over the compute threads and timed on its own;
-//   - MeasureMatmulPeak: a 1024^3 at::mm (OpenBLAS sgemm), GFLOP/s.
+//   - MeasureMatmulPeak: a 1024^3 at::mm (OpenBLAS sgemm), GFLOP/s;
+// and the model sizes they share (BenchSizes).
 // Figures are the 10th percentile and the median of the timed calls: on a machine shared with
 // other work, the fast calls are the ones that ran with all their threads scheduled.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/model/config.h"
+
 namespace promptintern::bench {
+
+// A Llama shape the benchmarks name by size: "demo" (the demo job's 0.9M-parameter model), "25m",
+// "110m" (llama2.c's stories110M). Only the shape: a benchmark keeps its own context length and
+// embedding tying.
+struct BenchSize {
+  std::string_view name;
+  int64_t hidden_size;
+  int64_t num_hidden_layers;
+  int64_t num_attention_heads;
+  int64_t num_key_value_heads;
+  int64_t intermediate_size;
+  int64_t vocab_size;
+};
+const std::vector<BenchSize>& BenchSizes();
+// The size called `name`, or nullptr.
+const BenchSize* FindBenchSize(std::string_view name);
+// `base` with the shape of `size`.
+ModelConfig WithBenchSize(ModelConfig base, const BenchSize& size);
 
 // A field of /proc/self/status in kB ("VmRSS", "VmHWM"), or -1.
 int64_t ProcStatusKb(const std::string& field);

@@ -37,24 +37,6 @@
 namespace promptintern {
 namespace {
 
-struct Size {
-  std::string name;
-  ModelConfig config;
-};
-
-ModelConfig SizeConfig(int hidden, int layers, int heads, int kv_heads, int intermediate, int vocab) {
-  ModelConfig config;
-  config.hidden_size = hidden;
-  config.num_hidden_layers = layers;
-  config.num_attention_heads = heads;
-  config.num_key_value_heads = kv_heads;
-  config.intermediate_size = intermediate;
-  config.vocab_size = vocab;
-  config.max_position_embeddings = 1024;
-  config.tie_word_embeddings = true;
-  return config;
-}
-
 struct PromptShape {
   int template_tokens = 360;  // shared by every full prompt
   int example_tokens = 200;   // five retrieved examples, different per query
@@ -334,7 +316,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> sizes = {"demo", "25m"};
   double seconds = 6.0;
   int threads = 0;
-  app.add_option("--sizes", sizes, "Model sizes: demo (0.9M), 25m");
+  app.add_option("--sizes", sizes, "Model sizes: demo (0.9M), 25m, 110m");
   app.add_option("--seconds", seconds, "Duration of each load row");
   app.add_option("--threads", threads, "Compute threads (0 = all cores)");
   CLI11_PARSE(app, argc, argv);
@@ -342,8 +324,15 @@ int main(int argc, char** argv) {
   c10::InferenceMode inference_mode;
   const promptintern::PromptShape shape;
   for (const std::string& size : sizes) {
-    promptintern::ModelConfig config =
-        size == "25m" ? promptintern::SizeConfig(512, 8, 8, 4, 1376, 4096) : promptintern::SizeConfig(128, 4, 4, 2, 344, 1024);
+    const promptintern::bench::BenchSize* shape_of_size = promptintern::bench::FindBenchSize(size);
+    if (shape_of_size == nullptr) {
+      std::fprintf(stderr, "unknown size %s (demo, 25m, 110m)\n", size.c_str());
+      return 2;
+    }
+    promptintern::ModelConfig config;
+    config.max_position_embeddings = 1024;
+    config.tie_word_embeddings = true;
+    config = promptintern::bench::WithBenchSize(config, *shape_of_size);
     auto model = promptintern::DecoderModel::Create(config);
     if (!model.ok() || !(*model)->InitializeRandom(1).ok()) {
       std::fprintf(stderr, "cannot create the %s model\n", size.c_str());

@@ -33,6 +33,8 @@ namespace promptintern {
 namespace {
 
 using bench::Timing;
+using bench::BenchSize;
+using bench::FindBenchSize;
 using bench::TimeEach;
 using bench::Summarize;
 
@@ -47,17 +49,27 @@ struct ModelShapes {
   std::vector<LayerShape> layers;
 };
 
-// 25M: model_bench's default (hidden 512, 8/4 heads of 64, intermediate 1376). 110M: llama2.c's
-// stories110M (hidden 768, 12 heads, intermediate 2048).
+// The projection shapes of one layer of a bench size (bench_support.h): 25M (hidden 512, 8/4 heads
+// of 64, intermediate 1376), 110M (llama2.c's stories110M: hidden 768, 12 heads, intermediate 2048).
+ModelShapes LayerShapesOf(const char* label, const BenchSize& size) {
+  const int64_t hidden = size.hidden_size;
+  const int64_t kv = size.num_key_value_heads * (hidden / size.num_attention_heads);
+  ModelShapes model{label, {}};
+  if (kv == hidden) {
+    model.layers.push_back({"q/k/v/o_proj", hidden, hidden});
+  } else {
+    model.layers.push_back({"q_proj, o_proj", hidden, hidden});
+    model.layers.push_back({"k_proj, v_proj", kv, hidden});
+  }
+  model.layers.push_back({"gate_proj, up_proj", size.intermediate_size, hidden});
+  model.layers.push_back({"down_proj", hidden, size.intermediate_size});
+  return model;
+}
+
 std::vector<ModelShapes> Models(const std::string& which) {
   std::vector<ModelShapes> models;
-  if (which == "25m" || which == "all") {
-    models.push_back({"25M", {{"q_proj, o_proj", 512, 512}, {"k_proj, v_proj", 256, 512}, {"gate_proj, up_proj", 1376, 512},
-                              {"down_proj", 512, 1376}}});
-  }
-  if (which == "110m" || which == "all") {
-    models.push_back({"110M", {{"q/k/v/o_proj", 768, 768}, {"gate_proj, up_proj", 2048, 768}, {"down_proj", 768, 2048}}});
-  }
+  if (which == "25m" || which == "all") models.push_back(LayerShapesOf("25M", *FindBenchSize("25m")));
+  if (which == "110m" || which == "all") models.push_back(LayerShapesOf("110M", *FindBenchSize("110m")));
   return models;
 }
 

@@ -26,6 +26,7 @@
 #include "core/checkpoint/checkpoint.h"
 #include "core/model/decoder.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 
 namespace promptintern {
 namespace {

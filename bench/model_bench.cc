@@ -182,20 +182,8 @@ int main(int argc, char** argv) {
               bounds.bandwidth_gbps, static_cast<long>(8 * cache >> 20), bounds.matmul_gflops);
 
   if (use_custom) return promptintern::Run("custom", custom, options, bounds);
-  ModelConfig tiny = custom;
-  tiny.hidden_size = 128;
-  tiny.intermediate_size = 344;
-  tiny.num_hidden_layers = 4;
-  tiny.num_attention_heads = 4;
-  tiny.num_key_value_heads = 2;
-  tiny.vocab_size = 1024;
-  ModelConfig small = custom;
-  small.hidden_size = 512;
-  small.intermediate_size = 1376;
-  small.num_hidden_layers = 8;
-  small.num_attention_heads = 8;
-  small.num_key_value_heads = 4;
-  small.vocab_size = 4096;
+  const ModelConfig tiny = bench::WithBenchSize(custom, *bench::FindBenchSize("demo"));
+  const ModelConfig small = bench::WithBenchSize(custom, *bench::FindBenchSize("25m"));
   if (int rc = promptintern::Run("tiny", tiny, options, bounds); rc != 0) return rc;
   return promptintern::Run("25M", small, options, bounds);
 }
