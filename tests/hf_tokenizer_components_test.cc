@@ -10,13 +10,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_format.h"
 #include "core/tokenizer/incremental_detokenizer.h"
 #include "core/tokenizer/tokenizer.h"
-#include "core/tokenizer/tokenizer_files.h"
 #include "core/tokenizer/unicode_regex.h"
 #include "core/tokenizer/utf8.h"
 #include "core/util/file.h"
-#include "absl/strings/str_format.h"
+#include "core/util/filenames.h"
 #include "tests/test_support.h"
 
 namespace promptintern {

@@ -18,9 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/tokenizer/incremental_detokenizer.h"
 #include "core/tokenizer/tokenizer.h"
-#include "core/tokenizer/tokenizer_files.h"
 #include "core/tokenizer/utf8.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "tests/test_support.h"
 
 namespace promptintern {

@@ -23,6 +23,7 @@
 #include "core/model/decoder.h"
 #include "core/registry/registry.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -637,7 +638,7 @@ absl::StatusOr<int64_t> PublishAdapter(ModelRegistry& registry, const std::strin
                                        const std::string& base, int64_t base_version) {
   ManifestInfo info;
   info.base_model = base;
-  auto task = ReadFile(JoinPath(task_directory, kTaskFileName));
+  auto task = ReadFile(JoinPath(task_directory, kTaskFile));
   if (!task.ok()) return task.status();
   info.task_json = *task;
   info.adapter_of = AdapterBase{base, base_version};

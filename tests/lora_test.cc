@@ -8,6 +8,7 @@
 #include "core/model/decoder.h"
 #include "core/safetensors/safetensors.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "tests/test_support.h"
 
 namespace promptintern {

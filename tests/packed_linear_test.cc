@@ -19,7 +19,7 @@
 #include "core/kernels/simd/linear_simd.h"
 #include "core/model/decoder.h"
 #include "core/platform/cpu_features.h"
-#include "core/registry/sha256.h"
+#include "core/util/sha256.h"
 #include "tests/test_support.h"
 
 namespace promptintern {

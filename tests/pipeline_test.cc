@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "core/checkpoint/checkpoint.h"
-#include "core/tokenizer/tokenizer_files.h"
 #include "core/task/task_json.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "tests/test_support.h"
 
 namespace promptintern {

@@ -27,9 +27,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/registry/manifest.h"
-#include "core/registry/sha256.h"
 #include "core/registry/storage.h"
 #include "core/util/file.h"
+#include "core/util/sha256.h"
 #include "tests/test_support.h"
 
 namespace promptintern {

@@ -1,5 +1,5 @@
 // SHA-256 against the NIST FIPS 180-2 example vectors, one-shot and streamed.
-#include "core/registry/sha256.h"
+#include "core/util/sha256.h"
 
 #include <gtest/gtest.h>
 

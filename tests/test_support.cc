@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "core/registry/sha256.h"
 #include "core/util/file.h"
+#include "core/util/sha256.h"
 
 namespace promptintern::testing {
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/util/random.h"
 #include "gtest/gtest.h"
 
 namespace promptintern {

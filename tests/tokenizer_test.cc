@@ -1,7 +1,7 @@
 #include "core/tokenizer/tokenizer.h"
 
 #include "core/tokenizer/sentencepiece_tokenizer.h"
-#include "core/tokenizer/tokenizer_files.h"
+#include "core/util/filenames.h"
 
 #include <gtest/gtest.h>
 

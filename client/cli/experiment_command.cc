@@ -19,6 +19,7 @@
 #include "core/experiment/report.h"
 #include "core/jobs/job_manager.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 
 namespace promptintern::cli {
 namespace {
@@ -88,7 +89,7 @@ class TrainerCellRunner : public CellRunner {
  private:
   static absl::Status CopyResults(const std::string& from, const std::string& to) {
     std::error_code error;
-    for (const char* name : {"job.yaml", kReportFile}) {
+    for (const char* name : {kJobFile, kReportFile}) {
       fs::copy_file(JoinPath(from, name), JoinPath(to, name), fs::copy_options::overwrite_existing, error);
       if (error) {
         return absl::NotFoundError(absl::StrCat("copying ", name, " from the trainer's run directory ", from, ": ",

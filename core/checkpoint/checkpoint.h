@@ -17,14 +17,11 @@
 #include "absl/status/statusor.h"
 #include "core/model/decoder.h"
 #include "core/safetensors/safetensors.h"
+#include "core/util/filenames.h"
 
 namespace promptintern {
 
 class Tokenizer;
-
-inline constexpr char kConfigFile[] = "config.json";
-inline constexpr char kWeightsFile[] = "model.safetensors";
-inline constexpr char kWeightsIndexFile[] = "model.safetensors.index.json";
 
 // Reads one safetensors file's tensors as float32 (F16 and BF16 are widened exactly).
 absl::StatusOr<std::map<std::string, at::Tensor>> ReadSafetensorsAsFloat(const std::string& path);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "core/util/random.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
@@ -54,22 +55,6 @@ absl::StatusOr<std::vector<size_t>> SelectBySelfInformation(const std::vector<fl
   order.resize(keep);
   std::sort(order.begin(), order.end());
   return order;
-}
-
-uint64_t SplitMix64::Next() {
-  uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-uint64_t SplitMix64::UniformBelow(uint64_t bound) {
-  // Values below 2^64 mod bound would make the low residues more likely; skip them.
-  const uint64_t threshold = (0 - bound) % bound;
-  while (true) {
-    const uint64_t x = Next();
-    if (x >= threshold) return x % bound;
-  }
 }
 
 absl::StatusOr<std::vector<size_t>> RandomSelection(size_t n, double keep_ratio,

@@ -39,18 +39,6 @@ absl::StatusOr<std::vector<size_t>> SelectBySelfInformation(const std::vector<fl
 // KeepCount(n, keep_ratio) indices drawn uniformly without replacement, ascending.
 absl::StatusOr<std::vector<size_t>> RandomSelection(size_t n, double keep_ratio, uint64_t seed);
 
-// Vigna's SplitMix64: tiny, fast, and fully specified, unlike std:: distributions.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t Next();
-  // Uniform in [0, bound) by rejection, so there is no modulo bias. bound must be > 0.
-  uint64_t UniformBelow(uint64_t bound);
-
- private:
-  uint64_t state_;
-};
-
 // Shortens a template's token ids to roughly keep_ratio of its length, preserving order.
 // Implementations may hold state (a model, a cache), so Compress is not const and an
 // instance is not safe to share between threads unless it says so.

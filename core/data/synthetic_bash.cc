@@ -8,48 +8,24 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
+#include "core/util/random.h"
 
 namespace promptintern {
 namespace {
 
-// splitmix64 (Steele et al.): tiny, fast, and specified bit for bit, which is what makes the
-// data set identical across compilers and standard libraries.
+// The generator is core/util/random.h's SplitMix64, which makes the data set identical across
+// compilers and standard libraries.
 //
 // Every shape below draws its values into named locals one statement at a time: the order in
 // which function arguments are evaluated is unspecified in C++, so two draws inside one call
 // could come out in a different order under another compiler.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-
-  uint64_t Next() {
-    state_ += 0x9E3779B97F4A7C15ULL;
-    uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-
-  // The modulo bias is below 1e-15 for the small ranges used here.
-  size_t Below(size_t n) { return static_cast<size_t>(Next() % n); }
-  int Between(int low, int high) { return low + static_cast<int>(Below(high - low + 1)); }
-  bool Percent(int percent) { return Below(100) < static_cast<size_t>(percent); }
-
-  template <typename T, size_t N>
-  const T& Pick(const T (&items)[N]) {
-    return items[Below(N)];
-  }
-
- private:
-  uint64_t state_;
-};
 
 using Vars = std::initializer_list<std::pair<absl::string_view, absl::string_view>>;
 
 // Picks one of `count` paraphrases and fills its {placeholders}.
 Example ComposeFrom(SplitMix64& rng, const absl::string_view* templates, size_t count, Vars vars,
                     std::string bash) {
-  const absl::string_view chosen = templates[rng.Below(count)];
+  const absl::string_view chosen = templates[rng.ModuloBelow(count)];
   return Example{absl::StrReplaceAll(chosen, vars), std::move(bash)};
 }
 
@@ -279,30 +255,30 @@ struct Place {
 };
 
 Place SearchDir(SplitMix64& rng) {
-  const absl::string_view dir = rng.Pick(kSearchDirs);
+  const absl::string_view dir = rng.ModuloPick(kSearchDirs);
   if (dir == ".") {
     constexpr absl::string_view kHere[] = {"the current directory", "the current folder",
                                            "the working directory"};
-    return {".", std::string(rng.Pick(kHere))};
+    return {".", std::string(rng.ModuloPick(kHere))};
   }
   if (dir == "~") {
     constexpr absl::string_view kHome[] = {"your home directory", "the home directory"};
-    return {"~", std::string(rng.Pick(kHome))};
+    return {"~", std::string(rng.ModuloPick(kHome))};
   }
   constexpr absl::string_view kForms[] = {"{d}", "{d}", "the {d} directory", "the directory {d}"};
-  return {std::string(dir), absl::StrReplaceAll(rng.Pick(kForms), {{"{d}", dir}})};
+  return {std::string(dir), absl::StrReplaceAll(rng.ModuloPick(kForms), {{"{d}", dir}})};
 }
 
 Place ObjectDir(SplitMix64& rng) {
-  const absl::string_view dir = rng.Pick(kObjectDirs);
+  const absl::string_view dir = rng.ModuloPick(kObjectDirs);
   constexpr absl::string_view kForms[] = {"{d}", "{d}", "the {d} directory", "the directory {d}"};
-  return {std::string(dir), absl::StrReplaceAll(rng.Pick(kForms), {{"{d}", dir}})};
+  return {std::string(dir), absl::StrReplaceAll(rng.ModuloPick(kForms), {{"{d}", dir}})};
 }
 
 std::string TextFile(SplitMix64& rng) {
-  const absl::string_view prefix = rng.Pick(kFileDirPrefixes);
-  const absl::string_view stem = rng.Pick(kFileStems);
-  const absl::string_view extension = rng.Pick(kTextExtensions);
+  const absl::string_view prefix = rng.ModuloPick(kFileDirPrefixes);
+  const absl::string_view stem = rng.ModuloPick(kFileStems);
+  const absl::string_view extension = rng.ModuloPick(kTextExtensions);
   return absl::StrCat(prefix, stem, ".", extension);
 }
 
@@ -313,29 +289,29 @@ std::string OtherTextFile(SplitMix64& rng, const std::string& not_this) {
 }
 
 std::string CsvFile(SplitMix64& rng) {
-  const bool in_data_dir = rng.Percent(30);
-  const absl::string_view stem = rng.Pick(kFileStems);
+  const bool in_data_dir = rng.ModuloPercent(30);
+  const absl::string_view stem = rng.ModuloPick(kFileStems);
   return absl::StrCat(in_data_dir ? "data/" : "", stem, ".csv");
 }
 
-std::string LogFile(SplitMix64& rng) { return std::string(rng.Pick(kLogFiles)); }
+std::string LogFile(SplitMix64& rng) { return std::string(rng.ModuloPick(kLogFiles)); }
 
 // A file that holds one value per line, as sort/uniq examples expect.
-std::string ListFile(SplitMix64& rng) { return rng.Percent(25) ? LogFile(rng) : TextFile(rng); }
+std::string ListFile(SplitMix64& rng) { return rng.ModuloPercent(25) ? LogFile(rng) : TextFile(rng); }
 
 std::string ArchiveStem(SplitMix64& rng) {
-  const absl::string_view stem = rng.Pick(kArchiveStems);
-  const absl::string_view suffix = rng.Pick(kArchiveSuffixes);
+  const absl::string_view stem = rng.ModuloPick(kArchiveStems);
+  const absl::string_view suffix = rng.ModuloPick(kArchiveSuffixes);
   return absl::StrCat(stem, suffix);
 }
 
-std::string Pattern(SplitMix64& rng) { return std::string(rng.Pick(kPatterns)); }
+std::string Pattern(SplitMix64& rng) { return std::string(rng.ModuloPick(kPatterns)); }
 
 std::string NestedPath(SplitMix64& rng) {
-  const int depth = rng.Between(2, 4);
+  const int depth = rng.ModuloBetween(2, 4);
   std::string path;
   for (int i = 0; i < depth; ++i) {
-    const absl::string_view part = rng.Pick(kPathParts);
+    const absl::string_view part = rng.ModuloPick(kPathParts);
     absl::StrAppend(&path, i == 0 ? "" : "/", part);
   }
   return path;
@@ -346,7 +322,7 @@ std::string NestedPath(SplitMix64& rng) {
 
 Example FindByExtension(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
   return Compose(rng,
                  {"Find all .{ext} files in {dir}", "List every file ending in .{ext} under {dir}",
                   "Search {dir} recursively for files with the .{ext} extension",
@@ -358,8 +334,8 @@ Example FindByExtension(SplitMix64& rng) {
 
 Example FindByExactName(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view stem = rng.Pick(kFileStems);
-  const absl::string_view ext = rng.Pick(kTextExtensions);
+  const absl::string_view stem = rng.ModuloPick(kFileStems);
+  const absl::string_view ext = rng.ModuloPick(kTextExtensions);
   const std::string name = absl::StrCat(stem, ".", ext);
   return Compose(
       rng,
@@ -372,7 +348,7 @@ Example FindByExactName(SplitMix64& rng) {
 
 Example FindCaseInsensitive(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
   return Compose(rng,
                  {"Find all paths under {dir} ending in .{ext}, ignoring case",
                   "Case-insensitively search {dir} for names ending with .{ext}",
@@ -392,7 +368,7 @@ Example FindDirectories(SplitMix64& rng) {
 
 Example FindRecentlyModified(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const int days = rng.Pick(kDayCounts);
+  const int days = rng.ModuloPick(kDayCounts);
   const std::string period = CountOf(days, "day");
   return Compose(rng,
                  {"Find every file in {dir} modified in the last {period}",
@@ -405,7 +381,7 @@ Example FindRecentlyModified(SplitMix64& rng) {
 
 Example FindOld(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const int days = rng.Pick(kDayCounts);
+  const int days = rng.ModuloPick(kDayCounts);
   const std::string period = CountOf(days, "day");
   return Compose(rng,
                  {"Find files in {dir} that have not been modified for more than {period}",
@@ -417,7 +393,7 @@ Example FindOld(SplitMix64& rng) {
 
 Example FindLarge(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const SizeThreshold& size = rng.Pick(kSizes);
+  const SizeThreshold& size = rng.ModuloPick(kSizes);
   return Compose(
       rng,
       {"Find all files larger than {size} in {dir}", "List files under {dir} bigger than {size}",
@@ -429,7 +405,7 @@ Example FindLarge(SplitMix64& rng) {
 
 Example FindLargeDetailed(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const SizeThreshold& size = rng.Pick(kSizes);
+  const SizeThreshold& size = rng.ModuloPick(kSizes);
   return Compose(
       rng,
       {"Show a detailed listing with human-readable sizes of every file over {size} "
@@ -441,7 +417,7 @@ Example FindLargeDetailed(SplitMix64& rng) {
 
 Example FindDeleteByExtension(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
   return Compose(rng,
                  {"Delete all .{ext} files under {dir}",
                   "Remove every file ending in .{ext} from {dir} and its subdirectories",
@@ -452,7 +428,7 @@ Example FindDeleteByExtension(SplitMix64& rng) {
 
 Example FindDeleteOld(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const int days = rng.Pick(kDayCounts);
+  const int days = rng.ModuloPick(kDayCounts);
   const std::string period = CountOf(days, "day");
   return Compose(rng,
                  {"Delete files in {dir} older than {period}",
@@ -464,8 +440,8 @@ Example FindDeleteOld(SplitMix64& rng) {
 
 Example FindChmodByExtension(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
-  const NumericMode& mode = rng.Pick(kNumericModes);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
+  const NumericMode& mode = rng.ModuloPick(kNumericModes);
   return Compose(rng,
                  {"Set permissions {mode} on every .{ext} file under {dir}",
                   "Change the mode of all .{ext} files in {dir} and its subdirectories to {mode}"},
@@ -486,8 +462,8 @@ Example FindTopLevelFiles(SplitMix64& rng) {
 
 Example FindWithMaxDepth(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
-  const int depth = rng.Between(2, 4);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
+  const int depth = rng.ModuloBetween(2, 4);
   const std::string levels = CountOf(depth, "level");
   return Compose(
       rng,
@@ -499,7 +475,7 @@ Example FindWithMaxDepth(SplitMix64& rng) {
 
 Example FindEmpty(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  if (rng.Percent(50)) {
+  if (rng.ModuloPercent(50)) {
     return Compose(rng, {"Find empty files under {dir}", "List all zero-length files in {dir}"},
                    {{"{dir}", dir.english}}, absl::StrCat("find ", dir.bash, " -type f -empty"));
   }
@@ -511,8 +487,8 @@ Example FindEmpty(SplitMix64& rng) {
 
 Example FindByExtensionAndAge(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
-  const int days = rng.Pick(kDayCounts);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
+  const int days = rng.ModuloPick(kDayCounts);
   const std::string period = CountOf(days, "day");
   return Compose(rng,
                  {"Find .{ext} files in {dir} modified in the last {period}",
@@ -523,7 +499,7 @@ Example FindByExtensionAndAge(SplitMix64& rng) {
 
 Example FindByOwner(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view user = rng.Pick(kUsers);
+  const absl::string_view user = rng.ModuloPick(kUsers);
   return Compose(rng,
                  {"Find all files owned by {user} in {dir}",
                   "List files under {dir} that belong to user {user}"},
@@ -533,7 +509,7 @@ Example FindByOwner(SplitMix64& rng) {
 
 Example FindXargsGrep(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
   const std::string pattern = Pattern(rng);
   return Compose(rng,
                  {"List the .{ext} files under {dir} that contain {pat}",
@@ -546,7 +522,7 @@ Example FindXargsGrep(SplitMix64& rng) {
 
 Example FindXargsWc(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
   return Compose(rng,
                  {"Count the lines in each .{ext} file under {dir}",
                   "Show line counts for all .{ext} files in {dir} and its subdirectories"},
@@ -556,14 +532,14 @@ Example FindXargsWc(SplitMix64& rng) {
 
 Example FindCount(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  if (rng.Percent(50)) {
+  if (rng.ModuloPercent(50)) {
     return Compose(
         rng,
         {"Count all files under {dir}", "How many files are in {dir} and its subdirectories?",
          "Print the number of regular files below {dir}"},
         {{"{dir}", dir.english}}, absl::StrCat("find ", dir.bash, " -type f | wc -l"));
   }
-  const absl::string_view ext = rng.Pick(kFindExtensions);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
   return Compose(
       rng, {"Count the .{ext} files under {dir}", "How many .{ext} files are there in {dir}?"},
       {{"{ext}", ext}, {"{dir}", dir.english}},
@@ -645,7 +621,7 @@ Example GrepInvert(SplitMix64& rng) {
 }
 
 Example GrepCount(SplitMix64& rng) {
-  const std::string file = rng.Percent(50) ? LogFile(rng) : TextFile(rng);
+  const std::string file = rng.ModuloPercent(50) ? LogFile(rng) : TextFile(rng);
   const std::string pattern = Pattern(rng);
   return Compose(
       rng,
@@ -657,9 +633,9 @@ Example GrepCount(SplitMix64& rng) {
 
 Example GrepAlternatives(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  const absl::string_view first = rng.Pick(kWords);
-  absl::string_view second = rng.Pick(kWords);
-  while (second == first) second = rng.Pick(kWords);
+  const absl::string_view first = rng.ModuloPick(kWords);
+  absl::string_view second = rng.ModuloPick(kWords);
+  while (second == first) second = rng.ModuloPick(kWords);
   return Compose(
       rng,
       {"Show lines in {file} containing either {a} or {b}",
@@ -670,7 +646,7 @@ Example GrepAlternatives(SplitMix64& rng) {
 
 Example GrepWholeWord(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  const absl::string_view word = rng.Pick(kWords);
+  const absl::string_view word = rng.ModuloPick(kWords);
   return Compose(rng,
                  {"Find lines in {file} containing the whole word {w}",
                   "Search {file} for {w} as a complete word",
@@ -681,7 +657,7 @@ Example GrepWholeWord(SplitMix64& rng) {
 
 Example GrepIncludeExtension(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const absl::string_view ext = rng.Pick(kFindExtensions);
+  const absl::string_view ext = rng.ModuloPick(kFindExtensions);
   const std::string pattern = Pattern(rng);
   return Compose(rng,
                  {"Search all .{ext} files under {dir} for {pat} and show line numbers",
@@ -692,10 +668,10 @@ Example GrepIncludeExtension(SplitMix64& rng) {
 }
 
 Example GrepHeadTail(SplitMix64& rng) {
-  const std::string file = rng.Percent(60) ? LogFile(rng) : TextFile(rng);
+  const std::string file = rng.ModuloPercent(60) ? LogFile(rng) : TextFile(rng);
   const std::string pattern = Pattern(rng);
-  const int n = rng.Pick(kLineCounts);
-  if (rng.Percent(50)) {
+  const int n = rng.ModuloPick(kLineCounts);
+  if (rng.ModuloPercent(50)) {
     return Compose(rng,
                    {"Show the first {n} lines of {file} that contain {pat}",
                     "Print only the first {n} matches of {pat} in {file}"},
@@ -756,14 +732,14 @@ Example ListVariant(SplitMix64& rng) {
         "Show the contents of {dir} ordered from smallest to biggest"}},
   };
   const Place dir = SearchDir(rng);
-  const LsVariant& variant = rng.Pick(kVariants);
+  const LsVariant& variant = rng.ModuloPick(kVariants);
   return ComposeFrom(rng, variant.templates, variant.template_count(), {{"{dir}", dir.english}},
                      absl::StrCat("ls ", variant.flags, " ", dir.bash));
 }
 
 Example ListNewest(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  const int n = rng.Pick(kLineCounts);
+  const int n = rng.ModuloPick(kLineCounts);
   return Compose(rng,
                  {"Show the {n} most recently modified files in {dir}",
                   "List the {n} newest entries in {dir}"},
@@ -789,7 +765,7 @@ Example ListSubdirectoriesLong(SplitMix64& rng) {
 
 Example WordCount(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  switch (rng.Below(3)) {
+  switch (rng.ModuloBelow(3)) {
     case 0:
       return Compose(rng,
                      {"Count the number of lines in {file}", "How many lines does {file} have?",
@@ -810,7 +786,7 @@ Example WordCount(SplitMix64& rng) {
 
 Example SortVariant(SplitMix64& rng) {
   const std::string file = ListFile(rng);
-  switch (rng.Below(7)) {
+  switch (rng.ModuloBelow(7)) {
     case 0:
       return Compose(rng, {"Sort the lines of {file} alphabetically", "Print {file} sorted"},
                      {{"{file}", file}}, absl::StrCat("sort ", file));
@@ -839,7 +815,7 @@ Example SortVariant(SplitMix64& rng) {
       return Compose(rng, {"Sort {file} in place", "Sort {file} and write the result back to it"},
                      {{"{file}", file}}, absl::StrCat("sort -o ", file, " ", file));
     default: {
-      const int column = rng.Between(1, 5);
+      const int column = rng.ModuloBetween(1, 5);
       const absl::string_view ordinal = kOrdinals[column - 1];
       return Compose(rng,
                      {"Sort {file} numerically by its {ord} column",
@@ -852,9 +828,9 @@ Example SortVariant(SplitMix64& rng) {
 
 Example SortCsvColumn(SplitMix64& rng) {
   const std::string file = CsvFile(rng);
-  const int column = rng.Between(1, 6);
+  const int column = rng.ModuloBetween(1, 6);
   const absl::string_view ordinal = kOrdinals[column - 1];
-  const bool descending = rng.Percent(50);
+  const bool descending = rng.ModuloPercent(50);
   if (descending) {
     return Compose(rng,
                    {"Sort {file} by its {ord} comma-separated field, largest number first",
@@ -870,10 +846,10 @@ Example SortCsvColumn(SplitMix64& rng) {
 }
 
 Example HeadTail(SplitMix64& rng) {
-  const std::string file = rng.Percent(40) ? LogFile(rng) : TextFile(rng);
-  const int n = rng.Pick(kLineCounts);
+  const std::string file = rng.ModuloPercent(40) ? LogFile(rng) : TextFile(rng);
+  const int n = rng.ModuloPick(kLineCounts);
   const std::string count = absl::StrCat(n);
-  switch (rng.Below(4)) {
+  switch (rng.ModuloBelow(4)) {
     case 0:
       return Compose(rng,
                      {"Show the first {n} lines of {file}", "Print the first {n} lines of {file}",
@@ -899,7 +875,7 @@ Example HeadTail(SplitMix64& rng) {
 
 Example DiskUsage(SplitMix64& rng) {
   const Place dir = SearchDir(rng);
-  switch (rng.Below(5)) {
+  switch (rng.ModuloBelow(5)) {
     case 0:
       return Compose(rng,
                      {"Show the total size of {dir}", "How much disk space does {dir} use?",
@@ -922,7 +898,7 @@ Example DiskUsage(SplitMix64& rng) {
                       "Summarize disk usage one level deep in {dir}"},
                      {{"{dir}", dir.english}}, absl::StrCat("du -h --max-depth=1 ", dir.bash));
     default: {
-      const int n = rng.Between(3, 10);
+      const int n = rng.ModuloBetween(3, 10);
       return Compose(rng,
                      {"Show the {n} largest entries directly inside {dir}, biggest first",
                       "Which {n} items in {dir} take the most disk space?"},
@@ -934,7 +910,7 @@ Example DiskUsage(SplitMix64& rng) {
 }
 
 Example DiskFree(SplitMix64& rng) {
-  if (rng.Percent(50)) {
+  if (rng.ModuloPercent(50)) {
     return Compose(
         rng,
         {"Show free disk space on all mounted filesystems in human-readable form",
@@ -951,8 +927,8 @@ Example DiskFree(SplitMix64& rng) {
 
 Example ChmodNumeric(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  const NumericMode& mode = rng.Pick(kNumericModes);
-  if (!mode.meaning.empty() && rng.Percent(40)) {
+  const NumericMode& mode = rng.ModuloPick(kNumericModes);
+  if (!mode.meaning.empty() && rng.ModuloPercent(40)) {
     return Compose(rng,
                    {"Make {file} {meaning}",
                     "Change the permissions of {file} so it is "
@@ -969,15 +945,15 @@ Example ChmodNumeric(SplitMix64& rng) {
 
 Example ChmodSymbolic(SplitMix64& rng) {
   const std::string file =
-      rng.Percent(30) ? absl::StrCat(rng.Pick(kFileStems), ".sh") : TextFile(rng);
-  const SymbolicMode& mode = rng.Pick(kSymbolicModes);
+      rng.ModuloPercent(30) ? absl::StrCat(rng.ModuloPick(kFileStems), ".sh") : TextFile(rng);
+  const SymbolicMode& mode = rng.ModuloPick(kSymbolicModes);
   return Compose(rng, {mode.phrasing_a, mode.phrasing_b}, {{"{file}", file}},
                  absl::StrCat("chmod ", mode.mode, " ", file));
 }
 
 Example ChmodRecursive(SplitMix64& rng) {
   const Place dir = ObjectDir(rng);
-  const NumericMode& mode = rng.Pick(kNumericModes);
+  const NumericMode& mode = rng.ModuloPick(kNumericModes);
   return Compose(rng,
                  {"Recursively set the permissions of {dir} and everything in it to {mode}",
                   "Change the mode of {dir} and all its contents to {mode}"},
@@ -986,8 +962,8 @@ Example ChmodRecursive(SplitMix64& rng) {
 }
 
 Example Chown(SplitMix64& rng) {
-  const absl::string_view user = rng.Pick(kUsers);
-  switch (rng.Below(3)) {
+  const absl::string_view user = rng.ModuloPick(kUsers);
+  switch (rng.ModuloBelow(3)) {
     case 0: {
       const std::string file = TextFile(rng);
       return Compose(rng,
@@ -996,7 +972,7 @@ Example Chown(SplitMix64& rng) {
     }
     case 1: {
       const std::string file = TextFile(rng);
-      const absl::string_view group = rng.Pick(kGroups);
+      const absl::string_view group = rng.ModuloPick(kGroups);
       return Compose(rng,
                      {"Change the owner of {file} to {user} and its group to {group}",
                       "Set the owner and group of {file} to {user}:{group}"},
@@ -1005,7 +981,7 @@ Example Chown(SplitMix64& rng) {
     }
     default: {
       const Place dir = ObjectDir(rng);
-      const absl::string_view group = rng.Pick(kGroups);
+      const absl::string_view group = rng.ModuloPick(kGroups);
       return Compose(rng,
                      {"Recursively change the owner of {dir} to {user} and the group to {group}",
                       "Give {user}:{group} ownership of {dir} and everything inside it"},
@@ -1017,7 +993,7 @@ Example Chown(SplitMix64& rng) {
 
 Example Tar(SplitMix64& rng) {
   const std::string archive = absl::StrCat(ArchiveStem(rng), ".tar.gz");
-  switch (rng.Below(4)) {
+  switch (rng.ModuloBelow(4)) {
     case 0: {
       const Place dir = ObjectDir(rng);
       return Compose(rng,
@@ -1052,7 +1028,7 @@ Example Tar(SplitMix64& rng) {
 
 Example Zip(SplitMix64& rng) {
   const std::string archive = absl::StrCat(ArchiveStem(rng), ".zip");
-  switch (rng.Below(4)) {
+  switch (rng.ModuloBelow(4)) {
     case 0: {
       const Place dir = ObjectDir(rng);
       return Compose(
@@ -1078,8 +1054,8 @@ Example Zip(SplitMix64& rng) {
 }
 
 Example Gzip(SplitMix64& rng) {
-  const std::string file = rng.Percent(50) ? LogFile(rng) : TextFile(rng);
-  switch (rng.Below(3)) {
+  const std::string file = rng.ModuloPercent(50) ? LogFile(rng) : TextFile(rng);
+  switch (rng.ModuloBelow(3)) {
     case 0:
       return Compose(rng, {"Compress {file} with gzip", "Gzip {file}, replacing it with {file}.gz"},
                      {{"{file}", file}}, absl::StrCat("gzip ", file));
@@ -1095,7 +1071,7 @@ Example Gzip(SplitMix64& rng) {
 }
 
 Example Copy(SplitMix64& rng) {
-  switch (rng.Below(4)) {
+  switch (rng.ModuloBelow(4)) {
     case 0: {
       const std::string file = TextFile(rng);
       const Place dir = ObjectDir(rng);
@@ -1135,7 +1111,7 @@ Example Copy(SplitMix64& rng) {
 
 Example Move(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  switch (rng.Below(3)) {
+  switch (rng.ModuloBelow(3)) {
     case 0: {
       const std::string other = OtherTextFile(rng, file);
       return Compose(rng, {"Rename {file} to {other}", "Move {file} to {other}"},
@@ -1159,7 +1135,7 @@ Example Move(SplitMix64& rng) {
 }
 
 Example Remove(SplitMix64& rng) {
-  switch (rng.Below(5)) {
+  switch (rng.ModuloBelow(5)) {
     case 0: {
       const std::string file = TextFile(rng);
       return Compose(rng, {"Delete {file}", "Remove the file {file}"}, {{"{file}", file}},
@@ -1203,7 +1179,7 @@ Example MakeDirectory(SplitMix64& rng) {
 }
 
 Example SymbolicLink(SplitMix64& rng) {
-  const LinkPair& link = rng.Pick(kLinks);
+  const LinkPair& link = rng.ModuloPick(kLinks);
   return Compose(rng,
                  {"Create a symbolic link named {link} pointing to {target}",
                   "Make a symlink {link} that points to {target}",
@@ -1221,7 +1197,7 @@ Example Touch(SplitMix64& rng) {
 }
 
 Example Processes(SplitMix64& rng) {
-  switch (rng.Below(4)) {
+  switch (rng.ModuloBelow(4)) {
     case 0:
       return Compose(rng,
                      {"List all running processes",
@@ -1229,14 +1205,14 @@ Example Processes(SplitMix64& rng) {
                       "Display all processes for all users"},
                      {}, "ps aux");
     case 1: {
-      const absl::string_view process = rng.Pick(kProcesses);
+      const absl::string_view process = rng.ModuloPick(kProcesses);
       return Compose(rng,
                      {"Find running processes whose command line mentions {p}",
                       "Check whether {p} is running", "Show the processes matching {p}"},
                      {{"{p}", process}}, absl::StrCat("ps aux | grep ", process));
     }
     case 2: {
-      const absl::string_view user = rng.Pick(kUsers);
+      const absl::string_view user = rng.ModuloPick(kUsers);
       return Compose(rng,
                      {"List the processes owned by {user}",
                       "Show all processes run by user "
@@ -1244,7 +1220,7 @@ Example Processes(SplitMix64& rng) {
                      {{"{user}", user}}, absl::StrCat("ps -u ", user));
     }
     default: {
-      const int n = rng.Between(3, 10);
+      const int n = rng.ModuloBetween(3, 10);
       // head shows the header line too, hence n + 1.
       return Compose(rng,
                      {"Show the {n} processes using the most memory",
@@ -1256,9 +1232,9 @@ Example Processes(SplitMix64& rng) {
 }
 
 Example Kill(SplitMix64& rng) {
-  const int pid = rng.Between(300, 65000);
+  const int pid = rng.ModuloBetween(300, 65000);
   const std::string pid_text = absl::StrCat(pid);
-  switch (rng.Below(3)) {
+  switch (rng.ModuloBelow(3)) {
     case 0:
       return Compose(rng,
                      {"Terminate the process with PID {pid}", "Send SIGTERM to process {pid}",
@@ -1271,7 +1247,7 @@ Example Kill(SplitMix64& rng) {
                       "SIGKILL"},
                      {{"{pid}", pid_text}}, absl::StrCat("kill -9 ", pid));
     default: {
-      const absl::string_view process = rng.Pick(kProcesses);
+      const absl::string_view process = rng.ModuloPick(kProcesses);
       return Compose(rng, {"Kill all processes named {p}", "Terminate every running {p} process"},
                      {{"{p}", process}}, absl::StrCat("pkill ", process));
     }
@@ -1280,8 +1256,8 @@ Example Kill(SplitMix64& rng) {
 
 Example SedReplace(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  const ReplacementPair& pair = rng.Pick(kReplacements);
-  const bool in_place = rng.Percent(60);
+  const ReplacementPair& pair = rng.ModuloPick(kReplacements);
+  const bool in_place = rng.ModuloPercent(60);
   if (in_place) {
     return Compose(rng,
                    {"Replace every occurrence of {a} with {b} in {file}, editing the file in "
@@ -1300,16 +1276,16 @@ Example SedReplace(SplitMix64& rng) {
 
 Example SedLines(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  switch (rng.Below(4)) {
+  switch (rng.ModuloBelow(4)) {
     case 0: {
-      const int line = rng.Between(1, 200);
+      const int line = rng.ModuloBetween(1, 200);
       return Compose(rng, {"Print line {n} of {file}", "Show only line number {n} of {file}"},
                      {{"{file}", file}, {"{n}", absl::StrCat(line)}},
                      absl::StrCat("sed -n '", line, "p' ", file));
     }
     case 1: {
-      const int first = rng.Between(1, 100);
-      const int last = first + rng.Between(1, 50);
+      const int first = rng.ModuloBetween(1, 100);
+      const int last = first + rng.ModuloBetween(1, 50);
       return Compose(rng,
                      {"Print lines {a} through {b} of {file}", "Show lines {a} to {b} of {file}"},
                      {{"{file}", file}, {"{a}", absl::StrCat(first)}, {"{b}", absl::StrCat(last)}},
@@ -1333,10 +1309,10 @@ Example SedLines(SplitMix64& rng) {
 }
 
 Example AwkColumns(SplitMix64& rng) {
-  switch (rng.Below(5)) {
+  switch (rng.ModuloBelow(5)) {
     case 0: {
-      const std::string file = rng.Percent(50) ? LogFile(rng) : TextFile(rng);
-      const int column = rng.Between(1, 6);
+      const std::string file = rng.ModuloPercent(50) ? LogFile(rng) : TextFile(rng);
+      const int column = rng.ModuloBetween(1, 6);
       return Compose(
           rng,
           {"Print the {ord} column of {file}",
@@ -1347,7 +1323,7 @@ Example AwkColumns(SplitMix64& rng) {
     }
     case 1: {
       const std::string file = CsvFile(rng);
-      const int column = rng.Between(1, 6);
+      const int column = rng.ModuloBetween(1, 6);
       return Compose(
           rng,
           {"Print the {ord} comma-separated column of {file}",
@@ -1356,7 +1332,7 @@ Example AwkColumns(SplitMix64& rng) {
           absl::StrCat("awk -F',' '{print $", column, "}' ", file));
     }
     case 2: {
-      const PasswdField& field = rng.Pick(kPasswdFields);
+      const PasswdField& field = rng.ModuloPick(kPasswdFields);
       return Compose(rng,
                      {"Print the {what} of every account in /etc/passwd",
                       "List the {what} of each user from /etc/passwd"},
@@ -1365,7 +1341,7 @@ Example AwkColumns(SplitMix64& rng) {
     }
     case 3: {
       const std::string file = TextFile(rng);
-      const int column = rng.Between(1, 6);
+      const int column = rng.ModuloBetween(1, 6);
       return Compose(
           rng,
           {"Sum the numbers in the {ord} column of {file}",
@@ -1375,7 +1351,7 @@ Example AwkColumns(SplitMix64& rng) {
     }
     default: {
       const std::string file = TextFile(rng);
-      const int length = rng.Pick(kLineCounts) + 60;
+      const int length = rng.ModuloPick(kLineCounts) + 60;
       return Compose(rng,
                      {"Print the lines of {file} longer than {n} characters",
                       "Show every line in {file} with more than {n} characters"},
@@ -1386,10 +1362,10 @@ Example AwkColumns(SplitMix64& rng) {
 }
 
 Example Cut(SplitMix64& rng) {
-  switch (rng.Below(3)) {
+  switch (rng.ModuloBelow(3)) {
     case 0: {
       const std::string file = CsvFile(rng);
-      const int column = rng.Between(1, 6);
+      const int column = rng.ModuloBetween(1, 6);
       return Compose(
           rng,
           {"Extract the {ord} comma-separated field from each line of {file}",
@@ -1398,7 +1374,7 @@ Example Cut(SplitMix64& rng) {
           absl::StrCat("cut -d',' -f", column, " ", file));
     }
     case 1: {
-      const PasswdField& field = rng.Pick(kPasswdFields);
+      const PasswdField& field = rng.ModuloPick(kPasswdFields);
       return Compose(rng,
                      {"Cut the {what} field out of /etc/passwd",
                       "Extract colon-separated field {col} ({what}) from /etc/passwd"},
@@ -1407,7 +1383,7 @@ Example Cut(SplitMix64& rng) {
     }
     default: {
       const std::string file = TextFile(rng);
-      const int width = rng.Between(5, 80);
+      const int width = rng.ModuloBetween(5, 80);
       return Compose(rng,
                      {"Print the first {n} characters of each line of {file}",
                       "Truncate every line of {file} to {n} characters on output"},
@@ -1419,7 +1395,7 @@ Example Cut(SplitMix64& rng) {
 
 Example Uniq(SplitMix64& rng) {
   const std::string file = ListFile(rng);
-  switch (rng.Below(3)) {
+  switch (rng.ModuloBelow(3)) {
     case 0:
       return Compose(rng,
                      {"Count how many times each distinct line occurs in {file}",
@@ -1431,7 +1407,7 @@ Example Uniq(SplitMix64& rng) {
                       "Print the duplicated lines of {file}"},
                      {{"{file}", file}}, absl::StrCat("sort ", file, " | uniq -d"));
     default: {
-      const int n = rng.Between(3, 20);
+      const int n = rng.ModuloBetween(3, 20);
       return Compose(rng,
                      {"Show the {n} most frequent lines in {file} with their counts",
                       "Which {n} lines occur most often in {file}?",
@@ -1443,10 +1419,10 @@ Example Uniq(SplitMix64& rng) {
 }
 
 Example ColumnFrequency(SplitMix64& rng) {
-  const int n = rng.Between(3, 20);
-  if (rng.Percent(50)) {
+  const int n = rng.ModuloBetween(3, 20);
+  if (rng.ModuloPercent(50)) {
     const std::string file = LogFile(rng);
-    const int column = rng.Between(1, 6);
+    const int column = rng.ModuloBetween(1, 6);
     return Compose(rng,
                    {"Show the {n} most frequent values in the {ord} column of {file}",
                     "Which {n} values of field {col} occur most often in {file}?"},
@@ -1458,7 +1434,7 @@ Example ColumnFrequency(SplitMix64& rng) {
                                 " | sort | uniq -c | sort -nr | head -n ", n));
   }
   const std::string file = CsvFile(rng);
-  const int column = rng.Between(1, 6);
+  const int column = rng.ModuloBetween(1, 6);
   return Compose(
       rng,
       {"List the distinct values in the {ord} column of {file}",
@@ -1470,7 +1446,7 @@ Example ColumnFrequency(SplitMix64& rng) {
 
 Example Cat(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  switch (rng.Below(3)) {
+  switch (rng.ModuloBelow(3)) {
     case 0:
       return Compose(rng,
                      {"Print the contents of {file}", "Display {file}", "Show what is in {file}"},
@@ -1495,8 +1471,8 @@ Example Cat(SplitMix64& rng) {
 
 Example Echo(SplitMix64& rng) {
   const std::string file = TextFile(rng);
-  const absl::string_view text = rng.Pick(kEchoTexts);
-  if (rng.Percent(50)) {
+  const absl::string_view text = rng.ModuloPick(kEchoTexts);
+  if (rng.ModuloPercent(50)) {
     return Compose(rng,
                    {"Write the line {text} to {file}, overwriting it",
                     "Replace the contents of {file} with {text}"},
@@ -1512,11 +1488,11 @@ Example Echo(SplitMix64& rng) {
 }
 
 Example Diff(SplitMix64& rng) {
-  switch (rng.Below(3)) {
+  switch (rng.ModuloBelow(3)) {
     case 0: {
       const std::string file = TextFile(rng);
       const std::string other =
-          rng.Percent(40) ? absl::StrCat(file, ".orig") : OtherTextFile(rng, file);
+          rng.ModuloPercent(40) ? absl::StrCat(file, ".orig") : OtherTextFile(rng, file);
       return Compose(rng,
                      {"Compare {a} and {b} line by line",
                       "Show the differences between {a} "
@@ -1526,7 +1502,7 @@ Example Diff(SplitMix64& rng) {
     case 1: {
       const std::string file = TextFile(rng);
       const std::string other =
-          rng.Percent(40) ? absl::StrCat(file, ".orig") : OtherTextFile(rng, file);
+          rng.ModuloPercent(40) ? absl::StrCat(file, ".orig") : OtherTextFile(rng, file);
       return Compose(rng,
                      {"Show a unified diff between {a} and {b}",
                       "Print the changes from {a} to {b} in unified format"},
@@ -1628,7 +1604,7 @@ constexpr int TotalWeight() {
 }
 
 Example DrawExample(SplitMix64& rng) {
-  int ticket = static_cast<int>(rng.Below(TotalWeight()));
+  int ticket = static_cast<int>(rng.ModuloBelow(TotalWeight()));
   for (const Shape& shape : kShapes) {
     if (ticket < shape.weight) return shape.make(rng);
     ticket -= shape.weight;

@@ -14,8 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/pipeline/token_budget.h"
-#include "core/registry/sha256.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
+#include "core/util/sha256.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
@@ -23,11 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kCellsDir[] = "cells";
-constexpr char kCellFile[] = "cell.json";
-constexpr char kBudgetsFile[] = "budgets.json";
-constexpr char kCellsLog[] = "cells.log";
-constexpr char kInvocationsFile[] = "experiment.json";
 constexpr size_t kCellIdLength = 16;
 
 std::string NowRfc3339() {
@@ -164,7 +160,7 @@ absl::StatusOr<std::vector<ExperimentCell>> PlanCells(const ExperimentSpec& spec
       job.output_dir = cell.run_dir;
       // A cell started with another thread count resumes with it: the pipeline refuses a run
       // directory whose job differs, and the thread count is not part of the cell's identity.
-      const std::string started = JoinPath(cell.run_dir, "job.yaml");
+      const std::string started = JoinPath(cell.run_dir, kJobFile);
       if (PathExists(started) && !PathExists(JoinPath(cell.run_dir, kReportFile))) {
         absl::StatusOr<JobSpec> earlier = LoadJobSpec(started);
         if (earlier.ok()) job.threads = earlier->threads;
@@ -190,7 +186,7 @@ absl::Status LocalCellRunner::Run(const ExperimentCell& cell, const std::functio
 }
 
 std::string ExperimentInvocationsJson(const std::string& output_dir) {
-  absl::StatusOr<json> root = ReadJsonFile(JoinPath(output_dir, kInvocationsFile));
+  absl::StatusOr<json> root = ReadJsonFile(JoinPath(output_dir, kExperimentFile));
   if (!root.ok() || !root->contains("invocations")) return "[]";
   return (*root)["invocations"].dump();
 }
@@ -199,7 +195,7 @@ absl::Status RunCells(const ExperimentSpec& spec, const std::vector<ExperimentCe
                       const ExperimentRunOptions& options) {
   const std::string& output_dir = options.output_dir;
   RETURN_IF_ERROR(MakeDirectories(output_dir));
-  const std::string invocations_path = JoinPath(output_dir, kInvocationsFile);
+  const std::string invocations_path = JoinPath(output_dir, kExperimentFile);
   json invocations = json::object();
   if (PathExists(invocations_path)) {
     ASSIGN_OR_RETURN(invocations, ReadJsonFile(invocations_path));

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/compress/token_selection.h"
+#include "core/util/random.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

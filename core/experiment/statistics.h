@@ -27,7 +27,7 @@
 // "Distinguishable" means the interval excludes 0 and p < 1 - c; otherwise the report says "not
 // distinguishable".
 //
-// Random numbers: one SplitMix64 stream (core/compress/token_selection.h) seeded with the given seed;
+// Random numbers: one SplitMix64 stream (core/util/random.h) seeded with the given seed;
 // per replicate the n example draws come first, then the seed draws (A's, then B's), each as
 // UniformBelow(count). tests/experiment_statistics_test.cc reproduces the numbers with an
 // independent Python implementation of exactly this scheme.

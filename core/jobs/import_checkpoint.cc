@@ -15,6 +15,7 @@
 #include "core/task/task_json.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 

@@ -23,15 +23,12 @@
 #include "absl/time/time.h"
 #include "core/registry/manifest.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
 namespace {
 
-constexpr char kJobsDir[] = "jobs";
-constexpr char kRecordFile[] = "job.json";
-constexpr char kEventsFile[] = "events.jsonl";
-constexpr char kRunDir[] = "run";
 // A job that was running when the trainer died this many runs in a row is not resumed again.
 constexpr int kMaxUnfinishedRuns = 3;
 
@@ -72,7 +69,7 @@ absl::StatusOr<Result> Guarded(absl::string_view what, Body body) {
 absl::Status WriteJobFiles(const std::string& dir, const std::string& lines, const std::string& record,
                            std::optional<size_t> truncate_to) {
   if (!lines.empty()) {
-    const std::string path = JoinPath(dir, kEventsFile);
+    const std::string path = JoinPath(dir, kJobEventsFile);
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("cannot open", path, errno);
     absl::Status status;
@@ -92,7 +89,7 @@ absl::Status WriteJobFiles(const std::string& dir, const std::string& lines, con
     RETURN_IF_ERROR(status);
   }
   if (record.empty()) return absl::OkStatus();
-  return WriteFileAtomic(JoinPath(dir, kRecordFile), record);
+  return WriteFileAtomic(JoinPath(dir, kJobRecordFile), record);
 }
 
 // Moves a damaged record aside, never deleting it. False (with `report` saying so) when it could
@@ -160,7 +157,7 @@ struct JobManager::Impl {
       return absl::InvalidArgumentError(absl::StrCat("name: ", valid.message()));
     }
     if (spec.threads == 0) spec.threads = options.default_threads;
-    spec.output_dir = JoinPath(JobDir(id), kRunDir);
+    spec.output_dir = JoinPath(JobDir(id), kJobRunDir);
     return spec;
   }
 
@@ -370,7 +367,7 @@ struct JobManager::Impl {
   // damaged file is moved aside.
   std::optional<LoadedJob> LoadJob(const std::filesystem::path& dir) {
     const std::string id = dir.filename().string();
-    const std::string record_path = (dir / kRecordFile).string();
+    const std::string record_path = (dir / kJobRecordFile).string();
     if (!PathExists(record_path)) return std::nullopt;  // its first record never landed: never accepted
     LoadedJob loaded;
     Entry& entry = loaded.entry;
@@ -383,7 +380,7 @@ struct JobManager::Impl {
     if (record.ok()) {
       entry.record = *std::move(record);
     } else {
-      std::string report = absl::StrCat(kRecordFile, " is damaged (", record.status().message(), ")");
+      std::string report = absl::StrCat(kJobRecordFile, " is damaged (", record.status().message(), ")");
       if (!Quarantine(record_path, &report)) entry.journal->read_only = true;
       damage.push_back(std::move(report));
       loaded.record_readable = false;
@@ -391,7 +388,7 @@ struct JobManager::Impl {
       entry.record.state = JobState::kRunning;  // unknown; Load marks it failed
       entry.record.created_unix_ms = ModifiedUnixMs(dir.string());
     }
-    const std::string events_path = (dir / kEventsFile).string();
+    const std::string events_path = (dir / kJobEventsFile).string();
     if (PathExists(events_path)) {
       absl::StatusOr<std::string> events_text = ReadFile(events_path);
       JobEventLog log = events_text.ok() ? ParseJobEventLog(*events_text) : JobEventLog{};
@@ -399,7 +396,7 @@ struct JobManager::Impl {
       entry.events = std::move(log.events);
       if (!log.damage.ok()) {
         // The history goes on from the events before the damage; the whole original is kept aside.
-        std::string report = absl::StrCat(kEventsFile, " is damaged (", log.damage.message(), ")");
+        std::string report = absl::StrCat(kJobEventsFile, " is damaged (", log.damage.message(), ")");
         if (Quarantine(events_path, &report)) {
           entry.journal->truncate_events_to = 0;
           for (const JobEvent& event : entry.events) entry.journal->lines += SerializeJobEvent(event);
@@ -630,7 +627,7 @@ std::map<JobState, int> JobManager::CountByState() const {
 }
 
 std::string JobRunDirectory(const std::string& data_dir, const std::string& job_id) {
-  return JoinPath(JoinPath(JoinPath(data_dir, kJobsDir), job_id), kRunDir);
+  return JoinPath(JoinPath(JoinPath(data_dir, kJobsDir), job_id), kJobRunDir);
 }
 
 }  // namespace promptintern

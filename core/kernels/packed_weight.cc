@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kernels/simd/linear_simd.h"
-#include "core/registry/sha256.h"
+#include "core/util/sha256.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 

@@ -7,12 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/model/decoder.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
 

@@ -14,14 +14,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/model/architecture.h"
+#include "core/util/filenames.h"
 
 namespace promptintern {
 
 class DecoderModel;
 struct LowRankAdapter;
-
-inline constexpr char kAdapterConfigFile[] = "adapter_config.json";
-inline constexpr char kAdapterWeightsFile[] = "adapter_model.safetensors";
 
 struct LoraConfig {
   int rank = 8;

@@ -28,6 +28,7 @@
 #include "core/pipeline/promotion.h"
 #include "core/registry/manifest.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 #include "core/util/utf8.h"
 #include "core/util/yaml_stream.h"
@@ -575,8 +576,8 @@ absl::Status JobSpecParser::CheckCheckpointDir(const std::string& field, const s
                                      " is not a directory; expected a Hugging Face "
                                      "checkpoint directory"));
   }
-  if (!fs::exists(fs::path(path) / "config.json", error)) {
-    return Error(field, absl::StrCat("no config.json in ", path,
+  if (!fs::exists(fs::path(path) / kConfigFile, error)) {
+    return Error(field, absl::StrCat("no ", kConfigFile, " in ", path,
                                      "; expected a Hugging Face checkpoint directory"));
   }
   // The loader reads these files by name and follows links (a Hugging Face cache links each file
@@ -595,7 +596,7 @@ absl::Status JobSpecParser::CheckCheckpointDir(const std::string& field, const s
       return Error(field, absl::StrCat(entry, " is not a regular file; a checkpoint directory may hold only "
                                               "regular files and directories"));
     }
-    if (absl::EndsWith(entry, ".safetensors")) weight_bytes += fs::file_size(it->path(), entry_error);
+    if (absl::EndsWith(entry, kSafetensorsExtension)) weight_bytes += fs::file_size(it->path(), entry_error);
   }
   if (error) return Error(field, absl::StrCat("cannot list ", path, ": ", error.message()));
   const uint64_t needed = weight_bytes * static_cast<uint64_t>(weight_copies);

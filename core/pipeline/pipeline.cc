@@ -26,6 +26,8 @@
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/model_trainer.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
+#include "core/util/random.h"
 #include "core/util/status_macros.h"
 #include "core/util/threads.h"
 #include "core/util/torch_status.h"
@@ -36,13 +38,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kStateDir[] = "state";
-constexpr char kProgressFile[] = "progress.json";
-constexpr char kStateWeightsFile[] = "weights.safetensors";
-constexpr char kOptimizerFile[] = "optimizer.pt";
-constexpr char kJobFile[] = "job.yaml";
-constexpr char kFinalDir[] = "final";
-constexpr char kAdapterDir[] = "adapter";
 constexpr char kLoraPrefix[] = "lora:";
 constexpr int kProgressEvery = 10;
 

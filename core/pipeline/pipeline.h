@@ -88,13 +88,6 @@ struct PipelineReport {
   std::optional<PromotionCheck> promotion;
 };
 
-inline constexpr char kTaskFile[] = "task.json";
-inline constexpr char kReportFile[] = "report.json";
-// Per-example scores of each final inference mode (core/eval/example_scores.h), relative to the
-// run's output directory; report.json names each mode's file as "examples_file".
-inline constexpr char kExamplesDir[] = "examples";
-inline std::string ExamplesFile(const std::string& mode) { return std::string(kExamplesDir) + "/" + mode + ".jsonl"; }
-
 absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control = {});
 
 // The report.json a finished run left in `output_dir` (predictions are not in it: see ExamplesFile).

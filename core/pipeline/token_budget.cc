@@ -11,6 +11,7 @@
 #include "core/task/prompt_builder.h"
 #include "core/tokenizer/sentencepiece_tokenizer.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/util/random.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

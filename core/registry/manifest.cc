@@ -7,7 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/registry/sha256.h"
+#include "core/util/sha256.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

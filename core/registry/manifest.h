@@ -19,12 +19,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include <nlohmann/json.hpp>
+#include "core/util/filenames.h"
 
 namespace promptintern {
 
 inline constexpr int kManifestFormatVersion = 1;
-// The file of a version holding the checkpoint's task.json.
-inline constexpr char kTaskFileName[] = "task.json";
 
 // Model and alias names: [A-Za-z0-9][A-Za-z0-9._-]{0,63} without "..". They become storage path
 // components, so these rules are what keeps a name from escaping its directory.
@@ -62,7 +61,7 @@ struct Manifest {
 
   std::string base_model;      // Free text, e.g. a Hugging Face id or "scratch".
   std::string tokenizer;       // A file of `files`, or "" when the checkpoint ships none.
-  std::string task_file = kTaskFileName;  // A file of `files`: the checkpoint's task.json.
+  std::string task_file = kTaskFile;  // A file of `files`: the checkpoint's task.json.
   nlohmann::json schedule = nlohmann::json::object();          // Free-form object.
   nlohmann::json stage_metrics = nlohmann::json::array();      // One entry per stage.
   nlohmann::json token_statistics = nlohmann::json::object();  // Full-prompt vs query-only tokens.

@@ -19,8 +19,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "core/registry/sha256.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
+#include "core/util/sha256.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
@@ -28,7 +29,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kManifestFileName[] = "manifest.json";
 // Each failed claim means another version (or audit entry) was committed, so the registry as a
 // whole progresses; the cap only turns a storage bug into an error instead of a hang.
 constexpr int kMaxClaimAttempts = 100000;
@@ -46,30 +46,6 @@ constexpr absl::Duration kCommitGrace = absl::Minutes(10);
 constexpr absl::Duration kCommitWait = absl::Seconds(30);
 
 std::string Quoted(absl::string_view text) { return absl::StrCat("'", absl::CHexEscape(text), "'"); }
-
-std::string ModelPrefix(absl::string_view name) { return absl::StrCat("models/", name, "/"); }
-std::string PayloadPrefix(absl::string_view name, absl::string_view token) {
-  return absl::StrCat(ModelPrefix(name), "payloads/", token, "/");
-}
-std::string VersionsPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "versions/"); }
-std::string ManifestKey(absl::string_view name, int64_t version) {
-  return absl::StrCat(VersionsPrefix(name), version, "/", kManifestFileName);
-}
-std::string PayloadsPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "payloads/"); }
-std::string PayloadClaimKey(absl::string_view name, absl::string_view token) {
-  return absl::StrCat(ModelPrefix(name), "payload-claims/", token, ".json");
-}
-std::string KeyPrefix(absl::string_view name, absl::string_view key_hash) {
-  return absl::StrCat(ModelPrefix(name), "keys/", key_hash, "/");
-}
-std::string KeyGenerationKey(absl::string_view name, absl::string_view key_hash, int64_t generation) {
-  return absl::StrFormat("%s%020d.json", KeyPrefix(name, key_hash), generation);
-}
-std::string AuditPrefix(absl::string_view name) { return absl::StrCat(ModelPrefix(name), "audit/"); }
-std::string AuditKey(absl::string_view name, int64_t sequence) {
-  // Zero-padded so that lexical listing order is log order.
-  return absl::StrFormat("%s%020d.json", AuditPrefix(name), sequence);
-}
 
 // Canonical positive decimal (no sign, no leading zeros), or nullopt.
 std::optional<int64_t> ParsePositiveNumber(absl::string_view text) {
@@ -283,14 +259,14 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::OpenLocal(const st
 }
 
 absl::StatusOr<std::vector<int64_t>> ModelRegistry::ListVersionNumbers(absl::string_view name) {
-  const std::string prefix = VersionsPrefix(name);
+  const std::string prefix = RegistryVersionsPrefix(name);
   ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
   std::vector<int64_t> versions;
   for (const std::string& key : keys) {
     // Only complete commit records count: a directory for N without its manifest is a claim that
     // never happened (a crash between mkdir and link) and is invisible.
     absl::string_view rest = absl::string_view(key).substr(prefix.size());
-    const std::string suffix = absl::StrCat("/", kManifestFileName);
+    const std::string suffix = absl::StrCat("/", kManifestFile);
     if (!absl::ConsumeSuffix(&rest, suffix)) continue;
     if (const std::optional<int64_t> version = ParsePositiveNumber(rest)) versions.push_back(*version);
   }
@@ -329,7 +305,7 @@ absl::StatusOr<std::optional<PublishResult>> ModelRegistry::FindByIdempotencyKey
 
 absl::Status ModelRegistry::ClaimPayload(absl::string_view name, absl::string_view token, absl::string_view state,
                                          std::string* existing_state) {
-  const std::string key = PayloadClaimKey(name, token);
+  const std::string key = RegistryPayloadClaimKey(name, token);
   const absl::Status claimed = storage_->CreateExclusive(key, ClaimText(state, "registry"));
   if (!absl::IsAlreadyExists(claimed)) return claimed;
   const absl::StatusOr<std::string> text = storage_->ReadObject(key);
@@ -342,7 +318,7 @@ absl::StatusOr<std::optional<PublishResult>> ModelRegistry::ClaimIdempotencyKey(
                                                                                  absl::string_view key,
                                                                                  absl::string_view token) {
   ASSIGN_OR_RETURN(const std::string key_hash, Sha256Hex(key));
-  const std::string prefix = KeyPrefix(name, key_hash);
+  const std::string prefix = RegistryKeyPrefix(name, key_hash);
   for (int attempt = 0; attempt < kMaxClaimAttempts; ++attempt) {
     ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
     std::vector<int64_t> generations;
@@ -355,13 +331,13 @@ absl::StatusOr<std::optional<PublishResult>> ModelRegistry::ClaimIdempotencyKey(
     }
     std::sort(generations.begin(), generations.end());
     const int64_t mine = generations.empty() ? 1 : generations.back() + 1;
-    const absl::Status claimed = storage_->CreateExclusive(KeyGenerationKey(name, key_hash, mine), ClaimText("owned", token));
+    const absl::Status claimed = storage_->CreateExclusive(RegistryKeyGenerationKey(name, key_hash, mine), ClaimText("owned", token));
     if (absl::IsAlreadyExists(claimed)) continue;  // another publisher with this key came first
     RETURN_IF_ERROR(claimed);
     // Every older owner's payload is fenced, so none of them can commit from now on; one that
     // holds its commit claim already is committing, and its version is the key's.
     for (auto it = generations.rbegin(); it != generations.rend(); ++it) {
-      const absl::StatusOr<std::string> text = storage_->ReadObject(KeyGenerationKey(name, key_hash, *it));
+      const absl::StatusOr<std::string> text = storage_->ReadObject(RegistryKeyGenerationKey(name, key_hash, *it));
       const absl::StatusOr<Claim> owner = text.ok() ? ParseClaim(*text) : text.status();
       if (!owner.ok()) continue;  // a damaged generation names no payload that could commit
       std::string state;
@@ -403,9 +379,9 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
   const auto has_file = [&](absl::string_view file_name) {
     return std::any_of(files.begin(), files.end(), [&](const CheckpointFile& f) { return f.name == file_name; });
   };
-  const bool directory_has_task = has_file(kTaskFileName);
+  const bool directory_has_task = has_file(kTaskFile);
   if (directory_has_task) {
-    const std::string task_path = JoinPath(source_directory, kTaskFileName);
+    const std::string task_path = JoinPath(source_directory, kTaskFile);
     ASSIGN_OR_RETURN(const std::string task_content, ReadFile(task_path));
     RETURN_IF_ERROR(ValidateTaskJson(task_content, task_path));
     if (info.task_json && *info.task_json != task_content) {
@@ -430,7 +406,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
   manifest.payload = token;
   manifest.base_model = info.base_model;
   manifest.tokenizer = info.tokenizer;
-  manifest.task_file = kTaskFileName;
+  manifest.task_file = kTaskFile;
   manifest.adapter_of = info.adapter_of;
   manifest.schedule = info.schedule;
   manifest.stage_metrics = info.stage_metrics;
@@ -443,7 +419,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
     // Dry run with placeholder checksums: catches wrong JSON kinds and non-UTF-8 strings now.
     Manifest draft = manifest;
     for (const CheckpointFile& file : files) draft.files.push_back({file.name, 0, std::string(64, '0')});
-    if (!directory_has_task) draft.files.push_back({kTaskFileName, 0, std::string(64, '0')});
+    if (!directory_has_task) draft.files.push_back({kTaskFile, 0, std::string(64, '0')});
     RETURN_IF_ERROR(draft.Serialize().status());
   }
   if (!idempotency_key.empty()) {
@@ -451,12 +427,12 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
     if (committed) return *std::move(committed);
   }
 
-  const std::string payload_prefix = PayloadPrefix(name, token);
+  const std::string payload_prefix = RegistryPayloadPrefix(name, token);
   bool claimed_for_commit = false;
   // Removes what this publish staged; the original error is what the caller needs to see.
   const auto abandon = [&](absl::Status status) {
     absl::Status cleanup = storage_->DeletePrefix(payload_prefix);
-    if (cleanup.ok() && claimed_for_commit) cleanup = storage_->Delete(PayloadClaimKey(name, token));
+    if (cleanup.ok() && claimed_for_commit) cleanup = storage_->Delete(RegistryPayloadClaimKey(name, token));
     if (!cleanup.ok()) {
       return absl::Status(status.code(), absl::StrCat(status.message(), " (and removing the staged files of ",
                                                       payload_prefix, " failed: ", cleanup.message(), ")"));
@@ -474,10 +450,10 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
   if (!directory_has_task) {
     absl::StatusOr<std::string> sha256 = Sha256Hex(*info.task_json);
     if (!sha256.ok()) return abandon(sha256.status());
-    if (absl::Status status = storage_->WriteObject(payload_prefix + kTaskFileName, *info.task_json); !status.ok()) {
+    if (absl::Status status = storage_->WriteObject(payload_prefix + kTaskFile, *info.task_json); !status.ok()) {
       return abandon(status);
     }
-    manifest.files.push_back({kTaskFileName, info.task_json->size(), *std::move(sha256)});
+    manifest.files.push_back({kTaskFile, info.task_json->size(), *std::move(sha256)});
     std::sort(manifest.files.begin(), manifest.files.end(),
               [](const ManifestFile& a, const ManifestFile& b) { return a.name < b.name; });
   }
@@ -498,7 +474,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
     manifest.version = candidate;
     absl::StatusOr<std::string> serialized = manifest.Serialize();
     if (!serialized.ok()) return abandon(serialized.status());
-    const std::string key = ManifestKey(name, candidate);
+    const std::string key = RegistryManifestKey(name, candidate);
     const absl::Status claim = storage_->CreateExclusive(key, *serialized);
     if (claim.ok()) return PublishResult{candidate, /*already_published=*/false, std::move(manifest)};
     if (absl::IsAlreadyExists(claim)) continue;
@@ -521,7 +497,7 @@ absl::StatusOr<PublishResult> ModelRegistry::Publish(absl::string_view name, con
 absl::StatusOr<Manifest> ModelRegistry::GetVersion(absl::string_view name, int64_t version) {
   RETURN_IF_ERROR(ValidateModelName(name));
   if (version < 1) return absl::InvalidArgumentError(absl::StrCat("version must be >= 1, got ", version));
-  absl::StatusOr<std::string> text = storage_->ReadObject(ManifestKey(name, version));
+  absl::StatusOr<std::string> text = storage_->ReadObject(RegistryManifestKey(name, version));
   if (absl::IsNotFound(text.status())) {
     return absl::NotFoundError(absl::StrCat(VersionLabel(name, version), " not found"));
   }
@@ -539,7 +515,7 @@ absl::StatusOr<Manifest> ModelRegistry::GetVersion(absl::string_view name, int64
 }
 
 absl::Status ModelRegistry::VerifyManifest(const Manifest& manifest) {
-  const std::string prefix = PayloadPrefix(manifest.model_name, manifest.payload);
+  const std::string prefix = RegistryPayloadPrefix(manifest.model_name, manifest.payload);
   ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
   std::set<std::string> stored;
   for (const std::string& key : keys) stored.insert(key.substr(prefix.size()));
@@ -577,7 +553,7 @@ absl::Status ModelRegistry::VerifyVersion(absl::string_view name, int64_t versio
 absl::StatusOr<std::string> ModelRegistry::Materialize(absl::string_view name, int64_t version) {
   ASSIGN_OR_RETURN(const Manifest manifest, GetVersion(name, version));
   RETURN_IF_ERROR(VerifyManifest(manifest));
-  return storage_->LocalPath(PayloadPrefix(name, manifest.payload));
+  return storage_->LocalPath(RegistryPayloadPrefix(name, manifest.payload));
 }
 
 absl::Status ModelRegistry::CheckAdapterBase(absl::string_view name, const AdapterBase& base) {
@@ -606,7 +582,7 @@ absl::StatusOr<OpenedVersion> ModelRegistry::Open(absl::string_view reference) {
   opened.version = version;
   ASSIGN_OR_RETURN(opened.manifest, GetVersion(parsed.name, version));
   RETURN_IF_ERROR(VerifyManifest(opened.manifest));
-  ASSIGN_OR_RETURN(opened.directory, storage_->LocalPath(PayloadPrefix(parsed.name, opened.manifest.payload)));
+  ASSIGN_OR_RETURN(opened.directory, storage_->LocalPath(RegistryPayloadPrefix(parsed.name, opened.manifest.payload)));
   return opened;
 }
 
@@ -668,7 +644,7 @@ absl::StatusOr<VersionListing> ModelRegistry::ListVersions(absl::string_view nam
   for (const int64_t version : versions) {
     absl::StatusOr<Manifest> manifest = GetVersion(name, version);
     if (absl::IsDataLoss(manifest.status())) {
-      listing.problems.push_back({ManifestKey(name, version), version, std::string(manifest.status().message())});
+      listing.problems.push_back({RegistryManifestKey(name, version), version, std::string(manifest.status().message())});
       continue;
     }
     if (!manifest.ok()) return manifest.status();
@@ -678,14 +654,14 @@ absl::StatusOr<VersionListing> ModelRegistry::ListVersions(absl::string_view nam
 }
 
 absl::StatusOr<std::vector<int64_t>> ModelRegistry::ListAuditSequences(absl::string_view name) {
-  const std::string prefix = AuditPrefix(name);
+  const std::string prefix = RegistryAuditPrefix(name);
   ASSIGN_OR_RETURN(const std::vector<std::string> keys, storage_->List(prefix));
   std::vector<int64_t> sequences;
   for (const std::string& key : keys) {
     absl::string_view rest = absl::string_view(key).substr(prefix.size());
     int64_t sequence = 0;
     if (absl::ConsumeSuffix(&rest, ".json") && rest.size() == 20 && absl::SimpleAtoi(rest, &sequence) &&
-        sequence >= 1 && AuditKey(name, sequence) == key) {
+        sequence >= 1 && RegistryAuditKey(name, sequence) == key) {
       sequences.push_back(sequence);
     }
   }
@@ -694,7 +670,7 @@ absl::StatusOr<std::vector<int64_t>> ModelRegistry::ListAuditSequences(absl::str
 }
 
 absl::StatusOr<AliasMove> ModelRegistry::ReadAuditEntry(absl::string_view name, int64_t sequence) {
-  const std::string key = AuditKey(name, sequence);
+  const std::string key = RegistryAuditKey(name, sequence);
   ASSIGN_OR_RETURN(const std::string text, storage_->ReadObject(key));
   absl::StatusOr<AliasMove> move = [&]() -> absl::StatusOr<AliasMove> {
     try {
@@ -719,7 +695,7 @@ absl::StatusOr<ModelRegistry::AuditState> ModelRegistry::ReadAuditState(absl::st
   for (const int64_t sequence : sequences) {
     absl::StatusOr<AliasMove> move = ReadAuditEntry(name, sequence);
     if (absl::IsDataLoss(move.status())) {
-      state.damaged.push_back({AuditKey(name, sequence), 0, std::string(move.status().message())});
+      state.damaged.push_back({RegistryAuditKey(name, sequence), 0, std::string(move.status().message())});
       state.damaged_sequences.push_back(sequence);
       continue;
     }
@@ -759,7 +735,7 @@ absl::StatusOr<AliasListing> ModelRegistry::ListAliases(absl::string_view name) 
   for (const std::string& alias : names) {
     const AliasState state = audit.Alias(alias);
     if (state.uncertain_because_of != 0) {
-      listing.problems.push_back({AuditKey(name, state.uncertain_because_of), 0,
+      listing.problems.push_back({RegistryAuditKey(name, state.uncertain_because_of), 0,
                                   absl::StrCat("alias ", Quoted(alias), " may have been moved by unreadable audit entry ",
                                                state.uncertain_because_of,
                                                "; its target is unknown until it is moved again")});
@@ -818,7 +794,7 @@ absl::StatusOr<AliasMove> ModelRegistry::RecordAliasMove(absl::string_view name,
     ASSIGN_OR_RETURN(const std::string line, DumpLine(value));
     // The claim of sequence S + 1 succeeds only if no move landed after the S we read from, so
     // `from_version` above is exact; otherwise re-read and try again.
-    const absl::Status claim = storage_->CreateExclusive(AuditKey(name, move.sequence), line);
+    const absl::Status claim = storage_->CreateExclusive(RegistryAuditKey(name, move.sequence), line);
     if (claim.ok()) return move;
     if (!absl::IsAlreadyExists(claim)) return claim;
   }
@@ -868,12 +844,12 @@ absl::StatusOr<std::string> ModelRegistry::AuditLogJsonl(absl::string_view name)
 
 absl::Status ModelRegistry::CollectModel(absl::string_view name, const GcOptions& options, GcReport& report) {
   const absl::Time now = absl::Now();
-  ASSIGN_OR_RETURN(const std::vector<std::string> tokens, storage_->ListChildren(PayloadsPrefix(name)));
+  ASSIGN_OR_RETURN(const std::vector<std::string> tokens, storage_->ListChildren(RegistryPayloadsPrefix(name)));
   if (tokens.empty()) return absl::OkStatus();
   std::set<std::string> referenced;
   if (absl::StatusOr<VersionListing> listing = ListVersions(name); listing.ok()) {
     if (!listing->problems.empty()) {
-      report.problems.push_back({ModelPrefix(name), listing->problems.front().version,
+      report.problems.push_back({RegistryModelPrefix(name), listing->problems.front().version,
                                  absl::StrCat("payloads of model ", Quoted(name), " are not collected: ",
                                               listing->problems.size(),
                                               " manifest(s) are unreadable, and the payload they reference cannot "
@@ -886,8 +862,8 @@ absl::Status ModelRegistry::CollectModel(absl::string_view name, const GcOptions
   }
   for (const std::string& token : tokens) {
     if (referenced.count(token) > 0) continue;
-    const std::string prefix = PayloadPrefix(name, token);
-    const std::string claim_key = PayloadClaimKey(name, token);
+    const std::string prefix = RegistryPayloadPrefix(name, token);
+    const std::string claim_key = RegistryPayloadClaimKey(name, token);
     absl::StatusOr<std::string> claim_text = storage_->ReadObject(claim_key);
     if (!claim_text.ok() && !absl::IsNotFound(claim_text.status())) return claim_text.status();
     if (absl::IsNotFound(claim_text.status())) {

@@ -17,8 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "core/registry/sha256.h"
 #include "core/util/file.h"
+#include "core/util/sha256.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

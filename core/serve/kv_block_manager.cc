@@ -2,18 +2,9 @@
 
 #include <algorithm>
 
+#include "core/util/random.h"
+
 namespace promptintern {
-namespace {
-
-uint64_t Mix(uint64_t x) {
-  // splitmix64's finalizer: every input bit affects every output bit.
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 KvBlockManager::KvBlockManager(int64_t num_blocks, int64_t block_size, bool enable_prefix_caching)
     : block_size_(block_size), prefix_caching_(enable_prefix_caching), blocks_(num_blocks) {
@@ -23,8 +14,8 @@ KvBlockManager::KvBlockManager(int64_t num_blocks, int64_t block_size, bool enab
 }
 
 uint64_t KvBlockManager::ChainHash(uint64_t parent, const int* tokens, int64_t count) {
-  uint64_t hash = Mix(parent);
-  for (int64_t i = 0; i < count; ++i) hash = Mix(hash ^ static_cast<uint64_t>(static_cast<uint32_t>(tokens[i])));
+  uint64_t hash = SplitMix64Hash(parent);
+  for (int64_t i = 0; i < count; ++i) hash = SplitMix64Hash(hash ^ static_cast<uint64_t>(static_cast<uint32_t>(tokens[i])));
   return hash;
 }
 
@@ -33,7 +24,7 @@ int64_t KvBlockManager::AcquireCachedPrefix(uint64_t cache_salt, const std::vect
   if (!prefix_caching_ || tokens.empty()) return 0;
   prefix_query_tokens_ += static_cast<int64_t>(tokens.size());
   const int64_t usable_blocks = (static_cast<int64_t>(tokens.size()) - 1) / block_size_;
-  uint64_t hash = Mix(cache_salt);
+  uint64_t hash = SplitMix64Hash(cache_salt);
   for (int64_t i = 0; i < usable_blocks; ++i) {
     const int* block_tokens = tokens.data() + i * block_size_;
     hash = ChainHash(hash, block_tokens, block_size_);
@@ -86,7 +77,7 @@ void KvBlockManager::RegisterFullBlocks(uint64_t cache_salt, const std::vector<i
   if (!prefix_caching_) return;
   const int64_t full_blocks =
       std::min<int64_t>(computed_tokens / block_size_, static_cast<int64_t>(sequence->table.size()));
-  uint64_t hash = sequence->full_hashes.empty() ? Mix(cache_salt) : sequence->full_hashes.back();
+  uint64_t hash = sequence->full_hashes.empty() ? SplitMix64Hash(cache_salt) : sequence->full_hashes.back();
   for (int64_t i = static_cast<int64_t>(sequence->full_hashes.size()); i < full_blocks; ++i) {
     const int* block_tokens = tokens.data() + i * block_size_;
     hash = ChainHash(hash, block_tokens, block_size_);

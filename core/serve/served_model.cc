@@ -8,12 +8,12 @@
 #include "core/compress/template_compression.h"
 #include "core/lora/lora.h"
 #include "core/model/decoder.h"
-#include "core/pipeline/pipeline.h"
 #include "core/registry/registry.h"
 #include "core/serve/output_processor.h"
 #include "core/task/prompt_builder.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

@@ -15,8 +15,8 @@
 #include "core/tokenizer/hf_json.h"
 #include "core/tokenizer/hf_normalizer.h"
 #include "core/tokenizer/hf_pre_tokenizer.h"
-#include "core/tokenizer/tokenizer_files.h"
 #include "core/tokenizer/utf8.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

@@ -8,11 +8,11 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "core/tokenizer/sentencepiece_bridge.h"
-#include "core/tokenizer/tokenizer_files.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

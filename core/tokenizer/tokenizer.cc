@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "core/tokenizer/hf_tokenizer.h"
 #include "core/tokenizer/sentencepiece_tokenizer.h"
-#include "core/tokenizer/tokenizer_files.h"
 #include "core/util/file.h"
+#include "core/util/filenames.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {

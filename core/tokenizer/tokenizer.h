@@ -3,7 +3,7 @@
 //     tokenizer_config.json and generation_config.json beside it, and
 //   - a SentencePiece tokenizer.model (sentencepiece_tokenizer.h; also what TrainBpeTokenizer makes).
 // Tokenizer::LoadFromDirectory picks the kind from a checkpoint directory's files
-// (tokenizer_files.h); Save writes them back; Serialize/Deserialize carry either kind as one string
+// (core/util/filenames.h); Save writes them back; Serialize/Deserialize carry either kind as one string
 // (the data-parallel trainer broadcasts it to the other ranks).
 //
 // Conventions: Encode never adds template tokens; EncodeWithSpecialTokens applies the tokenizer's
@@ -30,7 +30,7 @@ enum class SpecialTokens {
   kSkip,  // dropped, for text shown to a user (skip_special_tokens=true)
 };
 
-// A tokenizer's files: on-disk name (tokenizer_files.h) -> bytes.
+// A tokenizer's files: on-disk name (core/util/filenames.h) -> bytes.
 using TokenizerFiles = std::map<std::string, std::string>;
 
 class Tokenizer {

@@ -1,4 +1,4 @@
-#include "core/registry/sha256.h"
+#include "core/util/sha256.h"
 
 #include <utility>
 

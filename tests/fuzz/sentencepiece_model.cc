@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/tokenizer/tokenizer.h"
-#include "core/tokenizer/tokenizer_files.h"
+#include "core/util/filenames.h"
 
 // The module is loaded with RTLD_DEEPBIND (see tests/sanitizers/deepbind_dlopen.cc): strings
 // SentencePiece fills are allocated through libstdc++'s operator new, which ASan records as malloc.

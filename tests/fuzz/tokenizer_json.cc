@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/tokenizer/tokenizer.h"
-#include "core/tokenizer/tokenizer_files.h"
+#include "core/util/filenames.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
