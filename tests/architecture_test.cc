@@ -16,6 +16,7 @@
 #include "core/serve/output_processor.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -52,7 +53,7 @@ class ArchitectureFixtureTest : public ::testing::TestWithParam<std::string> {
 
   std::unique_ptr<DecoderModel> Load(bool for_serving) {
     auto model = for_serving ? LoadModelForServing(fixture_.directory) : LoadModel(fixture_.directory);
-    EXPECT_TRUE(model.ok()) << model.status();
+    EXPECT_THAT(model, IsOk());
     return model.ok() ? std::move(*model) : nullptr;
   }
 
@@ -70,9 +71,9 @@ TEST_P(ArchitectureFixtureTest, OnePassPromptLogitsMatchTheReference) {
     ASSERT_NE(model, nullptr);
     const at::Tensor tokens = at::tensor(fixture_.prompt_ids, at::kLong).view({1, -1});
     auto hidden = model->Forward(tokens, {0}, nullptr);
-    ASSERT_TRUE(hidden.ok()) << hidden.status();
+    ASSERT_THAT(hidden, IsOk());
     auto logits = model->Logits(*hidden);
-    ASSERT_TRUE(logits.ok()) << logits.status();
+    ASSERT_THAT(logits, IsOk());
     EXPECT_LT(MaxDifference((*logits)[0], fixture_.prompt_logits), kLogitTolerance)
         << (for_serving ? "weights as stored" : "float32 weights");
   }
@@ -83,12 +84,12 @@ TEST_P(ArchitectureFixtureTest, TokenByTokenWithTheCacheMatchesTheReference) {
   auto model = Load(/*for_serving=*/true);
   ASSERT_NE(model, nullptr);
   auto cache = model->AllocateCache(1, 64);
-  ASSERT_TRUE(cache.ok()) << cache.status();
+  ASSERT_THAT(cache, IsOk());
   const at::Tensor tokens = at::tensor(fixture_.prompt_ids, at::kLong).view({1, -1});
   std::vector<at::Tensor> rows;
   for (int64_t t = 0; t < tokens.size(1); ++t) {
     auto hidden = model->Forward(tokens.narrow(1, t, 1), {t}, &*cache);
-    ASSERT_TRUE(hidden.ok()) << hidden.status();
+    ASSERT_THAT(hidden, IsOk());
     rows.push_back((*model->Logits(*hidden))[0][0]);
   }
   EXPECT_LT(MaxDifference(at::stack(rows), fixture_.prompt_logits), kLogitTolerance);
@@ -104,14 +105,14 @@ TEST_P(ArchitectureFixtureTest, BatchedBesideAPromptOfAnotherLengthMatchesTheRef
   std::vector<int64_t> padded = fixture_.prompt_ids;
   for (int64_t i = 0; i < length; ++i) padded.push_back(i < 5 ? other[i] : other[0]);
   auto cache = model->AllocateCache(2, 64);
-  ASSERT_TRUE(cache.ok());
+  ASSERT_THAT(cache, IsOk());
   auto hidden = model->Forward(at::tensor(padded, at::kLong).view({2, length}), {0, 0}, &*cache);
-  ASSERT_TRUE(hidden.ok()) << hidden.status();
+  ASSERT_THAT(hidden, IsOk());
   const at::Tensor logits = *model->Logits(*hidden);
   EXPECT_LT(MaxDifference(logits[0], fixture_.prompt_logits), kLogitTolerance);
 
   auto alone = model->Forward(at::tensor(other, at::kLong).view({1, 5}), {0}, nullptr);
-  ASSERT_TRUE(alone.ok());
+  ASSERT_THAT(alone, IsOk());
   EXPECT_LT((logits[1].narrow(0, 0, 5) - (*model->Logits(*alone))[0]).abs().max().item<double>(), kLogitTolerance);
 }
 
@@ -125,10 +126,10 @@ TEST_P(ArchitectureFixtureTest, GreedyIdsMatchTheReferenceAloneAndBatched) {
   shorter.prompt_ids.resize(7);
   shorter.max_new_tokens = 9;
   auto alone = GenerateOffline(*model, {request}, {});
-  ASSERT_TRUE(alone.ok()) << alone.status();
+  ASSERT_THAT(alone, IsOk());
   EXPECT_EQ(alone->front().token_ids, fixture_.greedy_ids);
   auto batched = GenerateOffline(*model, {shorter, request}, {});
-  ASSERT_TRUE(batched.ok()) << batched.status();
+  ASSERT_THAT(batched, IsOk());
   EXPECT_EQ((*batched)[1].token_ids, fixture_.greedy_ids);
 }
 
@@ -146,7 +147,7 @@ TEST_P(ArchitectureFixtureTest, SavedCheckpointReloadsWithTheSameConfigAndLogits
   auto model = Load(/*for_serving=*/false);
   ASSERT_NE(model, nullptr);
   const std::string saved = ::promptintern::testing::MakeTempDir("arch_saved_" + GetParam());
-  ASSERT_TRUE(SaveModel(*model, nullptr, saved).ok());
+  ASSERT_THAT(SaveModel(*model, nullptr, saved), IsOk());
   const json original = json::parse(*ReadFile(JoinPath(fixture_.directory, kConfigFile)));
   const json written = json::parse(*ReadFile(JoinPath(saved, kConfigFile)));
   EXPECT_EQ(written["model_type"], original["model_type"]);
@@ -158,7 +159,7 @@ TEST_P(ArchitectureFixtureTest, SavedCheckpointReloadsWithTheSameConfigAndLogits
     if (original.contains(key)) EXPECT_EQ(written[key], original[key]) << key;
   }
   auto reloaded = LoadModel(saved);
-  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  ASSERT_THAT(reloaded, IsOk());
   const at::Tensor tokens = at::tensor(fixture_.prompt_ids, at::kLong).view({1, -1});
   const at::Tensor before = *model->Logits(*model->Forward(tokens, {0}, nullptr));
   const at::Tensor after = *(*reloaded)->Logits(*(*reloaded)->Forward(tokens, {0}, nullptr));
@@ -200,7 +201,7 @@ TEST(ModelConfigTest, UnsupportedConfigsAreRefusedNamingTheField) {
   for (const auto& [text, message] : cases) {
     auto config = ParseModelConfig(text, "config.json");
     ASSERT_FALSE(config.ok()) << text;
-    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(config, StatusIs(absl::StatusCode::kInvalidArgument));
     EXPECT_NE(std::string(config.status().message()).find(message), std::string::npos)
         << config.status().message() << "\n  expected: " << message;
   }
@@ -212,28 +213,28 @@ TEST(ModelConfigTest, FamilyRulesDecideWhichLayersSlide) {
   auto qwen_off = ParseModelConfig(R"({"model_type": "qwen2", "sliding_window": 16, "use_sliding_window": false, )" +
                                        base + "}",
                                    "qwen2");
-  ASSERT_TRUE(qwen_off.ok()) << qwen_off.status();
+  ASSERT_THAT(qwen_off, IsOk());
   EXPECT_EQ(qwen_off->sliding_window, 0);
   EXPECT_TRUE(qwen_off->qkv_bias);
   EXPECT_FALSE(qwen_off->o_bias);
   auto qwen_on = ParseModelConfig(
       R"({"model_type": "qwen2", "sliding_window": 16, "use_sliding_window": true, "max_window_layers": 2, )" + base + "}",
       "qwen2");
-  ASSERT_TRUE(qwen_on.ok()) << qwen_on.status();
+  ASSERT_THAT(qwen_on, IsOk());
   EXPECT_EQ(qwen_on->sliding_layers, (std::vector<bool>{false, false, true, true}));
   auto gemma = ParseModelConfig(R"({"model_type": "gemma3_text", "sliding_window": 8, "sliding_window_pattern": 2, )" +
                                     base + "}",
                                 "gemma");
-  ASSERT_TRUE(gemma.ok()) << gemma.status();
+  ASSERT_THAT(gemma, IsOk());
   EXPECT_EQ(gemma->sliding_layers, (std::vector<bool>{true, false, true, false}));
   EXPECT_TRUE(gemma->tie_word_embeddings);
   EXPECT_DOUBLE_EQ(gemma->query_pre_attn_scalar, 256);
   auto mistral = ParseModelConfig(R"({"model_type": "mistral", "sliding_window": 8, )" + base + "}", "mistral");
-  ASSERT_TRUE(mistral.ok());
+  ASSERT_THAT(mistral, IsOk());
   EXPECT_EQ(mistral->sliding_layers, (std::vector<bool>{true, true, true, true}));
   auto llama = ParseModelConfig(R"({"sliding_window": 8, "bos_token_id": null, "eos_token_id": [5, 6], )" + base + "}",
                                 "llama");
-  ASSERT_TRUE(llama.ok());
+  ASSERT_THAT(llama, IsOk());
   EXPECT_EQ(llama->sliding_window, 0);
   EXPECT_EQ(llama->bos_token_id, -1);
   EXPECT_TRUE(llama->is_eos(6));
@@ -246,9 +247,9 @@ TEST(ModelConfigTest, EveryFixtureConfigRoundTripsThroughJson) {
         JoinPath(::promptintern::testing::SharedDir(), std::string("models/arch-fixtures/") + family + "/config.json");
     if (!PathExists(path)) GTEST_SKIP() << "../shared/models/arch-fixtures is absent";
     auto config = LoadModelConfig(path);
-    ASSERT_TRUE(config.ok()) << config.status();
+    ASSERT_THAT(config, IsOk());
     auto again = ParseModelConfig(ModelConfigToJson(*config), "written");
-    ASSERT_TRUE(again.ok()) << again.status();
+    ASSERT_THAT(again, IsOk());
     EXPECT_EQ(ModelConfigToJson(*again), ModelConfigToJson(*config)) << family;
     EXPECT_EQ(again->NumParameters(), config->NumParameters());
     EXPECT_EQ(again->sliding_layers, config->sliding_layers) << family;
@@ -263,7 +264,7 @@ TEST(ModelConfigTest, ParameterCountMatchesTheTensorsOfEveryFamily) {
     config.qkv_bias = true;
     config.o_bias = !architecture.always_qkv_bias;
     auto model = DecoderModel::Create(config);
-    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_THAT(model, IsOk());
     int64_t total = 0;
     for (const auto& [name, weight] : (*model)->NamedWeights()) total += weight.numel();
     EXPECT_EQ(total, config.NumParameters()) << architecture.model_type;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -243,14 +244,13 @@ TEST(BashStructureScoreTest, CloserCommandsScoreHigher) {
 
 TEST(MeanBashStructureScoreTest, AveragesPairs) {
   absl::StatusOr<double> mean = MeanBashStructureScore({"ls", "ls"}, {"ls", "pwd"});
-  ASSERT_TRUE(mean.ok()) << mean.status();
+  ASSERT_THAT(mean, IsOk());
   EXPECT_DOUBLE_EQ(*mean, 0.5);
 }
 
 TEST(MeanBashStructureScoreTest, RejectsEmptyAndMismatchedInput) {
-  EXPECT_EQ(MeanBashStructureScore({}, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MeanBashStructureScore({"ls"}, {"ls", "pwd"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MeanBashStructureScore({}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MeanBashStructureScore({"ls"}, {"ls", "pwd"}), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

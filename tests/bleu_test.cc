@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -21,7 +22,7 @@ using Counts = std::array<int64_t, kBleuMaxNgramOrder>;
 BleuScore ScoreOrDie(const std::vector<std::string>& hyps, const std::vector<std::string>& refs,
                      const BleuOptions& options = {}) {
   absl::StatusOr<BleuScore> score = CorpusBleu(hyps, refs, options);
-  EXPECT_TRUE(score.ok()) << score.status();
+  EXPECT_THAT(score, IsOk());
   return score.ok() ? *score : BleuScore{};
 }
 
@@ -136,7 +137,7 @@ const std::vector<std::vector<std::string>> kReadmeRefs = {
 // "BLEU = 48.53 82.4/50.0/45.5/37.5 (BP = 0.943 ratio = 0.944 hyp_len = 17 ref_len = 18)".
 TEST(CorpusBleuTest, SacrebleuReadmeExampleWithDefaults) {
   absl::StatusOr<BleuScore> bleu = CorpusBleuMultiReference(kReadmeHyps, kReadmeRefs);
-  ASSERT_TRUE(bleu.ok()) << bleu.status();
+  ASSERT_THAT(bleu, IsOk());
   EXPECT_NEAR(bleu->score, 48.530827, kSacrebleuEpsilon);
   EXPECT_EQ(bleu->hyp_len, 17);
   EXPECT_EQ(bleu->ref_len, 18);
@@ -156,7 +157,7 @@ TEST(CorpusBleuTest, SacrebleuReadmeExampleWithoutTokenization) {
   BleuOptions options;
   options.tokenizer = BleuTokenizer::kNone;
   absl::StatusOr<BleuScore> bleu = CorpusBleuMultiReference(kReadmeHyps, kReadmeRefs, options);
-  ASSERT_TRUE(bleu.ok()) << bleu.status();
+  ASSERT_THAT(bleu, IsOk());
   EXPECT_NEAR(bleu->score, 49.1919566, kSacrebleuEpsilon);
 }
 
@@ -165,14 +166,14 @@ TEST(CorpusBleuTest, SacrebleuReadmeExampleWithoutSmoothing) {
   BleuOptions options;
   options.smoothing = BleuSmoothing::kNone;
   absl::StatusOr<BleuScore> bleu = CorpusBleuMultiReference(kReadmeHyps, kReadmeRefs, options);
-  ASSERT_TRUE(bleu.ok()) << bleu.status();
+  ASSERT_THAT(bleu, IsOk());
   EXPECT_NEAR(bleu->score, 48.530827, kSacrebleuEpsilon);
 }
 
 // test_corpus_bleu: ('', '', '') scores 0.0 and the empty hypotheses are not removed.
 TEST(CorpusBleuTest, EmptyHypothesesScoreZeroAndStillCountReferenceLength) {
   absl::StatusOr<BleuScore> bleu = CorpusBleuMultiReference({"", "", ""}, kReadmeRefs);
-  ASSERT_TRUE(bleu.ok()) << bleu.status();
+  ASSERT_THAT(bleu, IsOk());
   EXPECT_EQ(bleu->score, 0.0);
   EXPECT_EQ(bleu->hyp_len, 0);
   // Closest reference lengths (ties towards the shorter) are 6, 5 and 6 tokens.
@@ -366,7 +367,7 @@ TEST(CorpusBleuTest, MultiReferenceSkipsEmptyReferences) {
   // The second stream has no reference for segment 0; the first has none for segment 1.
   absl::StatusOr<BleuScore> bleu =
       CorpusBleuMultiReference({"a b c d", "e f g h"}, {{"a b c d", ""}, {"", "e f g h"}});
-  ASSERT_TRUE(bleu.ok()) << bleu.status();
+  ASSERT_THAT(bleu, IsOk());
   EXPECT_NEAR(bleu->score, 100.0, 1e-9);
 }
 
@@ -374,19 +375,17 @@ TEST(CorpusBleuTest, ClosestReferenceLengthPrefersShorterOnTies) {
   // Hypothesis has 4 tokens; references have 3 and 5 -> ref_len 3, no brevity penalty.
   absl::StatusOr<BleuScore> bleu =
       CorpusBleuMultiReference({"a b c d"}, {{"a b c"}, {"a b c d e"}});
-  ASSERT_TRUE(bleu.ok()) << bleu.status();
+  ASSERT_THAT(bleu, IsOk());
   EXPECT_EQ(bleu->ref_len, 3);
   EXPECT_EQ(bleu->brevity_penalty, 1.0);
 }
 
 TEST(CorpusBleuTest, RejectsInvalidCorpora) {
-  EXPECT_EQ(CorpusBleu({}, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CorpusBleu({"a"}, {"a", "b"}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CorpusBleu({"a"}, {""}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CorpusBleuMultiReference({"a"}, {}).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CorpusBleuMultiReference({"a"}, {{"a"}, {}}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(CorpusBleu({}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CorpusBleu({"a"}, {"a", "b"}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CorpusBleu({"a"}, {""}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CorpusBleuMultiReference({"a"}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CorpusBleuMultiReference({"a"}, {{"a"}, {}}), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(CorpusBleuTest, ScoreIsMonotoneInQuality) {

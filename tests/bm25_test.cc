@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -33,7 +34,7 @@ std::vector<Example> ToyPool() {
 
 Bm25Retriever BuildOrDie(std::vector<Example> pool, Bm25Params params = {}) {
   absl::StatusOr<Bm25Retriever> retriever = Bm25Retriever::Build(std::move(pool), params);
-  EXPECT_TRUE(retriever.ok()) << retriever.status();
+  EXPECT_THAT(retriever, IsOk());
   return *std::move(retriever);
 }
 
@@ -139,7 +140,7 @@ TEST(Bm25RetrieverTest, SizeLimits) {
 TEST(Bm25RetrieverTest, InvalidParamsAreRejectedByName) {
   absl::StatusOr<Bm25Retriever> bad_b = Bm25Retriever::Build(ToyPool(), Bm25Params{1.5, 1.5});
   ASSERT_FALSE(bad_b.ok());
-  EXPECT_EQ(bad_b.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_b, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_TRUE(HasSubstr(bad_b.status(), "bm25.b")) << bad_b.status();
 
   absl::StatusOr<Bm25Retriever> bad_k1 =

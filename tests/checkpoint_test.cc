@@ -9,6 +9,7 @@
 #include "core/model/decoder.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -35,9 +36,9 @@ TEST(CheckpointTest, SaveThenLoadRoundTripsBitExactly) {
     auto model = MakeRandomModel(21, config);
     ASSERT_NE(model, nullptr);
     const std::string dir = MakeTempDir(tied ? "roundtrip_tied" : "roundtrip");
-    ASSERT_TRUE(SaveModel(*model, nullptr, dir).ok());
+    ASSERT_THAT(SaveModel(*model, nullptr, dir), IsOk());
     auto loaded = LoadModel(dir);
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_THAT(loaded, IsOk());
     EXPECT_EQ((*loaded)->config().tie_word_embeddings, tied);
     ExpectBitExact(*model, **loaded);
   }
@@ -49,7 +50,7 @@ TEST(CheckpointTest, ShardedCheckpointRoundTrips) {
   const std::string dir = MakeTempDir("sharded");
   SaveOptions options;
   options.max_shard_bytes = 16 * 1024;
-  ASSERT_TRUE(SaveModel(*model, nullptr, dir, options).ok());
+  ASSERT_THAT(SaveModel(*model, nullptr, dir, options), IsOk());
   EXPECT_FALSE(PathExists(JoinPath(dir, kWeightsFile)));
   EXPECT_TRUE(PathExists(JoinPath(dir, kWeightsIndexFile)));
   int shards = 0;
@@ -58,7 +59,7 @@ TEST(CheckpointTest, ShardedCheckpointRoundTrips) {
   }
   EXPECT_GE(shards, 2);
   auto loaded = LoadModel(dir);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_THAT(loaded, IsOk());
   ExpectBitExact(*model, **loaded);
 }
 
@@ -69,9 +70,9 @@ TEST(CheckpointTest, HalfPrecisionCheckpointsLoadAsTheRoundedValues) {
     const std::string dir = MakeTempDir(std::string("half_") + std::string(DTypeName(dtype)));
     SaveOptions options;
     options.dtype = dtype;
-    ASSERT_TRUE(SaveModel(*model, nullptr, dir, options).ok());
+    ASSERT_THAT(SaveModel(*model, nullptr, dir, options), IsOk());
     auto loaded = LoadModel(dir);
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_THAT(loaded, IsOk());
     const auto original = model->NamedWeights();
     const auto restored = (*loaded)->NamedWeights();
     const auto type = dtype == DType::kF16 ? at::kHalf : at::kBFloat16;
@@ -89,13 +90,13 @@ void ExpectLoadFails(const std::string& name, const std::function<void(std::map<
   auto model = MakeRandomModel(24);
   ASSERT_NE(model, nullptr);
   const std::string dir = MakeTempDir(name);
-  ASSERT_TRUE(SaveModel(*model, nullptr, dir).ok());
+  ASSERT_THAT(SaveModel(*model, nullptr, dir), IsOk());
   auto weights = model->NamedWeights();
   std::map<std::string, at::Tensor> tensors(weights.begin(), weights.end());
   nlohmann::json config = nlohmann::json::parse(*ReadFile(JoinPath(dir, kConfigFile)));
   damage(tensors, config);
-  ASSERT_TRUE(WriteTensors(JoinPath(dir, kWeightsFile), tensors, DType::kF32, {}).ok());
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, kConfigFile), config.dump()).ok());
+  ASSERT_THAT(WriteTensors(JoinPath(dir, kWeightsFile), tensors, DType::kF32, {}), IsOk());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kConfigFile), config.dump()), IsOk());
   auto loaded = LoadModel(dir);
   ASSERT_FALSE(loaded.ok()) << name;
   EXPECT_NE(std::string(loaded.status().message()).find(expected), std::string::npos) << loaded.status();
@@ -126,30 +127,30 @@ TEST(CheckpointTest, DamagedFilesAreRefusedNotCrashedOn) {
   auto model = MakeRandomModel(25);
   ASSERT_NE(model, nullptr);
   const std::string dir = MakeTempDir("damaged");
-  ASSERT_TRUE(SaveModel(*model, nullptr, dir).ok());
+  ASSERT_THAT(SaveModel(*model, nullptr, dir), IsOk());
   const std::string weights = JoinPath(dir, kWeightsFile);
   const std::string intact = *ReadFile(weights);
 
-  ASSERT_TRUE(WriteFileAtomic(weights, intact.substr(0, intact.size() / 2)).ok());
+  ASSERT_THAT(WriteFileAtomic(weights, intact.substr(0, intact.size() / 2)), IsOk());
   EXPECT_NE(std::string(LoadModel(dir).status().message()).find("file truncated?"), std::string::npos);
 
   std::string wrong_dtype = intact;
   const size_t at = wrong_dtype.find("\"F32\"");
   wrong_dtype.replace(at, 5, "\"I64\"");
-  ASSERT_TRUE(WriteFileAtomic(weights, wrong_dtype).ok());
+  ASSERT_THAT(WriteFileAtomic(weights, wrong_dtype), IsOk());
   EXPECT_NE(std::string(LoadModel(dir).status().message()).find("unsupported dtype \"I64\""), std::string::npos);
 
-  ASSERT_TRUE(WriteFileAtomic(weights, intact).ok());
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, kConfigFile), "{\"hidden_size\": 32").ok());
+  ASSERT_THAT(WriteFileAtomic(weights, intact), IsOk());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kConfigFile), "{\"hidden_size\": 32"), IsOk());
   EXPECT_NE(std::string(LoadModel(dir).status().message()).find("not valid JSON"), std::string::npos);
 
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, kConfigFile), R"({"hidden_size": 32, "vocab_size": 64})").ok());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kConfigFile), R"({"hidden_size": 32, "vocab_size": 64})"), IsOk());
   EXPECT_NE(std::string(LoadModel(dir).status().message()).find("missing required field \"intermediate_size\""),
             std::string::npos);
 
-  ASSERT_TRUE(SaveModel(*model, nullptr, dir).ok());
+  ASSERT_THAT(SaveModel(*model, nullptr, dir), IsOk());
   std::filesystem::remove(weights);
-  EXPECT_EQ(LoadModel(dir).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(LoadModel(dir), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(CheckpointTest, ShardIndexCannotPointOutsideTheCheckpoint) {
@@ -158,10 +159,10 @@ TEST(CheckpointTest, ShardIndexCannotPointOutsideTheCheckpoint) {
   const std::string dir = MakeTempDir("index_escape");
   SaveOptions options;
   options.max_shard_bytes = 16 * 1024;
-  ASSERT_TRUE(SaveModel(*model, nullptr, dir, options).ok());
+  ASSERT_THAT(SaveModel(*model, nullptr, dir, options), IsOk());
   nlohmann::json index = nlohmann::json::parse(*ReadFile(JoinPath(dir, kWeightsIndexFile)));
   index["weight_map"]["model.norm.weight"] = "../../etc/passwd";
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, kWeightsIndexFile), index.dump()).ok());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kWeightsIndexFile), index.dump()), IsOk());
   auto loaded = LoadModel(dir);
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(std::string(loaded.status().message()).find("not a file name in the checkpoint directory"),

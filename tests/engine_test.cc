@@ -19,6 +19,7 @@
 #include "core/tokenizer/sentencepiece_tokenizer.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -65,7 +66,7 @@ void ExpectPagedMatchesDense(const DecoderModel& model, int64_t block_size) {
   const std::vector<int> b = RandomIds(13, vocab, 2);  // 5 cached, then a chunk of 8
   const std::vector<int> c = RandomIds(9, vocab, 3);   // a whole prefill
   auto cache = model.AllocatePagedCache(64, block_size);
-  ASSERT_TRUE(cache.ok()) << cache.status();
+  ASSERT_THAT(cache, IsOk());
   // Blocks handed out in a scrambled order, so the tables are not the identity.
   std::vector<int32_t> free_blocks;
   for (int32_t i = 63; i >= 0; i -= 2) free_blocks.push_back(i);
@@ -85,7 +86,7 @@ void ExpectPagedMatchesDense(const DecoderModel& model, int64_t block_size) {
   first.token_ids.insert(first.token_ids.end(), b.begin(), b.begin() + 5);
   first.sequences = {{0, 10, table_a}, {0, 5, table_b}};
   auto first_hidden = model.ForwardPaged(first, &*cache);
-  ASSERT_TRUE(first_hidden.ok()) << first_hidden.status();
+  ASSERT_THAT(first_hidden, IsOk());
 
   PagedBatch second;
   second.token_ids.push_back(a[10]);
@@ -93,7 +94,7 @@ void ExpectPagedMatchesDense(const DecoderModel& model, int64_t block_size) {
   second.token_ids.insert(second.token_ids.end(), c.begin(), c.end());
   second.sequences = {{10, 1, table_a}, {5, 8, table_b}, {0, 9, table_c}};
   auto hidden = model.ForwardPaged(second, &*cache);
-  ASSERT_TRUE(hidden.ok()) << hidden.status();
+  ASSERT_THAT(hidden, IsOk());
   const at::Tensor logits = *model.Logits(*hidden);
   const at::Tensor first_logits = *model.Logits(*first_hidden);
 
@@ -125,7 +126,7 @@ TEST(PagedAttentionTest, DecodesOfVeryDifferentLengthsInOneStepMatchTheDenseForw
   for (int64_t block_size : {1, 4}) {
     SCOPED_TRACE(block_size);
     auto cache = model->AllocatePagedCache(256, block_size);
-    ASSERT_TRUE(cache.ok()) << cache.status();
+    ASSERT_THAT(cache, IsOk());
     int32_t next_block = 0;
     std::vector<std::vector<int>> prompts;
     std::vector<std::vector<int32_t>> tables;
@@ -138,14 +139,14 @@ TEST(PagedAttentionTest, DecodesOfVeryDifferentLengthsInOneStepMatchTheDenseForw
       prefill.token_ids.insert(prefill.token_ids.end(), prompts.back().begin(), prompts.back().end() - 1);
       prefill.sequences.push_back({0, length - 1, table});
     }
-    ASSERT_TRUE(model->ForwardPaged(prefill, &*cache).ok());
+    ASSERT_THAT(model->ForwardPaged(prefill, &*cache), IsOk());
     PagedBatch decode;
     for (size_t i = 0; i < prompts.size(); ++i) {
       decode.token_ids.push_back(prompts[i].back());
       decode.sequences.push_back({static_cast<int64_t>(prompts[i].size()) - 1, 1, tables[i]});
     }
     auto hidden = model->ForwardPaged(decode, &*cache);
-    ASSERT_TRUE(hidden.ok()) << hidden.status();
+    ASSERT_THAT(hidden, IsOk());
     const at::Tensor logits = *model->Logits(*hidden);
     for (size_t i = 0; i < prompts.size(); ++i) {
       const at::Tensor dense = DenseLogits(*model, prompts[i])[static_cast<int64_t>(prompts[i].size()) - 1];
@@ -163,7 +164,7 @@ TEST(PagedAttentionTest, SlidingWindowsAndEveryFamilyMatchTheDenseForward) {
     // f32 serving: the bf16 kernels round activations to bfloat16 on rows they take (decode) and
     // not on the rows BLAS takes (long prefill), a difference of bf16 precision, not of attention.
     auto model = LoadModelForServing(directory, WeightFormat::kF32);
-    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_THAT(model, IsOk());
     SCOPED_TRACE(family);
     ExpectPagedMatchesDense(**model, 3);
   }
@@ -172,19 +173,19 @@ TEST(PagedAttentionTest, SlidingWindowsAndEveryFamilyMatchTheDenseForward) {
 TEST(PagedAttentionTest, BadBatchesAreRefused) {
   auto model = MakeRandomModel(22);
   auto cache = model->AllocatePagedCache(4, 4);
-  ASSERT_TRUE(cache.ok());
+  ASSERT_THAT(cache, IsOk());
   PagedBatch too_long;
   too_long.token_ids.assign(20, 1);
   too_long.sequences = {{0, 20, {0, 1, 2, 3}}};
-  EXPECT_EQ(model->ForwardPaged(too_long, &*cache).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(model->ForwardPaged(too_long, &*cache), StatusIs(absl::StatusCode::kInvalidArgument));
   PagedBatch bad_block;
   bad_block.token_ids = {1, 2};
   bad_block.sequences = {{0, 2, {7}}};
-  EXPECT_EQ(model->ForwardPaged(bad_block, &*cache).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(model->ForwardPaged(bad_block, &*cache), StatusIs(absl::StatusCode::kInvalidArgument));
   PagedBatch bad_token;
   bad_token.token_ids = {1, 999};
   bad_token.sequences = {{0, 2, {0}}};
-  EXPECT_EQ(model->ForwardPaged(bad_token, &*cache).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(model->ForwardPaged(bad_token, &*cache), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // --- Scheduling: batching, chunked prefill, prefix cache, preemption ----------------------------
@@ -196,10 +197,10 @@ TEST(EngineTest, BatchedPromptsOfDifferentLengthsMatchGeneratingEachAlone) {
                                          Greedy({1}, 15), Greedy({1, 2, 3, 4, 5}, 0)};
   requests[2].sampling = {0.9, 10, 0.95, 1234};  // a sampled row too: its stream is its own
   auto batched = GenerateOffline(*model, requests, {});
-  ASSERT_TRUE(batched.ok()) << batched.status();
+  ASSERT_THAT(batched, IsOk());
   for (size_t i = 0; i < requests.size(); ++i) {
     auto alone = GenerateOffline(*model, {requests[i]}, {});
-    ASSERT_TRUE(alone.ok()) << alone.status();
+    ASSERT_THAT(alone, IsOk());
     EXPECT_EQ((*batched)[i].token_ids, alone->front().token_ids) << "request " << i;
     EXPECT_EQ(static_cast<int>((*batched)[i].token_ids.size()), requests[i].max_new_tokens);
   }
@@ -209,7 +210,7 @@ TEST(EngineTest, GreedyTokensFollowTheArgmaxOfAFullForwardPass) {
   auto model = MakeRandomModel(9);
   ASSERT_NE(model, nullptr);
   auto result = GenerateOffline(*model, {Greedy({1, 7, 3}, 10)}, {});
-  ASSERT_TRUE(result.ok());
+  ASSERT_THAT(result, IsOk());
   std::vector<int> sequence = {1, 7, 3};
   for (int token : result->front().token_ids) {
     c10::InferenceMode guard;
@@ -226,7 +227,7 @@ TEST(EngineTest, EachTokensLogProbabilityIsTheLogSoftmaxOfAFullForwardPass) {
   EngineRequest request = Greedy({1, 7, 3}, 10);
   request.sampling = {0.8, 0, 1.0, 5};
   auto result = GenerateOffline(*model, {request}, {});
-  ASSERT_TRUE(result.ok());
+  ASSERT_THAT(result, IsOk());
   const std::vector<int>& tokens = result->front().token_ids;
   const std::vector<float>& logprobs = result->front().outcome.token_logprobs;
   ASSERT_EQ(logprobs.size(), tokens.size() + (result->front().outcome.finish_reason == FinishReason::kEos ? 1 : 0));
@@ -258,15 +259,15 @@ TEST(EngineTest, LongPromptsArePrefilledInChunksBesideDecodingRequests) {
     if (step.batch_size >= 2 && step.tokens > step.batch_size) ++mixed_steps;
   };
   auto engine = Engine::Start(*model, options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_THAT(engine, IsOk());
   const EngineRequest decoding = Greedy({1, 2, 3}, 100);
   const EngineRequest long_prompt = Greedy(RandomIds(60, 64, 4), 5);
   auto first = (*engine)->Submit(decoding);
-  ASSERT_TRUE(first.ok());
+  ASSERT_THAT(first, IsOk());
   std::vector<int> early;
   ASSERT_TRUE((*first)->Next(&early));  // decoding has started
   auto second = (*engine)->Submit(long_prompt);
-  ASSERT_TRUE(second.ok());
+  ASSERT_THAT(second, IsOk());
   auto long_output = CollectOutput(**second, {});
   auto decode_output = CollectOutput(**first, {});
   ASSERT_TRUE(long_output.ok() && decode_output.ok());
@@ -293,7 +294,7 @@ TEST(EngineTest, CachedPrefixIsNotComputedAgainAndChangesNothing) {
   ASSERT_TRUE(cached.ok() && uncached.ok());
 
   auto warm = Generate(**cached, Greedy(first_prompt, 4), {});
-  ASSERT_TRUE(warm.ok()) << warm.status();
+  ASSERT_THAT(warm, IsOk());
   EXPECT_EQ(warm->outcome.cached_prompt_tokens, 0);
   EXPECT_EQ(warm->outcome.computed_prompt_tokens, 41);
 
@@ -310,7 +311,7 @@ TEST(EngineTest, CachedPrefixIsNotComputedAgainAndChangesNothing) {
 
   // The same prompt again: everything but its last token comes from the cache.
   auto again = Generate(**cached, Greedy(second_prompt, 12), {});
-  ASSERT_TRUE(again.ok());
+  ASSERT_THAT(again, IsOk());
   EXPECT_EQ(again->outcome.cached_prompt_tokens, 40);
   EXPECT_EQ(again->token_ids, miss->token_ids);
 }
@@ -323,12 +324,12 @@ TEST(EngineTest, PreemptedRequestsProduceTheTokensTheyGetUnpreempted) {
   // 16 blocks of 4 tokens: four requests that each grow to 40 tokens cannot all stay resident.
   options.kv_cache_bytes = 16 * 4 * KvCacheBytesPerToken(model->config());
   auto engine = Engine::Start(*model, options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_THAT(engine, IsOk());
   std::vector<EngineRequest> requests;
   for (int i = 0; i < 4; ++i) requests.push_back(Greedy(RandomIds(8, 64, 40 + i), 32));
   requests[3].sampling = {0.8, 0, 1.0, 99};  // a sampled one keeps its stream across recomputation
   auto outputs = GenerateAll(**engine, requests, {});
-  ASSERT_TRUE(outputs.ok()) << outputs.status();
+  ASSERT_THAT(outputs, IsOk());
   int preempted = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     EXPECT_EQ((*outputs)[i].token_ids, TokensAlone(*model, requests[i])) << "request " << i;
@@ -344,7 +345,7 @@ TEST(EngineTest, BackgroundRequestsYieldTheirSlotAndNeverTakeALiveQueuePlace) {
   options.max_batch_size = 1;
   options.max_waiting = 0;
   auto engine = Engine::Start(*model, options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_THAT(engine, IsOk());
   // Long enough (120 steps) to be still decoding when the live request arrives.
   std::vector<EngineRequest> background(3, Greedy(RandomIds(6, 64, 7), 120));
   std::vector<std::shared_ptr<RequestStream>> streams;
@@ -361,12 +362,12 @@ TEST(EngineTest, BackgroundRequestsYieldTheirSlotAndNeverTakeALiveQueuePlace) {
   // it takes the running background request's slot.
   const EngineRequest live = Greedy(RandomIds(6, 64, 8), 5);
   auto answered = Generate(**engine, live, {});
-  ASSERT_TRUE(answered.ok()) << answered.status();
+  ASSERT_THAT(answered, IsOk());
   EXPECT_EQ(answered->outcome.preemptions, 0);
   EXPECT_EQ(answered->token_ids, TokensAlone(*model, live));
   for (size_t i = 0; i < streams.size(); ++i) {
     auto rest = CollectOutput(*streams[i], {});
-    ASSERT_TRUE(rest.ok()) << rest.status();
+    ASSERT_THAT(rest, IsOk());
     if (i == 0) {
       EXPECT_EQ(rest->outcome.preemptions, 1) << "the live request took its slot";
       rest->token_ids.insert(rest->token_ids.begin(), first_tokens.begin(), first_tokens.end());
@@ -378,24 +379,24 @@ TEST(EngineTest, BackgroundRequestsYieldTheirSlotAndNeverTakeALiveQueuePlace) {
 TEST(EngineTest, AConsumerThatNeverReadsIsCutOffWithoutDelayingTheOthers) {
   auto model = MakeRandomModel(37);
   auto engine = Engine::Start(*model, {});
-  ASSERT_TRUE(engine.ok());
+  ASSERT_THAT(engine, IsOk());
   std::atomic<bool> abandoned{false};
   EngineRequest never_read = Greedy({1, 2}, 100);
   never_read.max_buffered_tokens = 4;
   never_read.on_abandoned = [&] { abandoned = true; };
   auto stuck = (*engine)->Submit(never_read);
-  ASSERT_TRUE(stuck.ok());
+  ASSERT_THAT(stuck, IsOk());
   for (int i = 0; i < 3; ++i) {
     const EngineRequest other = Greedy({1, 3 + i}, 60);
     auto output = Generate(**engine, other, {});
-    ASSERT_TRUE(output.ok()) << output.status();
+    ASSERT_THAT(output, IsOk());
     EXPECT_EQ(output->token_ids, TokensAlone(*model, other));
   }
   std::vector<int> tokens;
   while ((*stuck)->Next(&tokens)) {
   }
   EXPECT_TRUE(abandoned);
-  EXPECT_EQ((*stuck)->outcome().status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT((*stuck)->outcome().status, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_EQ(tokens.size(), 4u);
 }
 
@@ -405,7 +406,7 @@ void ExpectAdapterBatchMatchesLora(std::optional<WeightFormat> packed) {
   constexpr uint64_t kBase = 41;
   auto base = MakeRandomModel(kBase);
   if (packed.has_value()) {
-    ASSERT_TRUE(base->PackForServing({*packed}).ok());
+    ASSERT_THAT(base->PackForServing({*packed}), IsOk());
   }
   const std::vector<std::vector<std::string>> targets = {
       {"q_proj", "v_proj"}, {"gate_proj", "up_proj", "down_proj"}, {"q_proj", "k_proj", "v_proj", "o_proj", "down_proj"}};
@@ -414,10 +415,10 @@ void ExpectAdapterBatchMatchesLora(std::optional<WeightFormat> packed) {
   for (size_t i = 0; i < targets.size(); ++i) {
     const std::string directory = SaveRandomAdapter(*MakeRandomModel(kBase), 100 + i, targets[i]);
     auto adapter = ReadLoraAdapter(*base, directory, "adapter-" + std::to_string(i));
-    ASSERT_TRUE(adapter.ok()) << adapter.status();
+    ASSERT_THAT(adapter, IsOk());
     adapters.push_back(*adapter);
     attached.push_back(MakeRandomModel(kBase));
-    ASSERT_TRUE(LoadLoraAdapter(*attached.back(), directory).ok());
+    ASSERT_THAT(LoadLoraAdapter(*attached.back(), directory), IsOk());
   }
   // Two requests per adapter and two on the base, interleaved in one batch, sharing a prefix.
   std::vector<EngineRequest> requests;
@@ -434,9 +435,9 @@ void ExpectAdapterBatchMatchesLora(std::optional<WeightFormat> packed) {
   options.max_batch_size = static_cast<int>(requests.size());
   options.block_size = 4;
   auto engine = Engine::Start(*base, options);
-  ASSERT_TRUE(engine.ok());
+  ASSERT_THAT(engine, IsOk());
   auto mixed = GenerateAll(**engine, requests, {});
-  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  ASSERT_THAT(mixed, IsOk());
   for (size_t i = 0; i < requests.size(); ++i) {
     SCOPED_TRACE(i);
     EXPECT_EQ((*mixed)[i].token_ids, TokensAlone(*base, requests[i]));
@@ -464,9 +465,9 @@ TEST(EngineTest, AnAdapterOfAnotherShapeIsRefused) {
   auto other = MakeRandomModel(43, wider);
   LoraConfig config;
   config.target_modules = {"up_proj"};
-  ASSERT_TRUE(AttachLora(*other, config, 1).ok());
+  ASSERT_THAT(AttachLora(*other, config, 1), IsOk());
   const std::string directory = ::promptintern::testing::MakeTempDir("adapter_other_shape");
-  ASSERT_TRUE(SaveLoraAdapter(*other, config, "wider", directory).ok());
+  ASSERT_THAT(SaveLoraAdapter(*other, config, "wider", directory), IsOk());
   auto refused = ReadLoraAdapter(*base, directory, "wider");
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(std::string(refused.status().message()).find("does not match rank 8 and the base weight's shape"),
@@ -486,7 +487,7 @@ TEST(EngineTest, SamplingIsReproducibleBySeedAndTopKOneIsGreedy) {
 
   sampled.sampling.seed = 43;
   auto other_seed = GenerateOffline(*model, {sampled}, {});
-  ASSERT_TRUE(other_seed.ok());
+  ASSERT_THAT(other_seed, IsOk());
   EXPECT_NE(first->front().token_ids, other_seed->front().token_ids);
 
   EngineRequest top_one = Greedy({1, 3}, 20);
@@ -525,23 +526,22 @@ TEST(SamplerTest, RejectsOutOfRangeParameters) {
 TEST(EngineTest, RejectsBadRequests) {
   auto model = MakeRandomModel(2);
   ASSERT_NE(model, nullptr);
-  EXPECT_EQ(GenerateOffline(*model, {Greedy({}, 3)}, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(GenerateOffline(*model, {Greedy({1, 2}, 127)}, {}).status().code(), absl::StatusCode::kOutOfRange);
-  EXPECT_EQ(GenerateOffline(*model, {Greedy({1, 200}, 3)}, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(GenerateOffline(*model, {Greedy({}, 3)}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(GenerateOffline(*model, {Greedy({1, 2}, 127)}, {}), StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(GenerateOffline(*model, {Greedy({1, 200}, 3)}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
   OutputOptions needs_tokenizer;
   needs_tokenizer.stop_strings = {"x"};
-  EXPECT_EQ(GenerateOffline(*model, {Greedy({1}, 3)}, needs_tokenizer).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(GenerateOffline(*model, {Greedy({1}, 3)}, needs_tokenizer), StatusIs(absl::StatusCode::kInvalidArgument));
   EngineOptions tiny_pool;
   tiny_pool.block_size = 4;
   tiny_pool.kv_cache_bytes = 2 * 4 * KvCacheBytesPerToken(model->config());
   auto engine = Engine::Start(*model, tiny_pool);
-  ASSERT_TRUE(engine.ok());
-  EXPECT_EQ((*engine)->Submit(Greedy({1, 2, 3}, 6)).status().code(), absl::StatusCode::kOutOfRange)
+  ASSERT_THAT(engine, IsOk());
+  EXPECT_THAT((*engine)->Submit(Greedy({1, 2, 3}, 6)), StatusIs(absl::StatusCode::kOutOfRange))
       << "9 tokens cannot fit 2 blocks of 4";
   EngineOptions no_block = tiny_pool;
   no_block.kv_cache_bytes = 10;
-  EXPECT_EQ(Engine::Start(*model, no_block).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Engine::Start(*model, no_block), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // --- The engine with a real tokenizer: text, streaming, stop strings, queueing ------------------
@@ -589,7 +589,7 @@ TEST_F(EngineTextTest, ConcurrentRequestsGetTheTokensTheyWouldGetAlone) {
   EngineOptions options;
   options.max_batch_size = 3;  // fewer slots than requests: some join while others decode
   auto engine = Engine::Start(*model_, options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_THAT(engine, IsOk());
   std::vector<EngineRequest> requests;
   const char* prompts[] = {"find", "list files modified", "Input: list", "xargs grep -l error | sort", "ls", "Output:"};
   for (int i = 0; i < 6; ++i) requests.push_back(Request(prompts[i], 5 + 4 * i, 100 + i, i % 2 == 0 ? 0.0 : 0.9));
@@ -600,7 +600,7 @@ TEST_F(EngineTextTest, ConcurrentRequestsGetTheTokensTheyWouldGetAlone) {
   }
   for (std::thread& client : clients) client.join();
   for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(results[i].ok()) << results[i].status();
+    ASSERT_THAT(results[i], IsOk());
     EXPECT_EQ(results[i]->token_ids, TokensAlone(*model_, requests[i])) << "request " << i;
     EXPECT_GT(results[i]->outcome.total_seconds, 0);
   }
@@ -622,14 +622,14 @@ TEST_F(EngineTextTest, EvaluationAndServingShareOneEngineAndChangeNothingForEach
   EngineOptions options;
   options.max_batch_size = 4;
   auto alone_engine = Engine::Start(*model_, options);
-  ASSERT_TRUE(alone_engine.ok());
+  ASSERT_THAT(alone_engine, IsOk());
   auto evaluated_alone = EvaluatePrompts(**alone_engine, *tokenizer_, items, eval_options, "query_only");
-  ASSERT_TRUE(evaluated_alone.ok()) << evaluated_alone.status();
+  ASSERT_THAT(evaluated_alone, IsOk());
   auto served_alone = GenerateAll(**alone_engine, served, Text());
-  ASSERT_TRUE(served_alone.ok()) << served_alone.status();
+  ASSERT_THAT(served_alone, IsOk());
 
   auto engine = Engine::Start(*model_, options);
-  ASSERT_TRUE(engine.ok());
+  ASSERT_THAT(engine, IsOk());
   std::vector<std::string> texts(served.size());
   std::atomic<int> failures{0};
   std::vector<std::thread> clients;
@@ -644,7 +644,7 @@ TEST_F(EngineTextTest, EvaluationAndServingShareOneEngineAndChangeNothingForEach
   }
   auto evaluated = EvaluatePrompts(**engine, *tokenizer_, items, eval_options, "query_only");
   for (std::thread& client : clients) client.join();
-  ASSERT_TRUE(evaluated.ok()) << evaluated.status();
+  ASSERT_THAT(evaluated, IsOk());
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(evaluated->predictions, evaluated_alone->predictions);
   EXPECT_DOUBLE_EQ(evaluated->exact_match, evaluated_alone->exact_match);
@@ -654,7 +654,7 @@ TEST_F(EngineTextTest, EvaluationAndServingShareOneEngineAndChangeNothingForEach
 
 TEST_F(EngineTextTest, StreamedPiecesAddUpToTheText) {
   auto engine = Engine::Start(*model_, {});
-  ASSERT_TRUE(engine.ok());
+  ASSERT_THAT(engine, IsOk());
   EngineRequest request = Request("find . -name", 30, 5, 0.8);
   std::string streamed;
   int pieces = 0;
@@ -665,7 +665,7 @@ TEST_F(EngineTextTest, StreamedPiecesAddUpToTheText) {
     return true;
   };
   auto result = Generate(**engine, request, options);
-  ASSERT_TRUE(result.ok());
+  ASSERT_THAT(result, IsOk());
   EXPECT_EQ(streamed, result->text);
   EXPECT_GT(pieces, 1);
   EXPECT_EQ(result->outcome.inter_token_seconds.size() + 1,
@@ -674,10 +674,10 @@ TEST_F(EngineTextTest, StreamedPiecesAddUpToTheText) {
 
 TEST_F(EngineTextTest, StopStringsEndTheRequestAndNeverStream) {
   auto engine = Engine::Start(*model_, {});
-  ASSERT_TRUE(engine.ok());
+  ASSERT_THAT(engine, IsOk());
   EngineRequest probe = Request("ls", 20, 1, 0.0);
   auto free_run = Generate(**engine, probe, Text());
-  ASSERT_TRUE(free_run.ok());
+  ASSERT_THAT(free_run, IsOk());
   ASSERT_GE(free_run->text.size(), 4u);
   OutputOptions stopped = Text();
   stopped.stop_strings = {free_run->text.substr(2, 2)};
@@ -687,7 +687,7 @@ TEST_F(EngineTextTest, StopStringsEndTheRequestAndNeverStream) {
     return true;
   };
   auto result = Generate(**engine, probe, stopped);
-  ASSERT_TRUE(result.ok());
+  ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->outcome.finish_reason, FinishReason::kStop);
   EXPECT_EQ(result->text, free_run->text.substr(0, free_run->text.find(stopped.stop_strings[0])));
   EXPECT_EQ(streamed, result->text);
@@ -698,7 +698,7 @@ TEST_F(EngineTextTest, FullQueueCancellationAndDeadlinesAreReported) {
   options.max_batch_size = 1;
   options.max_waiting = 1;
   auto engine = Engine::Start(*model_, options);
-  ASSERT_TRUE(engine.ok());
+  ASSERT_THAT(engine, IsOk());
   // The first request's cancellation check blocks the engine thread until released, so the
   // queue state below does not depend on timing.
   std::atomic<bool> release{false};
@@ -716,21 +716,21 @@ TEST_F(EngineTextTest, FullQueueCancellationAndDeadlinesAreReported) {
   EngineRequest queued = Request("ls", 3, 1, 0.0);
   std::thread second([&] { queued_result = Generate(**engine, queued, Text()); });
   while ((*engine)->stats().waiting == 0) std::this_thread::yield();
-  EXPECT_EQ(Generate(**engine, Request("ls", 3, 1, 0.0), Text()).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(Generate(**engine, Request("ls", 3, 1, 0.0), Text()), StatusIs(absl::StatusCode::kResourceExhausted));
   release = true;
   first.join();
   second.join();
-  EXPECT_EQ(slow_result.status().code(), absl::StatusCode::kCancelled);
-  EXPECT_TRUE(queued_result.ok()) << queued_result.status();
+  EXPECT_THAT(slow_result, StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(queued_result, IsOk());
 
   EngineRequest late = Request("ls", 3, 1, 0.0);
   late.deadline = absl::Now() - absl::Seconds(1);
-  EXPECT_EQ(Generate(**engine, late, Text()).status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(Generate(**engine, Request("ls", 200, 1, 0.0), Text()).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(Generate(**engine, late, Text()), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(Generate(**engine, Request("ls", 200, 1, 0.0), Text()), StatusIs(absl::StatusCode::kOutOfRange));
   EngineRequest empty;
-  EXPECT_EQ(Generate(**engine, empty, Text()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Generate(**engine, empty, Text()), StatusIs(absl::StatusCode::kInvalidArgument));
   (*engine)->Drain();
-  EXPECT_EQ(Generate(**engine, Request("ls", 3, 1, 0.0), Text()).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(Generate(**engine, Request("ls", 3, 1, 0.0), Text()), StatusIs(absl::StatusCode::kUnavailable));
 }
 
 // --- The pretrained fixture --------------------------------------------------------------------
@@ -741,10 +741,10 @@ class Stories260KTest : public ::testing::Test {
     dir_ = Stories260KDir();
     if (dir_.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent; skipping the pretrained-model fixture";
     auto model = LoadModel(dir_);
-    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_THAT(model, IsOk());
     model_ = std::move(model).value();
     auto tokenizer = Tokenizer::LoadFromDirectory(dir_);
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    ASSERT_THAT(tokenizer, IsOk());
     tokenizer_ = std::move(tokenizer).value();
   }
   OutputOptions Text() const {
@@ -759,11 +759,11 @@ class Stories260KTest : public ::testing::Test {
 
 TEST_F(Stories260KTest, GreedyFromBosReproducesTheReferenceText) {
   auto result = GenerateOffline(*model_, {Greedy({1}, 200)}, Text());
-  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_THAT(result, IsOk());
   const std::vector<int> first_ids(result->front().token_ids.begin(), result->front().token_ids.begin() + 10);
   EXPECT_EQ(first_ids, (std::vector<int>{403, 407, 261, 378, 432, 383, 286, 261, 376, 298}));
   auto expected = ReadFile(JoinPath(dir_, "expected_greedy_200.txt"));
-  ASSERT_TRUE(expected.ok());
+  ASSERT_THAT(expected, IsOk());
   EXPECT_EQ(result->front().text + "\n", *expected);
 }
 
@@ -771,7 +771,7 @@ TEST_F(Stories260KTest, StopStringCutsTheTextAndEndsGeneration) {
   OutputOptions options = Text();
   options.stop_strings = {"Lily"};
   auto result = GenerateOffline(*model_, {Greedy({1}, 200)}, options);
-  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_THAT(result, IsOk());
   EXPECT_EQ(result->front().outcome.finish_reason, FinishReason::kStop);
   EXPECT_EQ(result->front().text, "Once upon a time, there was a little girl named ");
   EXPECT_LT(result->front().token_ids.size(), 20u);
@@ -781,16 +781,16 @@ TEST_F(Stories260KTest, BatchedPromptsMatchAloneOnThePretrainedModel) {
   std::vector<EngineRequest> requests;
   for (const char* prompt : {"Once upon a time", "The cat sat on the", "Tom"}) {
     auto ids = tokenizer_->Encode(prompt);
-    ASSERT_TRUE(ids.ok());
+    ASSERT_THAT(ids, IsOk());
     std::vector<int> with_bos = {1};
     with_bos.insert(with_bos.end(), ids->begin(), ids->end());
     requests.push_back(Greedy(with_bos, 40));
   }
   auto batched = GenerateOffline(*model_, requests, Text());
-  ASSERT_TRUE(batched.ok());
+  ASSERT_THAT(batched, IsOk());
   for (size_t i = 0; i < requests.size(); ++i) {
     auto alone = GenerateOffline(*model_, {requests[i]}, Text());
-    ASSERT_TRUE(alone.ok());
+    ASSERT_THAT(alone, IsOk());
     EXPECT_EQ((*batched)[i].token_ids, alone->front().token_ids);
     EXPECT_EQ((*batched)[i].text, alone->front().text);
   }

@@ -8,6 +8,7 @@
 #include "core/experiment/experiment.h"
 #include "core/pipeline/token_budget.h"
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -19,13 +20,13 @@ class ExperimentSpecTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTempDir("experiment_spec");
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_, "tiny.yaml"), testing::TinyJobYaml("tiny", 6)).ok());
+    ASSERT_THAT(WriteFileAtomic(JoinPath(dir_, "tiny.yaml"), testing::TinyJobYaml("tiny", 6)), IsOk());
   }
   absl::StatusOr<ExperimentSpec> Parse(const std::string& yaml) { return ParseExperimentSpec(yaml, dir_, "exp.yaml"); }
   std::string Error(const std::string& yaml) {
     absl::StatusOr<ExperimentSpec> spec = Parse(yaml);
     EXPECT_FALSE(spec.ok()) << yaml;
-    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << spec.status();
+    EXPECT_THAT(spec, StatusIs(absl::StatusCode::kInvalidArgument)) << spec.status();
     return std::string(spec.status().message());
   }
   std::string dir_;
@@ -48,7 +49,7 @@ rows:
     budget: {tokens: 5000}
     overrides: {schedule: {kind: query_only, stages: 1}, eval: {modes: [query_only]}}
 )");
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   EXPECT_EQ(spec->seeds, (std::vector<uint64_t>{1, 2, 3}));
   ASSERT_EQ(spec->rows.size(), 3u);
   EXPECT_EQ(spec->rows[0].mode, "full_prompt");
@@ -66,7 +67,7 @@ rows:
 
   // Rows that resolve to the same job share a cell; each seed is its own cell.
   absl::StatusOr<std::vector<ExperimentCell>> cells = PlanCells(*spec, JoinPath(dir_, "out"), 1);
-  ASSERT_TRUE(cells.ok()) << cells.status();
+  ASSERT_THAT(cells, IsOk());
   ASSERT_EQ(cells->size(), 6u);  // (pi = pi-query, short) x 3 seeds
   EXPECT_EQ((*cells)[0].rows, (std::vector<int>{0, 1}));
   EXPECT_EQ((*cells)[0].seed, 1u);
@@ -77,7 +78,7 @@ rows:
   EXPECT_NE((*cells)[0].id, (*cells)[2].id);
   // The same plan again (budgets.json now fixes the token budget's steps) gives the same cells.
   absl::StatusOr<std::vector<ExperimentCell>> again = PlanCells(*spec, JoinPath(dir_, "out"), 2);
-  ASSERT_TRUE(again.ok());
+  ASSERT_THAT(again, IsOk());
   for (size_t i = 0; i < cells->size(); ++i) EXPECT_EQ((*again)[i].id, (*cells)[i].id);
 }
 
@@ -94,9 +95,9 @@ name: tabled
 rows: [{name: a, job: tiny.yaml}, {name: b, job: tiny.yaml}]
 tables: [{title: T, baseline: b, rows: [a, b]}]
 )");
-  ASSERT_TRUE(tabled.ok()) << tabled.status();
+  ASSERT_THAT(tabled, IsOk());
   EXPECT_EQ(tabled->tables[0].baseline, "b");
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   ASSERT_EQ(spec->tables.size(), 1u);  // the default table: every row, no baseline
   EXPECT_EQ(spec->tables[0].baseline, "");
   // The same kind: merged, the job file's num_examples kept.
@@ -148,7 +149,7 @@ TEST_F(ExperimentSpecTest, ABadOverrideIsReportedAtItsLineInTheExperimentFile) {
   EXPECT_THAT(Error("name: x\noverrides:\n  training: {stpes: 4}\nrows: [{name: a, job: tiny.yaml}]\n"),
               HasSubstr("did you mean 'steps'? (line 3, column 14)"));
   // A mistake in the job file itself points into the job file.
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_, "bad.yaml"), "name: b\ntraining: {steps: zero}\n").ok());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir_, "bad.yaml"), "name: b\ntraining: {steps: zero}\n"), IsOk());
   const std::string error = Error("name: x\nrows: [{name: a, job: bad.yaml}]\n");
   EXPECT_THAT(error, HasSubstr("rows[0].job (line 2"));
   EXPECT_THAT(error, HasSubstr("bad.yaml: training.steps: expected a positive integer, got 'zero' (line 2, column 19)"));
@@ -163,7 +164,7 @@ TEST(TokenBudgetTest, StepsComeFromTheStagesTokenCostsAndTheirShares) {
   schedule.step_shares = {0.5, 0.5};
   // 100 tokens per step in the first stage, 10 in the second: S steps cost 55 S tokens.
   absl::StatusOr<int64_t> steps = StepsForTokenBudget(schedule, {100.0, 10.0}, 5500);
-  ASSERT_TRUE(steps.ok()) << steps.status();
+  ASSERT_THAT(steps, IsOk());
   EXPECT_EQ(*steps, 100);
   EXPECT_EQ(*EstimatedTokens(schedule, {100.0, 10.0}, 100), 5500.0);
   // Between two counts, the closer one.

@@ -9,6 +9,7 @@
 #include "core/eval/bleu.h"
 #include "core/eval/example_scores.h"
 #include "core/experiment/statistics.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -33,7 +34,7 @@ BootstrapOptions Options(int resamples, uint64_t seed) {
 TEST(ExperimentStatisticsTest, BootstrapIntervalOfAFixedSampleMatchesTheReference) {
   const SeedColumns seeds = {ScoreColumn::Mean({0.2, 0.9, 0.4, 0.7, 0.1, 0.5, 0.8, 0.3})};
   absl::StatusOr<Estimate> estimate = EstimateMetric(seeds, Options(1000, 42));
-  ASSERT_TRUE(estimate.ok()) << estimate.status();
+  ASSERT_THAT(estimate, IsOk());
   EXPECT_NEAR(estimate->mean, 0.4875, kTolerance);
   EXPECT_EQ(estimate->sd, 0.0);  // one seed
   EXPECT_NEAR(estimate->low, 0.3125, kTolerance);
@@ -46,7 +47,7 @@ TEST(ExperimentStatisticsTest, TwoLevelBootstrapOverSeedsMatchesTheReference) {
   const SeedColumns seeds = {ScoreColumn::Mean({1.0, 0.0, 1.0, 1.0, 0.0, 1.0}),
                              ScoreColumn::Mean({0.5, 0.25, 1.0, 0.75, 0.0, 0.5})};
   absl::StatusOr<Estimate> estimate = EstimateMetric(seeds, Options(500, 7));
-  ASSERT_TRUE(estimate.ok()) << estimate.status();
+  ASSERT_THAT(estimate, IsOk());
   // Seed means 4/6 and 3/6: their mean and sample standard deviation.
   EXPECT_NEAR(estimate->mean, (4.0 / 6 + 3.0 / 6) / 2, kTolerance);
   EXPECT_NEAR(estimate->sd, std::sqrt(2 * std::pow(1.0 / 12, 2)), kTolerance);
@@ -74,7 +75,7 @@ TEST(ExperimentStatisticsTest, CorpusBleuIsRecomputedOnEachResample) {
   const SeedColumns seeds = {ScoreColumn::Bleu(statistics)};
   EXPECT_NEAR(seeds.front().Value(), 50.837102207269119, 1e-9);
   absl::StatusOr<Estimate> estimate = EstimateMetric(seeds, Options(300, 11));
-  ASSERT_TRUE(estimate.ok()) << estimate.status();
+  ASSERT_THAT(estimate, IsOk());
   EXPECT_NEAR(estimate->low, 31.190710636058796, 1e-9);
   EXPECT_NEAR(estimate->high, 82.825856599459456, 1e-9);
 }
@@ -84,7 +85,7 @@ TEST(ExperimentStatisticsTest, PairedComparisonMatchesTheReference) {
   const SeedColumns baseline = {ScoreColumn::Mean({0.5, 0.1, 0.7, 0.5, 0.4}), ScoreColumn::Mean({0.4, 0.3, 0.9, 0.2, 0.5}),
                                 ScoreColumn::Mean({0.6, 0.2, 0.6, 0.3, 0.5})};
   absl::StatusOr<Comparison> comparison = CompareMethods(method, baseline, Options(400, 3));
-  ASSERT_TRUE(comparison.ok()) << comparison.status();
+  ASSERT_THAT(comparison, IsOk());
   EXPECT_NEAR(comparison->difference, (0.56 + 0.56) / 2 - (0.44 + 0.46 + 0.44) / 3, kTolerance);
   EXPECT_NEAR(comparison->low, 0.030000000000000134, kTolerance);
   EXPECT_NEAR(comparison->high, 0.19349999999999987, kTolerance);
@@ -104,7 +105,7 @@ TEST(ExperimentStatisticsTest, IntervalOfAMeanHasTheNormalTheoryWidth) {
   for (double v : values) variance += (v - mean) * (v - mean);
   const double sigma = std::sqrt(variance / values.size());
   absl::StatusOr<Estimate> estimate = EstimateMetric({ScoreColumn::Mean(values)}, Options(8000, 5));
-  ASSERT_TRUE(estimate.ok()) << estimate.status();
+  ASSERT_THAT(estimate, IsOk());
   const double half_width = 1.959964 * sigma / std::sqrt(400.0);
   EXPECT_NEAR(estimate->high - estimate->low, 2 * half_width, 0.05 * 2 * half_width);
   EXPECT_NEAR((estimate->high + estimate->low) / 2, mean, 0.1 * half_width);
@@ -112,7 +113,7 @@ TEST(ExperimentStatisticsTest, IntervalOfAMeanHasTheNormalTheoryWidth) {
 
 TEST(ExperimentStatisticsTest, AConstantSampleHasAZeroWidthInterval) {
   absl::StatusOr<Estimate> estimate = EstimateMetric({ScoreColumn::Mean(std::vector<double>(50, 0.25))}, Options(200, 1));
-  ASSERT_TRUE(estimate.ok());
+  ASSERT_THAT(estimate, IsOk());
   EXPECT_DOUBLE_EQ(estimate->low, 0.25);
   EXPECT_DOUBLE_EQ(estimate->high, 0.25);
 }
@@ -122,7 +123,7 @@ TEST(ExperimentStatisticsTest, IdenticalMethodsAreNotDistinguishable) {
   for (int i = 0; i < 120; ++i) values.push_back((i % 7) / 6.0);
   const SeedColumns one_seed = {ScoreColumn::Mean(values)};
   absl::StatusOr<Comparison> same = CompareMethods(one_seed, one_seed, Options(1000, 9));
-  ASSERT_TRUE(same.ok());
+  ASSERT_THAT(same, IsOk());
   EXPECT_EQ(same->difference, 0.0);
   EXPECT_EQ(same->low, 0.0);
   EXPECT_EQ(same->high, 0.0);
@@ -134,7 +135,7 @@ TEST(ExperimentStatisticsTest, IdenticalMethodsAreNotDistinguishable) {
   std::rotate(shifted.begin(), shifted.begin() + 3, shifted.end());
   const SeedColumns seeds = {ScoreColumn::Mean(values), ScoreColumn::Mean(shifted)};
   absl::StatusOr<Comparison> seeded = CompareMethods(seeds, seeds, Options(1000, 9));
-  ASSERT_TRUE(seeded.ok());
+  ASSERT_THAT(seeded, IsOk());
   EXPECT_NEAR(seeded->difference, 0.0, 1e-12);
   EXPECT_LT(seeded->low, 0.0);
   EXPECT_GT(seeded->high, 0.0);
@@ -152,12 +153,12 @@ TEST(ExperimentStatisticsTest, AMethodBetterOnEveryExampleIsDistinguishable) {
   const SeedColumns method = {ScoreColumn::Mean(better)};
   const SeedColumns baseline = {ScoreColumn::Mean(worse)};
   absl::StatusOr<Comparison> comparison = CompareMethods(method, baseline, Options(2000, 4));
-  ASSERT_TRUE(comparison.ok());
+  ASSERT_THAT(comparison, IsOk());
   EXPECT_GT(comparison->low, 0.0);
   EXPECT_NEAR(comparison->p_value, 2.0 / 2001, 1e-12);  // every resample favours the method
   EXPECT_TRUE(comparison->distinguishable);
   absl::StatusOr<Comparison> reversed = CompareMethods(baseline, method, Options(2000, 4));
-  ASSERT_TRUE(reversed.ok());
+  ASSERT_THAT(reversed, IsOk());
   EXPECT_LT(reversed->high, 0.0);
   EXPECT_TRUE(reversed->distinguishable);
 }
@@ -176,11 +177,11 @@ TEST(ExampleScoresTest, PerExampleBleuStatisticsSumToTheCorpusScore) {
   const std::vector<std::string> references = {"ls -l /tmp", "find . -name \"*.txt\" -type f", "wc -l file",
                                                "grep -r foo .", "du -sh ."};
   absl::StatusOr<std::vector<ExampleScore>> scores = ScoreExamples(predictions, references);
-  ASSERT_TRUE(scores.ok()) << scores.status();
+  ASSERT_THAT(scores, IsOk());
   BleuStatistics total;
   for (const ExampleScore& score : *scores) total += score.bleu;
   absl::StatusOr<BleuScore> corpus = CorpusBleu(predictions, references);
-  ASSERT_TRUE(corpus.ok());
+  ASSERT_THAT(corpus, IsOk());
   EXPECT_DOUBLE_EQ(total.Score(), corpus->score);
   EXPECT_EQ((*scores)[3].exact, 1.0);  // whitespace-normalized
   EXPECT_EQ((*scores)[0].exact, 0.0);
@@ -188,7 +189,7 @@ TEST(ExampleScoresTest, PerExampleBleuStatisticsSumToTheCorpusScore) {
 
   const std::string jsonl = ExampleScoresToJsonl(*scores);
   absl::StatusOr<std::vector<ExampleScore>> back = ExampleScoresFromJsonl(jsonl, "scores.jsonl");
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_THAT(back, IsOk());
   ASSERT_EQ(back->size(), scores->size());
   for (size_t i = 0; i < scores->size(); ++i) {
     EXPECT_EQ((*back)[i].prediction, (*scores)[i].prediction);
@@ -207,7 +208,7 @@ TEST(ExampleScoresTest, DamagedFilesAreDataLossNamingTheLine) {
   const std::string good =
       R"({"index":0,"reference":"a","prediction":"a","exact":1,"structure":1,)"
       R"("bleu":{"matches":[1,0,0,0],"totals":[1,0,0,0],"hyp_len":1,"ref_len":1}})";
-  ASSERT_TRUE(ExampleScoresFromJsonl(good + "\n", "x.jsonl").ok());
+  ASSERT_THAT(ExampleScoresFromJsonl(good + "\n", "x.jsonl"), IsOk());
   EXPECT_NE(error(good + "\n{oops\n").find("line 2"), std::string::npos);
   EXPECT_NE(error("").find("no examples"), std::string::npos);
   std::string wrong_index = good;

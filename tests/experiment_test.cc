@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "core/eval/example_scores.h"
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -82,10 +83,10 @@ class ExperimentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(dir_, "tiny.yaml"), testing::TinyJobYaml("tiny", 12)).ok());
+    ASSERT_THAT(WriteFileAtomic(JoinPath(dir_, "tiny.yaml"), testing::TinyJobYaml("tiny", 12)), IsOk());
     // Two jobs (a 3-stage PromptIntern schedule and query-only fine-tuning on a token budget), the
     // first reported in two inference modes: 3 rows, 2 distinct jobs, x 2 seeds = 4 cells.
-    ASSERT_TRUE(WriteFileAtomic(config(), R"(
+    ASSERT_THAT(WriteFileAtomic(config(), R"(
 name: tiny-matrix
 seeds: 2
 bootstrap: {resamples: 200}
@@ -100,7 +101,7 @@ rows:
     overrides: {schedule: {kind: query_only, stages: 1}, eval: {modes: [query_only]}}
 tables:
   - {title: Methods, baseline: pi, rows: [pi, pi-full, query-only]}
-)").ok());
+)"), IsOk());
   }
   std::string config() const { return JoinPath(dir_, "experiment.yaml"); }
   std::string output() const { return JoinPath(dir_, "out"); }
@@ -177,7 +178,7 @@ TEST_F(ExperimentTest, AKilledExperimentResumesWithoutRunningFinishedCellsAgain)
     for (const auto& mode : run["modes"]) {
       const std::string file = JoinPath(run_dir, mode["examples_file"].get<std::string>());
       absl::StatusOr<std::vector<ExampleScore>> examples = ExampleScoresFromJsonl(*ReadFile(file), file);
-      ASSERT_TRUE(examples.ok()) << examples.status();
+      ASSERT_THAT(examples, IsOk());
       ASSERT_EQ(static_cast<int64_t>(examples->size()), mode["requests"].get<int64_t>());
       BleuStatistics total;
       double exact = 0.0;
@@ -256,7 +257,7 @@ TEST_F(ExperimentTest, CellsRunOnTheTrainerService) {
 }
 
 TEST_F(ExperimentTest, AMalformedExperimentFileIsAClearErrorNamingTheField) {
-  ASSERT_TRUE(WriteFileAtomic(config(), "name: broken\nseeds: 2\nrows:\n  - name: a\n    job: tiny.yaml\n    budget: {steps: many}\n").ok());
+  ASSERT_THAT(WriteFileAtomic(config(), "name: broken\nseeds: 2\nrows:\n  - name: a\n    job: tiny.yaml\n    budget: {steps: many}\n"), IsOk());
   const std::string log = JoinPath(dir_, "error.log");
   EXPECT_EQ(Run(Command(), log), 2);
   EXPECT_THAT(*ReadFile(log), HasSubstr("rows[0].budget.steps: expected an integer in [1, 1099511627776], got 'many' (line 6, column 21)"));

@@ -12,6 +12,7 @@
 
 #include "core/util/file.h"
 #include "core/util/machine.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -31,14 +32,14 @@ TEST(ReadFileTest, RefusesFifosDevicesAndDirectoriesWithoutBlocking) {
   const auto start = std::chrono::steady_clock::now();
   const absl::StatusOr<std::string> from_fifo = ReadFile(fifo);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "open(2) must not wait for a writer";
-  EXPECT_EQ(from_fifo.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(from_fifo, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(std::string(from_fifo.status().message()).find("a FIFO"), std::string::npos) << from_fifo.status();
 
   const absl::StatusOr<std::string> from_zero = ReadFile("/dev/zero");
-  EXPECT_EQ(from_zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(from_zero, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(std::string(from_zero.status().message()).find("character device"), std::string::npos);
-  EXPECT_EQ(ReadFile(dir).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ReadFile(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(ReadFile(dir), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ReadFile(dir + "/missing"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(ReadFileTest, EnforcesTheSizeLimitAndTheSymlinkRule) {
@@ -49,27 +50,27 @@ TEST(ReadFileTest, EnforcesTheSizeLimitAndTheSymlinkRule) {
   EXPECT_EQ(ReadFile(file, limits)->size(), 1000u);
   limits.max_bytes = 999;
   const absl::StatusOr<std::string> too_big = ReadFile(file, limits);
-  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(too_big, StatusIs(absl::StatusCode::kResourceExhausted));
   EXPECT_NE(std::string(too_big.status().message()).find("the limit is 999 bytes"), std::string::npos);
   // Files whose size the kernel reports as 0 are bounded while reading.
   limits.max_bytes = 16;
-  EXPECT_EQ(ReadFile("/proc/self/maps", limits).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(ReadFile("/proc/self/maps", limits), StatusIs(absl::StatusCode::kResourceExhausted));
 
   const std::string link = dir + "/link";
   std::filesystem::create_symlink(file, link);
-  EXPECT_TRUE(ReadFile(link).ok());
+  EXPECT_THAT(ReadFile(link), IsOk());
   ReadLimits no_follow;
   no_follow.follow_symlinks = false;
   const absl::StatusOr<std::string> through_link = ReadFile(link, no_follow);
-  EXPECT_EQ(through_link.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(through_link, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(std::string(through_link.status().message()).find("symlink"), std::string::npos);
 }
 
 TEST(ReadFileTest, ErrnoStatusMapsAFullDiskToResourceExhausted) {
-  EXPECT_EQ(ErrnoStatus("cannot write", "/x", ENOSPC).code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(ErrnoStatus("cannot write", "/x", EDQUOT).code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(ErrnoStatus("cannot open", "/x", EACCES).code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(ErrnoStatus("cannot open", "/x", ENOENT).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(ErrnoStatus("cannot write", "/x", ENOSPC), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(ErrnoStatus("cannot write", "/x", EDQUOT), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(ErrnoStatus("cannot open", "/x", EACCES), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(ErrnoStatus("cannot open", "/x", ENOENT), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(MachineLimitsTest, DetectsCoresAndMemory) {

@@ -17,6 +17,7 @@
 #include "core/tokenizer/utf8.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -37,7 +38,7 @@ json BpeJson(const json& vocab, const json& merges) {
 
 std::unique_ptr<Tokenizer> Load(const json& tokenizer_json) {
   auto tokenizer = Tokenizer::FromFiles({{kHfTokenizerFile, tokenizer_json.dump()}}, "test");
-  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_THAT(tokenizer, IsOk());
   return tokenizer.ok() ? std::move(tokenizer).value() : nullptr;
 }
 
@@ -202,7 +203,7 @@ TEST(HfTokenizerComponentsTest, MetaspaceAndDigitsPreTokenizers) {
 TEST(HfTokenizerComponentsTest, RegexesMeanWhatOnigurumaMeans) {
   const auto matches = [](const std::string& pattern, const std::string& text) {
     auto regex = UnicodeRegex::Compile(pattern);
-    EXPECT_TRUE(regex.ok()) << regex.status();
+    EXPECT_THAT(regex, IsOk());
     return *(*regex)->FindAll(text);
   };
   using Ranges = std::vector<std::pair<size_t, size_t>>;
@@ -220,7 +221,7 @@ TEST(HfTokenizerComponentsTest, RegexesMeanWhatOnigurumaMeans) {
   EXPECT_EQ(matches("x*", "\u00e9x"), (Ranges{{0, 0}, {2, 3}, {3, 3}}));
   EXPECT_EQ(*(*UnicodeRegex::Literal("a.b"))->ReplaceAll("a.b axb", "_"), "_ axb");
   const absl::Status bad = UnicodeRegex::Compile("(unclosed").status();
-  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(bad.message().find("(unclosed"), std::string::npos) << bad;
   EXPECT_FALSE(UnicodeRegex::Compile(R"([\W])").ok());
 }
@@ -231,13 +232,13 @@ TEST(HfTokenizerComponentsTest, Utf8LossyDecodingReplacesMaximalSubparts) {
   EXPECT_EQ(utf8::DecodeLossy("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");             // complete emoji
   EXPECT_EQ(utf8::DecodeLossy("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");             // overlong: per byte
   EXPECT_EQ(utf8::DecodeLossy("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-  EXPECT_TRUE(utf8::Validate("caf\xC3\xA9").ok());
+  EXPECT_THAT(utf8::Validate("caf\xC3\xA9"), IsOk());
   const absl::Status bad = utf8::Validate("ok\xFF");
-  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(bad.message().find("offset 2"), std::string::npos) << bad;
   auto tokenizer = Load(FlagsTokenizerJson());
   ASSERT_NE(tokenizer, nullptr);
-  EXPECT_EQ(tokenizer->Encode("ab\xC3").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tokenizer->Encode("ab\xC3"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // Each bad file names what is wrong, and where.
@@ -277,12 +278,11 @@ TEST(HfTokenizerComponentsTest, BadFilesGiveErrorsNamingTheField) {
   };
   for (const auto& [text, expected] : cases) {
     const absl::Status status = LoadError(text);
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << expected;
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument)) << expected;
     EXPECT_NE(status.message().find(expected), std::string::npos) << "wanted \"" << expected << "\", got " << status;
   }
-  EXPECT_EQ(Tokenizer::FromFiles({}, "dir").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Tokenizer::LoadFromDirectory(::promptintern::testing::MakeTempDir("no_tokenizer")).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(Tokenizer::FromFiles({}, "dir"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Tokenizer::LoadFromDirectory(::promptintern::testing::MakeTempDir("no_tokenizer")), StatusIs(absl::StatusCode::kNotFound));
 }
 
 // vocab_size() covers every id the tokenizer produces: a template id that names no token (found by
@@ -294,15 +294,15 @@ TEST(HfTokenizerComponentsTest, TemplateIdsBeyondTheVocabularyAreCountedInVocabS
   ASSERT_NE(tokenizer, nullptr);
   EXPECT_EQ(tokenizer->vocab_size(), 1001);
   auto ids = tokenizer->EncodeWithSpecialTokens("ab");
-  ASSERT_TRUE(ids.ok()) << ids.status();
+  ASSERT_THAT(ids, IsOk());
   EXPECT_EQ(*ids, (std::vector<int>{1000, 35}));
 }
 
 // A line that is not what the mode reads prints null (output stays aligned) and the exit code is 1.
 TEST(HfTokenizerComponentsTest, TokenizeCommandReportsBadLines) {
   const std::string dir = ::promptintern::testing::MakeTempDir("tokenize_bad_lines");
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, kHfTokenizerFile), FlagsTokenizerJson().dump()).ok());
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "in.jsonl"), "\"abc\"\n[1, 2]\nnot json\n\"ab\\u00ff\"\n").ok());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kHfTokenizerFile), FlagsTokenizerJson().dump()), IsOk());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, "in.jsonl"), "\"abc\"\n[1, 2]\nnot json\n\"ab\\u00ff\"\n"), IsOk());
   const std::string binary = ::promptintern::testing::BinaryDir() + "/promptintern";
   const std::string command = binary + " tokenize --model " + dir + " < " + JoinPath(dir, "in.jsonl") + " > " +
                               JoinPath(dir, "out.jsonl") + " 2> " + JoinPath(dir, "err.txt");
@@ -313,7 +313,7 @@ TEST(HfTokenizerComponentsTest, TokenizeCommandReportsBadLines) {
   const std::string errors = *ReadFile(JoinPath(dir, "err.txt"));
   EXPECT_NE(errors.find("line 2: expected a JSON string"), std::string::npos) << errors;
   EXPECT_NE(errors.find("line 3: not valid JSON"), std::string::npos) << errors;
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "ids.jsonl"), "[36, 38]\n[-3]\n").ok());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, "ids.jsonl"), "[36, 38]\n[-3]\n"), IsOk());
   const std::string decode = binary + " tokenize --decode --model " + dir + " < " + JoinPath(dir, "ids.jsonl") +
                              " > " + JoinPath(dir, "out.jsonl") + " 2> " + JoinPath(dir, "err.txt");
   EXPECT_EQ(WEXITSTATUS(std::system(decode.c_str())), 1);
@@ -325,7 +325,7 @@ TEST(HfTokenizerComponentsTest, StreamsSentencePieceText) {
   const std::string dir = ::promptintern::testing::Stories260KDir();
   if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
   auto tokenizer = Tokenizer::LoadFromDirectory(dir);
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  ASSERT_THAT(tokenizer, IsOk());
   const std::string text = "Once upon a time, there was a little girl named Lily.";
   const std::vector<int> ids = *(*tokenizer)->Encode(text);
   IncrementalDetokenizer stream(**tokenizer);

@@ -21,6 +21,7 @@
 #include "core/tokenizer/utf8.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -60,7 +61,7 @@ const Tokenizer& Fixture(const std::string& name) {
   auto& slot = (*loaded)[name];
   if (slot == nullptr) {
     absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::LoadFromDirectory(FixtureDir(name));
-    EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+    EXPECT_THAT(tokenizer, IsOk());
     if (tokenizer.ok()) slot = std::move(tokenizer).value();
   }
   return *slot;
@@ -108,14 +109,14 @@ TEST_P(HfTokenizerFixtureTest, StreamsEveryCaseWithoutReplacementCharacters) {
     std::string text;
     for (int id : c.ids) {
       absl::StatusOr<std::string> chunk = stream.Add(id);
-      ASSERT_TRUE(chunk.ok()) << chunk.status();
+      ASSERT_THAT(chunk, IsOk());
       if (c.decoded.find(utf8::kReplacementCharacter) == std::string::npos) {
         ASSERT_EQ(chunk->find(utf8::kReplacementCharacter), std::string::npos) << "case " << i << " after id " << id;
       }
       text += *chunk;
     }
     absl::StatusOr<std::string> rest = stream.Finish();
-    ASSERT_TRUE(rest.ok());
+    ASSERT_THAT(rest, IsOk());
     EXPECT_EQ(text + *rest, c.decoded) << "case " << i;
   }
 }
@@ -126,7 +127,7 @@ std::vector<std::string> RunTokenizeCommand(const std::string& dir, const std::s
   const std::string work = MakeTempDir("tokenize_command");
   std::string joined;
   for (const std::string& line : input) joined += line + "\n";
-  EXPECT_TRUE(WriteFileAtomic(JoinPath(work, "in.jsonl"), joined).ok());
+  EXPECT_THAT(WriteFileAtomic(JoinPath(work, "in.jsonl"), joined), IsOk());
   const std::string command = absl::StrCat(BinaryDir(), "/promptintern tokenize --model ", dir, " ", flags, " < ",
                                            JoinPath(work, "in.jsonl"), " > ", JoinPath(work, "out.jsonl"), " 2> ",
                                            JoinPath(work, "err.txt"));
@@ -216,8 +217,8 @@ TEST(HfTokenizerTest, SavesSerializesAndReloadsWithItsCompanionFiles) {
   const Tokenizer& llama = Fixture("llama3_2");
   const std::string dir = MakeTempDir("hf_tokenizer_save");
   // A stale SentencePiece model in the directory must not shadow or survive the saved tokenizer.
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, kSentencePieceModelFile), "stale").ok());
-  ASSERT_TRUE(llama.Save(dir).ok());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kSentencePieceModelFile), "stale"), IsOk());
+  ASSERT_THAT(llama.Save(dir), IsOk());
   EXPECT_FALSE(PathExists(JoinPath(dir, kSentencePieceModelFile)));
   EXPECT_TRUE(PathExists(JoinPath(dir, kHfTokenizerConfigFile)));
   EXPECT_EQ(TokenizerFileIn(dir), kHfTokenizerFile);
@@ -226,14 +227,14 @@ TEST(HfTokenizerTest, SavesSerializesAndReloadsWithItsCompanionFiles) {
   reloaded.push_back(Tokenizer::LoadFromDirectory(dir));
   reloaded.push_back(Tokenizer::Deserialize(llama.Serialize(), "bytes"));
   for (const auto& loaded : reloaded) {
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_THAT(loaded, IsOk());
     EXPECT_EQ(*(*loaded)->EncodeWithSpecialTokens(text), *llama.EncodeWithSpecialTokens(text));
     EXPECT_EQ((*loaded)->eos_ids(), llama.eos_ids());
   }
   std::string truncated = llama.Serialize();
   truncated.resize(truncated.size() / 2);
   const absl::Status status = Tokenizer::Deserialize(truncated, "bytes").status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(status.message().find("truncated"), std::string::npos) << status;
 }
 
@@ -244,7 +245,7 @@ TEST(HfTokenizerTest, ConfigFilesSetTheEosSetAndTheTemplate) {
   TokenizerFiles files = Fixture("llama3_2").files();
   files[kGenerationConfigFile] = R"({"bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009]})";
   auto llama = Tokenizer::FromFiles(files, "llama");
-  ASSERT_TRUE(llama.ok()) << llama.status();
+  ASSERT_THAT(llama, IsOk());
   EXPECT_EQ((*llama)->eos_ids(), (std::vector<int>{128009, 128001, 128008}));
   EXPECT_EQ((*llama)->eos_id(), 128009);
   EXPECT_TRUE((*llama)->IsEos(128001));
@@ -254,7 +255,7 @@ TEST(HfTokenizerTest, ConfigFilesSetTheEosSetAndTheTemplate) {
   files[kHfTokenizerConfigFile] =
       R"({"add_bos_token": false, "add_eos_token": true, "eos_token": {"content": "<|end_of_text|>"}})";
   llama = Tokenizer::FromFiles(files, "llama");
-  ASSERT_TRUE(llama.ok()) << llama.status();
+  ASSERT_THAT(llama, IsOk());
   EXPECT_EQ((*llama)->bos_id(), -1);
   EXPECT_EQ((*llama)->eos_ids(), (std::vector<int>{128001}));
   const std::vector<int> ids = *(*llama)->Encode("hi");

@@ -1,6 +1,7 @@
 // The /metrics listener's HTTP/1.x request-head parser: complete heads, prefixes that need more
 // bytes, and every malformed form answered with its status.
 #include "server/common/http_request.h"
+#include "tests/status_matchers.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +14,7 @@ constexpr size_t kLimit = 8192;
 
 HttpRequestHead Complete(const std::string& bytes) {
   auto head = ParseHttpRequestHead(bytes, kLimit);
-  EXPECT_TRUE(head.ok()) << head.status();
+  EXPECT_THAT(head, IsOk());
   if (!head.ok() || !head->has_value()) {
     ADD_FAILURE() << "not a complete head: " << bytes;
     return {};

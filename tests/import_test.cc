@@ -22,6 +22,7 @@
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
 #include "core/util/threads.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -67,21 +68,21 @@ TEST(ImportTest, ImportedCheckpointWithoutATaskServesTheQueryAsThePrompt) {
   ASSERT_TRUE(PathExists(checkpoint_dir + "/model.safetensors.index.json"));
   fs::rename(checkpoint_dir + "/config.json", dir + "/config.json.blob");
   fs::create_symlink(dir + "/config.json.blob", checkpoint_dir + "/config.json");
-  ASSERT_TRUE(WriteFileAtomic(checkpoint_dir + "/README.md", "# Qwen3-tiny\n").ok());
-  ASSERT_TRUE(MakeDirectories(checkpoint_dir + "/original").ok());
-  ASSERT_TRUE(WriteFileAtomic(checkpoint_dir + "/original/params.json", "{}").ok());
+  ASSERT_THAT(WriteFileAtomic(checkpoint_dir + "/README.md", "# Qwen3-tiny\n"), IsOk());
+  ASSERT_THAT(MakeDirectories(checkpoint_dir + "/original"), IsOk());
+  ASSERT_THAT(WriteFileAtomic(checkpoint_dir + "/original/params.json", "{}"), IsOk());
 
   auto registry = ModelRegistry::OpenLocal(dir + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto imported = ImportCheckpoint(**registry, "qwen3-tiny", checkpoint_dir);
-  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_THAT(imported, IsOk());
   EXPECT_EQ(imported->published.version, 1);
   EXPECT_EQ(imported->model_type, "qwen3");
   EXPECT_EQ(imported->tokenizer, "tokenizer.json");
   EXPECT_FALSE(imported->has_task);
   EXPECT_EQ(imported->left_out, (std::vector<std::string>{"README.md", "original/"}));
   auto manifest = (*registry)->GetVersion("qwen3-tiny", 1);
-  ASSERT_TRUE(manifest.ok());
+  ASSERT_THAT(manifest, IsOk());
   EXPECT_EQ(manifest->tokenizer, "tokenizer.json");
   EXPECT_EQ(manifest->base_model, checkpoint_dir);
   EXPECT_NE(manifest->FindFile("model.safetensors.index.json"), nullptr);
@@ -89,7 +90,7 @@ TEST(ImportTest, ImportedCheckpointWithoutATaskServesTheQueryAsThePrompt) {
   EXPECT_NE(manifest->FindFile("tokenizer_config.json"), nullptr);
   EXPECT_EQ(manifest->FindFile("README.md"), nullptr);
   auto version_dir = (*registry)->Materialize("qwen3-tiny", 1);
-  ASSERT_TRUE(version_dir.ok());
+  ASSERT_THAT(version_dir, IsOk());
   EXPECT_FALSE(fs::is_symlink(*version_dir + "/config.json"));
   EXPECT_EQ(*ReadFile(*version_dir + "/config.json"), *ReadFile(dir + "/config.json.blob"));
 
@@ -108,7 +109,7 @@ TEST(ImportTest, ImportedCheckpointWithoutATaskServesTheQueryAsThePrompt) {
 
   // The library on the same files, as the service loads them (BF16 kept).
   auto checkpoint = LoadCheckpointForServing(*version_dir);
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  ASSERT_THAT(checkpoint, IsOk());
   EXPECT_EQ(checkpoint->model->storage(), WeightStorage::kBFloat16);
   const std::string query = "Give me a short introduction to large language models.";
   EngineRequest local;
@@ -117,7 +118,7 @@ TEST(ImportTest, ImportedCheckpointWithoutATaskServesTheQueryAsThePrompt) {
   OutputOptions output;
   output.tokenizer = checkpoint->tokenizer.get();
   auto generated = GenerateOffline(*checkpoint->model, {local}, output);
-  ASSERT_TRUE(generated.ok()) << generated.status();
+  ASSERT_THAT(generated, IsOk());
   // `promptintern generate` on the directory prints the same text; with no prompt and no BOS
   // there is nothing to generate from, which it says.
   const std::string generate = BinaryDir() + "/promptintern generate --model " + checkpoint_dir +
@@ -133,7 +134,7 @@ TEST(ImportTest, ImportedCheckpointWithoutATaskServesTheQueryAsThePrompt) {
     request.set_max_tokens(6);
     request.set_prompt_mode(mode);
     auto served = client.Generate(request);
-    ASSERT_TRUE(served.ok()) << served.status();
+    ASSERT_THAT(served, IsOk());
     EXPECT_EQ(served->usage().input_tokens(), static_cast<int64_t>(local.prompt_ids.size())) << "the query alone";
     EXPECT_EQ(served->usage().baseline_input_tokens(), served->usage().input_tokens()) << "no baseline";
     EXPECT_EQ(served->usage().saved_input_tokens(), 0);
@@ -153,7 +154,7 @@ TEST(ImportTest, CliImportsWithATaskFile) {
                             {"Tom saw a big dog.", "The dog was friendly and wagged its tail."}};
   task.full_prompt_examples = 1;
   const std::string task_file = dir + "/task.json";
-  ASSERT_TRUE(WriteFileAtomic(task_file, ServedTaskToJson(task)).ok());
+  ASSERT_THAT(WriteFileAtomic(task_file, ServedTaskToJson(task)), IsOk());
   std::string out;
   ASSERT_EQ(RunImport("--model " + stories + " --name stories --registry-dir " + dir + "/registry --task " + task_file,
                       dir + "/import.log", &out),
@@ -161,18 +162,18 @@ TEST(ImportTest, CliImportsWithATaskFile) {
       << out;
   EXPECT_NE(out.find("stories@1"), std::string::npos) << out;
   auto registry = ModelRegistry::OpenLocal(dir + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto manifest = (*registry)->GetVersion("stories", 1);
-  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  ASSERT_THAT(manifest, IsOk());
   EXPECT_EQ(manifest->tokenizer, "tokenizer.model");
   auto version_dir = (*registry)->Materialize("stories", 1);
-  ASSERT_TRUE(version_dir.ok());
+  ASSERT_THAT(version_dir, IsOk());
   EXPECT_EQ(*ReadFile(*version_dir + "/task.json"), *ReadFile(task_file));
 
   ServingOptions options;
   options.engine.max_batch_size = 1;
   auto served = ServedModel::Load(**registry, "stories@1", options);
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   auto query_only = (*served)->base()->RenderPromptIds("Lily had a red ball.", PromptMode::kQueryOnly);
   auto full = (*served)->base()->RenderPromptIds("Lily had a red ball.", PromptMode::kFull);
   ASSERT_TRUE(query_only.ok() && full.ok());
@@ -204,7 +205,7 @@ class ImportRefusalTest : public ::testing::Test {
         GptTwoLlamaConfig(16),
         DType::kF32, 5));
     auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
-    ASSERT_TRUE(registry.ok());
+    ASSERT_THAT(registry, IsOk());
     registry_ = std::move(registry).value();
   }
 
@@ -232,28 +233,28 @@ TEST_F(ImportRefusalTest, BrokenCheckpointsAreRefusedNamingTheProblemAndNothingI
     const std::string broken = Broken("truncated");
     std::string weights = *ReadFile(broken + "/model.safetensors");
     weights.resize(weights.size() / 2);
-    ASSERT_TRUE(WriteFileAtomic(broken + "/model.safetensors", weights).ok());
+    ASSERT_THAT(WriteFileAtomic(broken + "/model.safetensors", weights), IsOk());
     ExpectRefused(broken, {"model.safetensors"});
   }
   {
     const std::string broken = Broken("missing_layer");
     json config = json::parse(*ReadFile(broken + "/config.json"));
     config["num_hidden_layers"] = 3;
-    ASSERT_TRUE(WriteFileAtomic(broken + "/config.json", config.dump()).ok());
+    ASSERT_THAT(WriteFileAtomic(broken + "/config.json", config.dump()), IsOk());
     ExpectRefused(broken, {"missing tensor", "model.layers.2."});
   }
   {
     const std::string broken = Broken("phi3");
     json config = json::parse(*ReadFile(broken + "/config.json"));
     config["model_type"] = "phi3";
-    ASSERT_TRUE(WriteFileAtomic(broken + "/config.json", config.dump()).ok());
+    ASSERT_THAT(WriteFileAtomic(broken + "/config.json", config.dump()), IsOk());
     ExpectRefused(broken, {"model_type", "phi3", "qkv_proj"});
   }
   {
     const std::string broken = Broken("wordpiece");
     json tokenizer = json::parse(*ReadFile(broken + "/tokenizer.json"));
     tokenizer["model"]["type"] = "WordPiece";
-    ASSERT_TRUE(WriteFileAtomic(broken + "/tokenizer.json", tokenizer.dump()).ok());
+    ASSERT_THAT(WriteFileAtomic(broken + "/tokenizer.json", tokenizer.dump()), IsOk());
     ExpectRefused(broken, {"tokenizer.json", "WordPiece"});
   }
   {
@@ -265,14 +266,14 @@ TEST_F(ImportRefusalTest, BrokenCheckpointsAreRefusedNamingTheProblemAndNothingI
   {
     const std::string broken = Broken("nan");
     auto model = LoadModel(broken);
-    ASSERT_TRUE(model.ok());
+    ASSERT_THAT(model, IsOk());
     (*model)->final_norm().fill_(std::nanf(""));
-    ASSERT_TRUE(SaveModel(**model, nullptr, broken).ok());
+    ASSERT_THAT(SaveModel(**model, nullptr, broken), IsOk());
     ExpectRefused(broken, {"not finite"});
   }
   {
     const std::string task_file = dir_ + "/bad_task.json";
-    ASSERT_TRUE(WriteFileAtomic(task_file, "{\"name\": \"x\"}").ok());
+    ASSERT_THAT(WriteFileAtomic(task_file, "{\"name\": \"x\"}"), IsOk());
     ImportOptions options;
     options.task_path = task_file;
     ExpectRefused(good_, {"bad_task.json"}, options);
@@ -283,13 +284,13 @@ TEST_F(ImportRefusalTest, BrokenCheckpointsAreRefusedNamingTheProblemAndNothingI
     config["vocab_size"] = 1000;
     config["bos_token_id"] = 1;
     config["eos_token_id"] = 2;
-    ASSERT_TRUE(WriteFileAtomic(small_vocab + "/config.json", config.dump()).ok());
+    ASSERT_THAT(WriteFileAtomic(small_vocab + "/config.json", config.dump()), IsOk());
     ExpectRefused(small_vocab, {"50257", "1000", "does not belong"});
   }
   EXPECT_FALSE(ImportCheckpoint(*registry_, "../escape", good_).ok());
-  EXPECT_EQ(ImportCheckpoint(*registry_, "nowhere", dir_ + "/absent").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(ImportCheckpoint(*registry_, "nowhere", dir_ + "/absent"), StatusIs(absl::StatusCode::kNotFound));
   auto models = registry_->ListModels();
-  ASSERT_TRUE(models.ok());
+  ASSERT_THAT(models, IsOk());
   EXPECT_TRUE(models->empty()) << "a refused import published something";
 
   // Through the CLI: exit code 1, the problem named.
@@ -308,24 +309,24 @@ TEST_F(ImportRefusalTest, BrokenCheckpointsAreRefusedNamingTheProblemAndNothingI
 // of a registered base, served over it by name; an adapter that does not fit its base, or a base
 // that is not a full checkpoint, is refused with the problem named and nothing is published.
 TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefused) {
-  ASSERT_TRUE(ImportCheckpoint(*registry_, "base", good_).ok());
+  ASSERT_THAT(ImportCheckpoint(*registry_, "base", good_), IsOk());
   const std::vector<std::string> targets = {"q_proj", "v_proj"};
   auto model = LoadModel(good_);
-  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_THAT(model, IsOk());
   const std::string adapter = ::promptintern::testing::SaveRandomAdapter(**model, 7, targets);
   ASSERT_FALSE(adapter.empty());
   ServedTask task = QueryAsPromptTask("base-task");
   task.task.instruction = "Answer with one shell command.";
-  ASSERT_TRUE(WriteFileAtomic(adapter + "/task.json", ServedTaskToJson(task)).ok());
+  ASSERT_THAT(WriteFileAtomic(adapter + "/task.json", ServedTaskToJson(task)), IsOk());
 
   auto imported = ImportAdapter(*registry_, "base-task", adapter, "base");
-  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_THAT(imported, IsOk());
   EXPECT_EQ(imported->adapter_of, "base@1");
   EXPECT_TRUE(imported->has_task);
   EXPECT_GT(imported->parameters, 0);
   EXPECT_EQ(imported->files, (std::vector<std::string>{"adapter_config.json", "adapter_model.safetensors", "task.json"}));
   auto manifest = registry_->GetVersion("base-task", 1);
-  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  ASSERT_THAT(manifest, IsOk());
   ASSERT_TRUE(manifest->adapter_of.has_value());
   EXPECT_EQ(manifest->adapter_of->model, "base");
   EXPECT_EQ(manifest->adapter_of->version, 1);
@@ -334,9 +335,9 @@ TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefus
   ServingOptions options;
   options.engine.max_batch_size = 2;
   auto served = ServedModel::Load(*registry_, "base@1", options);
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   auto target = (*served)->Target("base-task");
-  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_THAT(target, IsOk());
   EXPECT_NE((*target)->adapter(), nullptr);
   EXPECT_EQ((*target)->task().task.instruction, task.task.instruction);
 
@@ -360,7 +361,7 @@ TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefus
         GptTwoLlamaConfig(32),
         DType::kF32, 6));
     auto wide_model = LoadModel(wide);
-    ASSERT_TRUE(wide_model.ok());
+    ASSERT_THAT(wide_model, IsOk());
     const std::string wide_adapter = ::promptintern::testing::SaveRandomAdapter(**wide_model, 8, targets);
     ASSERT_FALSE(wide_adapter.empty());
     expect_refused(wide_adapter, "base@1", {"does not fit base@1"});
@@ -373,12 +374,12 @@ TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefus
   {
     // NaN updates.
     auto nan_model = LoadModel(good_);
-    ASSERT_TRUE(nan_model.ok());
+    ASSERT_THAT(nan_model, IsOk());
     LoraConfig config;
     config.rank = 4;
     config.alpha = 8;
     config.target_modules = targets;
-    ASSERT_TRUE(AttachLora(**nan_model, config, 3).ok());
+    ASSERT_THAT(AttachLora(**nan_model, config, 3), IsOk());
     {
       at::NoGradGuard no_grad;
       for (auto& [path, projection] : (*nan_model)->NamedProjections()) {
@@ -386,12 +387,12 @@ TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefus
       }
     }
     const std::string nan_adapter = dir_ + "/nan_adapter";
-    ASSERT_TRUE(SaveLoraAdapter(**nan_model, config, "test", nan_adapter).ok());
+    ASSERT_THAT(SaveLoraAdapter(**nan_model, config, "test", nan_adapter), IsOk());
     expect_refused(nan_adapter, "base", {"not finite"});
   }
   EXPECT_FALSE(ImportAdapter(*registry_, "base", adapter, "base").ok()) << "an adapter named like its base";
   auto models = registry_->ListModels();
-  ASSERT_TRUE(models.ok());
+  ASSERT_THAT(models, IsOk());
   EXPECT_EQ(models->size(), 2u) << "a refused adapter published something";
 
   // Through the CLI.
@@ -421,7 +422,7 @@ TEST(ImportTest, ArchFixtureWithAForeignTokenizerIsRefused) {
     fs::copy_file(tokenizer_dir + "/" + file, checkpoint + "/" + file);
   }
   auto registry = ModelRegistry::OpenLocal(dir + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto imported = ImportCheckpoint(**registry, "fixture", checkpoint);
   ASSERT_FALSE(imported.ok());
   EXPECT_NE(imported.status().message().find("vocab_size is 256"), std::string::npos) << imported.status();

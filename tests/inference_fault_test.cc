@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/lib/inference_client.h"
 #include "client/lib/trainer_client.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -117,7 +118,7 @@ TEST(SlowClientTest, UnaryCallsCompleteWhileAZeroWindowStreamAndFiveUnreadStream
   ServiceProcess inference_process;
   StartServingStack(dir, "slow", trainer_process, inference_process,
                     {"--stream-buffer-tokens", "32", "--stall-seconds", "2"});
-  ASSERT_TRUE(InferenceClient(inference_process.address()).GetModel().ok());
+  ASSERT_THAT(InferenceClient(inference_process.address()).GetModel(), IsOk());
   ASSERT_TRUE(HealthServing(inference_process.address()));
 
   constexpr int kCallsWhileHeld = 10;  // per unary client, after the streams are held
@@ -164,7 +165,7 @@ TEST(SlowClientTest, UnaryCallsCompleteWhileAZeroWindowStreamAndFiveUnreadStream
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   EXPECT_TRUE(HealthServing(inference_process.address()));
   auto after = InferenceClient(inference_process.address()).Generate(Query("show the disk usage", 8), 5.0);
-  EXPECT_TRUE(after.ok()) << after.status();
+  EXPECT_THAT(after, IsOk());
 
   // The drain deadline is 30 s; nothing is left to wait for.
   const auto sigterm = std::chrono::steady_clock::now();
@@ -286,7 +287,7 @@ TEST(SoakTest, MixedTrafficWithAliasMovesFailsNothingAndKeepsMemoryFlat) {
   for (int swap = 1; swap <= swaps; ++swap) {
     std::this_thread::sleep_for(std::chrono::seconds(3));
     const int64_t target = swap % 2 == 1 ? 2 : 1;
-    ASSERT_TRUE(trainer.SetAlias("soak", "production", target, "soak").ok());
+    ASSERT_THAT(trainer.SetAlias("soak", "production", target, "soak"), IsOk());
     for (int i = 0; i < 600; ++i) {
       auto model = observer.GetModel();
       if (model.ok() && model->version() == target) {

@@ -24,6 +24,7 @@
 #include "core/registry/registry.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -52,7 +53,7 @@ TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures
   TrainerClient trainer(trainer_process.address());
   InferenceClient client(inference_process.address());
   auto info = client.GetModel();
-  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_THAT(info, IsOk());
   EXPECT_EQ(info->name(), "bash");
   EXPECT_EQ(info->version(), 1);
   EXPECT_EQ(info->reference(), "bash@production");
@@ -65,7 +66,7 @@ TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures
   };
 
   auto unary = client.Generate(Query("count the lines of notes.txt", 12));
-  ASSERT_TRUE(unary.ok()) << unary.status();
+  ASSERT_THAT(unary, IsOk());
   account(*unary);
   const v1::Usage& usage = unary->usage();
   EXPECT_GT(usage.baseline_input_tokens(), 3 * usage.input_tokens()) << "the full prompt carries template + examples";
@@ -78,7 +79,7 @@ TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures
   std::string streamed;
   auto last = client.GenerateStream(Query("count the lines of notes.txt", 12),
                                     [&](const v1::GenerateResponse& chunk) { streamed += chunk.text(); });
-  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_THAT(last, IsOk());
   account(*last);
   EXPECT_EQ(streamed, unary->text()) << "greedy: the stream must spell the unary answer";
   EXPECT_EQ(last->finish_reason(), unary->finish_reason());
@@ -86,20 +87,20 @@ TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures
   v1::GenerateRequest full = Query("count the lines of notes.txt", 4);
   full.set_prompt_mode(v1::PROMPT_MODE_FULL);
   auto full_response = client.Generate(full);
-  ASSERT_TRUE(full_response.ok());
+  ASSERT_THAT(full_response, IsOk());
   account(*full_response);
   EXPECT_EQ(full_response->usage().input_tokens(), full_response->usage().baseline_input_tokens());
 
   // Bad requests: clear errors, and the service stays up.
-  EXPECT_EQ(client.Generate(Query("", 4)).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(client.Generate(Query("x", 5000)).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(client.Generate(Query(std::string(20000, 'a'), 4)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(client.Generate(Query("", 4)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(client.Generate(Query("x", 5000)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(client.Generate(Query(std::string(20000, 'a'), 4)), StatusIs(absl::StatusCode::kInvalidArgument));
   v1::GenerateRequest wrong_model = Query("x", 4);
   wrong_model.set_model("nope");
-  EXPECT_EQ(client.Generate(wrong_model).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(client.Generate(wrong_model), StatusIs(absl::StatusCode::kNotFound));
   v1::GenerateRequest bad_sampling = Query("x", 4);
   bad_sampling.set_temperature(-1);
-  EXPECT_EQ(client.Generate(bad_sampling).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(client.Generate(bad_sampling), StatusIs(absl::StatusCode::kInvalidArgument));
 
   // A second version, then the alias moves while four clients keep sending requests.
   ASSERT_EQ(Publish(trainer, "bash", 8), 2);
@@ -125,7 +126,7 @@ TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_TRUE(trainer.SetAlias("bash", "production", 2, "test").ok());
+  ASSERT_THAT(trainer.SetAlias("bash", "production", 2, "test"), IsOk());
   for (int i = 0; i < 200 && client.GetModel()->version() != 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -165,23 +166,23 @@ TEST(InferenceServiceTest, RealPrometheusScrapesCountersThatEqualTheResponses) {
   double net_saved_cost = 0;
   for (int i = 0; i < 5; ++i) {
     auto response = client.Generate(Query("show disk usage of folder " + std::to_string(i), 6));
-    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_THAT(response, IsOk());
     saved += response->usage().saved_input_tokens();
     cost += response->usage().cost_usd();
     net_saved_cost += response->usage().net_saved_cost_usd();
   }
   const int metrics_port = inference_process.LoggedNumber("metrics on port ");
   const std::string exposition = HttpGet(metrics_port, "/metrics");
-  ASSERT_TRUE(WriteFileAtomic(dir + "/metrics.txt", exposition).ok());
+  ASSERT_THAT(WriteFileAtomic(dir + "/metrics.txt", exposition), IsOk());
   const std::string promtool = "/usr/bin/promtool check metrics < " + dir + "/metrics.txt > " + dir + "/promtool.txt 2>&1";
   EXPECT_EQ(std::system(promtool.c_str()), 0);
   EXPECT_EQ(*ReadFile(dir + "/promtool.txt"), "") << "promtool reported problems";
 
   const int prometheus_port = FreePort();
-  ASSERT_TRUE(WriteFileAtomic(dir + "/prometheus.yml",
+  ASSERT_THAT(WriteFileAtomic(dir + "/prometheus.yml",
                               "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: inference\n"
                               "    static_configs: [{targets: ['127.0.0.1:" + std::to_string(metrics_port) + "']}]\n")
-                  .ok());
+                  , IsOk());
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -232,7 +233,7 @@ TEST(InferenceServiceTest, AThresholdAboveEveryConfidenceSendsEveryRequestToTheF
                                : client.GenerateStream(request, [&](const v1::GenerateResponse& chunk) {
                                    streamed += chunk.text();
                                  });
-    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_THAT(response, IsOk());
     EXPECT_EQ(response->answered_by(), "reference");
     const v1::Usage& usage = response->usage();
     EXPECT_GT(response->confidence().score(), 0.0);
@@ -249,7 +250,7 @@ TEST(InferenceServiceTest, AThresholdAboveEveryConfidenceSendsEveryRequestToTheF
     v1::GenerateRequest full = request;
     full.set_prompt_mode(v1::PROMPT_MODE_FULL);
     auto reference = client.Generate(full);
-    ASSERT_TRUE(reference.ok()) << reference.status();
+    ASSERT_THAT(reference, IsOk());
     EXPECT_EQ(reference->answered_by(), "model");
     EXPECT_EQ(reference->usage().fallback_input_tokens(), 0);
     if (i % 2 == 0) {
@@ -265,14 +266,14 @@ TEST(InferenceServiceTest, AThresholdAboveEveryConfidenceSendsEveryRequestToTheF
   v1::GenerateRequest confident = Query("list files in folder 0", 6);
   confident.set_min_confidence(0);
   auto direct = client.Generate(confident);
-  ASSERT_TRUE(direct.ok()) << direct.status();
+  ASSERT_THAT(direct, IsOk());
   EXPECT_EQ(direct->answered_by(), "model");
   EXPECT_EQ(direct->usage().net_saved_input_tokens(), direct->usage().saved_input_tokens());
   net_saved_tokens += direct->usage().net_saved_input_tokens();
   net_saved_cost += direct->usage().net_saved_cost_usd();
   confident.set_min_confidence(1.5);
   auto refused = client.Generate(confident);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(refused.status().message().find("min_confidence"), std::string::npos) << refused.status();
 
   const std::string exposition = HttpGet(inference_process.LoggedNumber("metrics on port "), "/metrics");
@@ -319,13 +320,13 @@ TEST(InferenceServiceTest, ShadowAtRateOneComparesEveryRequestAndItsCountersEqua
   for (int i = 0; i < requests; ++i) {
     const v1::GenerateRequest request = Query("find files named notes " + std::to_string(i), 6);
     auto live = client.Generate(request);
-    ASSERT_TRUE(live.ok()) << live.status();
+    ASSERT_THAT(live, IsOk());
     // What the shadow asked the reference, asked directly (greedy: the same answer; the full
     // prompt is never shadowed, it is the reference).
     v1::GenerateRequest full = request;
     full.set_prompt_mode(v1::PROMPT_MODE_FULL);
     auto reference = client.Generate(full);
-    ASSERT_TRUE(reference.ok()) << reference.status();
+    ASSERT_THAT(reference, IsOk());
     exact += ExactMatch(live->text(), reference->text()) ? 1 : 0;
     cost += reference->usage().cost_usd();
     // One at a time, so the bounded backlog never has to drop one.
@@ -334,7 +335,7 @@ TEST(InferenceServiceTest, ShadowAtRateOneComparesEveryRequestAndItsCountersEqua
   // A request's own `shadow: false` wins over the rate.
   v1::GenerateRequest unshadowed = Query("find files named notes 0", 6);
   unshadowed.set_shadow(false);
-  ASSERT_TRUE(client.Generate(unshadowed).ok());
+  ASSERT_THAT(client.Generate(unshadowed), IsOk());
 
   const std::string exposition = HttpGet(port, "/metrics");
   EXPECT_EQ(SumOf(exposition, "promptintern_shadow_requests_total"), requests);
@@ -362,7 +363,7 @@ TEST(InferenceServiceTest, AQueueFillingLoadShedsShadowWorkCountedWhileLiveReque
       InferenceClient client(inference_process.address());
       for (int i = 0; i < per_client; ++i) {
         auto response = client.Generate(Query("copy file " + std::to_string(c * per_client + i), 6));
-        EXPECT_TRUE(response.ok()) << response.status();
+        EXPECT_THAT(response, IsOk());
         answered += response.ok();
       }
     });
@@ -392,16 +393,16 @@ TEST(InferenceServiceTest, CorruptedNewVersionLeavesTheOldOneServing) {
   TrainerClient trainer(trainer_process.address());
   ASSERT_EQ(Publish(trainer, "guarded", 4), 2);
   auto registry = ModelRegistry::OpenLocal(dir + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto directory = (*registry)->Materialize("guarded", 2);
-  ASSERT_TRUE(directory.ok());
+  ASSERT_THAT(directory, IsOk());
   const std::string weights = *directory + "/model.safetensors";
   std::string bytes = *ReadFile(weights);
   bytes[bytes.size() - 3] ^= 0x40;
-  ASSERT_TRUE(WriteFileAtomic(weights, bytes).ok());
+  ASSERT_THAT(WriteFileAtomic(weights, bytes), IsOk());
   // The registry refuses to move an alias onto it; the inference service must also survive an
   // alias that already points at a version whose files rotted afterwards (written directly here).
-  EXPECT_EQ(trainer.SetAlias("guarded", "production", 2, "test").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(trainer.SetAlias("guarded", "production", 2, "test"), StatusIs(absl::StatusCode::kDataLoss));
   AliasMove rotted_move;
   rotted_move.sequence = 2;
   rotted_move.alias = "production";
@@ -424,7 +425,7 @@ TEST(InferenceServiceTest, CorruptedNewVersionLeavesTheOldOneServing) {
   EXPECT_GT(failures, 0);
   EXPECT_EQ(client.GetModel()->version(), 1);
   auto response = client.Generate(Query("list files", 4));
-  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_THAT(response, IsOk());
   EXPECT_EQ(response->model_version(), 1);
   EXPECT_NE(ReadFile(dir + "/inference.log")->find("model.safetensors"), std::string::npos)
       << "the log names the corrupted file";
@@ -441,8 +442,8 @@ TEST(InferenceServiceTest, UnknownModelLeavesTheServiceNotServingButAlive) {
                                       dir + "/inference.log"));
   InferenceClient client(inference_process.address());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(client.GetModel().status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(client.Generate(Query("x", 4)).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(client.GetModel(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(client.Generate(Query("x", 4)), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_FALSE(HealthServing(inference_process.address()));
   EXPECT_TRUE(HealthServing(inference_process.address(), "liveness"));
 }
@@ -458,7 +459,7 @@ TEST(InferenceServiceTest, InvalidUtf8AndUnknownPromptModeAreRefusedAndCountedUn
   InferenceClient client(inference_process.address());
 
   auto bad_query = client.Generate(Query("ls \xff\xfe", 4));
-  EXPECT_EQ(bad_query.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_query, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(bad_query.status().message(), "query is not valid UTF-8 (byte 0xFF at offset 3)");
   v1::GenerateRequest bad_stop = Query("list files", 4);
   bad_stop.add_stop("\n");
@@ -468,20 +469,19 @@ TEST(InferenceServiceTest, InvalidUtf8AndUnknownPromptModeAreRefusedAndCountedUn
   bad_model.set_model("text\xed\xa0\x80");  // a UTF-16 surrogate
   EXPECT_EQ(client.Generate(bad_model).status().message(), "model is not valid UTF-8 (byte 0xED at offset 4)");
   std::string streamed;
-  EXPECT_EQ(client.GenerateStream(Query("\xc0\xaf", 4), [&](const v1::GenerateResponse& chunk) { streamed += chunk.text(); })
+  EXPECT_THAT(client.GenerateStream(Query("\xc0\xaf", 4), [&](const v1::GenerateResponse& chunk) { streamed += chunk.text(); })
                 .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+                , StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(streamed, "");
 
   v1::GenerateRequest bad_mode = Query("list files", 4);
   bad_mode.set_prompt_mode(static_cast<v1::PromptMode>(7));
   auto refused = client.Generate(bad_mode);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(refused.status().message(), "prompt_mode: 7 is not a PromptMode");
 
   auto unicode = client.Generate(Query("liste les fichiers de ~/café — 日本", 4));
-  EXPECT_TRUE(unicode.ok()) << unicode.status();
+  EXPECT_THAT(unicode, IsOk());
 
   const std::string metrics = HttpGet(inference_process.LoggedNumber("metrics on port "), "/metrics");
   EXPECT_EQ(SumWhere(metrics, "promptintern_requests_total", {"code=\"INVALID_ARGUMENT\"", "mode=\"query_only\""}), 4)
@@ -502,7 +502,7 @@ TEST(InferenceServiceTest, RequestsThatRunOutOfTimeAreCountedAsDeadlineExceeded)
   std::vector<std::unique_ptr<InferenceClient>> connected;
   for (int i = 0; i < kClients; ++i) {
     connected.push_back(std::make_unique<InferenceClient>(inference_process.address()));
-    ASSERT_TRUE(connected.back()->GetModel().ok());  // the channel is up before the clock starts
+    ASSERT_THAT(connected.back()->GetModel(), IsOk());  // the channel is up before the clock starts
   }
   std::atomic<int> client_deadlines{0};
   std::vector<std::thread> clients;
@@ -547,24 +547,24 @@ TEST(InferenceServiceTest, AFailingReloadIsLoggedOnceAndRetriedWithBackoff) {
   // Version 2's files are intact as stored (SetAlias verifies them, so the alias may move onto
   // it), but its weights are cut short: it cannot load.
   auto registry = ModelRegistry::OpenLocal(dir + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto first = (*registry)->Open("flaky@1");
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   const std::string broken = dir + "/broken";
-  ASSERT_TRUE(MakeDirectories(broken).ok());
+  ASSERT_THAT(MakeDirectories(broken), IsOk());
   for (const ManifestFile& file : first->manifest.files) {
     std::string bytes = *ReadFile(JoinPath(first->directory, file.name));
     if (file.name == "model.safetensors") bytes.resize(bytes.size() / 2);
-    ASSERT_TRUE(WriteFileAtomic(JoinPath(broken, file.name), bytes).ok());
+    ASSERT_THAT(WriteFileAtomic(JoinPath(broken, file.name), bytes), IsOk());
   }
   ManifestInfo info;
   info.base_model = "cut short";
   info.tokenizer = first->manifest.tokenizer;
   auto published = (*registry)->Publish("flaky", broken, info);
-  ASSERT_TRUE(published.ok()) << published.status();
+  ASSERT_THAT(published, IsOk());
   ASSERT_EQ(published->version, 2);
   ASSERT_EQ(Publish(trainer, "flaky", 4), 3);
-  ASSERT_TRUE(trainer.SetAlias("flaky", "production", 2, "test").ok());
+  ASSERT_THAT(trainer.SetAlias("flaky", "production", 2, "test"), IsOk());
 
   // 3 s at a 0.2 s poll: 15 polls; with backoff, attempts at about 0, 0.2, 0.6, 1.4 and 3.0 s.
   std::this_thread::sleep_for(std::chrono::seconds(3));
@@ -581,7 +581,7 @@ TEST(InferenceServiceTest, AFailingReloadIsLoggedOnceAndRetriedWithBackoff) {
   EXPECT_EQ(lines, 1u) << log;
 
   InferenceClient client(inference_process.address());
-  ASSERT_TRUE(trainer.SetAlias("flaky", "production", 3, "test").ok());
+  ASSERT_THAT(trainer.SetAlias("flaky", "production", 3, "test"), IsOk());
   for (int i = 0; i < 100 && client.GetModel()->version() != 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -625,9 +625,9 @@ TEST(InferenceServiceTest, SigkillUnderLoadLeavesTheRegistryUntouchedAndARestart
   InferenceClient client(restarted.address());
   for (int i = 0; i < 300 && !client.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   auto unary = client.Generate(Query("show the size of folder logs", 8));
-  EXPECT_TRUE(unary.ok()) << unary.status();
+  EXPECT_THAT(unary, IsOk());
   auto streamed = client.GenerateStream(Query("show the size of folder logs", 8), [](const v1::GenerateResponse&) {});
-  EXPECT_TRUE(streamed.ok()) << streamed.status();
+  EXPECT_THAT(streamed, IsOk());
   EXPECT_EQ(TreeDigest(dir + "/registry"), before);
 }
 
@@ -653,9 +653,9 @@ TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesTh
   ServiceProcess inference_process;
   StartServingStack(dir, "bash", trainer_process, inference_process, {"--max-adapters", "2"});
   auto registry = ModelRegistry::OpenLocal(dir + "/registry");
-  ASSERT_TRUE(registry.ok()) << registry.status();
+  ASSERT_THAT(registry, IsOk());
   auto base_version = (*registry)->Open("bash@1");
-  ASSERT_TRUE(base_version.ok()) << base_version.status();
+  ASSERT_THAT(base_version, IsOk());
   const std::string base_directory = base_version->directory;
 
   const std::vector<std::vector<std::string>> targets = {
@@ -663,11 +663,11 @@ TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesTh
   const std::vector<std::string> names = {"bash-a", "bash-b", "bash-c"};
   for (size_t i = 0; i < names.size(); ++i) {
     auto model = LoadModel(base_directory);
-    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_THAT(model, IsOk());
     const std::string adapter = SaveRandomAdapter(**model, 500 + i, targets[i]);
     ASSERT_FALSE(adapter.empty());
     auto published = PublishAdapter(**registry, names[i], adapter, base_directory, "bash", 1);
-    ASSERT_TRUE(published.ok()) << published.status();
+    ASSERT_THAT(published, IsOk());
   }
 
   InferenceClient client(inference_process.address());
@@ -716,7 +716,7 @@ TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesTh
 
   // At most two adapters stay loaded; the base is always listed first.
   auto listed = client.ListModels();
-  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 3u);
   EXPECT_EQ((*listed)[0].name(), "bash");
   EXPECT_TRUE((*listed)[0].adapter_of().empty());
@@ -725,7 +725,7 @@ TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesTh
     EXPECT_EQ((*listed)[i].adapter_of_version(), 1);
   }
   auto info = client.GetModel("bash-a");
-  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_THAT(info, IsOk());
   EXPECT_EQ(info->adapter_of(), "bash");
   EXPECT_GT(info->template_tokens(), 0);
 
@@ -738,7 +738,7 @@ TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesTh
     auto model = LoadModel(base_directory);
     auto published = PublishAdapter(**registry, "for-v2", SaveRandomAdapter(**model, 600, {"q_proj"}), base_directory,
                                     "bash", 2);
-    ASSERT_TRUE(published.ok()) << published.status();
+    ASSERT_THAT(published, IsOk());
   }
   {
     ModelConfig wider = (*LoadModel(base_directory))->config();
@@ -746,7 +746,7 @@ TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesTh
     auto other = MakeRandomModel(7, wider);
     auto published = PublishAdapter(**registry, "wrong-shape", SaveRandomAdapter(*other, 601, {"up_proj"}),
                                     base_directory, "bash", 1);
-    ASSERT_TRUE(published.ok()) << published.status();
+    ASSERT_THAT(published, IsOk());
   }
   ASSERT_TRUE((*registry)->Publish("standalone", base_directory, copy).ok());
   const std::vector<std::pair<std::string, std::string>> refusals = {
@@ -759,10 +759,10 @@ TEST(InferenceServiceTest, ServesManyAdaptersOfOneBaseInOneBatchAndRefusesOnesTh
     SCOPED_TRACE(model);
     auto refused = ask(model, 0);
     ASSERT_FALSE(refused.ok());
-    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition));
     EXPECT_NE(std::string(refused.status().message()).find(reason), std::string::npos) << refused.status();
   }
-  EXPECT_EQ(ask("ghost", 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(ask("ghost", 0), StatusIs(absl::StatusCode::kNotFound));
   for (const std::string& model : models) {
     auto response = ask(model, 0);
     ASSERT_TRUE(response.ok()) << model << ": " << response.status();

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -16,7 +17,7 @@ using ::promptintern::testing::MakeTempDir;
 using ::promptintern::testing::TinyJobYaml;
 
 JobRecord WaitForEnd(JobManager& jobs, const std::string& id) {
-  EXPECT_TRUE(jobs.Watch(id, [](const JobEvent&) { return true; }, nullptr).ok());
+  EXPECT_THAT(jobs.Watch(id, [](const JobEvent&) { return true; }, nullptr), IsOk());
   return *jobs.Get(id);
 }
 
@@ -29,16 +30,16 @@ TEST(JobManagerTest, AnExceptionFailsItsJobAndTheWorkerRunsTheNext) {
     if (publishes.fetch_add(1) == 0) throw std::runtime_error("the registry client blew up");
     return PublishedVersion{spec.name, 1};
   });
-  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  ASSERT_THAT(jobs, IsOk());
   auto first = (*jobs)->Submit(TinyJobYaml("throws", 4), "");
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   const JobRecord failed = WaitForEnd(**jobs, first->id);
   EXPECT_EQ(failed.state, JobState::kFailed);
   EXPECT_NE(failed.error.find("publishing failed with an exception: the registry client blew up"), std::string::npos)
       << failed.error;
 
   auto second = (*jobs)->Submit(TinyJobYaml("after", 4), "");
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(second, IsOk());
   EXPECT_EQ(WaitForEnd(**jobs, second->id).state, JobState::kSucceeded);
   EXPECT_TRUE((*jobs)->Shutdown());
 
@@ -47,7 +48,7 @@ TEST(JobManagerTest, AnExceptionFailsItsJobAndTheWorkerRunsTheNext) {
   auto restarted = JobManager::Start(options, [](const JobRecord&, const JobSpec& spec, const PipelineReport&) {
     return absl::StatusOr<PublishedVersion>(PublishedVersion{spec.name, 1});
   });
-  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  ASSERT_THAT(restarted, IsOk());
   EXPECT_EQ((*restarted)->Get(first->id)->state, JobState::kFailed);
   EXPECT_EQ((*restarted)->Get(second->id)->state, JobState::kSucceeded);
 }
@@ -57,7 +58,7 @@ TEST(JobManagerTest, TrainerThreadsAreBoundedByTheCores) {
   options.data_dir = MakeTempDir("JobManagerThreads");
   options.default_threads = options.spec_options.machine.cores + 1;
   auto jobs = JobManager::Start(options, nullptr);
-  EXPECT_EQ(jobs.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(jobs, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(std::string(jobs.status().message()).find("threads:"), std::string::npos) << jobs.status();
 }
 

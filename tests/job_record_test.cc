@@ -1,6 +1,7 @@
 // job.json and events.jsonl: every field round-trips through its one writer and reader, and any
 // damage the reader meets is a status naming the field or line, never an exception.
 #include "core/jobs/job_record.h"
+#include "tests/status_matchers.h"
 
 #include <gtest/gtest.h>
 
@@ -57,7 +58,7 @@ JobEvent SampleEvent(int64_t sequence) {
 TEST(JobRecordTest, RecordRoundTripsEveryField) {
   const JobRecord record = SampleRecord();
   const absl::StatusOr<JobRecord> parsed = ParseJobRecord(SerializeJobRecord(record));
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_EQ(parsed->id, record.id);
   EXPECT_EQ(parsed->name, record.name);
   EXPECT_EQ(parsed->state, record.state);
@@ -89,7 +90,7 @@ TEST(JobRecordTest, EventRoundTripsEveryFieldAndKind) {
   ASSERT_EQ(line.back(), '\n');
   EXPECT_EQ(line.find('\n'), line.size() - 1) << "one event is one line";
   const absl::StatusOr<JobEvent> parsed = ParseJobEvent(line.substr(0, line.size() - 1));
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_EQ(parsed->sequence, event.sequence);
   EXPECT_EQ(parsed->kind, event.kind);
   EXPECT_EQ(parsed->unix_ms, event.unix_ms);
@@ -123,7 +124,7 @@ TEST(JobRecordTest, NonFiniteNumbersAndBrokenUtf8AreWrittenAndReadBack) {
   record.loss = std::nan("");
   record.error = "template.txt is not valid UTF-8: \xff\xfe here";
   const absl::StatusOr<JobRecord> parsed = ParseJobRecord(SerializeJobRecord(record));
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_TRUE(std::isnan(parsed->loss));
   EXPECT_NE(parsed->error.find("template.txt is not valid UTF-8"), std::string::npos);
   EXPECT_NE(parsed->error.find("\xef\xbf\xbd"), std::string::npos) << "U+FFFD replaces the broken bytes";
@@ -133,7 +134,7 @@ TEST(JobRecordTest, NonFiniteNumbersAndBrokenUtf8AreWrittenAndReadBack) {
   event.pipeline.metrics["bleu"] = std::nan("");
   const std::string line = SerializeJobEvent(event);
   const absl::StatusOr<JobEvent> parsed_event = ParseJobEvent(line.substr(0, line.size() - 1));
-  ASSERT_TRUE(parsed_event.ok()) << parsed_event.status();
+  ASSERT_THAT(parsed_event, IsOk());
   EXPECT_TRUE(std::isnan(parsed_event->pipeline.loss));
   EXPECT_TRUE(std::isnan(parsed_event->pipeline.metrics.at("bleu")));
 }
@@ -163,13 +164,13 @@ TEST(JobRecordTest, DamagedRecordsAreDataLossNamingTheField) {
   for (const Case& c : cases) {
     const absl::StatusOr<JobRecord> parsed = ParseJobRecord(c.text);
     ASSERT_FALSE(parsed.ok()) << c.text;
-    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << c.text;
+    EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kDataLoss)) << c.text;
     EXPECT_NE(std::string(parsed.status().message()).find(c.expected), std::string::npos)
         << c.text << " -> " << parsed.status();
   }
   // Missing optional fields take their defaults; unknown ones are ignored.
   const absl::StatusOr<JobRecord> minimal = ParseJobRecord(R"({"id": "job-1", "state": "queued", "future": 1})");
-  ASSERT_TRUE(minimal.ok()) << minimal.status();
+  ASSERT_THAT(minimal, IsOk());
   EXPECT_EQ(minimal->step, 0);
   EXPECT_EQ(minimal->unfinished_runs, 0);
 }
@@ -180,7 +181,7 @@ TEST(JobRecordTest, DamagedEventsAreDataLossNamingTheField) {
                                  R"({"kind": "progress", "metrics": {"bleu": "high"}})", R"("progress")"}) {
     const absl::StatusOr<JobEvent> parsed = ParseJobEvent(line);
     ASSERT_FALSE(parsed.ok()) << line;
-    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kDataLoss) << line;
+    EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kDataLoss)) << line;
   }
   EXPECT_NE(std::string(ParseJobEvent(R"({"kind": 7})").status().message()).find("\"kind\""), std::string::npos);
 }
@@ -191,7 +192,7 @@ TEST(JobRecordTest, EventLogStopsAtDamageAndDropsATornLastLine) {
   const size_t whole = text.size();
   {
     const JobEventLog log = ParseJobEventLog(text);
-    EXPECT_TRUE(log.damage.ok()) << log.damage;
+    EXPECT_THAT(log.damage, IsOk());
     EXPECT_EQ(log.events.size(), 3u);
     EXPECT_EQ(log.valid_bytes, whole);
   }
@@ -199,20 +200,20 @@ TEST(JobRecordTest, EventLogStopsAtDamageAndDropsATornLastLine) {
     // A crash cut the fourth append short: not damage, just not there.
     const std::string fourth = SerializeJobEvent(SampleEvent(3));
     const JobEventLog log = ParseJobEventLog(text + fourth.substr(0, fourth.size() / 2));
-    EXPECT_TRUE(log.damage.ok()) << log.damage;
+    EXPECT_THAT(log.damage, IsOk());
     EXPECT_EQ(log.events.size(), 3u);
     EXPECT_EQ(log.valid_bytes, whole);
   }
   {
     const JobEventLog log = ParseJobEventLog(text + "{\"kind\": 7}\n" + SerializeJobEvent(SampleEvent(4)));
-    EXPECT_EQ(log.damage.code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(log.damage, StatusIs(absl::StatusCode::kDataLoss));
     EXPECT_NE(std::string(log.damage.message()).find("line 4"), std::string::npos) << log.damage;
     EXPECT_EQ(log.events.size(), 3u) << "the events before the damage are kept";
     EXPECT_EQ(log.valid_bytes, whole);
   }
   {
     const JobEventLog log = ParseJobEventLog(text + SerializeJobEvent(SampleEvent(7)));
-    EXPECT_EQ(log.damage.code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(log.damage, StatusIs(absl::StatusCode::kDataLoss));
     EXPECT_NE(std::string(log.damage.message()).find("sequence 7, expected 3"), std::string::npos) << log.damage;
   }
 }

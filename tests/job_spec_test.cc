@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "core/schedule/stage_schedule.h"
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -201,7 +202,7 @@ TEST(JobSpecTest, LayoutExampleParsesWithExpectedValues) {
   TempDir dir;
   dir.Write("path/to/text.txt", "one document\nanother\n");
   absl::StatusOr<JobSpec> spec = ParseJobSpec(kLayoutExample, dir.path());
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
 
   EXPECT_EQ(spec->name, "demo");
   EXPECT_EQ(spec->seed, 1u);
@@ -257,7 +258,7 @@ TEST(JobSpecTest, LayoutExampleParsesWithExpectedValues) {
 TEST(JobSpecTest, MinimalFileTakesEveryDefault) {
   TempDir dir;
   absl::StatusOr<JobSpec> spec = ParseJobSpec("name: minimal\n", dir.path());
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
 
   JobSpec expected;
   expected.name = "minimal";
@@ -269,7 +270,7 @@ TEST(JobSpecTest, MinimalFileTakesEveryDefault) {
 TEST(JobSpecTest, NullSectionsMeanDefaults) {
   TempDir dir;
   absl::StatusOr<JobSpec> spec = ParseJobSpec("model:\n  scratch:\ntraining:\neval:\n", dir.path());
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   EXPECT_TRUE(spec->model.from_scratch);
   EXPECT_EQ(spec->name, JobSpec().name);
   EXPECT_EQ(spec->training.steps, TrainingSpec().steps);
@@ -291,7 +292,7 @@ TEST_P(MalformedJobTest, FailsNamingTheField) {
   const MalformedCase& test_case = GetParam();
   absl::StatusOr<JobSpec> spec = ParseJobSpec(test_case.yaml, dir.path());
   ASSERT_FALSE(spec.ok()) << "parsed although malformed:\n" << test_case.yaml;
-  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << spec.status();
+  EXPECT_THAT(spec, StatusIs(absl::StatusCode::kInvalidArgument)) << spec.status();
   for (const std::string& part : test_case.expected_parts) {
     EXPECT_NE(spec.status().message().find(part), absl::string_view::npos)
         << "missing \"" << part << "\" in: " << spec.status().message();
@@ -521,7 +522,7 @@ compression: {scorer: models/scorer}
 output: {dir: out/run1}
 )yaml");
   absl::StatusOr<JobSpec> spec = ParseJobSpec(yaml, dir.path());
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   EXPECT_FALSE(spec->model.from_scratch);
   EXPECT_EQ(spec->model.base, dir.Join("models/base"));
   EXPECT_EQ(spec->model.finetune, "lora");
@@ -548,7 +549,7 @@ TEST(JobSpecTest, LoadJobSpecResolvesAgainstTheFilesDirectory) {
                 "name: loaded\ntask:\n  source: jsonl\n  jsonl: {train: data/train.jsonl, "
                 "validation: data/dev.jsonl}\n");
   absl::StatusOr<JobSpec> spec = LoadJobSpec(job_path);
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   EXPECT_EQ(spec->task.train_path, dir.Join("jobs/data/train.jsonl"));
   EXPECT_EQ(spec->output_dir, dir.Join("jobs/runs/job"));
 }
@@ -567,13 +568,13 @@ TEST(JobSpecTest, LoadJobSpecPrefixesErrorsWithThePath) {
 TEST(JobSpecTest, TemplateVariants) {
   TempDir dir;
   absl::StatusOr<JobSpec> none = ParseJobSpec("task:\n  template: {builtin: none}\n", dir.path());
-  ASSERT_TRUE(none.ok()) << none.status();
+  ASSERT_THAT(none, IsOk());
   EXPECT_EQ(none->task.template_builtin, "none");
   EXPECT_EQ(none->task.instruction, "");
 
   absl::StatusOr<JobSpec> inline_text = ParseJobSpec(
       "task:\n  template:\n    instruction: |\n      Answer with one command.\n", dir.path());
-  ASSERT_TRUE(inline_text.ok()) << inline_text.status();
+  ASSERT_THAT(inline_text, IsOk());
   EXPECT_EQ(inline_text->task.template_builtin, "");
   EXPECT_EQ(inline_text->task.instruction, "Answer with one command.\n");
   EXPECT_EQ(inline_text->task.document, "");
@@ -584,9 +585,9 @@ TEST(JobSpecTest, ExplicitStagesDefaultToListLength) {
   TempDir dir;
   absl::StatusOr<JobSpec> spec =
       ParseJobSpec("schedule: {keep_ratios: [1, 0.5, 0], num_examples: [4, 2, 0]}\n", dir.path());
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   EXPECT_EQ(spec->schedule.num_stages, 3);
-  ASSERT_TRUE(BuildStages(spec->schedule, spec->training.steps).ok());
+  ASSERT_THAT(BuildStages(spec->schedule, spec->training.steps), IsOk());
 }
 
 TEST(JobSpecTest, NonExplicitScheduleRoundTrips) {
@@ -595,7 +596,7 @@ TEST(JobSpecTest, NonExplicitScheduleRoundTrips) {
       "schedule: {kind: inverse_exponential, max_examples: 8, alpha: 2.5, "
       "step_shares: [0.1, 0.2, 0.3, 0.4]}\n",
       dir.path());
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   EXPECT_EQ(spec->schedule.kind, ScheduleKind::kInverseExponential);
   EXPECT_EQ(spec->schedule.num_stages, 4);  // taken from step_shares
   EXPECT_EQ(spec->schedule.max_examples, 8);
@@ -606,20 +607,20 @@ TEST(JobSpecTest, LayoutExampleRoundTrips) {
   TempDir dir;
   dir.Write("path/to/text.txt", "corpus\n");
   absl::StatusOr<JobSpec> spec = ParseJobSpec(kLayoutExample, dir.path());
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   ExpectRoundTrip(*spec);
 }
 
 TEST(JobSpecTest, PromoteSectionParsesAndRoundTrips) {
   TempDir dir;
   absl::StatusOr<JobSpec> absent = ParseJobSpec("name: x\n", dir.path());
-  ASSERT_TRUE(absent.ok()) << absent.status();
+  ASSERT_THAT(absent, IsOk());
   EXPECT_FALSE(absent->promote.enabled);
   for (const std::string& reference : {"full_prompt", "bash@3", "bash@production"}) {
     absl::StatusOr<JobSpec> spec = ParseJobSpec(
         absl::StrCat("promote: {alias: production, reference: \"", reference, "\", metric: bleu, max_drop: -2.5}\n"),
         dir.path());
-    ASSERT_TRUE(spec.ok()) << spec.status();
+    ASSERT_THAT(spec, IsOk());
     EXPECT_TRUE(spec->promote.enabled);
     EXPECT_EQ(spec->promote.alias, "production");
     EXPECT_EQ(spec->promote.reference, reference);
@@ -628,7 +629,7 @@ TEST(JobSpecTest, PromoteSectionParsesAndRoundTrips) {
     ExpectRoundTrip(*spec);
   }
   absl::StatusOr<JobSpec> defaults = ParseJobSpec("promote: {alias: staging}\n", dir.path());
-  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  ASSERT_THAT(defaults, IsOk());
   EXPECT_EQ(defaults->promote.reference, "full_prompt");
   EXPECT_EQ(defaults->promote.metric, "exact_match");
   EXPECT_EQ(defaults->promote.max_drop, 0.0);
@@ -636,14 +637,14 @@ TEST(JobSpecTest, PromoteSectionParsesAndRoundTrips) {
   absl::StatusOr<JobSpec> on_base =
       ParseJobSpec(absl::StrCat("model: {base: ", base, "}\npromote: {alias: production, reference: base}\n"),
                    dir.path());
-  ASSERT_TRUE(on_base.ok()) << on_base.status();
+  ASSERT_THAT(on_base, IsOk());
   EXPECT_EQ(on_base->promote.reference, "base");
 }
 
 TEST(JobSpecTest, AwkwardValuesRoundTrip) {
   TempDir dir;
   absl::StatusOr<JobSpec> parsed = ParseJobSpec("name: awkward\n", dir.path());
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   JobSpec spec = *parsed;
   spec.seed = 18446744073709551615u;  // the largest seed
   spec.task.name = "null";            // a word YAML would otherwise read as null
@@ -665,7 +666,7 @@ TEST(JobSpecTest, DemoJobParses) {
 #else
   const std::string demo = std::string(PROMPTINTERN_SOURCE_DIR) + "/examples/jobs/demo.yaml";
   absl::StatusOr<JobSpec> spec = LoadJobSpec(demo);
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   EXPECT_EQ(spec->name, "demo");
   EXPECT_EQ(spec->task.source, "synthetic");
   EXPECT_TRUE(spec->model.from_scratch);
@@ -676,7 +677,7 @@ TEST(JobSpecTest, DemoJobParses) {
   EXPECT_EQ(spec->eval.modes,
             (std::vector<std::string>{"query_only", "full_prompt", "compressed"}));
   auto stages = BuildStages(spec->schedule, spec->training.steps);
-  ASSERT_TRUE(stages.ok());
+  ASSERT_THAT(stages, IsOk());
   EXPECT_EQ(stages->back().keep_ratio, 0.0);
   EXPECT_EQ(stages->back().num_examples, 0);
   EXPECT_EQ(fs::path(spec->output_dir).filename(), "demo");
@@ -695,7 +696,7 @@ TEST(JobSpecTest, Nl2BashResultJobsParse) {
   int parsed = 0;
   for (const auto& entry : fs::directory_iterator(jobs)) {
     absl::StatusOr<JobSpec> spec = LoadJobSpec(entry.path().string());
-    ASSERT_TRUE(spec.ok()) << spec.status();
+    ASSERT_THAT(spec, IsOk());
     EXPECT_EQ(spec->task.source, "jsonl");
     ++parsed;
   }
@@ -741,14 +742,14 @@ TEST(JobSpecTest, ValuesBeyondTheMachineAreRefusedNamingTheField) {
   for (const Case& c : cases) {
     absl::StatusOr<JobSpec> spec = ParseJobSpec(c.yaml, dir.path(), SmallMachine());
     ASSERT_FALSE(spec.ok()) << c.yaml;
-    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    EXPECT_THAT(spec, StatusIs(absl::StatusCode::kInvalidArgument)) << c.yaml;
     const std::string message(spec.status().message());
     EXPECT_EQ(message.rfind(c.field, 0), 0u) << c.yaml << " -> " << message;
     EXPECT_NE(message.find(c.detail), std::string::npos) << c.yaml << " -> " << message;
   }
   // The defaults and the tiny test job fit.
-  EXPECT_TRUE(ParseJobSpec("name: defaults\n", dir.path(), SmallMachine()).ok());
-  EXPECT_TRUE(ParseJobSpec("threads: 4\n", dir.path(), SmallMachine()).ok());
+  EXPECT_THAT(ParseJobSpec("name: defaults\n", dir.path(), SmallMachine()), IsOk());
+  EXPECT_THAT(ParseJobSpec("threads: 4\n", dir.path(), SmallMachine()), IsOk());
 }
 
 TEST(JobSpecTest, FilesMustBeRegularBoundedUtf8Text) {
@@ -776,7 +777,7 @@ TEST(JobSpecTest, FilesMustBeRegularBoundedUtf8Text) {
   for (const Case& c : cases) {
     absl::StatusOr<JobSpec> spec = ParseJobSpec(c.yaml, dir.path());
     ASSERT_FALSE(spec.ok()) << c.yaml;
-    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    EXPECT_THAT(spec, StatusIs(absl::StatusCode::kInvalidArgument)) << c.yaml;
     EXPECT_NE(spec.status().message().find(c.expected), absl::string_view::npos) << c.yaml << " -> " << spec.status();
   }
   JobSpecOptions small_inputs;
@@ -807,7 +808,7 @@ TEST(JobSpecTest, AllowedRootsConfineEveryPathAJobNames) {
 
   absl::StatusOr<JobSpec> inside =
       ParseJobSpec("task:\n  template: {instruction_file: instruction.txt}\n", base, confined);
-  ASSERT_TRUE(inside.ok()) << inside.status();
+  ASSERT_THAT(inside, IsOk());
   EXPECT_EQ(inside->task.instruction, "Answer with one command.\n");
 
   struct Case {
@@ -831,7 +832,7 @@ TEST(JobSpecTest, AllowedRootsConfineEveryPathAJobNames) {
   for (const Case& c : cases) {
     absl::StatusOr<JobSpec> spec = ParseJobSpec(c.yaml, base, confined);
     ASSERT_FALSE(spec.ok()) << c.yaml;
-    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    EXPECT_THAT(spec, StatusIs(absl::StatusCode::kInvalidArgument)) << c.yaml;
     const std::string message(spec.status().message());
     EXPECT_EQ(message.rfind(c.field + ": ", 0), 0u) << c.yaml << " -> " << message;
     EXPECT_NE(message.find("outside the trainer's allowed paths"), std::string::npos) << c.yaml << " -> " << message;
@@ -839,10 +840,10 @@ TEST(JobSpecTest, AllowedRootsConfineEveryPathAJobNames) {
   }
   // output.dir is the service's to choose: not checked, so not probed ("exists and is not a
   // directory" would tell that the file exists).
-  EXPECT_TRUE(ParseJobSpec("output: {dir: ../outside/secret.txt}\n", base, confined).ok());
+  EXPECT_THAT(ParseJobSpec("output: {dir: ../outside/secret.txt}\n", base, confined), IsOk());
   // The CLI reads what its user names.
   absl::StatusOr<JobSpec> local = ParseJobSpec("task:\n  template: {instruction_file: link.txt}\n", base);
-  ASSERT_TRUE(local.ok()) << local.status();
+  ASSERT_THAT(local, IsOk());
   EXPECT_EQ(local->task.instruction, "the server's secret\n");
 }
 

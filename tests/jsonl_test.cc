@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/util/file.h"
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -28,7 +29,7 @@ std::string TempPath(const std::string& name) {
 
 std::string WriteRaw(const std::string& name, const std::string& content) {
   const std::string path = TempPath(name);
-  EXPECT_TRUE(WriteFileAtomic(path, content).ok());
+  EXPECT_THAT(WriteFileAtomic(path, content), IsOk());
   return path;
 }
 
@@ -61,22 +62,22 @@ TEST(JsonlTest, RoundTripPreservesTextExactly) {
       {"Unicode: caf\xC3\xA9 \xE2\x86\x92 \xF0\x9F\x99\x82", ""},
   };
   const std::string path = TempPath("round_trip.jsonl");
-  ASSERT_TRUE(WriteJsonlExamples(path, examples, Nl2BashFields()).ok());
+  ASSERT_THAT(WriteJsonlExamples(path, examples, Nl2BashFields()), IsOk());
   const absl::StatusOr<std::vector<Example>> loaded = LoadJsonlExamples(path, Nl2BashFields());
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_THAT(loaded, IsOk());
   EXPECT_EQ(*loaded, examples);
 
   // One object per line, query field first, so the file is readable and greppable.
   const absl::StatusOr<std::string> raw = ReadFile(path);
-  ASSERT_TRUE(raw.ok());
+  ASSERT_THAT(raw, IsOk());
   EXPECT_EQ(raw->rfind("{\"nl\":\"List all files\",\"bash\":\"ls -la\"}\n", 0), 0u) << *raw;
 }
 
 TEST(JsonlTest, WritingEmptyListGivesEmptyFile) {
   const std::string path = TempPath("empty.jsonl");
-  ASSERT_TRUE(WriteJsonlExamples(path, {}, MbppFields()).ok());
+  ASSERT_THAT(WriteJsonlExamples(path, {}, MbppFields()), IsOk());
   const absl::StatusOr<std::vector<Example>> loaded = LoadJsonlExamples(path, MbppFields());
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_THAT(loaded, IsOk());
   EXPECT_TRUE(loaded->empty());
 }
 
@@ -86,7 +87,7 @@ TEST(JsonlTest, SkipsBlankLinesIgnoresExtraFieldsAndAcceptsCrlf) {
                "\n{\"nl\": \"a\", \"bash\": \"b\", \"extra\": [1, 2]}\r\n   \n\t\n"
                "{\"bash\": \"d\", \"nl\": \"c\"}");  // no trailing newline on the last record
   const absl::StatusOr<std::vector<Example>> loaded = LoadJsonlExamples(path, Nl2BashFields());
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_THAT(loaded, IsOk());
   EXPECT_EQ(*loaded, (std::vector<Example>{{"a", "b"}, {"c", "d"}}));
 }
 
@@ -96,7 +97,7 @@ TEST(JsonlTest, LimitStopsEarly) {
                                     "{\"q\":\"3\",\"a\":\"z\"}\nthis line is never read\n");
   const JsonlFields fields{"q", "a"};
   const absl::StatusOr<std::vector<Example>> two = LoadJsonlExamples(path, fields, 2);
-  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_THAT(two, IsOk());
   EXPECT_EQ(*two, (std::vector<Example>{{"1", "x"}, {"2", "y"}}));
   // Without a limit the bad fourth line is reached and reported.
   const absl::StatusOr<std::vector<Example>> all = LoadJsonlExamples(path, fields);
@@ -118,7 +119,7 @@ TEST_P(MalformedJsonlTest, ReportsFileLineAndProblem) {
   const std::string path = WriteRaw(test_case.name + ".jsonl", test_case.content);
   const absl::StatusOr<std::vector<Example>> loaded = LoadJsonlExamples(path, Nl2BashFields());
   ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(loaded, StatusIs(absl::StatusCode::kInvalidArgument));
   const std::string message(loaded.status().message());
   EXPECT_TRUE(Contains(message, path));
   EXPECT_TRUE(Contains(message, absl::StrCat("line ", test_case.bad_line, ":")));
@@ -154,7 +155,7 @@ TEST(JsonlTest, MissingFileIsNotFound) {
   const absl::StatusOr<std::vector<Example>> loaded =
       LoadJsonlExamples(TempPath("does_not_exist.jsonl"), Nl2BashFields());
   ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(loaded, StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(JsonlTest, RejectsUnusableFieldNames) {
@@ -178,7 +179,7 @@ TEST(JsonlTest, LoadsNl2BashDevSplit) {
                     "shared folder to run this test)";
   }
   const absl::StatusOr<std::vector<Example>> loaded = LoadJsonlExamples(path, Nl2BashFields());
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_THAT(loaded, IsOk());
   ASSERT_EQ(loaded->size(), 609u);
   EXPECT_EQ(loaded->front().query, "Add executable permission to \"pretty-print\"");
   EXPECT_EQ(loaded->front().answer, "chmod +x pretty-print");
@@ -188,7 +189,7 @@ TEST(JsonlTest, LoadsNl2BashDevSplit) {
   }
   const absl::StatusOr<std::vector<Example>> first_ten =
       LoadJsonlExamples(path, Nl2BashFields(), 10);
-  ASSERT_TRUE(first_ten.ok());
+  ASSERT_THAT(first_ten, IsOk());
   EXPECT_EQ(first_ten->size(), 10u);
 }
 
@@ -196,7 +197,7 @@ TEST(JsonlTest, LoadsMbppWithItsOwnFieldNames) {
   const std::string path = FindSharedData("mbpp/mbpp.jsonl");
   if (path.empty()) GTEST_SKIP() << "shared/data/mbpp/mbpp.jsonl not found";
   const absl::StatusOr<std::vector<Example>> loaded = LoadJsonlExamples(path, MbppFields());
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_THAT(loaded, IsOk());
   EXPECT_EQ(loaded->size(), 974u);
   // The NL2Bash field names do not fit MBPP: the error must point at the first record.
   const absl::StatusOr<std::vector<Example>> wrong = LoadJsonlExamples(path, Nl2BashFields());

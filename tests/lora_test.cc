@@ -9,6 +9,7 @@
 #include "core/safetensors/safetensors.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -35,7 +36,7 @@ TEST(LoraTest, FreshAdapterChangesNothing) {
   ASSERT_NE(model, nullptr);
   const at::Tensor tokens = at::randint(0, 64, {1, 10}, at::kLong);
   const at::Tensor before = Logits(*model, tokens);
-  ASSERT_TRUE(AttachLora(*model, LoraConfig{}, 1).ok());
+  ASSERT_THAT(AttachLora(*model, LoraConfig{}, 1), IsOk());
   EXPECT_TRUE(at::allclose(before, Logits(*model, tokens), 0, 1e-6));
 }
 
@@ -46,13 +47,13 @@ TEST(LoraTest, MergedModelEqualsUnmergedModel) {
   config.rank = 4;
   config.alpha = 8;
   config.target_modules = {"q_proj", "v_proj", "down_proj"};
-  ASSERT_TRUE(AttachLora(*model, config, 2).ok());
+  ASSERT_THAT(AttachLora(*model, config, 2), IsOk());
   RandomizeAdapters(*model);
   const at::Tensor tokens = at::randint(0, 64, {2, 12}, at::kLong);
   const at::Tensor unmerged = Logits(*model, tokens);
   auto base = MakeRandomModel(32);
   EXPECT_GT((unmerged - Logits(*base, tokens)).abs().max().item<double>(), 1e-3) << "adapter must matter";
-  ASSERT_TRUE(MergeLora(*model).ok());
+  ASSERT_THAT(MergeLora(*model), IsOk());
   EXPECT_TRUE(LoraParameters(*model).empty());
   EXPECT_LT((Logits(*model, tokens) - unmerged).abs().max().item<double>(), 1e-4);
 }
@@ -63,14 +64,14 @@ TEST(LoraTest, AdapterSavesAndLoadsInPeftLayout) {
   LoraConfig config;
   config.rank = 2;
   config.target_modules = {"k_proj", "up_proj"};
-  ASSERT_TRUE(AttachLora(*model, config, 3).ok());
+  ASSERT_THAT(AttachLora(*model, config, 3), IsOk());
   RandomizeAdapters(*model);
   const std::string dir = MakeTempDir("lora_adapter");
-  ASSERT_TRUE(SaveLoraAdapter(*model, config, "tiny-base", dir).ok());
+  ASSERT_THAT(SaveLoraAdapter(*model, config, "tiny-base", dir), IsOk());
 
   auto fresh = MakeRandomModel(33);
   auto loaded_config = LoadLoraAdapter(*fresh, dir);
-  ASSERT_TRUE(loaded_config.ok()) << loaded_config.status();
+  ASSERT_THAT(loaded_config, IsOk());
   EXPECT_EQ(loaded_config->rank, 2);
   EXPECT_EQ(loaded_config->target_modules, config.target_modules);
   const at::Tensor tokens = at::randint(0, 64, {1, 8}, at::kLong);
@@ -95,15 +96,15 @@ TEST(LoraTest, AdaptersOfEveryFamilyUsePeftNamesAndRoundTrip) {
     SCOPED_TRACE(family);
     const std::string base = fixtures + "/" + family;
     auto model = LoadModel(base);
-    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_THAT(model, IsOk());
     LoraConfig config;
     config.rank = 2;
-    ASSERT_TRUE(AttachLora(**model, config, 5).ok());
+    ASSERT_THAT(AttachLora(**model, config, 5), IsOk());
     RandomizeAdapters(**model);
     const std::string dir = MakeTempDir(std::string("lora_family_") + family);
-    ASSERT_TRUE(SaveLoraAdapter(**model, config, base, dir).ok());
+    ASSERT_THAT(SaveLoraAdapter(**model, config, base, dir), IsOk());
     auto file = SafetensorsFile::Open(dir + "/" + kAdapterWeightsFile);
-    ASSERT_TRUE(file.ok());
+    ASSERT_THAT(file, IsOk());
     const int64_t layers = (*model)->config().num_hidden_layers;
     EXPECT_EQ((*file)->tensors().size(), static_cast<size_t>(layers * 7 * 2));
     for (const ProjectionName& projection : ProjectionNames()) {
@@ -112,12 +113,12 @@ TEST(LoraTest, AdaptersOfEveryFamilyUsePeftNamesAndRoundTrip) {
       EXPECT_NE((*file)->Find(module + ".lora_B.weight"), nullptr) << module;
     }
     auto fresh = LoadModel(base);
-    ASSERT_TRUE(fresh.ok());
-    ASSERT_TRUE(LoadLoraAdapter(**fresh, dir).ok());
+    ASSERT_THAT(fresh, IsOk());
+    ASSERT_THAT(LoadLoraAdapter(**fresh, dir), IsOk());
     const at::Tensor tokens = at::randint(0, 200, {1, 9}, at::kLong);
     const at::Tensor expected = Logits(**model, tokens);
     EXPECT_TRUE(at::equal(expected, Logits(**fresh, tokens)));
-    ASSERT_TRUE(MergeLora(**fresh).ok());
+    ASSERT_THAT(MergeLora(**fresh), IsOk());
     EXPECT_LT((Logits(**fresh, tokens) - expected).abs().max().item<double>(), 1e-4);
   }
 }

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -42,7 +43,7 @@ std::shared_ptr<prometheus::Registry> RegistryWithCounter() {
 std::unique_ptr<MetricsHttpServer> StartServer(const MetricsHttpOptions& options = {},
                                                std::shared_ptr<prometheus::Registry> registry = RegistryWithCounter()) {
   auto server = MetricsHttpServer::Start("127.0.0.1:0", std::move(registry), options);
-  EXPECT_TRUE(server.ok()) << server.status();
+  EXPECT_THAT(server, IsOk());
   return server.ok() ? std::move(server).value() : nullptr;
 }
 

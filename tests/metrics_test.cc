@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -38,14 +39,13 @@ TEST(ExactMatchTest, IgnoresWhitespaceLayoutOnly) {
 TEST(ExactMatchRateTest, CountsMatchingPairs) {
   absl::StatusOr<double> rate =
       ExactMatchRate({"ls -l", "pwd", "cat a", "echo x"}, {"ls  -l", "pwd\n", "cat b", "echo y"});
-  ASSERT_TRUE(rate.ok()) << rate.status();
+  ASSERT_THAT(rate, IsOk());
   EXPECT_DOUBLE_EQ(*rate, 0.5);
 }
 
 TEST(ExactMatchRateTest, RejectsEmptyAndMismatchedInput) {
-  EXPECT_EQ(ExactMatchRate({}, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ExactMatchRate({"a"}, {"a", "b"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ExactMatchRate({}, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ExactMatchRate({"a"}, {"a", "b"}), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ TEST(ExactMatchRateTest, RejectsEmptyAndMismatchedInput) {
 
 LatencySummary SummarizeOrDie(std::vector<double> seconds) {
   absl::StatusOr<LatencySummary> summary = SummarizeLatencies(std::move(seconds));
-  EXPECT_TRUE(summary.ok()) << summary.status();
+  EXPECT_THAT(summary, IsOk());
   return summary.ok() ? *summary : LatencySummary{};
 }
 
@@ -124,8 +124,7 @@ TEST(SummarizeLatenciesTest, EmptyInputGivesZeroCount) {
 TEST(SummarizeLatenciesTest, RejectsImpossibleSamples) {
   for (double bad : {-0.001, std::numeric_limits<double>::quiet_NaN(),
                      std::numeric_limits<double>::infinity()}) {
-    EXPECT_EQ(SummarizeLatencies({0.1, bad, 0.2}).status().code(),
-              absl::StatusCode::kInvalidArgument)
+    EXPECT_THAT(SummarizeLatencies({0.1, bad, 0.2}), StatusIs(absl::StatusCode::kInvalidArgument))
         << bad;
   }
 }
@@ -146,15 +145,15 @@ TEST(SummarizeLatenciesTest, PercentilesAreOrderedAndWithinRange) {
 TEST(CostUsdTest, ScalesPerMillionTokens) {
   const Prices prices{3.0, 15.0};
   absl::StatusOr<double> cost = CostUsd(prices, 1'000'000, 500'000);
-  ASSERT_TRUE(cost.ok()) << cost.status();
+  ASSERT_THAT(cost, IsOk());
   EXPECT_NEAR(*cost, 3.0 + 7.5, 1e-12);
 
   cost = CostUsd(prices, 1234, 0);
-  ASSERT_TRUE(cost.ok()) << cost.status();
+  ASSERT_THAT(cost, IsOk());
   EXPECT_NEAR(*cost, 0.003702, 1e-15);
 
   cost = CostUsd(prices, 0, 0);
-  ASSERT_TRUE(cost.ok()) << cost.status();
+  ASSERT_THAT(cost, IsOk());
   EXPECT_EQ(*cost, 0.0);
 }
 
@@ -169,11 +168,10 @@ TEST(CostUsdTest, ShorterPromptCostsLess) {
 }
 
 TEST(CostUsdTest, RejectsInvalidInput) {
-  EXPECT_EQ(CostUsd(Prices{1, 1}, -1, 0).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CostUsd(Prices{1, 1}, 0, -5).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CostUsd(Prices{-1, 1}, 1, 1).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CostUsd(Prices{1, std::numeric_limits<double>::quiet_NaN()}, 1, 1).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(CostUsd(Prices{1, 1}, -1, 0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CostUsd(Prices{1, 1}, 0, -5), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CostUsd(Prices{-1, 1}, 1, 1), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CostUsd(Prices{1, std::numeric_limits<double>::quiet_NaN()}, 1, 1), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -13,9 +14,9 @@ using ::promptintern::testing::TinyConfig;
 
 at::Tensor FullLogits(const DecoderModel& model, const at::Tensor& tokens) {
   auto hidden = model.Forward(tokens, std::vector<int64_t>(tokens.size(0), 0), nullptr);
-  EXPECT_TRUE(hidden.ok()) << hidden.status();
+  EXPECT_THAT(hidden, IsOk());
   auto logits = model.Logits(*hidden);
-  EXPECT_TRUE(logits.ok()) << logits.status();
+  EXPECT_THAT(logits, IsOk());
   return *logits;
 }
 
@@ -27,14 +28,14 @@ TEST(DecoderModelTest, IncrementalDecodingWithCacheMatchesFullForward) {
   const at::Tensor full = FullLogits(*model, tokens);
 
   auto cache = model->AllocateCache(1, 32);
-  ASSERT_TRUE(cache.ok());
+  ASSERT_THAT(cache, IsOk());
   // Prefill 5 tokens, then one at a time.
   auto hidden = model->Forward(tokens.narrow(1, 0, 5), {0}, &*cache);
-  ASSERT_TRUE(hidden.ok()) << hidden.status();
+  ASSERT_THAT(hidden, IsOk());
   std::vector<at::Tensor> pieces = {*model->Logits(*hidden)};
   for (int64_t t = 5; t < 24; ++t) {
     auto step = model->Forward(tokens.narrow(1, t, 1), {t}, &*cache);
-    ASSERT_TRUE(step.ok()) << step.status();
+    ASSERT_THAT(step, IsOk());
     pieces.push_back(*model->Logits(*step));
   }
   const at::Tensor incremental = at::cat(pieces, 1);
@@ -66,11 +67,11 @@ TEST(DecoderModelTest, RejectsTokensOutsideVocabularyAndContext) {
   auto model = MakeRandomModel(1);
   ASSERT_NE(model, nullptr);
   auto bad_token = model->Forward(at::full({1, 3}, 64, at::kLong), {0}, nullptr);
-  EXPECT_EQ(bad_token.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_token, StatusIs(absl::StatusCode::kInvalidArgument));
   auto too_long = model->Forward(at::zeros({1, 4}, at::kLong), {126}, nullptr);
-  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(too_long, StatusIs(absl::StatusCode::kOutOfRange));
   auto wrong_dtype = model->Forward(at::zeros({1, 4}, at::kInt), {0}, nullptr);
-  EXPECT_EQ(wrong_dtype.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wrong_dtype, StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(DecoderModelTest, ConfigRejectsInconsistentShapes) {

@@ -20,6 +20,7 @@
 #include "core/model/decoder.h"
 #include "core/platform/cpu_features.h"
 #include "core/util/sha256.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -67,14 +68,14 @@ TEST(PackedLinearTest, EveryFormatAndInstructionSetMatchesFloat64) {
   at::manual_seed(11);
   for (KernelIsa isa : RunnableLevels()) {
     ScopedKernelIsaLimit limit(isa);
-    ASSERT_TRUE(limit.status().ok());
+    ASSERT_THAT(limit.status(), IsOk());
     ASSERT_EQ(ActiveKernelIsa(), isa);
     int64_t rows = 1;
     for (const Shape& shape : kShapes) {
       const at::Tensor w = at::randn({shape.out, shape.in});
       for (const FormatCase& format : kFormats) {
         auto packed = PackWeight(w, format.options);
-        ASSERT_TRUE(packed.ok()) << packed.status();
+        ASSERT_THAT(packed, IsOk());
         // rows cycles through 1..17 (17 takes the large-batch path).
         rows = rows % 17 + 1;
         const at::Tensor x = at::randn({rows, shape.in});
@@ -97,7 +98,7 @@ TEST(PackedLinearTest, EveryRowCountUpToTheLargeBatchPath) {
     ScopedKernelIsaLimit limit(isa);
     for (const FormatCase& format : kFormats) {
       auto packed = PackWeight(w, format.options);
-      ASSERT_TRUE(packed.ok());
+      ASSERT_THAT(packed, IsOk());
       for (int64_t rows = 1; rows <= 20; ++rows) {
         const at::Tensor x = at::randn({rows, 129});
         const bool rounds_x = isa == KernelIsa::kAvx512Bf16 && format.options.format == WeightFormat::kBF16 &&
@@ -117,7 +118,7 @@ TEST(PackedLinearTest, Bf16DotProductPathStaysWithinTheActivationRounding) {
   const at::Tensor w = at::randn({64, 300});
   const at::Tensor x = at::randn({3, 300});
   auto packed = PackWeight(w, {WeightFormat::kBF16});
-  ASSERT_TRUE(packed.ok());
+  ASSERT_THAT(packed, IsOk());
   const at::Tensor exact = at::matmul(x.to(at::kDouble), packed->Unpack().to(at::kDouble).t());
   const at::Tensor magnitude = at::matmul(x.abs().to(at::kDouble), packed->Unpack().abs().to(at::kDouble).t());
   const at::Tensor error = (PackedLinear(x, *packed).to(at::kDouble) - exact).abs();
@@ -128,7 +129,7 @@ TEST(PackedLinearTest, LeadingDimensionsStridesAndThreadsDoNotChangeTheResult) {
   at::manual_seed(14);
   const at::Tensor w = at::randn({1000, 96});
   auto packed = PackWeight(w, {WeightFormat::kInt8, 32});
-  ASSERT_TRUE(packed.ok());
+  ASSERT_THAT(packed, IsOk());
   const at::Tensor x = at::randn({2, 3, 96});
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
@@ -150,7 +151,7 @@ TEST(PackedLinearTest, LeadingDimensionsStridesAndThreadsDoNotChangeTheResult) {
 
 TEST(PackedLinearTest, ShapeMismatchesThrowLikeAtLinear) {
   auto packed = PackWeight(at::randn({4, 8}));
-  ASSERT_TRUE(packed.ok());
+  ASSERT_THAT(packed, IsOk());
   EXPECT_THROW(PackedLinear(at::randn({2, 7}), *packed), c10::Error);
   EXPECT_THROW(PackedLinear(at::randn({2, 8}, at::kDouble), *packed), c10::Error);
   at::Tensor wrong = at::empty({2, 5});
@@ -167,7 +168,7 @@ TEST(KernelIsaTest, LevelsCanBeCappedButNotRaised) {
   }
   EXPECT_EQ(ActiveKernelIsa(), supported);
   if (supported < KernelIsa::kAvx512Bf16) {
-    EXPECT_EQ(LimitKernelIsa(KernelIsa::kAvx512Bf16).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(LimitKernelIsa(KernelIsa::kAvx512Bf16), StatusIs(absl::StatusCode::kInvalidArgument));
   }
   EXPECT_EQ(*ParseKernelIsa("avx512_bf16"), KernelIsa::kAvx512Bf16);
   EXPECT_FALSE(ParseKernelIsa("sse9").ok());
@@ -255,7 +256,7 @@ TEST(WeightFormatTest, FormatErrorsOnStories260KWeights) {
   const std::string dir = ::promptintern::testing::Stories260KDir();
   if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
   auto model = LoadModel(dir);
-  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_THAT(model, IsOk());
   at::manual_seed(20);
   for (const FormatCase& format : kFormats) {
     double weight_error = 0, weight_norm = 0, output_error = 0, output_norm = 0;
@@ -284,16 +285,16 @@ TEST(WeightFormatTest, FormatErrorsOnStories260KWeights) {
 }
 
 TEST(WeightFormatTest, PackingRefusesWhatItCannotRepresent) {
-  EXPECT_EQ(PackWeight(at::randn({4})).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(PackWeight(at::randn({4, 4}, at::kDouble)).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(PackWeight(at::randn({0, 4})).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PackWeight(at::randn({4})), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(PackWeight(at::randn({4, 4}, at::kDouble)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(PackWeight(at::randn({0, 4})), StatusIs(absl::StatusCode::kInvalidArgument));
   at::Tensor nan = at::randn({4, 4});
   nan.index_put_({1, 1}, NAN);
-  EXPECT_EQ(PackWeight(nan, {WeightFormat::kInt8}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PackWeight(nan, {WeightFormat::kInt8}), StatusIs(absl::StatusCode::kInvalidArgument));
   const auto large = PackWeight(at::full({2, 2}, 70000.0f), {WeightFormat::kF16});
-  EXPECT_EQ(large.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(large, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(large.status().message().find("65504"), std::string::npos);
-  EXPECT_TRUE(PackWeight(at::full({2, 2}, 70000.0f), {WeightFormat::kBF16}).ok());
+  EXPECT_THAT(PackWeight(at::full({2, 2}, 70000.0f), {WeightFormat::kBF16}), IsOk());
   EXPECT_FALSE(PackWeight(at::randn({2, 64}), {WeightFormat::kInt8, 48}).ok());
   EXPECT_FALSE(PackWeight(at::randn({2, 64}), {WeightFormat::kInt8, -32}).ok());
   EXPECT_EQ(*ParseWeightFormat("int8"), WeightFormat::kInt8);
@@ -306,9 +307,9 @@ TEST(PackedWeightFileTest, RoundTripsEveryFormat) {
   const at::Tensor x = at::randn({3, 75});
   for (const FormatCase& format : kFormats) {
     auto packed = PackWeight(w, format.options);
-    ASSERT_TRUE(packed.ok());
+    ASSERT_THAT(packed, IsOk());
     auto bytes = SerializePackedWeight(*packed);
-    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    ASSERT_THAT(bytes, IsOk());
     auto parsed = ParsePackedWeight(*bytes);
     ASSERT_TRUE(parsed.ok()) << format.name << ": " << parsed.status();
     EXPECT_EQ(parsed->format(), packed->format());
@@ -334,7 +335,7 @@ void PutU64(std::string& bytes, size_t offset, uint64_t value) {
 TEST(PackedWeightFileTest, RefusesTruncatedAlteredAndLyingFiles) {
   at::manual_seed(19);
   auto packed = PackWeight(at::randn({9, 70}), {WeightFormat::kInt8, 32});
-  ASSERT_TRUE(packed.ok());
+  ASSERT_THAT(packed, IsOk());
   const std::string good = *SerializePackedWeight(*packed);
   ASSERT_EQ(good.size(), 64 + 9 * 70 + 9 * 3 * 4 + 64);
 
@@ -342,7 +343,7 @@ TEST(PackedWeightFileTest, RefusesTruncatedAlteredAndLyingFiles) {
     const auto status = ParsePackedWeight(std::string_view(good).substr(0, length)).status();
     EXPECT_FALSE(status.ok()) << length;
     if (length >= 8) {
-      EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << length << ": " << status;
+      EXPECT_THAT(status, StatusIs(absl::StatusCode::kDataLoss)) << length << ": " << status;
     }
   }
   EXPECT_NE(ParsePackedWeight(good + "x").status().message().find("past its end"), std::string::npos);
@@ -353,7 +354,7 @@ TEST(PackedWeightFileTest, RefusesTruncatedAlteredAndLyingFiles) {
 
   std::string magic = good;
   magic[0] = 'X';
-  EXPECT_EQ(ParsePackedWeight(magic).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ParsePackedWeight(magic), StatusIs(absl::StatusCode::kInvalidArgument));
 
   std::string version = good;
   version[8] = 2;
@@ -370,7 +371,7 @@ TEST(PackedWeightFileTest, RefusesTruncatedAlteredAndLyingFiles) {
     std::string lying = good;
     PutU64(lying, lie.offset, lie.value);
     const auto status = ParsePackedWeight(Resealed(lying)).status();
-    EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << lie.offset;
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kDataLoss)) << lie.offset;
     EXPECT_NE(status.message().find(lie.expected), std::string::npos) << lie.offset << ": " << status;
   }
   std::string format = good;

@@ -9,6 +9,7 @@
 #include "core/task/task_json.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -54,7 +55,7 @@ TEST(PipelineTest, RunsAllStagesAndWritesAServableCheckpoint) {
   const std::string dir = MakeTempDir("pipeline_e2e");
   std::vector<PipelineEvent> events;
   auto report = RunPipeline(TinyJob(dir), {[&](const PipelineEvent& e) { events.push_back(e); }, nullptr});
-  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_THAT(report, IsOk());
   ASSERT_EQ(report->stages.size(), 3u);
   EXPECT_DOUBLE_EQ(report->stages[1].stage.keep_ratio, 0.5);
   EXPECT_EQ(report->stages[2].template_tokens, 0);
@@ -78,9 +79,9 @@ TEST(PipelineTest, RunsAllStagesAndWritesAServableCheckpoint) {
 
   const std::string final_dir = JoinPath(dir, "final");
   auto model = LoadModel(final_dir);
-  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_THAT(model, IsOk());
   auto served = ServedTaskFromJson(*ReadFile(JoinPath(final_dir, kTaskFile)), "task.json");
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   EXPECT_EQ(served->full_prompt_examples, 2);
   EXPECT_EQ(served->task.example_pool.size(), 32u);
   EXPECT_TRUE(PathExists(JoinPath(final_dir, kSentencePieceModelFile)));
@@ -90,14 +91,14 @@ TEST(PipelineTest, RunsAllStagesAndWritesAServableCheckpoint) {
 
 TEST(PipelineTest, StoppedAndResumedRunEndsWithTheSameWeights) {
   const std::string straight = MakeTempDir("pipeline_straight");
-  ASSERT_TRUE(RunPipeline(TinyJob(straight)).ok());
+  ASSERT_THAT(RunPipeline(TinyJob(straight)), IsOk());
 
   const std::string interrupted = MakeTempDir("pipeline_interrupted");
   int polls = 0;
   auto stopped = RunPipeline(TinyJob(interrupted), {nullptr, [&] { return ++polls > 7; }});
-  ASSERT_EQ(stopped.status().code(), absl::StatusCode::kCancelled) << stopped.status();
+  ASSERT_THAT(stopped, StatusIs(absl::StatusCode::kCancelled)) << stopped.status();
   auto resumed = RunPipeline(TinyJob(interrupted));
-  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_THAT(resumed, IsOk());
   EXPECT_EQ(FinalWeights(straight), FinalWeights(interrupted));
 }
 
@@ -106,10 +107,10 @@ TEST(PipelineTest, OutputDirectoryOfAnotherJobIsRefused) {
   JobSpec first = TinyJob(dir);
   first.training.steps = 3;
   first.schedule.step_shares = {};
-  ASSERT_TRUE(RunPipeline(first).ok());
+  ASSERT_THAT(RunPipeline(first), IsOk());
   JobSpec second = TinyJob(dir);
   auto refused = RunPipeline(second);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition)) << refused.status();
   EXPECT_TRUE(PathExists(JoinPath(dir, "final")));  // nothing of the first run is harmed
 }
 
@@ -126,7 +127,7 @@ TEST(PipelineTest, LoraOnAPretrainedBaseMergesIntoTheFinalCheckpoint) {
   spec.training.max_length = 400;
   spec.eval.modes = {"query_only"};
   auto report = RunPipeline(spec);
-  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_THAT(report, IsOk());
   auto tuned = LoadModel(report->final_model_dir);
   auto original = LoadModel(base);
   ASSERT_TRUE(tuned.ok() && original.ok());
@@ -149,17 +150,17 @@ TEST(PipelineTest, LoraOnAPretrainedBaseMergesIntoTheFinalCheckpoint) {
 TEST(PipelineTest, PretrainsOnACorpusAndTrainsFromJsonlFiles) {
   const std::string dir = MakeTempDir("pipeline_jsonl");
   const std::string corpus = JoinPath(dir, "corpus.txt");
-  ASSERT_TRUE(WriteFileAtomic(corpus, "ls -la /tmp\nfind . -name '*.txt'\ngrep -rn error /var/log\n").ok());
+  ASSERT_THAT(WriteFileAtomic(corpus, "ls -la /tmp\nfind . -name '*.txt'\ngrep -rn error /var/log\n"), IsOk());
   std::string train;
   for (int i = 0; i < 20; ++i) {
     train += "{\"nl\": \"show line " + std::to_string(i) + " of a.txt\", \"bash\": \"sed -n " +
              std::to_string(i) + "p a.txt\"}\n";
   }
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "train.jsonl"), train).ok());
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "dev.jsonl"),
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, "train.jsonl"), train), IsOk());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, "dev.jsonl"),
                               "{\"nl\": \"show line 3 of a.txt\", \"bash\": \"sed -n 3p a.txt\"}\n"
                               "{\"nl\": \"show line 77 of a.txt\", \"bash\": \"sed -n 77p a.txt\"}\n")
-                  .ok());
+                  , IsOk());
   JobSpec spec = TinyJob(JoinPath(dir, "out"));
   spec.model.scratch.pretrain_corpus = corpus;
   spec.model.scratch.pretrain_steps = 3;
@@ -171,7 +172,7 @@ TEST(PipelineTest, PretrainsOnACorpusAndTrainsFromJsonlFiles) {
   spec.training.steps = 6;
   std::vector<PipelineEvent> events;
   auto report = RunPipeline(spec, {[&](const PipelineEvent& e) { events.push_back(e); }, nullptr});
-  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_THAT(report, IsOk());
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.front().total_steps, 9);
   bool saw_pretraining = false;
@@ -179,7 +180,7 @@ TEST(PipelineTest, PretrainsOnACorpusAndTrainsFromJsonlFiles) {
   EXPECT_TRUE(saw_pretraining);
   // "show line 3 of a.txt" is evaluated, so it was taken out of the train set and the pool.
   auto served = ServedTaskFromJson(*ReadFile(JoinPath(report->final_model_dir, kTaskFile)), "task.json");
-  ASSERT_TRUE(served.ok());
+  ASSERT_THAT(served, IsOk());
   EXPECT_EQ(served->task.example_pool.size(), 19u);
   for (const Example& example : served->task.example_pool) EXPECT_NE(example.query, "show line 3 of a.txt");
 }
@@ -187,11 +188,11 @@ TEST(PipelineTest, PretrainsOnACorpusAndTrainsFromJsonlFiles) {
 // kill -9 at an arbitrary moment after the first checkpoint, then run the same command again.
 TEST(PipelineTest, KilledTrainerProcessResumesToTheSameWeights) {
   const std::string straight = MakeTempDir("pipeline_kill_reference");
-  ASSERT_TRUE(RunPipeline(TinyJob(straight)).ok());
+  ASSERT_THAT(RunPipeline(TinyJob(straight)), IsOk());
 
   const std::string dir = MakeTempDir("pipeline_killed");
   const std::string job_file = JoinPath(dir, "job_input.yaml");
-  ASSERT_TRUE(WriteFileAtomic(job_file, JobSpecToYaml(TinyJob(JoinPath(dir, "out")))).ok());
+  ASSERT_THAT(WriteFileAtomic(job_file, JobSpecToYaml(TinyJob(JoinPath(dir, "out")))), IsOk());
   const std::string binary = ::promptintern::testing::BinaryDir() + "/promptintern";
   const pid_t child = fork();
   ASSERT_GE(child, 0);

@@ -31,6 +31,7 @@
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/file.h"
 #include "core/util/threads.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -113,33 +114,33 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   TrainerClient trainer(trainer_process.address());
   const std::string yaml = JobYaml(name, base);
   auto job = trainer.SubmitJob(yaml);
-  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_THAT(job, IsOk());
   int stage_starts = 0;
-  ASSERT_TRUE(trainer
+  ASSERT_THAT(trainer
                   .WatchJob(job->job_id(),
                             [&](const v1::JobEvent& event) {
                               stage_starts += event.kind() == v1::JobEvent::KIND_STAGE_STARTED;
                               return true;
                             })
-                  .ok());
+                  , IsOk());
   auto finished = trainer.GetJob(job->job_id());
-  ASSERT_TRUE(finished.ok());
+  ASSERT_THAT(finished, IsOk());
   ASSERT_EQ(finished->state(), v1::JOB_STATE_SUCCEEDED) << finished->error() << "\n" << *ReadFile(dir + "/trainer.log");
   EXPECT_EQ(stage_starts, 3);
   ASSERT_EQ(finished->model_version(), 1);
-  ASSERT_TRUE(trainer.SetAlias(name, "production", 1, "test").ok());
+  ASSERT_THAT(trainer.SetAlias(name, "production", 1, "test"), IsOk());
 
   // The published checkpoint, read back here.
   auto registry = ModelRegistry::OpenLocal(dir + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto version_dir = (*registry)->Materialize(name, 1);
-  ASSERT_TRUE(version_dir.ok()) << version_dir.status();
+  ASSERT_THAT(version_dir, IsOk());
   auto manifest = (*registry)->GetVersion(name, 1);
-  ASSERT_TRUE(manifest.ok());
+  ASSERT_THAT(manifest, IsOk());
   EXPECT_EQ(manifest->tokenizer, "tokenizer.json");
   EXPECT_EQ(manifest->base_model, base);
   auto checkpoint = LoadCheckpoint(*version_dir);
-  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  ASSERT_THAT(checkpoint, IsOk());
   const DecoderModel& model = *checkpoint->model;
   const Tokenizer& tokenizer = *checkpoint->tokenizer;
 
@@ -152,20 +153,20 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   EXPECT_EQ(config["vocab_size"], base_config["vocab_size"]);
   // LoRA was merged into the projections; embeddings (BF16 in Gemma's base) are exactly the base's.
   auto base_model = LoadModel(base);
-  ASSERT_TRUE(base_model.ok());
+  ASSERT_THAT(base_model, IsOk());
   EXPECT_TRUE(at::equal(checkpoint->model->embed_tokens(), (*base_model)->embed_tokens()));
   EXPECT_FALSE(at::equal(checkpoint->model->layers()[0].q_proj.weight, (*base_model)->layers()[0].q_proj.weight));
 
   // The trainer evaluated the model it held in memory; the checkpoint read back gives the very
   // same answers, token for token.
   auto spec = ParseJobSpec(yaml, dir);
-  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_THAT(spec, IsOk());
   auto task = BuildTask(spec->task);
-  ASSERT_TRUE(task.ok()) << task.status();
+  ASSERT_THAT(task, IsOk());
   auto served_task = ServedTaskFromJson(*ReadFile(*version_dir + "/task.json"), "task.json");
-  ASSERT_TRUE(served_task.ok());
+  ASSERT_THAT(served_task, IsOk());
   auto prompts = PromptBuilder::Create(served_task->task.format, served_task->task.example_pool, served_task->retrieval);
-  ASSERT_TRUE(prompts.ok());
+  ASSERT_THAT(prompts, IsOk());
   const json report = json::parse(*ReadFile(dir + "/data/jobs/" + job->job_id() + "/run/report.json"));
   ASSERT_EQ(report["modes"][0]["mode"], "query_only");
   std::vector<EvalItem> items;
@@ -178,20 +179,20 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   EngineOptions engine_options;
   engine_options.max_batch_size = 1;  // as the trainer evaluates
   auto engine = Engine::Start(model, engine_options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_THAT(engine, IsOk());
   auto reevaluated = EvaluatePrompts(**engine, tokenizer, items, options, "query_only");
-  ASSERT_TRUE(reevaluated.ok()) << reevaluated.status();
+  ASSERT_THAT(reevaluated, IsOk());
   EXPECT_EQ(reevaluated->predictions, report["modes"][0]["predictions"].get<std::vector<std::string>>());
   EXPECT_EQ(reevaluated->mean_input_tokens, report["modes"][0]["mean_input_tokens"].get<double>());
 
   // Saved and loaded again: the same logits, exactly.
   const std::string query = "count the lines of notes.txt";
   auto prompt_ids = tokenizer.EncodePrompt((*prompts)->Render("", 0, query));
-  ASSERT_TRUE(prompt_ids.ok());
+  ASSERT_THAT(prompt_ids, IsOk());
   EXPECT_EQ(!prompt_ids->empty() && prompt_ids->front() == tokenizer.bos_id(), family.has_bos);
-  ASSERT_TRUE(SaveModel(model, nullptr, dir + "/resaved").ok());
+  ASSERT_THAT(SaveModel(model, nullptr, dir + "/resaved"), IsOk());
   auto resaved = LoadModel(dir + "/resaved");
-  ASSERT_TRUE(resaved.ok()) << resaved.status();
+  ASSERT_THAT(resaved, IsOk());
   EXPECT_TRUE(at::equal(PromptLogits(model, *prompt_ids), PromptLogits(**resaved, *prompt_ids)));
 
   // Served by the inference service.
@@ -212,7 +213,7 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   request.set_query(query);
   request.set_max_tokens(8);
   auto served = client.Generate(request);
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   EXPECT_EQ(served->usage().input_tokens(), static_cast<int64_t>(prompt_ids->size()));
   EXPECT_GT(served->usage().baseline_input_tokens(), served->usage().input_tokens());
   EngineRequest local;
@@ -221,17 +222,17 @@ TEST_P(PretrainedFamilyTest, LoraJobRunsEveryStagePublishesAndIsServed) {
   OutputOptions output;
   output.tokenizer = &tokenizer;
   auto generated = GenerateOffline(model, {local}, output);
-  ASSERT_TRUE(generated.ok()) << generated.status();
+  ASSERT_THAT(generated, IsOk());
   EXPECT_EQ(served->text(), generated->front().text);
   auto skipped = tokenizer.Decode(generated->front().token_ids, SpecialTokens::kSkip);
-  ASSERT_TRUE(skipped.ok());
+  ASSERT_THAT(skipped, IsOk());
   EXPECT_EQ(served->text(), *skipped);
   for (const std::string& special : family.special_tokens) {
     EXPECT_EQ(served->text().find(special), std::string::npos) << special << " leaked into " << served->text();
   }
   std::string streamed;
   auto last = client.GenerateStream(request, [&](const v1::GenerateResponse& chunk) { streamed += chunk.text(); });
-  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_THAT(last, IsOk());
   EXPECT_EQ(streamed, served->text());
 }
 

@@ -24,6 +24,7 @@
 #include "core/train/causal_lm.h"
 #include "core/train/model_trainer.h"
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -49,7 +50,7 @@ void RunRanks(int world_size, const std::function<void(ProcessGroup&)>& body) {
       config.rendezvous_timeout_seconds = 60;
       config.collective_timeout_seconds = 60;
       auto group = ProcessGroup::Join(config);
-      ASSERT_TRUE(group.ok()) << group.status();
+      ASSERT_THAT(group, IsOk());
       body(**group);
     });
   }
@@ -61,7 +62,7 @@ TEST(ProcessGroupTest, CollectivesAgreeAcrossRanks) {
     const double rank = group.rank();
     // Sum of tensors of different shapes, in one collective.
     std::vector<at::Tensor> tensors = {torch::full({2, 3}, rank + 1), torch::full({4}, 10 * (rank + 1))};
-    ASSERT_TRUE(group.AllReduceSum(tensors, "test tensors").ok());
+    ASSERT_THAT(group.AllReduceSum(tensors, "test tensors"), IsOk());
     EXPECT_TRUE(torch::equal(tensors[0], torch::full({2, 3}, 6.0)));
     EXPECT_TRUE(torch::equal(tensors[1], torch::full({4}, 60.0)));
 
@@ -69,16 +70,16 @@ TEST(ProcessGroupTest, CollectivesAgreeAcrossRanks) {
     EXPECT_EQ(*group.AllReduceMax(rank, "ranks"), 2.0);
 
     std::vector<at::Tensor> weights = {torch::full({5}, rank), torch::full({1, 2}, -rank)};
-    ASSERT_TRUE(group.Broadcast(weights, 1, "test weights").ok());
+    ASSERT_THAT(group.Broadcast(weights, 1, "test weights"), IsOk());
     EXPECT_TRUE(torch::equal(weights[0], torch::full({5}, 1.0)));
     EXPECT_TRUE(torch::equal(weights[1], torch::full({1, 2}, -1.0)));
 
     const std::string mine = group.rank() == 2 ? std::string("from rank 2\0with a NUL", 22) : "ignored";
     auto text = group.BroadcastString(mine, 2, "a string");
-    ASSERT_TRUE(text.ok()) << text.status();
+    ASSERT_THAT(text, IsOk());
     EXPECT_EQ(*text, std::string("from rank 2\0with a NUL", 22));
     auto empty = group.BroadcastString(group.rank() == 0 ? "" : "not this", 0, "an empty string");
-    ASSERT_TRUE(empty.ok()) << empty.status();
+    ASSERT_THAT(empty, IsOk());
     EXPECT_EQ(*empty, "");
   });
 }
@@ -98,14 +99,14 @@ TEST(ProcessGroupTest, ConfigurationComesFromTheTorchrunVariables) {
   {
     ScopedEnvironment env({});
     auto config = DistributedConfigFromEnvironment();
-    ASSERT_TRUE(config.ok()) << config.status();
+    ASSERT_THAT(config, IsOk());
     EXPECT_FALSE(config->distributed());
   }
   {
     ScopedEnvironment env({{"MASTER_ADDR", "trainer-master-0"}, {"MASTER_PORT", "23456"}, {"WORLD_SIZE", "4"},
                            {"RANK", "3"}});
     auto config = DistributedConfigFromEnvironment();
-    ASSERT_TRUE(config.ok()) << config.status();
+    ASSERT_THAT(config, IsOk());
     EXPECT_EQ(config->master_addr, "trainer-master-0");
     EXPECT_EQ(config->master_port, 23456);
     EXPECT_EQ(config->world_size, 4);
@@ -162,13 +163,13 @@ TEST(ProcessGroupTest, TwoRanksTakeTheStepsOneProcessTakesOnTheWholeBatch) {
 
   auto reference = MakeRandomModel(7);
   auto trainer = ModelTrainer::Create(reference.get(), TestOptimizer(), false);
-  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  ASSERT_THAT(trainer, IsOk());
   std::vector<double> reference_losses;
   for (const auto& examples : step_examples) {
     auto batch = CollateBatch(examples, 0, 64);
-    ASSERT_TRUE(batch.ok());
+    ASSERT_THAT(batch, IsOk());
     auto stats = (*trainer)->Step({*batch});
-    ASSERT_TRUE(stats.ok()) << stats.status();
+    ASSERT_THAT(stats, IsOk());
     reference_losses.push_back(stats->loss);
   }
 
@@ -178,7 +179,7 @@ TEST(ProcessGroupTest, TwoRanksTakeTheStepsOneProcessTakesOnTheWholeBatch) {
     const int rank = group.rank();
     models[rank] = MakeRandomModel(7);
     auto rank_trainer = ModelTrainer::Create(models[rank].get(), TestOptimizer(), false);
-    ASSERT_TRUE(rank_trainer.ok()) << rank_trainer.status();
+    ASSERT_THAT(rank_trainer, IsOk());
     (*rank_trainer)->ShareGradientsWith(&group);
     for (const auto& examples : step_examples) {
       // Two micro-batches per rank: accumulation and data parallelism together.
@@ -188,7 +189,7 @@ TEST(ProcessGroupTest, TwoRanksTakeTheStepsOneProcessTakesOnTheWholeBatch) {
       auto rest = CollateBatch({begin + 1, begin + per_rank}, 0, 64);
       ASSERT_TRUE(first.ok() && rest.ok());
       auto stats = (*rank_trainer)->Step({*first, *rest});
-      ASSERT_TRUE(stats.ok()) << stats.status();
+      ASSERT_THAT(stats, IsOk());
       losses[rank].push_back(stats->loss);
     }
   });
@@ -250,7 +251,7 @@ int WaitExitCode(pid_t child) {
 
 std::map<std::string, at::Tensor> FinalWeights(const std::string& output_dir) {
   auto weights = ReadSafetensorsAsFloat(JoinPath(output_dir, "final/model.safetensors"));
-  EXPECT_TRUE(weights.ok()) << weights.status();
+  EXPECT_THAT(weights, IsOk());
   return weights.ok() ? *weights : std::map<std::string, at::Tensor>{};
 }
 
@@ -267,7 +268,7 @@ void ExpectSameWeights(const std::string& expected_dir, const std::string& actua
 
 std::string WriteJob(const std::string& dir, int steps) {
   const std::string path = JoinPath(dir, "job.yaml");
-  EXPECT_TRUE(WriteFileAtomic(path, TinyJobYaml("ddp", steps)).ok());
+  EXPECT_THAT(WriteFileAtomic(path, TinyJobYaml("ddp", steps)), IsOk());
   return path;
 }
 
@@ -294,9 +295,9 @@ TEST(DataParallelTrainingTest, TwoRankProcessesEndWithTheWeightsOfOneProcess) {
 
   // Published once, by rank 0.
   auto opened = ModelRegistry::OpenLocal(registry);
-  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_THAT(opened, IsOk());
   auto versions = (*opened)->ListVersions("ddp");
-  ASSERT_TRUE(versions.ok()) << versions.status();
+  ASSERT_THAT(versions, IsOk());
   EXPECT_EQ(versions->versions.size(), 1u);
 }
 
@@ -320,7 +321,7 @@ TEST(DataParallelTrainingTest, KilledRanksResumeFromRankZerosState) {
   WaitExitCode(rank0);
   WaitExitCode(rank1);
   auto saved = ReadFile(progress);
-  ASSERT_TRUE(saved.ok()) << saved.status();
+  ASSERT_THAT(saved, IsOk());
   ASSERT_LT(nlohmann::json::parse(*saved)["global_step"].get<int64_t>(), kSteps) << "the run ended before the kill";
 
   // The restarted rank 1 has no state at all; it resumes from what rank 0 hands it.
@@ -430,11 +431,11 @@ TEST(DataParallelTrainingTest, ACutLinkFailsBothRanksWithinTheCollectiveTimeoutA
   }
   EXPECT_LT(seconds, kCollectiveTimeoutSeconds + 20) << "the ranks took " << seconds << " s to fail";
   auto saved = ReadFile(JoinPath(rank0_dir, "state/progress.json"));
-  ASSERT_TRUE(saved.ok()) << saved.status();
+  ASSERT_THAT(saved, IsOk());
   const int64_t cut_at = nlohmann::json::parse(*saved)["global_step"].get<int64_t>();
   ASSERT_LT(cut_at, kSteps) << "the run ended before the cut";
   auto opened = ModelRegistry::OpenLocal(registry);
-  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_THAT(opened, IsOk());
   auto versions = (*opened)->ListVersions("ddp");
   EXPECT_TRUE(!versions.ok() || versions->versions.empty()) << "a failed run published";
 
@@ -451,7 +452,7 @@ TEST(DataParallelTrainingTest, ACutLinkFailsBothRanksWithinTheCollectiveTimeoutA
   EXPECT_LE(std::stoll(resumed[1]), cut_at);
   ExpectSameWeights(single, rank0_dir);
   versions = (*opened)->ListVersions("ddp");
-  ASSERT_TRUE(versions.ok()) << versions.status();
+  ASSERT_THAT(versions, IsOk());
   EXPECT_EQ(versions->versions.size(), 1u) << "published exactly once";
 }
 
@@ -467,7 +468,7 @@ TEST(DataParallelTrainingTest, AGlobalBatchThatDoesNotSplitEvenlyIsRefusedByEver
   for (int rank = 0; rank < 3; ++rank) {
     EXPECT_EQ(WaitExitCode(ranks[rank]), 1);
     auto log = ReadFile(JoinPath(dir, "rank" + std::to_string(rank) + ".log"));
-    ASSERT_TRUE(log.ok());
+    ASSERT_THAT(log, IsOk());
     EXPECT_NE(log->find("training.batch_size (4) must be a multiple of the number of ranks (3)"), std::string::npos)
         << *log;
   }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -38,7 +39,7 @@ TEST(PromotionTest, PassesExactlyWhenTheDropIsWithinTheBound) {
                         Case{"bleu", 5.0, true, 5.0}, Case{"bleu", 4.9, false, 5.0},
                         Case{"structure", 0.0, true, 0.0}, Case{"structure", -0.01, false, 0.0}}) {
     absl::StatusOr<PromotionCheck> check = DecidePromotion(Gate(c.metric, c.max_drop), candidate, reference);
-    ASSERT_TRUE(check.ok()) << check.status();
+    ASSERT_THAT(check, IsOk());
     EXPECT_EQ(check->passed, c.passed) << c.metric << " " << c.max_drop;
     EXPECT_NEAR(check->drop, c.drop, 1e-12) << c.metric;
     EXPECT_EQ(check->examples, 20);
@@ -52,7 +53,7 @@ TEST(PromotionTest, PassesExactlyWhenTheDropIsWithinTheBound) {
 TEST(PromotionTest, AScoreThatIsNotANumberNeverPasses) {
   absl::StatusOr<PromotionCheck> check =
       DecidePromotion(Gate("bleu", 100.0), Scores(0, std::nan(""), 0), Scores(0, 10.0, 0));
-  ASSERT_TRUE(check.ok());
+  ASSERT_THAT(check, IsOk());
   EXPECT_FALSE(check->passed);
   EXPECT_NE(check->reason.find("not comparable"), std::string::npos) << check->reason;
 }
@@ -60,17 +61,17 @@ TEST(PromotionTest, AScoreThatIsNotANumberNeverPasses) {
 TEST(PromotionTest, UnknownMetricIsNamed) {
   absl::StatusOr<PromotionCheck> check = DecidePromotion(Gate("rouge", 1.0), Scores(0, 0, 0), Scores(0, 0, 0));
   ASSERT_FALSE(check.ok());
-  EXPECT_EQ(check.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(check, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(check.status().message().find("rouge"), std::string::npos);
 }
 
 TEST(PromotionTest, JsonRoundTripsAndNanSurvivesAsNull) {
   absl::StatusOr<PromotionCheck> check =
       DecidePromotion(Gate("bleu", 1.0), Scores(0, std::nan(""), 0), Scores(0, 10.0, 0));
-  ASSERT_TRUE(check.ok());
+  ASSERT_THAT(check, IsOk());
   const nlohmann::json json = nlohmann::json::parse(PromotionCheckToJson(*check).dump());
   absl::StatusOr<PromotionCheck> back = PromotionCheckFromJson(json);
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_THAT(back, IsOk());
   EXPECT_EQ(back->alias, "production");
   EXPECT_EQ(back->metric, "bleu");
   EXPECT_TRUE(std::isnan(back->candidate));

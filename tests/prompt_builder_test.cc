@@ -4,6 +4,7 @@
 
 #include "core/task/task.h"
 #include "core/task/task_json.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -17,7 +18,7 @@ std::vector<Example> Pool() {
 
 TEST(PromptBuilderTest, QueryOnlyRenderingIsTheQueryLine) {
   auto builder = PromptBuilder::Create(PromptFormat{}, Pool(), {});
-  ASSERT_TRUE(builder.ok());
+  ASSERT_THAT(builder, IsOk());
   EXPECT_EQ((*builder)->Render("", 0, "print the date"), "Input: print the date\nOutput:");
   // The last stage (r = 0, k = 0) renders exactly what query-only inference sends.
   EXPECT_EQ((*builder)->Render("", 0, "print the date"), RenderPrompt(PromptFormat{}, "", {}, "print the date"));
@@ -25,7 +26,7 @@ TEST(PromptBuilderTest, QueryOnlyRenderingIsTheQueryLine) {
 
 TEST(PromptBuilderTest, FullPromptHasTemplateThenRetrievedExamplesThenQuery) {
   auto builder = PromptBuilder::Create(PromptFormat{}, Pool(), {});
-  ASSERT_TRUE(builder.ok());
+  ASSERT_THAT(builder, IsOk());
   const std::string prompt = (*builder)->Render("Translate to bash.", 1, "count lines in todo.txt");
   EXPECT_EQ(prompt,
             "Translate to bash.\n\n"
@@ -35,7 +36,7 @@ TEST(PromptBuilderTest, FullPromptHasTemplateThenRetrievedExamplesThenQuery) {
 
 TEST(PromptBuilderTest, NeverRetrievesTheQueryItself) {
   auto builder = PromptBuilder::Create(PromptFormat{}, Pool(), {});
-  ASSERT_TRUE(builder.ok());
+  ASSERT_THAT(builder, IsOk());
   for (const Example& example : Pool()) {
     for (const Example& retrieved : (*builder)->RetrieveExamples(example.query, 4)) {
       EXPECT_NE(retrieved.query, example.query);
@@ -46,7 +47,7 @@ TEST(PromptBuilderTest, NeverRetrievesTheQueryItself) {
 
 TEST(PromptBuilderTest, MostRelevantExampleSitsNearestTheQuery) {
   auto builder = PromptBuilder::Create(PromptFormat{}, Pool(), {});
-  ASSERT_TRUE(builder.ok());
+  ASSERT_THAT(builder, IsOk());
   const auto examples = (*builder)->RetrieveExamples("list files with details please", 2);
   ASSERT_EQ(examples.size(), 2u);
   EXPECT_EQ(examples.back().answer, "ls -l");
@@ -64,7 +65,7 @@ TEST(ServedTaskTest, RoundTripsThroughJson) {
   served.compression_method = "random";
   served.compressed_keep_ratio = 0.25;
   auto back = ServedTaskFromJson(ServedTaskToJson(served), "mem");
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_THAT(back, IsOk());
   EXPECT_EQ(back->task.instruction, served.task.instruction);
   EXPECT_EQ(back->task.example_pool, served.task.example_pool);
   EXPECT_EQ(back->task.format.answer_prefix, "\nA:");

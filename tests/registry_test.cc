@@ -30,6 +30,7 @@
 #include "core/registry/storage.h"
 #include "core/util/file.h"
 #include "core/util/sha256.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -140,7 +141,7 @@ class ModelRegistryTest : public ::testing::Test {
     ASSERT_FALSE(scratch_.empty());
     root_ = JoinPath(scratch_, "registry");
     absl::StatusOr<std::unique_ptr<ModelRegistry>> registry = ModelRegistry::OpenLocal(root_);
-    ASSERT_TRUE(registry.ok()) << registry.status();
+    ASSERT_THAT(registry, IsOk());
     registry_ = *std::move(registry);
   }
   void TearDown() override {
@@ -153,7 +154,7 @@ class ModelRegistryTest : public ::testing::Test {
   int64_t PublishOrDie(const std::string& name, int seed, const PublishOptions& options = {}) {
     absl::StatusOr<PublishResult> result =
         registry_->Publish(name, Checkpoint(seed), MakeInfo(absl::StrCat("job-", seed)), options);
-    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_THAT(result, IsOk());
     return result.ok() ? result->version : -1;
   }
 
@@ -176,7 +177,7 @@ class ModelRegistryTest : public ::testing::Test {
 
   std::string VersionFile(const std::string& name, int64_t version, const std::string& file) {
     absl::StatusOr<std::string> directory = registry_->Materialize(name, version);
-    EXPECT_TRUE(directory.ok()) << directory.status();
+    EXPECT_THAT(directory, IsOk());
     return JoinPath(directory.ok() ? *directory : "/nonexistent", file);
   }
 
@@ -190,12 +191,12 @@ TEST_F(ModelRegistryTest, PublishGetVerifyRoundTrip) {
   ManifestInfo info = MakeInfo("job-1");
   info.created_at = absl::FromUnixSeconds(1714566896);
   absl::StatusOr<PublishResult> published = registry_->Publish("nl2bash", source, info);
-  ASSERT_TRUE(published.ok()) << published.status();
+  ASSERT_THAT(published, IsOk());
   EXPECT_EQ(published->version, 1);
   EXPECT_FALSE(published->already_published);
 
   absl::StatusOr<Manifest> manifest = registry_->GetVersion("nl2bash", 1);
-  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  ASSERT_THAT(manifest, IsOk());
   EXPECT_EQ(manifest->model_name, "nl2bash");
   EXPECT_EQ(manifest->version, 1);
   EXPECT_EQ(manifest->base_model, "stories260K");
@@ -216,9 +217,9 @@ TEST_F(ModelRegistryTest, PublishGetVerifyRoundTrip) {
   }
   EXPECT_EQ(names, (std::vector<std::string>{"config.json", "model.safetensors", "task.json", "tokenizer.model"}));
 
-  EXPECT_TRUE(registry_->VerifyVersion("nl2bash", 1).ok());
+  EXPECT_THAT(registry_->VerifyVersion("nl2bash", 1), IsOk());
   absl::StatusOr<std::string> directory = registry_->Materialize("nl2bash", 1);
-  ASSERT_TRUE(directory.ok()) << directory.status();
+  ASSERT_THAT(directory, IsOk());
   for (const std::string& name : names) {
     EXPECT_EQ(ReadBytes(JoinPath(*directory, name)), ReadBytes(JoinPath(source, name))) << name;
   }
@@ -228,7 +229,7 @@ TEST_F(ModelRegistryTest, PublishGetVerifyRoundTrip) {
   EXPECT_EQ(stored.at("task_file"), "task.json");
 
   absl::StatusOr<OpenedVersion> opened = registry_->Open("nl2bash");
-  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_THAT(opened, IsOk());
   EXPECT_EQ(opened->version, 1);
   EXPECT_EQ(opened->directory, *directory);
   EXPECT_EQ(*registry_->ListModels(), std::vector<std::string>{"nl2bash"});
@@ -241,9 +242,9 @@ TEST_F(ModelRegistryTest, AdapterVersionsNameAFullBaseVersionAndRoundTrip) {
   info.tokenizer = "";  // an adapter uses its base's tokenizer
   info.adapter_of = AdapterBase{"base", 1};
   absl::StatusOr<PublishResult> adapter = registry_->Publish("task-a", Checkpoint(2), info);
-  ASSERT_TRUE(adapter.ok()) << adapter.status();
+  ASSERT_THAT(adapter, IsOk());
   absl::StatusOr<Manifest> stored = registry_->GetVersion("task-a", 1);
-  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_THAT(stored, IsOk());
   ASSERT_TRUE(stored->adapter_of.has_value());
   EXPECT_EQ(stored->adapter_of->model, "base");
   EXPECT_EQ(stored->adapter_of->version, 1);
@@ -254,22 +255,22 @@ TEST_F(ModelRegistryTest, AdapterVersionsNameAFullBaseVersionAndRoundTrip) {
     bad.adapter_of = base;
     return registry_->Publish(name, Checkpoint(3), bad).status();
   };
-  EXPECT_EQ(refused({"base", 9}, "task-b").code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(refused({"nobody", 1}, "task-b").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused({"base", 9}, "task-b"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(refused({"nobody", 1}, "task-b"), StatusIs(absl::StatusCode::kFailedPrecondition));
   const absl::Status of_adapter = refused({"task-a", 1}, "task-b");
-  EXPECT_EQ(of_adapter.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(of_adapter, StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_NE(std::string(of_adapter.message()).find("is itself an adapter"), std::string::npos) << of_adapter;
-  EXPECT_EQ(refused({"base", 1}, "base").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused({"base", 1}, "base"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_FALSE(registry_->GetVersion("task-b", 1).ok()) << "nothing was published";
 
   // A hand-edited manifest with a malformed adapter_of is refused, naming it.
   absl::StatusOr<nlohmann::json> value = stored->ToJson();
-  ASSERT_TRUE(value.ok());
+  ASSERT_THAT(value, IsOk());
   (*value)["adapter_of"]["version"] = 0;
   const absl::Status bad_version = Manifest::FromJson(*value).status();
   EXPECT_NE(std::string(bad_version.message()).find("adapter_of.version"), std::string::npos) << bad_version;
   (*value)["adapter_of"] = "base@1";
-  EXPECT_EQ(Manifest::FromJson(*value).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Manifest::FromJson(*value), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(ModelRegistryTest, VersionNumbersIncreaseAndEarlierVersionsStayIntact) {
@@ -277,14 +278,14 @@ TEST_F(ModelRegistryTest, VersionNumbersIncreaseAndEarlierVersionsStayIntact) {
   EXPECT_EQ(PublishOrDie("other", 2), 1);
   EXPECT_EQ(PublishOrDie("m", 3), 2);
   const absl::StatusOr<VersionListing> listing = registry_->ListVersions("m");
-  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_THAT(listing, IsOk());
   const std::vector<Manifest>& versions = listing->versions;
   ASSERT_EQ(versions.size(), 2u);
   EXPECT_TRUE(listing->problems.empty());
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(versions[i].version, i + 1);
     EXPECT_EQ(versions[i].job_id, absl::StrCat("job-", 2 * i + 1));
-    EXPECT_TRUE(registry_->VerifyVersion("m", i + 1).ok());
+    EXPECT_THAT(registry_->VerifyVersion("m", i + 1), IsOk());
   }
   EXPECT_EQ(*registry_->ListModels(), (std::vector<std::string>{"m", "other"}));
 }
@@ -308,13 +309,13 @@ TEST_F(ModelRegistryTest, EightThreadsPublishingGetDistinctVersions) {
 
   std::set<int64_t> versions;
   for (int i = 0; i < kThreads; ++i) {
-    ASSERT_TRUE(results[i].ok()) << results[i].status();
+    ASSERT_THAT(results[i], IsOk());
     versions.insert(results[i]->version);
     // Each number holds the content of the thread that got it.
     absl::StatusOr<Manifest> manifest = registry_->GetVersion("m", results[i]->version);
-    ASSERT_TRUE(manifest.ok()) << manifest.status();
+    ASSERT_THAT(manifest, IsOk());
     EXPECT_EQ(manifest->job_id, absl::StrCat("job-", i));
-    EXPECT_TRUE(registry_->VerifyVersion("m", results[i]->version).ok());
+    EXPECT_THAT(registry_->VerifyVersion("m", results[i]->version), IsOk());
   }
   EXPECT_EQ(versions, (std::set<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(PayloadDirectories("m").size(), static_cast<size_t>(kThreads));
@@ -367,7 +368,7 @@ TEST_F(ModelRegistryTest, FourForkedProcessesPublishingGetDistinctVersions) {
     ::close(result_pipes[i]);
     versions.insert(version);
     absl::StatusOr<Manifest> manifest = registry_->GetVersion("m", version);
-    ASSERT_TRUE(manifest.ok()) << manifest.status();
+    ASSERT_THAT(manifest, IsOk());
     EXPECT_EQ(manifest->job_id, absl::StrCat("job-", i));
   }
   EXPECT_EQ(versions, (std::set<int64_t>{1, 2, 3, 4}));
@@ -393,18 +394,18 @@ TEST_F(ModelRegistryTest, ProcessKilledMidPublishLeavesNoVersion) {
   ASSERT_EQ(WEXITSTATUS(status), FaultyStorage::kCrashExitCode);
   ASSERT_EQ(PayloadDirectories("m").size(), 1u) << "the crash should have left staged files behind";
 
-  EXPECT_EQ(registry_->Resolve("m").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(registry_->GetVersion("m", 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(registry_->Resolve("m"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(registry_->GetVersion("m", 1), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_TRUE(registry_->ListModels()->empty());
 
   // Debris of other crashes: a stray temporary file and a version directory whose manifest was
   // never linked in.
   WriteBytes(JoinPath(root_, ".tmp/12345-0-999"), "half a manifest");
   fs::create_directories(JoinPath(root_, "models/m/versions/1"));
-  EXPECT_EQ(registry_->Resolve("m").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(registry_->Resolve("m"), StatusIs(absl::StatusCode::kNotFound));
 
   EXPECT_EQ(PublishOrDie("m", 2), 1);
-  EXPECT_TRUE(registry_->VerifyVersion("m", 1).ok());
+  EXPECT_THAT(registry_->VerifyVersion("m", 1), IsOk());
   EXPECT_EQ(*registry_->Resolve("m"), 1);
   EXPECT_EQ(registry_->GetVersion("m", 1)->job_id, "job-2");
 }
@@ -415,10 +416,10 @@ TEST_F(ModelRegistryTest, FailedPublishRemovesItsStagedFiles) {
   std::unique_ptr<ModelRegistry> faulty = OpenWithFaults(/*fail_at_file=*/3, /*crash=*/false);
   ASSERT_NE(faulty, nullptr);
   const absl::StatusOr<PublishResult> failed = faulty->Publish("m", Checkpoint(2), MakeInfo("job-2"));
-  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(failed, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_EQ(PayloadDirectories("m").size(), 1u);
   EXPECT_EQ(*registry_->Resolve("m"), 1);
-  EXPECT_TRUE(registry_->VerifyVersion("m", 1).ok());
+  EXPECT_THAT(registry_->VerifyVersion("m", 1), IsOk());
   EXPECT_EQ(PublishOrDie("m", 3), 2);
 }
 
@@ -436,58 +437,57 @@ TEST_F(ModelRegistryTest, RefusesSymlinksSpecialFilesAndSubdirectoriesBeforeStag
       {with_symlink, "linked.json"}, {with_fifo, "pipe"}, {with_directory, "optimizer"}, {with_hidden, ".lock"}};
   for (const auto& [source, offender] : cases) {
     const absl::StatusOr<PublishResult> result = registry_->Publish("m", source, MakeInfo("job"));
-    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << offender;
+    EXPECT_THAT(result, StatusIs(absl::StatusCode::kInvalidArgument)) << offender;
     EXPECT_NE(result.status().message().find(offender), absl::string_view::npos) << result.status();
   }
   EXPECT_TRUE(PayloadDirectories("m").empty());
-  EXPECT_EQ(registry_->Publish("m", JoinPath(scratch_, "absent"), MakeInfo("job")).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(registry_->Publish("m", JoinPath(scratch_, "absent"), MakeInfo("job")), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(ModelRegistryTest, TaskAndTokenizerAreRequiredAndChecked) {
   const std::string source = Checkpoint(1);
   ASSERT_TRUE(fs::remove(JoinPath(source, "task.json")));
-  EXPECT_EQ(registry_->Publish("m", source, MakeInfo("job")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry_->Publish("m", source, MakeInfo("job")), StatusIs(absl::StatusCode::kInvalidArgument));
 
   ManifestInfo bad_task = MakeInfo("job");
   bad_task.task_json = "[1, 2";
-  EXPECT_EQ(registry_->Publish("m", source, bad_task).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry_->Publish("m", source, bad_task), StatusIs(absl::StatusCode::kInvalidArgument));
 
   ManifestInfo missing_tokenizer = MakeInfo("job");
   missing_tokenizer.task_json = "{}";
   missing_tokenizer.tokenizer = "tokenizer.json";
-  EXPECT_EQ(registry_->Publish("m", source, missing_tokenizer).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry_->Publish("m", source, missing_tokenizer), StatusIs(absl::StatusCode::kInvalidArgument));
 
   ManifestInfo bad_schedule = MakeInfo("job");
   bad_schedule.task_json = "{}";
   bad_schedule.schedule = json::array();
-  EXPECT_EQ(registry_->Publish("m", source, bad_schedule).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry_->Publish("m", source, bad_schedule), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_TRUE(PayloadDirectories("m").empty());
 
   // task.json supplied by the publisher becomes a checksummed file of the version.
   ManifestInfo supplied = MakeInfo("job");
   supplied.task_json = "{\"name\": \"supplied\"}";
   const absl::StatusOr<PublishResult> published = registry_->Publish("m", source, supplied);
-  ASSERT_TRUE(published.ok()) << published.status();
+  ASSERT_THAT(published, IsOk());
   ASSERT_NE(published->manifest.FindFile("task.json"), nullptr);
   EXPECT_EQ(ReadBytes(VersionFile("m", 1, "task.json")), *supplied.task_json);
-  EXPECT_TRUE(registry_->VerifyVersion("m", 1).ok());
+  EXPECT_THAT(registry_->VerifyVersion("m", 1), IsOk());
 
   // Both present but different: ambiguous, refused.
   const std::string both = Checkpoint(2);
-  EXPECT_EQ(registry_->Publish("m", both, supplied).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry_->Publish("m", both, supplied), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // Expects VerifyVersion and Materialize to refuse version 1 with DATA_LOSS mentioning every
 // fragment.
 void ExpectCorrupted(ModelRegistry& registry, const std::vector<std::string>& fragments) {
   const absl::Status verified = registry.VerifyVersion("m", 1);
-  EXPECT_EQ(verified.code(), absl::StatusCode::kDataLoss) << verified;
+  EXPECT_THAT(verified, StatusIs(absl::StatusCode::kDataLoss)) << verified;
   for (const std::string& fragment : fragments) {
     EXPECT_NE(verified.message().find(fragment), absl::string_view::npos) << fragment << " not in " << verified;
   }
-  EXPECT_EQ(registry.Materialize("m", 1).status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(registry.Open("m@1").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(registry.Materialize("m", 1), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(registry.Open("m@1"), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST_F(ModelRegistryTest, FlippedByteIsDetectedAndNamed) {
@@ -514,8 +514,8 @@ TEST_F(ModelRegistryTest, TruncatedMissingExtraFilesAndBadManifestAreDetected) {
 
   // A manifest that is not one is refused too, rather than trusted.
   WriteBytes(JoinPath(root_, "models/m/versions/1/manifest.json"), "{\"not\": \"a manifest\"}");
-  EXPECT_EQ(registry_->GetVersion("m", 1).status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(registry_->VerifyVersion("m", 1).code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(registry_->GetVersion("m", 1), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(registry_->VerifyVersion("m", 1), StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST_F(ModelRegistryTest, NamesAreValidated) {
@@ -524,31 +524,31 @@ TEST_F(ModelRegistryTest, NamesAreValidated) {
                                  std::string(65, 'a'), std::string("a..b"), std::string("-x"), std::string("a b"),
                                  std::string("x\\y"), std::string("a@b")}) {
     const absl::StatusOr<PublishResult> result = registry_->Publish(bad, source, MakeInfo("job"));
-    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << "'" << bad << "'";
-    EXPECT_EQ(registry_->GetVersion(bad, 1).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(result, StatusIs(absl::StatusCode::kInvalidArgument)) << "'" << bad << "'";
+    EXPECT_THAT(registry_->GetVersion(bad, 1), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
   }
   EXPECT_FALSE(PathExists(JoinPath(scratch_, "x")));
   EXPECT_FALSE(PathExists(JoinPath(root_, "models/a")));
   EXPECT_TRUE(registry_->ListModels()->empty());
 
-  EXPECT_TRUE(ValidateModelName(std::string(64, 'a')).ok());
-  EXPECT_TRUE(ValidateModelName("Model_1.v2-x").ok());
+  EXPECT_THAT(ValidateModelName(std::string(64, 'a')), IsOk());
+  EXPECT_THAT(ValidateModelName("Model_1.v2-x"), IsOk());
   EXPECT_EQ(PublishOrDie("123", 1), 1);  // A model name may be all digits; an alias may not.
 
   for (const std::string& bad_alias : {std::string("123"), std::string("latest"), std::string("../prod"),
                                        std::string("a/b"), std::string(""), std::string(".prod"),
                                        std::string(65, 'p')}) {
     const absl::StatusOr<AliasMove> moved = registry_->SetAlias("123", bad_alias, 1, "alice");
-    EXPECT_EQ(moved.status().code(), absl::StatusCode::kInvalidArgument) << "'" << bad_alias << "'";
+    EXPECT_THAT(moved, StatusIs(absl::StatusCode::kInvalidArgument)) << "'" << bad_alias << "'";
   }
-  EXPECT_TRUE(registry_->SetAlias("123", "prod-1.b_2", 1, "alice").ok());
-  EXPECT_EQ(registry_->SetAlias("123", "prod", 1, "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry_->SetAlias("123", "prod-1.b_2", 1, "alice"), IsOk());
+  EXPECT_THAT(registry_->SetAlias("123", "prod", 1, ""), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(ModelRegistryTest, ResolvesAliasesNumbersAndLatest) {
   ASSERT_EQ(PublishOrDie("m", 1), 1);
   ASSERT_EQ(PublishOrDie("m", 2), 2);
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "alice").ok());
+  ASSERT_THAT(registry_->SetAlias("m", "production", 1, "alice"), IsOk());
 
   EXPECT_EQ(*registry_->Resolve("m"), 2);
   EXPECT_EQ(*registry_->Resolve("m@latest"), 2);
@@ -572,7 +572,7 @@ TEST_F(ModelRegistryTest, ResolvesAliasesNumbersAndLatest) {
   expect_error("../m@1", absl::StatusCode::kInvalidArgument, "model name");
 
   const absl::StatusOr<OpenedVersion> opened = registry_->Open("m@production");
-  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_THAT(opened, IsOk());
   EXPECT_EQ(opened->version, 1);
   EXPECT_EQ(opened->manifest.job_id, "job-1");
   EXPECT_EQ(ReadBytes(JoinPath(opened->directory, "tokenizer.model")), "spm-model-1");
@@ -580,16 +580,16 @@ TEST_F(ModelRegistryTest, ResolvesAliasesNumbersAndLatest) {
 
 TEST_F(ModelRegistryTest, AliasMovesAreAuditedInOrder) {
   for (int seed = 1; seed <= 2; ++seed) ASSERT_EQ(PublishOrDie("m", seed), seed);
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "alice").ok());
-  ASSERT_TRUE(registry_->SetAlias("m", "staging", 2, "ci").ok());
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 2, "bob").ok());
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "carol").ok());  // A rollback.
-  ASSERT_TRUE(registry_->RemoveAlias("m", "staging", "ci").ok());
-  EXPECT_EQ(registry_->SetAlias("m", "production", 3, "mallory").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(registry_->RemoveAlias("m", "staging", "ci").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_THAT(registry_->SetAlias("m", "production", 1, "alice"), IsOk());
+  ASSERT_THAT(registry_->SetAlias("m", "staging", 2, "ci"), IsOk());
+  ASSERT_THAT(registry_->SetAlias("m", "production", 2, "bob"), IsOk());
+  ASSERT_THAT(registry_->SetAlias("m", "production", 1, "carol"), IsOk());  // A rollback.
+  ASSERT_THAT(registry_->RemoveAlias("m", "staging", "ci"), IsOk());
+  EXPECT_THAT(registry_->SetAlias("m", "production", 3, "mallory"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(registry_->RemoveAlias("m", "staging", "ci"), StatusIs(absl::StatusCode::kNotFound));
 
   const absl::StatusOr<std::vector<AliasMove>> log = registry_->AuditLog("m");
-  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_THAT(log, IsOk());
   struct Expected {
     std::string alias;
     std::optional<int64_t> from;
@@ -612,10 +612,10 @@ TEST_F(ModelRegistryTest, AliasMovesAreAuditedInOrder) {
     EXPECT_TRUE(ParseRfc3339Utc(move.time).ok()) << move.time;
   }
   EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 1}}));
-  EXPECT_EQ(registry_->Resolve("m@staging").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(registry_->Resolve("m@staging"), StatusIs(absl::StatusCode::kNotFound));
 
   const absl::StatusOr<std::string> jsonl = registry_->AuditLogJsonl("m");
-  ASSERT_TRUE(jsonl.ok()) << jsonl.status();
+  ASSERT_THAT(jsonl, IsOk());
   const std::vector<std::string> lines = absl::StrSplit(*jsonl, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), expected.size());
   const json third = json::parse(lines[2]);
@@ -628,19 +628,17 @@ TEST_F(ModelRegistryTest, AliasMovesAreAuditedInOrder) {
 TEST_F(ModelRegistryTest, ARefusedPromotionIsAuditedAndLeavesTheAliasWhereItWas) {
   for (int seed = 1; seed <= 2; ++seed) ASSERT_EQ(PublishOrDie("m", seed), seed);
   // Refused before the alias exists: it still does not.
-  ASSERT_TRUE(registry_->RecordRefusedPromotion("m", "production", 1, "job a", "bleu dropped 9 > 2").ok());
-  EXPECT_EQ(registry_->Resolve("m@production").status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "job b", "bleu dropped 1 <= 2").ok());
-  ASSERT_TRUE(registry_->RecordRefusedPromotion("m", "production", 2, "job c", "bleu dropped 5 > 2").ok());
+  ASSERT_THAT(registry_->RecordRefusedPromotion("m", "production", 1, "job a", "bleu dropped 9 > 2"), IsOk());
+  EXPECT_THAT(registry_->Resolve("m@production"), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(registry_->SetAlias("m", "production", 1, "job b", "bleu dropped 1 <= 2"), IsOk());
+  ASSERT_THAT(registry_->RecordRefusedPromotion("m", "production", 2, "job c", "bleu dropped 5 > 2"), IsOk());
   EXPECT_EQ(*registry_->Resolve("m@production"), 1);
   EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 1}}));
-  EXPECT_EQ(registry_->RecordRefusedPromotion("m", "production", 3, "job d", "x").status().code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(registry_->RecordRefusedPromotion("m", "production", 2, "job d", "").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry_->RecordRefusedPromotion("m", "production", 3, "job d", "x"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(registry_->RecordRefusedPromotion("m", "production", 2, "job d", ""), StatusIs(absl::StatusCode::kInvalidArgument));
 
   const absl::StatusOr<std::vector<AliasMove>> log = registry_->AuditLog("m");
-  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_THAT(log, IsOk());
   ASSERT_EQ(log->size(), 3u);
   EXPECT_EQ((*log)[0].refused_version, 1);
   EXPECT_EQ((*log)[0].to_version, std::nullopt);
@@ -652,7 +650,7 @@ TEST_F(ModelRegistryTest, ARefusedPromotionIsAuditedAndLeavesTheAliasWhereItWas)
   EXPECT_EQ((*log)[2].reason, "bleu dropped 5 > 2");
   EXPECT_EQ((*log)[2].actor, "job c");
   // Entries of moves without a reason keep their old form.
-  ASSERT_TRUE(registry_->SetAlias("m", "staging", 2, "ci").ok());
+  ASSERT_THAT(registry_->SetAlias("m", "staging", 2, "ci"), IsOk());
   const std::vector<std::string> lines = absl::StrSplit(*registry_->AuditLogJsonl("m"), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_FALSE(json::parse(lines[3]).contains("reason"));
@@ -678,7 +676,7 @@ TEST_F(ModelRegistryTest, ConcurrentAliasMovesFormOneUnbrokenChain) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   const absl::StatusOr<std::vector<AliasMove>> log = registry_->AuditLog("m");
-  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_THAT(log, IsOk());
   ASSERT_EQ(log->size(), static_cast<size_t>(kThreads * kMovesPerThread));
   // Linearizable: every move starts where the previous one ended.
   EXPECT_EQ((*log)[0].from_version, std::nullopt);
@@ -693,11 +691,11 @@ TEST_F(ModelRegistryTest, IdempotentPublishReturnsTheSameVersion) {
   PublishOptions job_7;
   job_7.idempotency_key = "job-7";
   const absl::StatusOr<PublishResult> first = registry_->Publish("m", Checkpoint(1), MakeInfo("job-7"), job_7);
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   EXPECT_FALSE(first->already_published);
   // The resumed job publishes again (even from a rewritten directory): same version, nothing new.
   const absl::StatusOr<PublishResult> again = registry_->Publish("m", Checkpoint(2), MakeInfo("job-7"), job_7);
-  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_THAT(again, IsOk());
   EXPECT_TRUE(again->already_published);
   EXPECT_EQ(again->version, first->version);
   EXPECT_EQ(again->manifest.files[0].sha256, first->manifest.files[0].sha256);
@@ -725,14 +723,14 @@ TEST_F(ModelRegistryTest, SetAliasVerifiesTheTargetVersion) {
   WriteBytes(weights, bytes);
 
   const absl::StatusOr<AliasMove> onto_garbage = registry_->SetAlias("m", "production", 3, "ops");
-  EXPECT_EQ(onto_garbage.status().code(), absl::StatusCode::kDataLoss) << onto_garbage.status();
+  EXPECT_THAT(onto_garbage, StatusIs(absl::StatusCode::kDataLoss)) << onto_garbage.status();
   EXPECT_NE(std::string(onto_garbage.status().message()).find("manifest of version 3"), std::string::npos)
       << onto_garbage.status();
   const absl::StatusOr<AliasMove> onto_corrupt = registry_->SetAlias("m", "production", 2, "ops");
-  EXPECT_EQ(onto_corrupt.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(onto_corrupt, StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_NE(std::string(onto_corrupt.status().message()).find("'model.safetensors'"), std::string::npos)
       << onto_corrupt.status();
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "ops").ok());
+  ASSERT_THAT(registry_->SetAlias("m", "production", 1, "ops"), IsOk());
   EXPECT_EQ(*registry_->Resolve("m@production"), 1);
   EXPECT_EQ(registry_->AuditLog("m")->size(), 1u) << "refused moves leave no audit entry";
 }
@@ -743,12 +741,12 @@ TEST_F(ModelRegistryTest, DamagedManifestIsListedAndWorkedAround) {
   ASSERT_EQ(PublishOrDie("m", 1), 1);
   ASSERT_EQ(PublishOrDie("m", 2, keyed), 2);
   ASSERT_EQ(PublishOrDie("m", 3), 3);
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 2, "ops").ok());
+  ASSERT_THAT(registry_->SetAlias("m", "production", 2, "ops"), IsOk());
   WriteBytes(ManifestPath(root_, 3), "{\"model\": 7}");
   WriteBytes(ManifestPath(root_, 2), "\x01\x02 not json");
 
   const absl::StatusOr<VersionListing> listing = registry_->ListVersions("m");
-  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_THAT(listing, IsOk());
   ASSERT_EQ(listing->versions.size(), 1u);
   EXPECT_EQ(listing->versions[0].version, 1);
   ASSERT_EQ(listing->problems.size(), 2u);
@@ -760,7 +758,7 @@ TEST_F(ModelRegistryTest, DamagedManifestIsListedAndWorkedAround) {
   // "latest" is the newest readable version; the alias on the damaged one says so.
   EXPECT_EQ(*registry_->Resolve("m"), 1);
   EXPECT_EQ(*registry_->Resolve("m@production"), 2);
-  EXPECT_EQ(registry_->Open("m@production").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(registry_->Open("m@production"), StatusIs(absl::StatusCode::kDataLoss));
   // Publishing goes on (a keyed publish too, although the manifest holding its key is unreadable).
   EXPECT_EQ(PublishOrDie("m", 4), 4);
   PublishOptions other_key;
@@ -769,18 +767,18 @@ TEST_F(ModelRegistryTest, DamagedManifestIsListedAndWorkedAround) {
   EXPECT_EQ(*registry_->Resolve("m"), 5);
   // The repair: move the alias off the damaged version.
   const absl::StatusOr<AliasMove> repaired = registry_->SetAlias("m", "production", 4, "ops");
-  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  ASSERT_THAT(repaired, IsOk());
   EXPECT_EQ(repaired->from_version, 2);
-  EXPECT_TRUE(registry_->Open("m@production").ok());
+  EXPECT_THAT(registry_->Open("m@production"), IsOk());
   EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 4}}));
 }
 
 TEST_F(ModelRegistryTest, AllManifestsDamagedIsDataLossNotACrash) {
   ASSERT_EQ(PublishOrDie("m", 1), 1);
   WriteBytes(ManifestPath(root_, 1), "");
-  EXPECT_EQ(registry_->Resolve("m").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(registry_->Resolve("m"), StatusIs(absl::StatusCode::kDataLoss));
   const absl::StatusOr<VersionListing> listing = registry_->ListVersions("m");
-  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_THAT(listing, IsOk());
   EXPECT_TRUE(listing->versions.empty());
   EXPECT_EQ(listing->problems.size(), 1u);
   EXPECT_EQ(PublishOrDie("m", 2), 2);
@@ -789,31 +787,31 @@ TEST_F(ModelRegistryTest, AllManifestsDamagedIsDataLossNotACrash) {
 
 TEST_F(ModelRegistryTest, GarbageAuditEntryIsReportedAndRepairedByAMove) {
   for (int seed = 1; seed <= 2; ++seed) ASSERT_EQ(PublishOrDie("m", seed), seed);
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 1, "ops").ok());  // entry 1
-  ASSERT_TRUE(registry_->SetAlias("m", "staging", 1, "ci").ok());      // entry 2
-  ASSERT_TRUE(registry_->SetAlias("m", "production", 2, "ops").ok());  // entry 3
+  ASSERT_THAT(registry_->SetAlias("m", "production", 1, "ops"), IsOk());  // entry 1
+  ASSERT_THAT(registry_->SetAlias("m", "staging", 1, "ci"), IsOk());      // entry 2
+  ASSERT_THAT(registry_->SetAlias("m", "production", 2, "ops"), IsOk());  // entry 3
   const std::string entry3 = JoinPath(root_, "models/m/audit/00000000000000000003.json");
   WriteBytes(entry3, "{\"sequence\": \"three\"}\n");
 
   // Entry 3 could have moved either alias: both are uncertain, neither is guessed.
   const absl::StatusOr<AliasListing> aliases = registry_->ListAliases("m");
-  ASSERT_TRUE(aliases.ok()) << aliases.status();
+  ASSERT_THAT(aliases, IsOk());
   EXPECT_TRUE(aliases->aliases.empty());
   ASSERT_EQ(aliases->problems.size(), 3u);
   EXPECT_EQ(aliases->problems[0].key, "models/m/audit/00000000000000000003.json");
   const absl::StatusOr<int64_t> uncertain = registry_->Resolve("m@production");
-  EXPECT_EQ(uncertain.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(uncertain, StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_NE(std::string(uncertain.status().message()).find("move the alias again"), std::string::npos);
-  EXPECT_EQ(registry_->AuditLog("m").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(registry_->AuditLog("m"), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_EQ(ReadBytes(entry3), "{\"sequence\": \"three\"}\n") << "the damaged entry is left for inspection";
 
   // Moves still work, and a move is the repair.
   const absl::StatusOr<AliasMove> moved = registry_->SetAlias("m", "production", 2, "ops");
-  ASSERT_TRUE(moved.ok()) << moved.status();
+  ASSERT_THAT(moved, IsOk());
   EXPECT_EQ(moved->sequence, 4);
   EXPECT_EQ(moved->from_version, 1) << "the last readable target";
   EXPECT_EQ(*registry_->Resolve("m@production"), 2);
-  EXPECT_EQ(registry_->Resolve("m@staging").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(registry_->Resolve("m@staging"), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_EQ(registry_->ListAliases("m")->aliases, (std::map<std::string, int64_t>{{"production", 2}}));
   EXPECT_EQ(PublishOrDie("m", 3), 3);
 }
@@ -843,7 +841,7 @@ TEST_F(ModelRegistryTest, GcDeletesOnlyOrphanedPayloadsOldEnough) {
 
   GcOptions defaults;  // one hour: the crashed publish is too young to touch
   absl::StatusOr<GcReport> young = registry_->CollectGarbage(defaults);
-  ASSERT_TRUE(young.ok()) << young.status();
+  ASSERT_THAT(young, IsOk());
   EXPECT_EQ(young->deleted, std::vector<std::string>{"models/m/payloads/" + stale + "/"});
   EXPECT_EQ(PayloadDirectories("m").size(), 2u);
 
@@ -851,17 +849,17 @@ TEST_F(ModelRegistryTest, GcDeletesOnlyOrphanedPayloadsOldEnough) {
   now.min_age = absl::ZeroDuration();
   now.dry_run = true;
   absl::StatusOr<GcReport> dry = registry_->CollectGarbage(now);
-  ASSERT_TRUE(dry.ok()) << dry.status();
+  ASSERT_THAT(dry, IsOk());
   EXPECT_EQ(dry->deleted.size(), 2u) << "the orphan and the stale temporary file";
   EXPECT_EQ(PayloadDirectories("m").size(), 2u) << "a dry run deletes nothing";
 
   now.dry_run = false;
   absl::StatusOr<GcReport> collected = registry_->CollectGarbage(now);
-  ASSERT_TRUE(collected.ok()) << collected.status();
+  ASSERT_THAT(collected, IsOk());
   EXPECT_EQ(collected->deleted.size(), 2u);
   ASSERT_EQ(PayloadDirectories("m").size(), 1u);
   EXPECT_EQ(PayloadDirectories("m")[0], registry_->GetVersion("m", 1)->payload);
-  EXPECT_TRUE(registry_->VerifyVersion("m", 1).ok());
+  EXPECT_THAT(registry_->VerifyVersion("m", 1), IsOk());
   EXPECT_TRUE(fs::is_empty(JoinPath(root_, ".tmp")));
   EXPECT_TRUE(registry_->CollectGarbage(now)->deleted.empty()) << "nothing left to collect";
   EXPECT_EQ(PublishOrDie("m", 3), 2);
@@ -874,7 +872,7 @@ TEST_F(ModelRegistryTest, GcSkipsAModelWithAnUnreadableManifest) {
   GcOptions now;
   now.min_age = absl::ZeroDuration();
   absl::StatusOr<GcReport> report = registry_->CollectGarbage(now);
-  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_THAT(report, IsOk());
   EXPECT_TRUE(report->deleted.empty()) << "version 2's payload must stay for a repair";
   ASSERT_EQ(report->problems.size(), 1u);
   EXPECT_NE(report->problems[0].message.find("not collected"), std::string::npos);
@@ -900,7 +898,7 @@ class HookedStorage : public ForwardingStorage {
 
 TEST_F(ModelRegistryTest, GcRacingAPublishEitherCollectsItOrLetsItCommit) {
   auto local = LocalDirectoryStorage::Open(root_);
-  ASSERT_TRUE(local.ok());
+  ASSERT_THAT(local, IsOk());
   auto hooked = std::make_unique<HookedStorage>(*std::move(local));
   HookedStorage* hooks = hooked.get();
   ModelRegistry publisher(std::move(hooked));
@@ -910,8 +908,8 @@ TEST_F(ModelRegistryTest, GcRacingAPublishEitherCollectsItOrLetsItCommit) {
   // gc first: it claims the staged payload, so the publish cannot commit it and fails cleanly.
   hooks->after_upload = [&] { ASSERT_EQ(registry_->CollectGarbage(now)->deleted.size(), 1u); };
   const absl::StatusOr<PublishResult> lost = publisher.Publish("m", Checkpoint(1), MakeInfo("job-1"));
-  EXPECT_EQ(lost.status().code(), absl::StatusCode::kAborted) << lost.status();
-  EXPECT_EQ(registry_->Resolve("m").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(lost, StatusIs(absl::StatusCode::kAborted)) << lost.status();
+  EXPECT_THAT(registry_->Resolve("m"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_TRUE(PayloadDirectories("m").empty());
 
   // The publish first: its commit claim is fresh, so gc leaves the payload to it.
@@ -921,8 +919,8 @@ TEST_F(ModelRegistryTest, GcRacingAPublishEitherCollectsItOrLetsItCommit) {
     }
   };
   const absl::StatusOr<PublishResult> won = publisher.Publish("m", Checkpoint(2), MakeInfo("job-2"));
-  ASSERT_TRUE(won.ok()) << won.status();
-  EXPECT_TRUE(registry_->VerifyVersion("m", won->version).ok());
+  ASSERT_THAT(won, IsOk());
+  EXPECT_THAT(registry_->VerifyVersion("m", won->version), IsOk());
 }
 
 // ---- Idempotency keys are claimed exclusively ----------------------------------------------------
@@ -931,7 +929,7 @@ TEST_F(ModelRegistryTest, GcRacingAPublishEitherCollectsItOrLetsItCommit) {
 // version or fails with ABORTED (superseded).
 void ExpectOneVersionForTheKey(ModelRegistry& registry, const std::vector<absl::StatusOr<PublishResult>>& results) {
   const absl::StatusOr<VersionListing> listing = registry.ListVersions("m");
-  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_THAT(listing, IsOk());
   ASSERT_EQ(listing->versions.size(), 1u);
   const int64_t version = listing->versions[0].version;
   int new_versions = 0;
@@ -940,11 +938,11 @@ void ExpectOneVersionForTheKey(ModelRegistry& registry, const std::vector<absl::
       EXPECT_EQ(result->version, version);
       new_versions += result->already_published ? 0 : 1;
     } else {
-      EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
+      EXPECT_THAT(result, StatusIs(absl::StatusCode::kAborted)) << result.status();
     }
   }
   EXPECT_EQ(new_versions, 1);
-  EXPECT_TRUE(registry.VerifyVersion("m", version).ok());
+  EXPECT_THAT(registry.VerifyVersion("m", version), IsOk());
 }
 
 TEST_F(ModelRegistryTest, EightThreadsWithOneIdempotencyKeyPublishOnce) {
@@ -967,7 +965,7 @@ TEST_F(ModelRegistryTest, EightThreadsWithOneIdempotencyKeyPublishOnce) {
   ExpectOneVersionForTheKey(*registry_, results);
   // Later publishes with the key get that version back.
   const absl::StatusOr<PublishResult> again = registry_->Publish("m", sources[0], MakeInfo("job-42"), options);
-  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_THAT(again, IsOk());
   EXPECT_TRUE(again->already_published);
 }
 
@@ -1029,13 +1027,13 @@ TEST_F(ModelRegistryTest, APublisherThatDiedHoldingTheKeyIsSuperseded) {
   ASSERT_EQ(WEXITSTATUS(status), FaultyStorage::kCrashExitCode);
   // The resumed job publishes at once, and the dead publisher's payload is fenced for gc.
   const absl::StatusOr<PublishResult> resumed = registry_->Publish("m", Checkpoint(2), MakeInfo("job-44"), options);
-  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_THAT(resumed, IsOk());
   EXPECT_FALSE(resumed->already_published);
   GcOptions now;
   now.min_age = absl::ZeroDuration();
   EXPECT_EQ(registry_->CollectGarbage(now)->deleted.size(), 1u);
   EXPECT_EQ(PayloadDirectories("m").size(), 1u);
-  EXPECT_TRUE(registry_->VerifyVersion("m", resumed->version).ok());
+  EXPECT_THAT(registry_->VerifyVersion("m", resumed->version), IsOk());
 }
 
 // ---- A full disk ---------------------------------------------------------------------------------
@@ -1046,9 +1044,9 @@ TEST_F(ModelRegistryTest, DiskFullDuringPublishLeavesNoHalfVersion) {
   if (const std::string why = small_disk.Mount(mount_point, "2m"); !why.empty()) GTEST_SKIP() << why;
   const std::string root = JoinPath(mount_point, "registry");
   absl::StatusOr<std::unique_ptr<ModelRegistry>> small = ModelRegistry::OpenLocal(root);
-  ASSERT_TRUE(small.ok()) << small.status();
+  ASSERT_THAT(small, IsOk());
   ModelRegistry& registry = **small;
-  ASSERT_TRUE(registry.Publish("m", Checkpoint(1), MakeInfo("job-1")).ok());
+  ASSERT_THAT(registry.Publish("m", Checkpoint(1), MakeInfo("job-1")), IsOk());
 
   const std::string big = Checkpoint(2);
   std::string weights(3 << 20, '\0');
@@ -1056,20 +1054,20 @@ TEST_F(ModelRegistryTest, DiskFullDuringPublishLeavesNoHalfVersion) {
   WriteBytes(JoinPath(big, "model.safetensors"), weights);
   const absl::StatusOr<PublishResult> full = registry.Publish("m", big, MakeInfo("job-2"));
   ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted) << full.status();
+  EXPECT_THAT(full, StatusIs(absl::StatusCode::kResourceExhausted)) << full.status();
   EXPECT_NE(std::string(full.status().message()).find("No space left"), std::string::npos) << full.status();
 
   // No half version, nothing staged left behind, the earlier version intact and verified.
   EXPECT_EQ(*registry.Resolve("m"), 1);
-  EXPECT_EQ(registry.GetVersion("m", 2).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(registry.VerifyVersion("m", 1).ok());
+  EXPECT_THAT(registry.GetVersion("m", 2), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(registry.VerifyVersion("m", 1), IsOk());
   EXPECT_TRUE(fs::is_empty(JoinPath(root, ".tmp")));
   EXPECT_EQ(std::distance(fs::directory_iterator(JoinPath(root, "models/m/payloads")), fs::directory_iterator()), 1);
   // The space is back: the next publish that fits succeeds.
   const absl::StatusOr<PublishResult> next = registry.Publish("m", Checkpoint(3), MakeInfo("job-3"));
-  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_THAT(next, IsOk());
   EXPECT_EQ(next->version, 2);
-  EXPECT_TRUE(registry.VerifyVersion("m", 2).ok());
+  EXPECT_THAT(registry.VerifyVersion("m", 2), IsOk());
 }
 
 Manifest SampleManifest() {
@@ -1094,9 +1092,9 @@ Manifest SampleManifest() {
 TEST(RegistryManifestTest, JsonRoundTrip) {
   const Manifest manifest = SampleManifest();
   const absl::StatusOr<std::string> text = manifest.Serialize();
-  ASSERT_TRUE(text.ok()) << text.status();
+  ASSERT_THAT(text, IsOk());
   const absl::StatusOr<Manifest> parsed = Manifest::Parse(*text);
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_EQ(*parsed->Serialize(), *text);
   EXPECT_EQ(parsed->files[2].size, 5u);
   EXPECT_EQ(parsed->token_statistics, manifest.token_statistics);
@@ -1105,7 +1103,7 @@ TEST(RegistryManifestTest, JsonRoundTrip) {
 TEST(RegistryManifestTest, ValidationRefusesInconsistentManifests) {
   const auto expect_invalid = [](const json& value, const std::string& fragment) {
     const absl::StatusOr<Manifest> parsed = Manifest::FromJson(value);
-    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << value.dump();
+    EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument)) << value.dump();
     EXPECT_NE(parsed.status().message().find(fragment), absl::string_view::npos) << parsed.status();
   };
   const json good = *SampleManifest().ToJson();
@@ -1149,11 +1147,11 @@ TEST(RegistryManifestTest, ValidationRefusesInconsistentManifests) {
   value["format_version"] = 2;
   expect_invalid(value, "format_version");
   expect_invalid(json::array(), "object");
-  EXPECT_EQ(Manifest::Parse("{\"model\": ").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Manifest::Parse("{\"model\": "), StatusIs(absl::StatusCode::kInvalidArgument));
 
   Manifest not_utf8 = SampleManifest();
   not_utf8.base_model = "\xff\xfe";
-  EXPECT_EQ(not_utf8.Serialize().status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(not_utf8.Serialize(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 class LocalStorageTest : public ::testing::Test {
@@ -1162,7 +1160,7 @@ class LocalStorageTest : public ::testing::Test {
     scratch_ = MakeScratchDirectory();
     ASSERT_FALSE(scratch_.empty());
     absl::StatusOr<std::unique_ptr<LocalDirectoryStorage>> storage = LocalDirectoryStorage::Open(scratch_);
-    ASSERT_TRUE(storage.ok()) << storage.status();
+    ASSERT_THAT(storage, IsOk());
     storage_ = *std::move(storage);
   }
   void TearDown() override {
@@ -1192,19 +1190,19 @@ TEST_F(LocalStorageTest, CreateExclusiveHasExactlyOneWinner) {
   EXPECT_EQ(winners.load(), 1);
   EXPECT_EQ(already_exists.load(), kThreads - 1);
   const absl::StatusOr<std::string> content = storage_->ReadObject("a/b/claim");
-  ASSERT_TRUE(content.ok());
+  ASSERT_THAT(content, IsOk());
   EXPECT_EQ(content->rfind("writer-", 0), 0u);
   // Losers leave nothing behind in the temporary area.
   EXPECT_TRUE(fs::is_empty(JoinPath(scratch_, ".tmp")));
 }
 
 TEST_F(LocalStorageTest, ObjectsListingAndDeletion) {
-  ASSERT_TRUE(storage_->WriteObject("x/1", "one").ok());
-  ASSERT_TRUE(storage_->WriteObject("x/1", "uno").ok());
-  ASSERT_TRUE(storage_->WriteObject("x/y/2", "two").ok());
-  ASSERT_TRUE(storage_->WriteObject("z", "zed").ok());
+  ASSERT_THAT(storage_->WriteObject("x/1", "one"), IsOk());
+  ASSERT_THAT(storage_->WriteObject("x/1", "uno"), IsOk());
+  ASSERT_THAT(storage_->WriteObject("x/y/2", "two"), IsOk());
+  ASSERT_THAT(storage_->WriteObject("z", "zed"), IsOk());
   EXPECT_EQ(*storage_->ReadObject("x/1"), "uno");
-  EXPECT_EQ(storage_->ReadObject("x/3").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(storage_->ReadObject("x/3"), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(*storage_->List(""), (std::vector<std::string>{"x/1", "x/y/2", "z"}));
   EXPECT_EQ(*storage_->List("x/"), (std::vector<std::string>{"x/1", "x/y/2"}));
   EXPECT_TRUE(storage_->List("nothing/")->empty());
@@ -1212,23 +1210,23 @@ TEST_F(LocalStorageTest, ObjectsListingAndDeletion) {
   EXPECT_EQ(*storage_->ListChildren("x/"), (std::vector<std::string>{"1", "y"}));
 
   const absl::StatusOr<ObjectDigest> digest = storage_->HashObject("z");
-  ASSERT_TRUE(digest.ok());
+  ASSERT_THAT(digest, IsOk());
   EXPECT_EQ(digest->size, 3u);
   EXPECT_EQ(digest->sha256, *Sha256Hex("zed"));
 
-  ASSERT_TRUE(storage_->Delete("z").ok());
-  ASSERT_TRUE(storage_->Delete("z").ok());
-  ASSERT_TRUE(storage_->DeletePrefix("x/").ok());
+  ASSERT_THAT(storage_->Delete("z"), IsOk());
+  ASSERT_THAT(storage_->Delete("z"), IsOk());
+  ASSERT_THAT(storage_->DeletePrefix("x/"), IsOk());
   EXPECT_TRUE(storage_->List("")->empty());
   EXPECT_FALSE(storage_->DeletePrefix("").ok());
 }
 
 TEST_F(LocalStorageTest, RefusesKeysThatLeaveTheRoot) {
   for (const char* key : {"../escape", "a/../../b", "/abs", "a//b", ".tmp/x", "a/./b", "", "dir/"}) {
-    EXPECT_EQ(storage_->WriteObject(key, "x").code(), absl::StatusCode::kInvalidArgument) << key;
-    EXPECT_EQ(storage_->CreateExclusive(key, "x").code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_THAT(storage_->WriteObject(key, "x"), StatusIs(absl::StatusCode::kInvalidArgument)) << key;
+    EXPECT_THAT(storage_->CreateExclusive(key, "x"), StatusIs(absl::StatusCode::kInvalidArgument)) << key;
   }
-  EXPECT_EQ(storage_->List("no-slash").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(storage_->List("no-slash"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_FALSE(PathExists(JoinPath(fs::path(scratch_).parent_path().string(), "escape")));
 }
 
@@ -1236,17 +1234,17 @@ TEST_F(LocalStorageTest, WriteObjectFromFileRefusesSymlinksAndFifos) {
   const std::string source = JoinPath(scratch_, "source.bin");
   WriteBytes(source, "payload");
   const absl::StatusOr<ObjectDigest> copied = storage_->WriteObjectFromFile("k", source);
-  ASSERT_TRUE(copied.ok()) << copied.status();
+  ASSERT_THAT(copied, IsOk());
   EXPECT_EQ(copied->sha256, *Sha256Hex("payload"));
   EXPECT_EQ(*storage_->ReadObject("k"), "payload");
 
   const std::string link = JoinPath(scratch_, "link.bin");
   fs::create_symlink(source, link);
-  EXPECT_EQ(storage_->WriteObjectFromFile("k2", link).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(storage_->WriteObjectFromFile("k2", link), StatusIs(absl::StatusCode::kInvalidArgument));
   const std::string fifo = JoinPath(scratch_, "fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
-  EXPECT_EQ(storage_->WriteObjectFromFile("k3", fifo).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(storage_->ReadObject("k2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(storage_->WriteObjectFromFile("k3", fifo), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(storage_->ReadObject("k2"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(LocalStorageTest, BatchUploadReturnsDigestsInOrderAndLeavesNoTemporariesOnFailure) {
@@ -1256,7 +1254,7 @@ TEST_F(LocalStorageTest, BatchUploadReturnsDigestsInOrderAndLeavesNoTemporariesO
   WriteBytes(b, "bravo!");
   const absl::StatusOr<std::vector<ObjectDigest>> digests =
       storage_->WriteObjectsFromFiles({{"batch/a", a}, {"batch/deeper/b", b}});
-  ASSERT_TRUE(digests.ok()) << digests.status();
+  ASSERT_THAT(digests, IsOk());
   ASSERT_EQ(digests->size(), 2u);
   EXPECT_EQ((*digests)[0].sha256, *Sha256Hex("alpha"));
   EXPECT_EQ((*digests)[1].size, 6u);
@@ -1264,9 +1262,9 @@ TEST_F(LocalStorageTest, BatchUploadReturnsDigestsInOrderAndLeavesNoTemporariesO
 
   const absl::StatusOr<std::vector<ObjectDigest>> failed =
       storage_->WriteObjectsFromFiles({{"other/a", a}, {"other/missing", JoinPath(scratch_, "missing.bin")}});
-  EXPECT_EQ(failed.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(failed, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_TRUE(fs::is_empty(JoinPath(scratch_, ".tmp")));
-  EXPECT_EQ(storage_->WriteObjectsFromFiles({{"../x", a}}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(storage_->WriteObjectsFromFiles({{"../x", a}}), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

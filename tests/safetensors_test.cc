@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -15,7 +16,7 @@ using ::promptintern::testing::MakeTempDir;
 
 std::string WriteBytes(const std::string& name, const std::string& bytes) {
   const std::string path = JoinPath(MakeTempDir("safetensors"), name);
-  EXPECT_TRUE(WriteFileAtomic(path, bytes).ok());
+  EXPECT_THAT(WriteFileAtomic(path, bytes), IsOk());
   return path;
 }
 
@@ -31,11 +32,11 @@ TEST(SafetensorsTest, RoundTripsValuesShapesAndMetadata) {
   const std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, 1e-8f, -7.0f};
   const std::vector<uint16_t> b = {0x3c00, 0xc000};  // F16 1.0, -2.0
   const std::string path = JoinPath(MakeTempDir("roundtrip"), "t.safetensors");
-  ASSERT_TRUE(WriteSafetensors(path, {{"z.weight", DType::kF32, {2, 3}, a.data()}, {"a.bias", DType::kF16, {2}, b.data()}},
+  ASSERT_THAT(WriteSafetensors(path, {{"z.weight", DType::kF32, {2, 3}, a.data()}, {"a.bias", DType::kF16, {2}, b.data()}},
                                {{"format", "pt"}})
-                  .ok());
+                  , IsOk());
   auto file = SafetensorsFile::Open(path);
-  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_THAT(file, IsOk());
   EXPECT_EQ((*file)->metadata().at("format"), "pt");
   ASSERT_EQ((*file)->tensors().size(), 2u);
   const TensorInfo* z = (*file)->Find("z.weight");
@@ -51,7 +52,7 @@ TEST(SafetensorsTest, RoundTripsValuesShapesAndMetadata) {
 TEST(SafetensorsTest, HeaderIsEightByteAlignedJson) {
   const float value = 1.0f;
   auto bytes = SerializeSafetensors({{"x", DType::kF32, {1}, &value}}, {});
-  ASSERT_TRUE(bytes.ok());
+  ASSERT_THAT(bytes, IsOk());
   uint64_t header_size = 0;
   std::memcpy(&header_size, bytes->data(), 8);
   EXPECT_EQ(header_size % 8, 0u);
@@ -108,7 +109,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, CorruptSafetensorsTest, ::testing::ValuesIn(Corr
 
 TEST(SafetensorsTest, MissingFileIsNotFound) {
   auto file = SafetensorsFile::Open("/nonexistent/model.safetensors");
-  EXPECT_EQ(file.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(file, StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(SafetensorsTest, RefusesDuplicateNamesOnWrite) {

@@ -30,6 +30,7 @@
 #include "core/serve/engine.h"
 #include "core/serve/output_processor.h"
 #include "core/tokenizer/tokenizer.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -54,7 +55,7 @@ std::vector<std::vector<int>> GreedyContinuations(const DecoderModel& model, con
     requests.push_back(request);
   }
   auto outputs = GenerateOffline(model, requests, {});
-  EXPECT_TRUE(outputs.ok()) << outputs.status();
+  EXPECT_THAT(outputs, IsOk());
   std::vector<std::vector<int>> continuations;
   if (!outputs.ok()) return continuations;
   for (const GenerationOutput& output : *outputs) continuations.push_back(output.token_ids);
@@ -67,7 +68,7 @@ double MeanLoss(const DecoderModel& model, const std::vector<std::vector<int>>& 
   for (const std::vector<int>& text : texts) {
     const at::Tensor ids = at::tensor(std::vector<int64_t>(text.begin(), text.end()), at::kLong).unsqueeze(0);
     auto hidden = model.Forward(ids, {0}, nullptr);
-    EXPECT_TRUE(hidden.ok()) << hidden.status();
+    EXPECT_THAT(hidden, IsOk());
     const at::Tensor logits = *model.Logits(hidden->squeeze(0).narrow(0, 0, ids.size(1) - 1));
     const at::Tensor targets = ids.squeeze(0).narrow(0, 1, ids.size(1) - 1);
     total += at::cross_entropy_loss(logits, targets, {}, at::Reduction::Sum).item<double>();
@@ -85,10 +86,10 @@ double ReplayAgreement(const DecoderModel& model, const std::vector<std::vector<
     std::vector<int> sequence = prompts[i];
     sequence.insert(sequence.end(), reference[i].begin(), reference[i].end());
     auto cache = model.AllocateCache(1, static_cast<int64_t>(sequence.size()));
-    EXPECT_TRUE(cache.ok()) << cache.status();
+    EXPECT_THAT(cache, IsOk());
     for (size_t p = 0; p + 1 < sequence.size(); ++p) {
       auto hidden = model.Forward(at::full({1, 1}, sequence[p], at::kLong), {static_cast<int64_t>(p)}, &*cache);
-      EXPECT_TRUE(hidden.ok()) << hidden.status();
+      EXPECT_THAT(hidden, IsOk());
       if (p + 1 < prompts[i].size()) continue;
       const int64_t predicted = model.Logits(*hidden)->reshape({-1}).argmax().item<int64_t>();
       agree += predicted == sequence[p + 1];
@@ -166,7 +167,7 @@ class ServingWeightsTest : public ::testing::TestWithParam<WeightFormat> {};
 TEST_P(ServingWeightsTest, DemoSizedModelAgreesWithF32) {
   const auto load = [](WeightFormat format) {
     std::unique_ptr<DecoderModel> model = ::promptintern::testing::MakeRandomModel(7, DemoSizedConfig());
-    EXPECT_TRUE(model->PackForServing({format}).ok());
+    EXPECT_THAT(model->PackForServing({format}), IsOk());
     return model;
   };
   CheckFormat("demo-sized", GetParam(), load, RandomTexts(1, 6, 8, 1024), RandomTexts(2, 4, 96, 1024),
@@ -177,7 +178,7 @@ TEST_P(ServingWeightsTest, Stories260KAgreesWithF32) {
   const std::string dir = ::promptintern::testing::Stories260KDir();
   if (dir.empty()) GTEST_SKIP() << "../shared/models/stories260K is absent";
   auto tokenizer = Tokenizer::LoadFromDirectory(dir);
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  ASSERT_THAT(tokenizer, IsOk());
   const auto encode = [&](const std::vector<std::string>& texts) {
     std::vector<std::vector<int>> ids;
     for (const std::string& text : texts) ids.push_back(*(*tokenizer)->EncodePrompt(text));
@@ -194,7 +195,7 @@ TEST_P(ServingWeightsTest, Stories260KAgreesWithF32) {
        "in the warm sun."});
   const auto load = [&](WeightFormat format) {
     auto model = LoadModelForServing(dir, format);
-    EXPECT_TRUE(model.ok()) << model.status();
+    EXPECT_THAT(model, IsOk());
     return model.ok() ? std::move(model).value() : nullptr;
   };
   CheckFormat("stories260K", GetParam(), load, prompts, held_out, /*bound_free_running=*/true);
@@ -211,13 +212,13 @@ TEST(ServingWeightsTest, F32ServingFormMatchesThePlainModel) {
   c10::InferenceMode inference;
   const auto plain = ::promptintern::testing::MakeRandomModel(3, DemoSizedConfig());
   auto packed = ::promptintern::testing::MakeRandomModel(3, DemoSizedConfig());
-  ASSERT_TRUE(packed->PackForServing({WeightFormat::kF32}).ok());
-  EXPECT_EQ(packed->PackForServing({WeightFormat::kF32}).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_THAT(packed->PackForServing({WeightFormat::kF32}), IsOk());
+  EXPECT_THAT(packed->PackForServing({WeightFormat::kF32}), StatusIs(absl::StatusCode::kFailedPrecondition));
   const at::Tensor ids = at::randint(0, 1024, {2, 24}, at::kLong);
   const at::Tensor expected = *plain->Logits(*plain->Forward(ids, {0, 0}, nullptr));
   EXPECT_LT((*packed->Logits(*packed->Forward(ids, {0, 0}, nullptr)) - expected).abs().max().item<double>(), 1e-4);
   auto cache = packed->AllocateCache(1, 24);
-  ASSERT_TRUE(cache.ok());
+  ASSERT_THAT(cache, IsOk());
   for (int64_t p = 0; p < 24; ++p) {
     const at::Tensor step = *packed->Logits(*packed->Forward(ids.narrow(0, 0, 1).narrow(1, p, 1), {p}, &*cache));
     EXPECT_LT((step.reshape({-1}) - expected[0][p]).abs().max().item<double>(), 1e-4) << p;

@@ -1,5 +1,6 @@
 // SHA-256 against the NIST FIPS 180-2 example vectors, one-shot and streamed.
 #include "core/util/sha256.h"
+#include "tests/status_matchers.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +17,7 @@ constexpr char kMillionADigest[] = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497
 
 std::string HexOrDie(absl::string_view data) {
   absl::StatusOr<std::string> digest = Sha256Hex(data);
-  EXPECT_TRUE(digest.ok()) << digest.status();
+  EXPECT_THAT(digest, IsOk());
   return digest.ok() ? *digest : "";
 }
 
@@ -32,29 +33,29 @@ TEST(Sha256VectorsTest, StreamingInOddChunksMatchesOneShot) {
   Sha256Hasher hasher;
   // 997 is prime, so chunk boundaries fall at every offset within the 64-byte block.
   for (size_t offset = 0; offset < million.size(); offset += 997) {
-    ASSERT_TRUE(hasher.Update(absl::string_view(million).substr(offset, 997)).ok());
+    ASSERT_THAT(hasher.Update(absl::string_view(million).substr(offset, 997)), IsOk());
   }
   absl::StatusOr<std::string> digest = hasher.FinishHex();
-  ASSERT_TRUE(digest.ok()) << digest.status();
+  ASSERT_THAT(digest, IsOk());
   EXPECT_EQ(*digest, kMillionADigest);
 }
 
 TEST(Sha256VectorsTest, EmptyUpdatesChangeNothing) {
   Sha256Hasher hasher;
-  ASSERT_TRUE(hasher.Update("").ok());
-  ASSERT_TRUE(hasher.Update("ab").ok());
-  ASSERT_TRUE(hasher.Update("").ok());
-  ASSERT_TRUE(hasher.Update("c").ok());
+  ASSERT_THAT(hasher.Update(""), IsOk());
+  ASSERT_THAT(hasher.Update("ab"), IsOk());
+  ASSERT_THAT(hasher.Update(""), IsOk());
+  ASSERT_THAT(hasher.Update("c"), IsOk());
   absl::StatusOr<std::string> digest = hasher.FinishHex();
-  ASSERT_TRUE(digest.ok());
+  ASSERT_THAT(digest, IsOk());
   EXPECT_EQ(*digest, kAbcDigest);
 }
 
 TEST(Sha256VectorsTest, FinishedHasherRefusesFurtherUse) {
   Sha256Hasher hasher;
-  ASSERT_TRUE(hasher.FinishHex().ok());
-  EXPECT_EQ(hasher.Update("x").code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(hasher.FinishHex().status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_THAT(hasher.FinishHex(), IsOk());
+  EXPECT_THAT(hasher.Update("x"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(hasher.FinishHex(), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(Sha256VectorsTest, IsSha256HexAcceptsOnlyCanonicalForm) {

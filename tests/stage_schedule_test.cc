@@ -6,13 +6,14 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
 
 std::vector<Stage> BuildOrDie(const ScheduleSpec& spec, int64_t total_steps) {
   absl::StatusOr<std::vector<Stage>> stages = BuildStages(spec, total_steps);
-  EXPECT_TRUE(stages.ok()) << stages.status();
+  EXPECT_THAT(stages, IsOk());
   return stages.ok() ? *std::move(stages) : std::vector<Stage>{};
 }
 
@@ -48,7 +49,7 @@ void ExpectErrorNaming(const ScheduleSpec& spec, const std::string& field,
                        int64_t total_steps = 100) {
   absl::StatusOr<std::vector<Stage>> stages = BuildStages(spec, total_steps);
   ASSERT_FALSE(stages.ok()) << "expected an error naming " << field;
-  EXPECT_EQ(stages.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(stages, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(std::string(stages.status().message()).find(field), std::string::npos)
       << stages.status();
 }
@@ -189,7 +190,7 @@ TEST(SplitStepsTest, SumsExactlyAndStaysWithinOneStepOfEachShare) {
     for (double& share : shares) share /= sum;
     const int64_t total = static_cast<int64_t>(next_unit() * 100000) + trial % 3;
     const absl::StatusOr<std::vector<int64_t>> steps = SplitSteps(total, shares);
-    ASSERT_TRUE(steps.ok()) << steps.status();
+    ASSERT_THAT(steps, IsOk());
     int64_t got = 0;
     for (int s = 0; s < parts; ++s) {
       got += (*steps)[s];
@@ -275,7 +276,7 @@ TEST(StageScheduleTest, InvalidSpecsNameTheField) {
 TEST(StageScheduleTest, ShareSumToleranceIsOneInAMillion) {
   ScheduleSpec spec;
   spec.step_shares = {0.25, 0.25, 0.25, 0.25 + 5e-7};
-  EXPECT_TRUE(BuildStages(spec, 100).ok());
+  EXPECT_THAT(BuildStages(spec, 100), IsOk());
   spec.step_shares = {0.25, 0.25, 0.25, 0.25 + 5e-6};
   EXPECT_FALSE(BuildStages(spec, 100).ok());
 }
@@ -286,7 +287,7 @@ TEST(ScheduleKindTest, NamesRoundTrip) {
         ScheduleKind::kExplicit, ScheduleKind::kFullPrompt, ScheduleKind::kQueryOnly,
         ScheduleKind::kTemplateOnly}) {
     const absl::StatusOr<ScheduleKind> parsed = ParseScheduleKind(ScheduleKindName(kind));
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    ASSERT_THAT(parsed, IsOk());
     EXPECT_EQ(*parsed, kind);
   }
   EXPECT_EQ(ScheduleKindName(ScheduleKind::kInverseExponential), "inverse_exponential");

@@ -10,6 +10,7 @@
 #include "core/tokenizer/tokenizer.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -33,11 +34,11 @@ class TemplateCompressionTest : public ::testing::Test {
 
 TEST_F(TemplateCompressionTest, MeetsTheRatioWithinOneTokenAndKeepsOrder) {
   auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->prompt_prefix()));
-  ASSERT_TRUE(compressor.ok());
+  ASSERT_THAT(compressor, IsOk());
   const std::vector<int> ids = *tokenizer_->Encode(kTemplate);
   for (double ratio : {1.0, 0.8, 0.6, 0.45, 0.3, 0.1}) {
     auto kept = (*compressor)->Compress(ids, ratio);
-    ASSERT_TRUE(kept.ok());
+    ASSERT_THAT(kept, IsOk());
     EXPECT_LE(std::abs(static_cast<double>(kept->size()) - ratio * ids.size()), 1.0) << ratio;
     // Kept tokens are a subsequence of the original, in order.
     size_t cursor = 0;
@@ -52,18 +53,18 @@ TEST_F(TemplateCompressionTest, MeetsTheRatioWithinOneTokenAndKeepsOrder) {
 TEST_F(TemplateCompressionTest, DropsThePredictableTokensFirst) {
   const std::vector<int> ids = *tokenizer_->Encode(kTemplate);
   auto surprisal = TokenSurprisal(*model_, tokenizer_->prompt_prefix(), ids);
-  ASSERT_TRUE(surprisal.ok());
+  ASSERT_THAT(surprisal, IsOk());
   ASSERT_EQ(surprisal->size(), ids.size());
   auto compressor = MakeTemplateCompressor("self_information", 1, ModelSurprisal(*model_, tokenizer_->prompt_prefix()));
   auto kept = (*compressor)->Compress(ids, 0.5);
-  ASSERT_TRUE(kept.ok());
+  ASSERT_THAT(kept, IsOk());
   // The mean surprisal of what is kept exceeds that of the whole text.
   double all = 0;
   for (float s : *surprisal) all += s;
   auto kept_text = CompressTemplate(**compressor, *tokenizer_, kTemplate, 0.5);
-  ASSERT_TRUE(kept_text.ok());
+  ASSERT_THAT(kept_text, IsOk());
   auto kept_surprisal = TokenSurprisal(*model_, tokenizer_->prompt_prefix(), *kept);
-  ASSERT_TRUE(kept_surprisal.ok());
+  ASSERT_THAT(kept_surprisal, IsOk());
   // Scored in their original context the kept tokens are the surprising ones.
   double kept_sum = 0;
   size_t cursor = 0;
@@ -79,9 +80,9 @@ TEST_F(TemplateCompressionTest, DropsThePredictableTokensFirst) {
 TEST_F(TemplateCompressionTest, RatioZeroRemovesTheTemplateForEveryMethod) {
   for (const char* method : {"none", "random", "self_information"}) {
     auto compressor = MakeTemplateCompressor(method, 1, ModelSurprisal(*model_, tokenizer_->prompt_prefix()));
-    ASSERT_TRUE(compressor.ok());
+    ASSERT_THAT(compressor, IsOk());
     auto result = CompressTemplate(**compressor, *tokenizer_, kTemplate, 0.0);
-    ASSERT_TRUE(result.ok());
+    ASSERT_THAT(result, IsOk());
     EXPECT_EQ(result->text, "");
   }
   EXPECT_FALSE(MakeTemplateCompressor("llmlingua9", 1, nullptr).ok());
@@ -93,10 +94,10 @@ TEST(SurprisalTest, LongSequencesAreScoredInWindows) {
   auto model = ::promptintern::testing::MakeRandomModel(3, config);
   std::vector<int> ids(40, 7);
   auto scores = TokenSurprisal(*model, {1}, ids);
-  ASSERT_TRUE(scores.ok()) << scores.status();
+  ASSERT_THAT(scores, IsOk());
   EXPECT_EQ(scores->size(), 40u);
   auto unprefixed = TokenSurprisal(*model, {}, ids);
-  ASSERT_TRUE(unprefixed.ok()) << unprefixed.status();
+  ASSERT_THAT(unprefixed, IsOk());
   ASSERT_EQ(unprefixed->size(), 40u);
   // Windows of 16 tokens, each starting without context.
   for (size_t i = 0; i < 40; ++i) EXPECT_EQ(std::isinf((*unprefixed)[i]), i % 16 == 0) << i;
@@ -109,7 +110,7 @@ TEST(SurprisalTest, ScoresEachTokenInTheContextOfThePrefix) {
   const std::vector<int> ids = {9, 14, 3, 27, 27, 8};
   for (const std::vector<int>& prefix : {std::vector<int>{}, std::vector<int>{1}, std::vector<int>{1, 5}}) {
     auto scores = TokenSurprisal(*model, prefix, ids);
-    ASSERT_TRUE(scores.ok()) << scores.status();
+    ASSERT_THAT(scores, IsOk());
     ASSERT_EQ(scores->size(), ids.size());
     std::vector<int64_t> input(prefix.begin(), prefix.end());
     input.insert(input.end(), ids.begin(), ids.end());

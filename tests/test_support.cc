@@ -1,3 +1,4 @@
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 #include <unistd.h>
@@ -153,19 +154,19 @@ bool WriteFamilyCheckpoint(const std::string& directory, const std::string& toke
                            const std::function<std::string(const Tokenizer&)>& config_json, DType dtype,
                            uint64_t seed, uint64_t max_shard_bytes) {
   auto tokenizer = Tokenizer::LoadFromDirectory(tokenizer_dir);
-  EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_THAT(tokenizer, IsOk());
   if (!tokenizer.ok()) return false;
   auto config = ParseModelConfig(config_json(**tokenizer), "test config");
-  EXPECT_TRUE(config.ok()) << config.status();
+  EXPECT_THAT(config, IsOk());
   if (!config.ok()) return false;
   auto model = DecoderModel::Create(*config);
-  EXPECT_TRUE(model.ok()) << model.status();
+  EXPECT_THAT(model, IsOk());
   if (!model.ok() || !(*model)->InitializeRandom(seed).ok()) return false;
   SaveOptions options;
   options.dtype = dtype;
   options.max_shard_bytes = max_shard_bytes;
   const absl::Status saved = SaveModel(**model, tokenizer->get(), directory, options);
-  EXPECT_TRUE(saved.ok()) << saved;
+  EXPECT_THAT(saved, IsOk());
   return saved.ok();
 }
 
@@ -414,9 +415,9 @@ namespace promptintern::testing {
 
 int64_t Publish(TrainerClient& trainer, const std::string& name, int steps) {
   auto job = trainer.SubmitJob(TinyJobYaml(name, steps));
-  EXPECT_TRUE(job.ok()) << job.status();
+  EXPECT_THAT(job, IsOk());
   if (!job.ok()) return 0;
-  EXPECT_TRUE(trainer.WatchJob(job->job_id(), [](const v1::JobEvent&) { return true; }).ok());
+  EXPECT_THAT(trainer.WatchJob(job->job_id(), [](const v1::JobEvent&) { return true; }), IsOk());
   auto finished = trainer.GetJob(job->job_id());
   EXPECT_EQ(finished->state(), v1::JOB_STATE_SUCCEEDED) << finished->error();
   return finished->model_version();
@@ -451,7 +452,7 @@ void StartServingStack(const std::string& dir, const std::string& name, ServiceP
                                     dir + "/trainer.log"));
   TrainerClient trainer(trainer_process.address());
   ASSERT_EQ(Publish(trainer, name, 6), 1);
-  ASSERT_TRUE(trainer.SetAlias(name, "production", 1, "test").ok());
+  ASSERT_THAT(trainer.SetAlias(name, "production", 1, "test"), IsOk());
   std::vector<std::string> arguments = InferenceArguments(dir, name);
   arguments.insert(arguments.end(), inference_arguments.begin(), inference_arguments.end());
   ASSERT_TRUE(inference_process.Start(BinaryDir() + "/promptintern-inference", arguments, dir + "/inference.log"));

@@ -10,6 +10,7 @@
 
 #include "core/util/random.h"
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 
 namespace promptintern {
 namespace {
@@ -97,7 +98,7 @@ TEST(SelfInformationTest, MatchesReferenceAndMeetsRatioForManySizes) {
     const std::vector<float> surprisal = Scores(n, n);
     for (double ratio : Ratios()) {
       const absl::StatusOr<Indices> kept = SelectBySelfInformation(surprisal, ratio);
-      ASSERT_TRUE(kept.ok()) << kept.status();
+      ASSERT_THAT(kept, IsOk());
       EXPECT_LE(std::abs(static_cast<double>(kept->size()) - ratio * n), 0.5 + 1e-9)
           << "n=" << n << " r=" << ratio;
       ASSERT_TRUE(StrictlyAscendingInRange(*kept, n));
@@ -139,7 +140,7 @@ TEST(RandomSelectionTest, MeetsRatioAndIsSortedForManySizes) {
   for (size_t n = 0; n <= 120; ++n) {
     for (double ratio : Ratios()) {
       const absl::StatusOr<Indices> kept = RandomSelection(n, ratio, 7 * n + 1);
-      ASSERT_TRUE(kept.ok()) << kept.status();
+      ASSERT_THAT(kept, IsOk());
       EXPECT_LE(std::abs(static_cast<double>(kept->size()) - ratio * n), 0.5 + 1e-9);
       EXPECT_TRUE(StrictlyAscendingInRange(*kept, n));
     }
@@ -214,18 +215,16 @@ TEST(TemplateCompressorTest, SelfInformationReportsSurprisalFailures) {
       [](const std::vector<int>&) -> absl::StatusOr<std::vector<float>> {
         return std::vector<float>{1.0f};
       });
-  EXPECT_EQ(short_scores.Compress({1, 2, 3}, 0.5).status().code(),
-            absl::StatusCode::kInternal);
+  EXPECT_THAT(short_scores.Compress({1, 2, 3}, 0.5), StatusIs(absl::StatusCode::kInternal));
 
   SelfInformationCompression failing(
       [](const std::vector<int>&) -> absl::StatusOr<std::vector<float>> {
         return absl::UnavailableError("model not loaded");
       });
-  EXPECT_EQ(failing.Compress({1, 2, 3}, 0.5).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(failing.Compress({1, 2, 3}, 0.5), StatusIs(absl::StatusCode::kUnavailable));
 
   SelfInformationCompression missing(nullptr);
-  EXPECT_EQ(missing.Compress({1, 2, 3}, 0.5).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(missing.Compress({1, 2, 3}, 0.5), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 }  // namespace

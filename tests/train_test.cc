@@ -10,6 +10,7 @@
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/causal_lm.h"
 #include "core/train/lr_schedule.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -30,7 +31,7 @@ TEST(LrScheduleTest, WarmsUpLinearlyThenDecaysByCosine) {
 
 TEST(CausalLmTest, OnlyCompletionTokensAreTargets) {
   auto batch = CollateBatch({{{1, 10, 11}, {20, 21, 2}}, {{1, 12}, {22}}}, 0, 32);
-  ASSERT_TRUE(batch.ok());
+  ASSERT_THAT(batch, IsOk());
   EXPECT_EQ(batch->target_tokens, 4);
   EXPECT_EQ(batch->tokens_in_batch, 9);
   const std::vector<int64_t> row0(batch->targets[0].data_ptr<int64_t>(), batch->targets[0].data_ptr<int64_t>() + 6);
@@ -41,7 +42,7 @@ TEST(CausalLmTest, OnlyCompletionTokensAreTargets) {
 
 TEST(CausalLmTest, OverlongSequencesLosePromptFromTheLeft) {
   auto batch = CollateBatch({{{1, 2, 3, 4, 5, 6}, {7, 8}}}, 0, 5);
-  ASSERT_TRUE(batch.ok());
+  ASSERT_THAT(batch, IsOk());
   const std::vector<int64_t> tokens(batch->tokens.data_ptr<int64_t>(), batch->tokens.data_ptr<int64_t>() + 5);
   EXPECT_EQ(tokens, (std::vector<int64_t>{4, 5, 6, 7, 8}));
   EXPECT_EQ(batch->target_tokens, 2);
@@ -51,13 +52,13 @@ TEST(CausalLmTest, OverlongSequencesLosePromptFromTheLeft) {
 // right after it.
 TEST(CausalLmTest, OverlongSequencesKeepThePromptPrefix) {
   auto batch = CollateBatch({{{1, 2, 3, 4, 5, 6}, {7, 8}, /*kept_prefix=*/1}}, 0, 5);
-  ASSERT_TRUE(batch.ok());
+  ASSERT_THAT(batch, IsOk());
   const std::vector<int64_t> tokens(batch->tokens.data_ptr<int64_t>(), batch->tokens.data_ptr<int64_t>() + 5);
   EXPECT_EQ(tokens, (std::vector<int64_t>{1, 5, 6, 7, 8}));
   EXPECT_EQ(batch->target_tokens, 2);
   // Without a prefix (Qwen) an empty prompt is allowed: the first completion token has no context.
   auto bare = CollateBatch({{{}, {7, 8, 9}, 0}}, 0, 16);
-  ASSERT_TRUE(bare.ok());
+  ASSERT_THAT(bare, IsOk());
   EXPECT_EQ(bare->target_tokens, 2);
   EXPECT_FALSE(CollateBatch({{{1}, {7}, 2}}, 0, 16).ok()) << "a prefix longer than the prompt";
 }
@@ -68,10 +69,10 @@ TEST(CausalLmTest, LossIgnoresPromptTokens) {
   // Same completion after different prompts of the same length: the prompt tokens are not scored,
   // so a batch with the completion masked out entirely has no loss at all.
   auto batch = CollateBatch({{{1, 5, 6, 7}, {8}}}, 0, 16);
-  ASSERT_TRUE(batch.ok());
+  ASSERT_THAT(batch, IsOk());
   c10::InferenceMode guard;
   auto loss = CausalLmLossSum(*model, *batch);
-  ASSERT_TRUE(loss.ok());
+  ASSERT_THAT(loss, IsOk());
   auto logits = *model->Logits(*model->Forward(batch->tokens, {0}, nullptr));
   const double expected = -at::log_softmax(logits[0][3], -1)[8].item<double>();
   EXPECT_NEAR(loss->item<double>(), expected, 1e-5);
@@ -99,20 +100,20 @@ TEST(ModelTrainerTest, TrainingFromScratchDrivesLossDown) {
   OptimizerConfig optimizer;
   optimizer.schedule = {3e-3, 10, 150, 0.1};
   auto trainer = ModelTrainer::Create(model.get(), optimizer, /*lora_only=*/false);
-  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  ASSERT_THAT(trainer, IsOk());
   auto held_out = CollateBatch(CountingExamples(32, 999), 0, 16);
-  ASSERT_TRUE(held_out.ok());
+  ASSERT_THAT(held_out, IsOk());
   auto initial = (*trainer)->EvaluateLoss({*held_out});
-  ASSERT_TRUE(initial.ok());
+  ASSERT_THAT(initial, IsOk());
   // A uniform guess over 64 tokens costs ln 64 = 4.16 nats.
   EXPECT_NEAR(*initial, std::log(64.0), 0.3);
   for (int step = 0; step < 150; ++step) {
     auto batch = CollateBatch(CountingExamples(16, step), 0, 16);
-    ASSERT_TRUE(batch.ok());
+    ASSERT_THAT(batch, IsOk());
     ASSERT_TRUE((*trainer)->Step({*batch}).ok());
   }
   auto final_loss = (*trainer)->EvaluateLoss({*held_out});
-  ASSERT_TRUE(final_loss.ok());
+  ASSERT_THAT(final_loss, IsOk());
   // The stated margin: counting is learnable, so held-out loss must fall below a quarter of the start.
   EXPECT_LT(*final_loss, *initial * 0.25) << "initial " << *initial << " final " << *final_loss;
 }
@@ -147,9 +148,9 @@ TEST(ModelTrainerTest, GradientClippingBoundsTheUpdate) {
   OptimizerConfig optimizer;
   optimizer.max_grad_norm = 1e-3;
   auto trainer = ModelTrainer::Create(model.get(), optimizer, false);
-  ASSERT_TRUE(trainer.ok());
+  ASSERT_THAT(trainer, IsOk());
   auto stats = (*trainer)->Step({*CollateBatch(CountingExamples(4, 1), 0, 16)});
-  ASSERT_TRUE(stats.ok());
+  ASSERT_THAT(stats, IsOk());
   EXPECT_GT(stats->grad_norm, 1e-3);  // reported before clipping
   double clipped_norm_sq = 0;
   for (auto& [name, weight] : model->NamedWeights()) clipped_norm_sq += weight.grad().pow(2).sum().item<double>();
@@ -159,11 +160,11 @@ TEST(ModelTrainerTest, GradientClippingBoundsTheUpdate) {
 TEST(ModelTrainerTest, LoraOnlyTrainingLeavesBaseWeightsUntouched) {
   auto model = MakeRandomModel(45);
   auto reference = MakeRandomModel(45);
-  ASSERT_TRUE(AttachLora(*model, LoraConfig{}, 1).ok());
+  ASSERT_THAT(AttachLora(*model, LoraConfig{}, 1), IsOk());
   OptimizerConfig optimizer;
   optimizer.schedule = {1e-2, 0, 10, 1.0};
   auto trainer = ModelTrainer::Create(model.get(), optimizer, /*lora_only=*/true);
-  ASSERT_TRUE(trainer.ok());
+  ASSERT_THAT(trainer, IsOk());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE((*trainer)->Step({*CollateBatch(CountingExamples(4, i), 0, 16)}).ok());
   const auto trained = model->NamedWeights();
   const auto original = reference->NamedWeights();

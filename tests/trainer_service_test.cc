@@ -27,6 +27,7 @@
 #include "core/jobs/job_record.h"
 #include "core/registry/registry.h"
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -64,7 +65,7 @@ class TrainerServiceTest : public ::testing::Test {
       events.push_back(event);
       return true;
     });
-    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_THAT(status, IsOk());
     return events;
   }
   std::string dir_;
@@ -75,7 +76,7 @@ class TrainerServiceTest : public ::testing::Test {
 TEST_F(TrainerServiceTest, SubmitWatchPublishVerifyAndMoveAnAlias) {
   TrainerClient client(trainer_.address());
   auto job = client.SubmitJob(TinyJobYaml("tiny-bash", 8));
-  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_THAT(job, IsOk());
   EXPECT_EQ(job->state(), v1::JOB_STATE_QUEUED);
 
   const std::vector<v1::JobEvent> events = WatchToEnd(client, job->job_id());
@@ -96,15 +97,15 @@ TEST_F(TrainerServiceTest, SubmitWatchPublishVerifyAndMoveAnAlias) {
   EXPECT_EQ(published, 1);
 
   auto finished = client.GetJob(job->job_id());
-  ASSERT_TRUE(finished.ok());
+  ASSERT_THAT(finished, IsOk());
   EXPECT_EQ(finished->model_name(), "tiny-bash");
   EXPECT_EQ(finished->model_version(), 1);
 
   auto models = client.ListModels();
-  ASSERT_TRUE(models.ok());
+  ASSERT_THAT(models, IsOk());
   EXPECT_EQ(*models, std::vector<std::string>{"tiny-bash"});
   auto version = client.GetVersion("tiny-bash@1");
-  ASSERT_TRUE(version.ok()) << version.status();
+  ASSERT_THAT(version, IsOk());
   std::set<std::string> files;
   for (const v1::ModelFile& file : version->files()) {
     files.insert(file.path());
@@ -117,7 +118,7 @@ TEST_F(TrainerServiceTest, SubmitWatchPublishVerifyAndMoveAnAlias) {
   EXPECT_EQ(version->job_id(), job->job_id());
   // The registry on disk agrees, checksums verified independently of the service.
   auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   EXPECT_TRUE((*registry)->VerifyVersion("tiny-bash", 1).ok());
 
   const std::string metrics = ::promptintern::testing::HttpGet(trainer_.LoggedNumber("metrics on port "), "/metrics");
@@ -127,13 +128,13 @@ TEST_F(TrainerServiceTest, SubmitWatchPublishVerifyAndMoveAnAlias) {
   EXPECT_TRUE(HealthServing(trainer_.address()));
 
   auto previous = client.SetAlias("tiny-bash", "production", 1, "test");
-  ASSERT_TRUE(previous.ok()) << previous.status();
+  ASSERT_THAT(previous, IsOk());
   EXPECT_EQ(*previous, 0);
   auto by_alias = client.GetVersion("tiny-bash@production");
-  ASSERT_TRUE(by_alias.ok());
+  ASSERT_THAT(by_alias, IsOk());
   EXPECT_EQ(by_alias->version(), 1);
   auto audit = (*registry)->AuditLog("tiny-bash");
-  ASSERT_TRUE(audit.ok());
+  ASSERT_THAT(audit, IsOk());
   ASSERT_EQ(audit->size(), 1u);
   EXPECT_EQ(audit->front().actor, "test");
 }
@@ -142,7 +143,7 @@ TEST_F(TrainerServiceTest, PromotionGateMovesTheAliasOnlyWhenTheDropIsWithinMaxD
   TrainerClient client(trainer_.address());
   const auto run = [&](const std::string& promote) {
     auto job = client.SubmitJob(TinyJobYaml("gated", 6) + promote);
-    EXPECT_TRUE(job.ok()) << job.status();
+    EXPECT_THAT(job, IsOk());
     std::vector<v1::JobEvent> events = WatchToEnd(client, job->job_id());
     auto finished = client.GetJob(job->job_id());
     EXPECT_EQ(finished->state(), v1::JOB_STATE_SUCCEEDED) << finished->error();
@@ -160,7 +161,7 @@ TEST_F(TrainerServiceTest, PromotionGateMovesTheAliasOnlyWhenTheDropIsWithinMaxD
   EXPECT_EQ(promoted.metrics().at("promoted"), 1.0);
   EXPECT_NE(promoted.message().find("promoted to \"production\""), std::string::npos) << promoted.message();
   auto serving = client.GetVersion("gated@production");
-  ASSERT_TRUE(serving.ok()) << serving.status();
+  ASSERT_THAT(serving, IsOk());
   EXPECT_EQ(serving->version(), 1);
 
   // Beyond: against version 1 with the full prompt (a registry reference), a bound below -100 BLEU
@@ -173,13 +174,13 @@ TEST_F(TrainerServiceTest, PromotionGateMovesTheAliasOnlyWhenTheDropIsWithinMaxD
   EXPECT_NE(refused.message().find("not promoted to \"production\""), std::string::npos) << refused.message();
   EXPECT_NE(refused.message().find("gated@production"), std::string::npos) << refused.message();
   serving = client.GetVersion("gated@production");
-  ASSERT_TRUE(serving.ok()) << serving.status();
+  ASSERT_THAT(serving, IsOk());
   EXPECT_EQ(serving->version(), 1) << "the alias stays on the version that passed";
 
   auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto audit = (*registry)->AuditLog("gated");
-  ASSERT_TRUE(audit.ok()) << audit.status();
+  ASSERT_THAT(audit, IsOk());
   ASSERT_EQ(audit->size(), 2u);
   EXPECT_EQ((*audit)[0].to_version, 1);
   EXPECT_EQ((*audit)[0].actor, "job " + first_job);
@@ -190,7 +191,7 @@ TEST_F(TrainerServiceTest, PromotionGateMovesTheAliasOnlyWhenTheDropIsWithinMaxD
   // Both scores are in each version's manifest.
   for (const auto& [version, passed] : std::vector<std::pair<int64_t, bool>>{{1, true}, {2, false}}) {
     auto manifest = (*registry)->GetVersion("gated", version);
-    ASSERT_TRUE(manifest.ok()) << manifest.status();
+    ASSERT_THAT(manifest, IsOk());
     const nlohmann::json& gate = manifest->extra.at("promotion");
     EXPECT_EQ(gate.at("passed"), passed) << version;
     EXPECT_TRUE(gate.at("candidate").is_number()) << gate;
@@ -205,12 +206,12 @@ TEST_F(TrainerServiceTest, PromotionGateMovesTheAliasOnlyWhenTheDropIsWithinMaxD
 TEST_F(TrainerServiceTest, BadRequestsGetClearErrorsAndTheServiceStaysUp) {
   TrainerClient client(trainer_.address());
   auto malformed = client.SubmitJob("training:\n  batch_size: eight\n");
-  EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(malformed, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(std::string(malformed.status().message()).find("training.batch_size"), std::string::npos)
       << malformed.status();
   auto typo = client.SubmitJob("trainig: {steps: 3}\n");
   EXPECT_NE(std::string(typo.status().message()).find("did you mean 'training'"), std::string::npos) << typo.status();
-  EXPECT_EQ(client.SubmitJob("").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(client.SubmitJob(""), StatusIs(absl::StatusCode::kInvalidArgument));
   {
     // Structured fields go through the same validation.
     auto channel = grpc::CreateChannel(trainer_.address(), grpc::InsecureChannelCredentials());
@@ -224,15 +225,15 @@ TEST_F(TrainerServiceTest, BadRequestsGetClearErrorsAndTheServiceStaysUp) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(status.error_message().find("training.steps"), std::string::npos) << status.error_message();
   }
-  EXPECT_EQ(client.SubmitJob(TinyJobYaml("x", 4), "../escape").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(client.GetJob("job-nope").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(client.GetJob("../../etc/passwd").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(client.CancelJob("job-nope").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(client.GetVersion("nobody@production").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(client.SetAlias("nobody", "production", 1, "t").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(client.SubmitJob(TinyJobYaml("x", 4), "../escape"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(client.GetJob("job-nope"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client.GetJob("../../etc/passwd"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client.CancelJob("job-nope"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client.GetVersion("nobody@production"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client.SetAlias("nobody", "production", 1, "t"), StatusIs(absl::StatusCode::kNotFound));
   // Beyond the 4 MiB message limit: refused by gRPC itself.
   auto oversized = client.SubmitJob(std::string(5 << 20, '#'));
-  EXPECT_EQ(oversized.status().code(), absl::StatusCode::kResourceExhausted) << oversized.status();
+  EXPECT_THAT(oversized, StatusIs(absl::StatusCode::kResourceExhausted)) << oversized.status();
   auto jobs = client.ListJobs();
   ASSERT_TRUE(jobs.ok()) << "the service must still answer";
   EXPECT_TRUE(jobs->empty()) << "no refused job may be stored";
@@ -241,16 +242,16 @@ TEST_F(TrainerServiceTest, BadRequestsGetClearErrorsAndTheServiceStaysUp) {
 TEST_F(TrainerServiceTest, RelativePathsResolveAgainstTheGivenBaseDirectory) {
   TrainerClient client(trainer_.address());
   const std::string inputs = dir_ + "/data/inputs";  // under the data directory: an allowed path
-  ASSERT_TRUE(MakeDirectories(inputs).ok());
-  ASSERT_TRUE(WriteFileAtomic(inputs + "/instruction.txt", "Answer with one bash command.").ok());
+  ASSERT_THAT(MakeDirectories(inputs), IsOk());
+  ASSERT_THAT(WriteFileAtomic(inputs + "/instruction.txt", "Answer with one bash command."), IsOk());
   const std::string yaml = WithTemplate(TinyJobYaml("relative", 4), "instruction_file: instruction.txt");
   auto without = client.SubmitJob(yaml);
-  EXPECT_EQ(without.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(without, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(std::string(without.status().message()).find("task.template.instruction_file"), std::string::npos)
       << without.status();
-  EXPECT_EQ(client.SubmitJob(yaml, "", "jobs").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(client.SubmitJob(yaml, "", "jobs"), StatusIs(absl::StatusCode::kInvalidArgument));
   auto with = client.SubmitJob(yaml, "", inputs);
-  ASSERT_TRUE(with.ok()) << with.status();
+  ASSERT_THAT(with, IsOk());
   const auto events = WatchToEnd(client, with->job_id());
   EXPECT_EQ(events.back().kind(), v1::JobEvent::KIND_SUCCEEDED);
 }
@@ -261,9 +262,9 @@ TEST_F(TrainerServiceTest, CancelStopsAJob) {
   auto queued = client.SubmitJob(TinyJobYaml("waiting", 4));
   ASSERT_TRUE(running.ok() && queued.ok());
   auto cancelled_queued = client.CancelJob(queued->job_id());
-  ASSERT_TRUE(cancelled_queued.ok());
+  ASSERT_THAT(cancelled_queued, IsOk());
   EXPECT_EQ(cancelled_queued->state(), v1::JOB_STATE_CANCELLED);
-  ASSERT_TRUE(client.CancelJob(running->job_id()).ok());
+  ASSERT_THAT(client.CancelJob(running->job_id()), IsOk());
   const auto events = WatchToEnd(client, running->job_id());
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().kind(), v1::JobEvent::KIND_CANCELLED);
@@ -277,7 +278,7 @@ TEST_F(TrainerServiceTest, KilledTrainerResumesTheJobAndPublishesOnce) {
   {
     TrainerClient client(trainer_.address());
     auto job = client.SubmitJob(TinyJobYaml("resumed", 60));
-    ASSERT_TRUE(job.ok()) << job.status();
+    ASSERT_THAT(job, IsOk());
     job_id = job->job_id();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -291,7 +292,7 @@ TEST_F(TrainerServiceTest, KilledTrainerResumesTheJobAndPublishesOnce) {
   ASSERT_TRUE(StartTrainer());
   TrainerClient client(trainer_.address());
   auto listed = client.ListJobs();
-  ASSERT_TRUE(listed.ok());
+  ASSERT_THAT(listed, IsOk());
   ASSERT_EQ(listed->size(), 1u);
   const auto events = WatchToEnd(client, job_id);
   ASSERT_FALSE(events.empty());
@@ -305,7 +306,7 @@ TEST_F(TrainerServiceTest, KilledTrainerResumesTheJobAndPublishesOnce) {
   EXPECT_EQ(published, 1);
   EXPECT_TRUE(resumed);
   auto versions = client.ListVersions("resumed");
-  ASSERT_TRUE(versions.ok());
+  ASSERT_THAT(versions, IsOk());
   EXPECT_EQ(versions->versions_size(), 1);
 }
 
@@ -315,12 +316,12 @@ TEST_F(TrainerServiceTest, SigtermCheckpointsAndTheJobResumesOnRestart) {
   {
     TrainerClient client(trainer_.address());
     auto job = client.SubmitJob(TinyJobYaml("graceful", 60));
-    ASSERT_TRUE(job.ok());
+    ASSERT_THAT(job, IsOk());
     job_id = job->job_id();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
       auto current = client.GetJob(job_id);
-      ASSERT_TRUE(current.ok()) << current.status();
+      ASSERT_THAT(current, IsOk());
       ASSERT_NE(current->state(), v1::JOB_STATE_FAILED) << current->error();
       if (current->step() >= 5) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -330,13 +331,13 @@ TEST_F(TrainerServiceTest, SigtermCheckpointsAndTheJobResumesOnRestart) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   // A configuration file this time, with a flag still overriding it.
   const std::string config = dir_ + "/trainer.yaml";
-  ASSERT_TRUE(WriteFileAtomic(config, "listen: 127.0.0.1:1\nmetrics_listen: ''\ndata_dir: " + dir_ +
-                                          "/data\nregistry_dir: " + dir_ + "/registry\nthreads: 1\n").ok());
+  ASSERT_THAT(WriteFileAtomic(config, "listen: 127.0.0.1:1\nmetrics_listen: ''\ndata_dir: " + dir_ +
+                                          "/data\nregistry_dir: " + dir_ + "/registry\nthreads: 1\n"), IsOk());
   ASSERT_TRUE(trainer_.Start(BinaryDir() + "/promptintern-trainer", {"--config", config, "--listen", "127.0.0.1:0"},
                              dir_ + "/trainer-config.log"));
   TrainerClient client(trainer_.address());
   auto interrupted = client.GetJob(job_id);
-  ASSERT_TRUE(interrupted.ok());
+  ASSERT_THAT(interrupted, IsOk());
   EXPECT_GE(interrupted->step(), 5);
   const auto events = WatchToEnd(client, job_id);
   EXPECT_EQ(events.back().kind(), v1::JobEvent::KIND_SUCCEEDED);
@@ -346,19 +347,19 @@ TEST_F(TrainerServiceTest, SigtermCheckpointsAndTheJobResumesOnRestart) {
 TEST_F(TrainerServiceTest, CorruptedVersionIsRefused) {
   TrainerClient client(trainer_.address());
   auto job = client.SubmitJob(TinyJobYaml("fragile", 4));
-  ASSERT_TRUE(job.ok());
+  ASSERT_THAT(job, IsOk());
   WatchToEnd(client, job->job_id());
   auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   auto directory = (*registry)->Materialize("fragile", 1);
-  ASSERT_TRUE(directory.ok()) << directory.status();
+  ASSERT_THAT(directory, IsOk());
   const std::string weights = *directory + "/model.safetensors";
   std::string bytes = *ReadFile(weights);
   bytes[bytes.size() / 2] ^= 0x01;
   std::filesystem::permissions(weights, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
-  ASSERT_TRUE(WriteFileAtomic(weights, bytes).ok());
+  ASSERT_THAT(WriteFileAtomic(weights, bytes), IsOk());
   auto refused = client.GetVersion("fragile@1");
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kDataLoss)) << refused.status();
   EXPECT_NE(std::string(refused.status().message()).find("model.safetensors"), std::string::npos);
 }
 
@@ -370,11 +371,11 @@ TEST_F(TrainerServiceTest, CorruptedVersionIsRefused) {
 void WriteJob(const std::string& data_dir, const JobRecord& record, const std::string& record_text = "",
               const std::string& extra_event_line = "") {
   const std::string dir = data_dir + "/jobs/" + record.id;
-  ASSERT_TRUE(MakeDirectories(dir).ok());
-  ASSERT_TRUE(WriteFileAtomic(dir + "/job.json", record_text.empty() ? SerializeJobRecord(record) : record_text).ok());
+  ASSERT_THAT(MakeDirectories(dir), IsOk());
+  ASSERT_THAT(WriteFileAtomic(dir + "/job.json", record_text.empty() ? SerializeJobRecord(record) : record_text), IsOk());
   JobEvent queued;
   queued.kind = JobEvent::Kind::kQueued;
-  ASSERT_TRUE(WriteFileAtomic(dir + "/events.jsonl", SerializeJobEvent(queued) + extra_event_line).ok());
+  ASSERT_THAT(WriteFileAtomic(dir + "/events.jsonl", SerializeJobEvent(queued) + extra_event_line), IsOk());
 }
 
 // The files of a directory whose names start with `prefix`.
@@ -415,12 +416,12 @@ TEST_F(TrainerServiceTest, DamagedRecordsFailTheirJobAndTheTrainerServesTheOther
   ASSERT_TRUE(StartTrainer()) << "the trainer must start whatever its records hold";
   TrainerClient client(trainer_.address());
   auto jobs = client.ListJobs();
-  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  ASSERT_THAT(jobs, IsOk());
   EXPECT_EQ(jobs->size(), 4u);
   EXPECT_EQ(client.GetJob("job-healthy")->state(), v1::JOB_STATE_SUCCEEDED);
   const auto failed_with = [&](const std::string& id, const std::vector<std::string>& fragments) {
     auto job = client.GetJob(id);
-    ASSERT_TRUE(job.ok()) << job.status();
+    ASSERT_THAT(job, IsOk());
     EXPECT_EQ(job->state(), v1::JOB_STATE_FAILED) << id;
     for (const std::string& fragment : fragments) {
       EXPECT_NE(job->error().find(fragment), std::string::npos) << id << ": " << job->error();
@@ -439,7 +440,7 @@ TEST_F(TrainerServiceTest, DamagedRecordsFailTheirJobAndTheTrainerServesTheOther
 
   // The trainer runs new jobs, and its next start reads back what it wrote.
   auto job = client.SubmitJob(TinyJobYaml("after-damage", 4));
-  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_THAT(job, IsOk());
   EXPECT_EQ(WatchToEnd(client, job->job_id()).back().kind(), v1::JobEvent::KIND_SUCCEEDED);
   trainer_.Stop(SIGTERM);
   ASSERT_TRUE(StartTrainer());
@@ -454,8 +455,8 @@ TEST_F(TrainerServiceTest, DamagedRecordsFailTheirJobAndTheTrainerServesTheOther
 TEST_F(TrainerServiceTest, TemplatesThatAreNotTextFilesAreRefusedAtSubmit) {
   TrainerClient client(trainer_.address());
   const std::string inputs = dir_ + "/data/inputs";
-  ASSERT_TRUE(MakeDirectories(inputs).ok());
-  ASSERT_TRUE(WriteFileAtomic(inputs + "/latin1.txt", "R\xe9ponds avec une commande.\n").ok());
+  ASSERT_THAT(MakeDirectories(inputs), IsOk());
+  ASSERT_THAT(WriteFileAtomic(inputs + "/latin1.txt", "R\xe9ponds avec une commande.\n"), IsOk());
   ASSERT_EQ(::mkfifo((inputs + "/fifo.txt").c_str(), 0644), 0);
   struct Case {
     std::string file;
@@ -470,7 +471,7 @@ TEST_F(TrainerServiceTest, TemplatesThatAreNotTextFilesAreRefusedAtSubmit) {
     auto refused = client.SubmitJob(WithTemplate(TinyJobYaml("bad-template", 4), "instruction_file: " + c.file), "",
                                     inputs);
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << c.file;
-    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << c.file << ": " << refused.status();
+    EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument)) << c.file << ": " << refused.status();
     EXPECT_EQ(Message(refused.status()).rfind("task.template.instruction_file: ", 0), 0u) << refused.status();
     EXPECT_NE(Message(refused.status()).find(c.problem), std::string::npos) << refused.status();
   }
@@ -486,13 +487,13 @@ TEST_F(TrainerServiceTest, ValuesBeyondTheMachineAreRefusedAtSubmit) {
   std::string huge_task = TinyJobYaml("huge", 4);
   huge_task.replace(huge_task.find("train_size: 64"), 14, "train_size: 1000000000000");
   auto refused = client.SubmitJob(huge_task);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(Message(refused.status()).rfind("task.synthetic.train_size: ", 0), 0u) << refused.status();
 
   std::string threads = TinyJobYaml("threads", 4);
   threads.replace(threads.find("threads: 1"), 10, "threads: 100000");
   refused = client.SubmitJob(threads);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(Message(refused.status()).rfind("threads: 100000 exceeds the ", 0), 0u) << refused.status();
   EXPECT_NE(Message(refused.status()).find("cores"), std::string::npos);
 
@@ -500,7 +501,7 @@ TEST_F(TrainerServiceTest, ValuesBeyondTheMachineAreRefusedAtSubmit) {
   wide.replace(wide.find("hidden_size: 32, intermediate_size: 64"), 38,
                "hidden_size: 262144, intermediate_size: 262144");
   refused = client.SubmitJob(wide);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(Message(refused.status()).rfind("model.scratch: ", 0), 0u) << refused.status();
   EXPECT_NE(Message(refused.status()).find("of memory; this machine has"), std::string::npos);
   EXPECT_TRUE(client.ListJobs()->empty());
@@ -509,9 +510,9 @@ TEST_F(TrainerServiceTest, ValuesBeyondTheMachineAreRefusedAtSubmit) {
 
 TEST_F(TrainerServiceTest, SubmittedJobsMayNameOnlyFilesUnderTheAllowedPaths) {
   TrainerClient client(trainer_.address());
-  ASSERT_TRUE(MakeDirectories(dir_ + "/data/inputs").ok());
-  ASSERT_TRUE(MakeDirectories(dir_ + "/shared-inputs").ok());
-  ASSERT_TRUE(WriteFileAtomic(dir_ + "/shared-inputs/instruction.txt", "Answer with one bash command.").ok());
+  ASSERT_THAT(MakeDirectories(dir_ + "/data/inputs"), IsOk());
+  ASSERT_THAT(MakeDirectories(dir_ + "/shared-inputs"), IsOk());
+  ASSERT_THAT(WriteFileAtomic(dir_ + "/shared-inputs/instruction.txt", "Answer with one bash command."), IsOk());
   std::filesystem::create_symlink("/etc/hostname", dir_ + "/data/inputs/hostname");
   struct Case {
     std::string line;
@@ -525,7 +526,7 @@ TEST_F(TrainerServiceTest, SubmittedJobsMayNameOnlyFilesUnderTheAllowedPaths) {
   };
   for (const Case& c : cases) {
     auto refused = client.SubmitJob(WithTemplate(TinyJobYaml("escape", 4), c.line), "", dir_ + "/data/inputs");
-    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << c.line;
+    EXPECT_THAT(refused, StatusIs(absl::StatusCode::kInvalidArgument)) << c.line;
     EXPECT_EQ(Message(refused.status()).rfind(c.field + ": ", 0), 0u) << refused.status();
     EXPECT_NE(Message(refused.status()).find("outside the trainer's allowed paths"), std::string::npos)
         << refused.status();
@@ -543,11 +544,11 @@ TEST_F(TrainerServiceTest, SubmittedJobsMayNameOnlyFilesUnderTheAllowedPaths) {
   TrainerClient configured(trainer_.address());
   auto accepted = configured.SubmitJob(
       WithTemplate(TinyJobYaml("shared", 4), "instruction_file: " + dir_ + "/shared-inputs/instruction.txt"));
-  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  ASSERT_THAT(accepted, IsOk());
   EXPECT_EQ(WatchToEnd(configured, accepted->job_id()).back().kind(), v1::JobEvent::KIND_SUCCEEDED);
   auto refused_again =
       configured.SubmitJob(WithTemplate(TinyJobYaml("escape", 4), "instruction_file: /etc/hostname"));
-  EXPECT_EQ(refused_again.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused_again, StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 // A disk that stops answering (here: events.jsonl swapped for a FIFO nobody reads, so the job's
@@ -555,7 +556,7 @@ TEST_F(TrainerServiceTest, SubmittedJobsMayNameOnlyFilesUnderTheAllowedPaths) {
 TEST_F(TrainerServiceTest, AStalledDiskWriteDoesNotStallListOrGet) {
   TrainerClient client(trainer_.address());
   auto job = client.SubmitJob(TinyJobYaml("stalled", 5000));
-  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_THAT(job, IsOk());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (client.GetJob(job->job_id())->step() < 10 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -568,8 +569,8 @@ TEST_F(TrainerServiceTest, AStalledDiskWriteDoesNotStallListOrGet) {
   const auto asked = std::chrono::steady_clock::now();
   auto listed = client.ListJobs();
   auto got = client.GetJob(job->job_id());
-  ASSERT_TRUE(listed.ok()) << listed.status();
-  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_THAT(got, IsOk());
   EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(5));
   EXPECT_EQ(got->state(), v1::JOB_STATE_RUNNING);
 
@@ -585,7 +586,7 @@ TEST_F(TrainerServiceTest, AStalledDiskWriteDoesNotStallListOrGet) {
       if (::read(fd, buffer, sizeof(buffer)) <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
-  ASSERT_TRUE(client.CancelJob(job->job_id()).ok());
+  ASSERT_THAT(client.CancelJob(job->job_id()), IsOk());
   const auto events_seen = WatchToEnd(client, job->job_id());
   EXPECT_EQ(events_seen.back().kind(), v1::JobEvent::KIND_CANCELLED);
   draining = false;
@@ -602,7 +603,7 @@ TEST_F(TrainerServiceTest, SigtermEndsTheTrainerEvenWhenAJobDoesNotStopInTime) {
   {
     TrainerClient client(trainer_.address());
     auto job = client.SubmitJob(TinyJobYaml("slow-to-stop", 60));
-    ASSERT_TRUE(job.ok()) << job.status();
+    ASSERT_THAT(job, IsOk());
     job_id = job->job_id();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (client.GetJob(job_id)->step() < 4 && std::chrono::steady_clock::now() < deadline) {
@@ -623,10 +624,10 @@ TEST_F(TrainerServiceTest, SigtermEndsTheTrainerEvenWhenAJobDoesNotStopInTime) {
 
 std::string FakeCheckpoint(const std::string& dir, int seed) {
   std::filesystem::create_directories(dir);
-  EXPECT_TRUE(WriteFileAtomic(dir + "/config.json", absl::StrCat("{\"seed\": ", seed, "}")).ok());
-  EXPECT_TRUE(WriteFileAtomic(dir + "/model.safetensors", std::string(1000 + seed, static_cast<char>(seed))).ok());
-  EXPECT_TRUE(WriteFileAtomic(dir + "/tokenizer.model", absl::StrCat("tokenizer ", seed)).ok());
-  EXPECT_TRUE(WriteFileAtomic(dir + "/task.json", "{\"name\": \"fake\"}").ok());
+  EXPECT_THAT(WriteFileAtomic(dir + "/config.json", absl::StrCat("{\"seed\": ", seed, "}")), IsOk());
+  EXPECT_THAT(WriteFileAtomic(dir + "/model.safetensors", std::string(1000 + seed, static_cast<char>(seed))), IsOk());
+  EXPECT_THAT(WriteFileAtomic(dir + "/tokenizer.model", absl::StrCat("tokenizer ", seed)), IsOk());
+  EXPECT_THAT(WriteFileAtomic(dir + "/task.json", "{\"name\": \"fake\"}"), IsOk());
   return dir;
 }
 
@@ -644,25 +645,25 @@ std::string RunCli(const std::string& arguments) {
 
 TEST_F(TrainerServiceTest, RegistryDamageIsListedRefusedAsATargetAndRepairable) {
   auto registry = ModelRegistry::OpenLocal(dir_ + "/registry");
-  ASSERT_TRUE(registry.ok());
+  ASSERT_THAT(registry, IsOk());
   for (int seed = 1; seed <= 3; ++seed) {
     ManifestInfo info;
     info.job_id = absl::StrCat("fake-", seed);
     auto published = (*registry)->Publish("fake", FakeCheckpoint(absl::StrCat(dir_, "/ckpt", seed), seed), info);
-    ASSERT_TRUE(published.ok()) << published.status();
+    ASSERT_THAT(published, IsOk());
   }
   TrainerClient client(trainer_.address());
-  ASSERT_TRUE(client.SetAlias("fake", "production", 3, "ops").ok());
-  ASSERT_TRUE(WriteFileAtomic(dir_ + "/registry/models/fake/versions/3/manifest.json", "not a manifest").ok());
+  ASSERT_THAT(client.SetAlias("fake", "production", 3, "ops"), IsOk());
+  ASSERT_THAT(WriteFileAtomic(dir_ + "/registry/models/fake/versions/3/manifest.json", "not a manifest"), IsOk());
 
   auto listing = client.ListVersions("fake");
-  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_THAT(listing, IsOk());
   ASSERT_EQ(listing->versions_size(), 2);
   ASSERT_EQ(listing->problems_size(), 1);
   EXPECT_EQ(listing->problems(0).version(), 3);
   EXPECT_EQ(client.GetVersion("fake")->version(), 2) << "latest is the newest readable version";
-  EXPECT_EQ(client.GetVersion("fake@production").status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(client.SetAlias("fake", "staging", 3, "ops").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(client.GetVersion("fake@production"), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(client.SetAlias("fake", "staging", 3, "ops"), StatusIs(absl::StatusCode::kDataLoss));
   const std::string versions = RunCli("versions --server " + trainer_.address() + " fake");
   EXPECT_NE(versions.find("3        DAMAGED manifest of version 3"), std::string::npos) << versions;
 
@@ -672,11 +673,11 @@ TEST_F(TrainerServiceTest, RegistryDamageIsListedRefusedAsATargetAndRepairable) 
   EXPECT_EQ(client.GetVersion("fake@production")->version(), 2);
 
   // A garbage audit entry: listed, and moves still work.
-  ASSERT_TRUE(WriteFileAtomic(dir_ + "/registry/models/fake/audit/00000000000000000003.json", "garbage\n").ok());
+  ASSERT_THAT(WriteFileAtomic(dir_ + "/registry/models/fake/audit/00000000000000000003.json", "garbage\n"), IsOk());
   listing = client.ListVersions("fake");
-  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_THAT(listing, IsOk());
   EXPECT_EQ(listing->problems_size(), 3) << "the manifest, the entry, and the alias it may have moved";
-  EXPECT_TRUE(client.SetAlias("fake", "production", 1, "ops").ok());
+  EXPECT_THAT(client.SetAlias("fake", "production", 1, "ops"), IsOk());
   EXPECT_EQ(client.GetVersion("fake@production")->version(), 1);
 
   // A payload orphaned by a crashed publish, long ago: gc (RPC and CLI) deletes it and only it.
@@ -703,7 +704,7 @@ TEST_F(TrainerServiceTest, DiskFullWhilePublishingFailsTheJobCleanly) {
   trainer_.Stop(SIGTERM);
   {
     auto registry = ModelRegistry::OpenLocal(small + "/registry");
-    ASSERT_TRUE(registry.ok());
+    ASSERT_THAT(registry, IsOk());
     ASSERT_TRUE((*registry)->Publish("earlier", FakeCheckpoint(dir_ + "/ckpt", 1), ManifestInfo()).ok());
   }
   ASSERT_TRUE(trainer_.Start(BinaryDir() + "/promptintern-trainer",
@@ -712,7 +713,7 @@ TEST_F(TrainerServiceTest, DiskFullWhilePublishingFailsTheJobCleanly) {
                              Log()));
   TrainerClient client(trainer_.address());
   auto job = client.SubmitJob(TinyJobYaml("too-big", 4));
-  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_THAT(job, IsOk());
   EXPECT_EQ(WatchToEnd(client, job->job_id()).back().kind(), v1::JobEvent::KIND_FAILED);
   auto failed = client.GetJob(job->job_id());
   EXPECT_NE(failed->error().find("publishing failed"), std::string::npos) << failed->error();

@@ -20,6 +20,7 @@
 #include "client/lib/trainer_client.h"
 #include "core/registry/registry.h"
 #include "core/util/file.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -87,14 +88,14 @@ KeyPair MakeCertificate(const std::string& common_name, const KeyPair* issuer) {
 // Writes name.pem (certificate) and name.key; returns the common prefix.
 std::string WritePair(const std::string& dir, const std::string& name, const KeyPair& pair) {
   const std::string prefix = JoinPath(dir, name);
-  EXPECT_TRUE(WriteFileAtomic(prefix + ".pem",
+  EXPECT_THAT(WriteFileAtomic(prefix + ".pem",
                               ToPem([&](BIO* bio) { return PEM_write_bio_X509(bio, pair.certificate.get()); }))
-                  .ok());
-  EXPECT_TRUE(WriteFileAtomic(prefix + ".key", ToPem([&](BIO* bio) {
+                  , IsOk());
+  EXPECT_THAT(WriteFileAtomic(prefix + ".key", ToPem([&](BIO* bio) {
                                 return PEM_write_bio_PrivateKey(bio, pair.key.get(), nullptr, nullptr, 0, nullptr,
                                                                 nullptr);
                               }))
-                  .ok());
+                  , IsOk());
   return prefix;
 }
 
@@ -114,7 +115,7 @@ class Pki {
     WritePair(dir, "server", MakeCertificate("promptintern-server", &server_ca));
     WritePair(dir, "client", MakeCertificate("backend-app", &client_ca));
     WritePair(dir, "rogue-client", MakeCertificate("backend-app", &rogue_ca));
-    EXPECT_TRUE(WriteFileAtomic(Path("tokens"), std::string("# rotated weekly\n\nold-token\n") + kToken + "\n").ok());
+    EXPECT_THAT(WriteFileAtomic(Path("tokens"), std::string("# rotated weekly\n\nold-token\n") + kToken + "\n"), IsOk());
   }
   std::string Path(const std::string& name) const { return JoinPath(dir_, name); }
   // A renewal as cert-manager does it: the server's files are rewritten in place, here by a new CA
@@ -145,7 +146,7 @@ class Pki {
 
 Connection Open(const ConnectionOptions& options) {
   absl::StatusOr<Connection> connection = Connection::Open(options);
-  EXPECT_TRUE(connection.ok()) << connection.status();
+  EXPECT_THAT(connection, IsOk());
   return *std::move(connection);
 }
 
@@ -157,7 +158,7 @@ std::vector<std::string> Args(std::vector<std::string> base, const std::vector<s
 TEST(TransportSecurityTest, BadServerFilesAreReportedByName) {
   const std::string dir = MakeTempDir("tls_bad_files");
   Pki pki(dir);
-  ASSERT_TRUE(WriteFileAtomic(pki.Path("garbage.pem"), "not a certificate\n").ok());
+  ASSERT_THAT(WriteFileAtomic(pki.Path("garbage.pem"), "not a certificate\n"), IsOk());
   struct Case {
     TransportSecuritySettings settings;
     std::string expected;
@@ -176,7 +177,7 @@ TEST(TransportSecurityTest, BadServerFilesAreReportedByName) {
     ASSERT_FALSE(credentials.ok()) << test.expected;
     EXPECT_NE(credentials.status().message().find(test.expected), std::string::npos) << credentials.status();
   }
-  EXPECT_TRUE(MakeServerCredentials({pki.Path("server.pem"), pki.Path("server.key"), pki.Path("client-ca.pem"), ""}).ok());
+  EXPECT_THAT(MakeServerCredentials({pki.Path("server.pem"), pki.Path("server.key"), pki.Path("client-ca.pem"), ""}), IsOk());
 
   // The service refuses to start (exit 2) and says which file is wrong.
   const std::string log = JoinPath(dir, "inference.log");
@@ -190,7 +191,7 @@ TEST(TransportSecurityTest, BadServerFilesAreReportedByName) {
 
 TEST(TransportSecurityTest, TokenFilesSkipCommentsAndMustHoldAToken) {
   const std::string dir = MakeTempDir("tls_token_files");
-  ASSERT_TRUE(WriteFileAtomic(JoinPath(dir, "empty"), "# nothing yet\n\n").ok());
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, "empty"), "# nothing yet\n\n"), IsOk());
   auto empty = BearerTokenAuthenticator::FromFile(JoinPath(dir, "empty"));
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.status().message().find("holds no token"), std::string::npos) << empty.status();
@@ -255,7 +256,7 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
   for (const std::string& token : {std::string(kToken), std::string("old-token")}) {
     TrainerClient client(Open(pki.Client(trainer.address(), token)));
     auto models = client.ListModels();
-    EXPECT_TRUE(models.ok()) << models.status();
+    EXPECT_THAT(models, IsOk());
   }
   // Without it, or with a wrong one: refused, on every RPC of both services.
   const Connection no_token = Open(pki.Client(trainer.address(), ""));
@@ -264,7 +265,7 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
   ExpectEveryMethodRefused(no_token.channel(), "promptintern.v1.RegistryService", "Bearer wrong-token");
   ExpectEveryMethodRefused(no_token.channel(), "promptintern.v1.TrainerService", std::string("Basic ") + kToken);
   auto refused = TrainerClient(Open(pki.Client(trainer.address(), "wrong"))).ListModels();
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated) << refused.status();
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kUnauthenticated)) << refused.status();
 
   // Health needs no token, over TLS and on the plaintext health listener.
   EXPECT_TRUE(HealthServing(no_token.channel()));
@@ -277,25 +278,25 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
   ConnectionOptions untrusting = pki.Client(trainer.address(), kToken);
   untrusting.tls_ca_file = pki.Path("rogue-ca.pem");
   auto untrusted = TrainerClient(Open(untrusting)).ListModels();
-  EXPECT_EQ(untrusted.status().code(), absl::StatusCode::kUnavailable) << untrusted.status();
+  EXPECT_THAT(untrusted, StatusIs(absl::StatusCode::kUnavailable)) << untrusted.status();
   // Nor can a plaintext client.
   ConnectionOptions plaintext;
   plaintext.address = trainer.address();
   plaintext.token = kToken;
   auto cleartext = TrainerClient(Open(plaintext)).ListModels();
-  EXPECT_EQ(cleartext.status().code(), absl::StatusCode::kUnavailable) << cleartext.status();
+  EXPECT_THAT(cleartext, StatusIs(absl::StatusCode::kUnavailable)) << cleartext.status();
 
   // The CLI carries the same options.
   const std::string cli = BinaryDir() + "/promptintern models --server " + trainer.address() + " --tls-ca-file " +
                           pki.Path("server-ca.pem");
-  ASSERT_TRUE(WriteFileAtomic(pki.Path("my-token"), std::string(kToken) + "\n").ok());
+  ASSERT_THAT(WriteFileAtomic(pki.Path("my-token"), std::string(kToken) + "\n"), IsOk());
   EXPECT_EQ(std::system((cli + " --token-file " + pki.Path("my-token") + " > /dev/null 2>&1").c_str()), 0);
   const std::string log = dir + "/cli.log";
   EXPECT_NE(std::system(("env -u PROMPTINTERN_TOKEN " + cli + " > /dev/null 2> " + log).c_str()), 0);
   EXPECT_NE(ReadFile(log)->find("missing 'authorization: Bearer <token>'"), std::string::npos) << *ReadFile(log);
 
   // Rotation without a restart: the file is read again once it changes.
-  ASSERT_TRUE(WriteFileAtomic(pki.Path("tokens"), "rotated-token\n").ok());
+  ASSERT_THAT(WriteFileAtomic(pki.Path("tokens"), "rotated-token\n"), IsOk());
   TrainerClient rotated(Open(pki.Client(trainer.address(), "rotated-token")));
   TrainerClient retired(Open(pki.Client(trainer.address(), kToken)));
   bool rotated_accepted = false;
@@ -304,11 +305,11 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
     if (!rotated_accepted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(rotated_accepted);
-  EXPECT_EQ(retired.ListModels().status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(retired.ListModels(), StatusIs(absl::StatusCode::kUnauthenticated));
   // An emptied file keeps the tokens already loaded rather than opening the service.
-  ASSERT_TRUE(WriteFileAtomic(pki.Path("tokens"), "# nothing\n").ok());
+  ASSERT_THAT(WriteFileAtomic(pki.Path("tokens"), "# nothing\n"), IsOk());
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  EXPECT_TRUE(rotated.ListModels().ok());
+  EXPECT_THAT(rotated.ListModels(), IsOk());
   ExpectEveryMethodRefused(no_token.channel(), "promptintern.v1.RegistryService", "");
 
   // A renewed certificate serves new connections without a restart.
@@ -323,19 +324,19 @@ TEST(TransportSecurityTest, TrainerNeedsTheTokenOverTlsAndKeepsHealthOpen) {
   }
   EXPECT_TRUE(renewed_served);
   auto old_trust = TrainerClient(Open(pki.Client(trainer.address(), "rotated-token"))).ListModels();
-  EXPECT_EQ(old_trust.status().code(), absl::StatusCode::kUnavailable) << old_trust.status();
+  EXPECT_THAT(old_trust, StatusIs(absl::StatusCode::kUnavailable)) << old_trust.status();
 }
 
 TEST(TransportSecurityTest, InferenceWithMutualTlsServesOnlyClientsWithACertificateFromItsCa) {
   const std::string dir = MakeTempDir("tls_inference");
   Pki pki(dir);
   const std::string registry_dir = dir + "/registry";
-  ASSERT_TRUE(WriteFileAtomic(dir + "/job.yaml", TinyJobYaml("secure", 4)).ok());
+  ASSERT_THAT(WriteFileAtomic(dir + "/job.yaml", TinyJobYaml("secure", 4)), IsOk());
   const std::string train = BinaryDir() + "/promptintern train --config " + dir + "/job.yaml --output " + dir +
                             "/run --registry-dir " + registry_dir + " > /dev/null 2> " + dir + "/train.log";
   ASSERT_EQ(std::system(train.c_str()), 0) << *ReadFile(dir + "/train.log");
   auto registry = ModelRegistry::OpenLocal(registry_dir);
-  ASSERT_TRUE(registry.ok()) << registry.status();
+  ASSERT_THAT(registry, IsOk());
   ASSERT_TRUE((*registry)->SetAlias("secure", "production", 1, "test").ok());
 
   ServiceProcess inference;
@@ -353,7 +354,7 @@ TEST(TransportSecurityTest, InferenceWithMutualTlsServesOnlyClientsWithACertific
   request.set_query("list files");
   request.set_max_tokens(4);
   auto served = client.Generate(request);
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   EXPECT_EQ(served->model(), "secure");
 
   // Right certificate, no token: refused on every RPC.
@@ -364,12 +365,12 @@ TEST(TransportSecurityTest, InferenceWithMutualTlsServesOnlyClientsWithACertific
   // No client certificate, or one from another CA: the handshake fails.
   ConnectionOptions anonymous = pki.Client(inference.address(), kToken);
   auto without_certificate = InferenceClient(Open(anonymous)).Generate(request);
-  EXPECT_EQ(without_certificate.status().code(), absl::StatusCode::kUnavailable) << without_certificate.status();
+  EXPECT_THAT(without_certificate, StatusIs(absl::StatusCode::kUnavailable)) << without_certificate.status();
   ConnectionOptions rogue = trusted;
   rogue.tls_cert_file = pki.Path("rogue-client.pem");
   rogue.tls_key_file = pki.Path("rogue-client.key");
   auto rogue_call = InferenceClient(Open(rogue)).Generate(request);
-  EXPECT_EQ(rogue_call.status().code(), absl::StatusCode::kUnavailable) << rogue_call.status();
+  EXPECT_THAT(rogue_call, StatusIs(absl::StatusCode::kUnavailable)) << rogue_call.status();
 
   // Probes still see the serving status on the plaintext health port.
   EXPECT_TRUE(HealthServing("127.0.0.1:" + std::to_string(inference.LoggedNumber("health on port "))));

@@ -1,6 +1,7 @@
 // CheckUtf8 and FirstInvalidUtf8 against the RFC 3629 table: every boundary of every sequence length, overlong forms,
 // surrogates, code points above U+10FFFF and truncated sequences.
 #include "core/util/utf8.h"
+#include "tests/status_matchers.h"
 
 #include <gtest/gtest.h>
 
@@ -36,14 +37,14 @@ TEST(CheckUtf8Test, RefusesOverlongSurrogateOutOfRangeStrayAndTruncatedBytes) {
 
 TEST(CheckUtf8Test, NamesTheFieldAndTheOffset) {
   const absl::Status status = CheckUtf8("abc\xe2\x82\xac\xff", "stop[2]");
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(status.message(), "stop[2] is not valid UTF-8 (byte 0xFF at offset 6)");
 }
 
 TEST(CheckUtf8Test, FirstInvalidUtf8FindsTheFirstBadSequence) {
-  EXPECT_TRUE(CheckUtf8("plain ascii", "t").ok());
-  EXPECT_TRUE(CheckUtf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", "t").ok());  // é € 😀
-  EXPECT_TRUE(CheckUtf8("\xf4\x8f\xbf\xbf", "t").ok());                              // U+10FFFF
+  EXPECT_THAT(CheckUtf8("plain ascii", "t"), IsOk());
+  EXPECT_THAT(CheckUtf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", "t"), IsOk());  // é € 😀
+  EXPECT_THAT(CheckUtf8("\xf4\x8f\xbf\xbf", "t"), IsOk());                              // U+10FFFF
   struct Case {
     std::string text;
     size_t offset;
@@ -60,7 +61,7 @@ TEST(CheckUtf8Test, FirstInvalidUtf8FindsTheFirstBadSequence) {
   };
   for (const Case& c : cases) {
     EXPECT_EQ(FirstInvalidUtf8(c.text), c.offset) << c.text;
-    EXPECT_EQ(CheckUtf8(c.text, "t").code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(CheckUtf8(c.text, "t"), StatusIs(absl::StatusCode::kInvalidArgument));
   }
   EXPECT_NE(std::string(CheckUtf8("ab\xff", "template.txt").message()).find("template.txt is not valid UTF-8 (byte "
                                                                             "0xFF at offset 2)"),

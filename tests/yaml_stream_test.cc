@@ -8,6 +8,7 @@
 
 #include "client/lib/trainer_client.h"
 #include "core/pipeline/job_spec.h"
+#include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
 namespace promptintern {
@@ -37,7 +38,7 @@ TEST(CountYamlDocumentsTest, ReturnsOnStreamsThatLoadAllNeverFinishes) {
 TEST(CountYamlDocumentsTest, AJobFileThatStartsWithACommaIsRefusedAsEmpty) {
   const std::string dir = MakeTempDir("yaml_leading_comma");
   auto spec = ParseJobSpec(",\n", dir);
-  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_NE(spec.status().message().find("the job file is empty"), std::string::npos) << spec.status();
   EXPECT_EQ(ParseJobSpec("name: a\n---\nname: b\n", dir).status().message(),
             "the job file holds 2 YAML documents; expected exactly one");
@@ -52,7 +53,7 @@ TEST(CountYamlDocumentsTest, TheTrainerRefusesSuchAJobAndStaysUp) {
                                     dir + "/trainer.log"));
   TrainerClient trainer(trainer_process.address());
   auto job = trainer.SubmitJob(",");
-  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument) << job.status();
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kInvalidArgument)) << job.status();
   EXPECT_TRUE(trainer.ListJobs().ok()) << "the trainer is still up";
 }
 
