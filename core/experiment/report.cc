@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/experiment/results.h"
+#include "core/util/filenames.h"
 #include "core/experiment/statistics.h"
 #include "core/experiment/svg_plot.h"
 #include "core/util/file.h"
@@ -22,13 +23,6 @@ namespace promptintern {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr char kReportFileName[] = "report.md";
-constexpr char kPlotsDirName[] = "plots";
-constexpr char kAccuracyPlot[] = "accuracy.svg";
-constexpr char kStagesPlot[] = "stages.svg";
-constexpr char kLossPlot[] = "loss.svg";
-constexpr char kCostPlot[] = "cost.svg";
 
 // A metric as the report shows it: which per-example score, and the factor to its display unit.
 struct Metric {
@@ -437,8 +431,8 @@ absl::Status ReportWriter::Write() {
 
 ReportOptions DefaultReportOptions(const std::string& output_dir) {
   ReportOptions options;
-  options.markdown_path = JoinPath(output_dir, kReportFileName);
-  options.plots_dir = JoinPath(output_dir, kPlotsDirName);
+  options.markdown_path = JoinPath(output_dir, kExperimentReportFile);
+  options.plots_dir = JoinPath(output_dir, kExperimentPlotsDir);
   return options;
 }
 

@@ -1,12 +1,10 @@
 #include "core/jobs/job_record.h"
 
-#include <cmath>
-#include <limits>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/util/json_fields.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
@@ -40,106 +38,6 @@ absl::string_view NameOf(const std::vector<std::pair<Enum, absl::string_view>>& 
   return "unknown";
 }
 
-json Number(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
-
-std::string Dump(const json& value, int indent) {
-  return value.dump(indent, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace);
-}
-
-// Typed reads of an object's optional fields; a field of the wrong kind is DATA_LOSS naming it.
-class Fields {
- public:
-  explicit Fields(const json& object) : object_(object) {}
-
-  absl::Status Read(const char* key, std::string* out) const {
-    const json* value = Find(key);
-    if (value == nullptr) return absl::OkStatus();
-    if (!value->is_string()) return Wrong(key, "a string", *value);
-    *out = value->get<std::string>();
-    return absl::OkStatus();
-  }
-  absl::Status Read(const char* key, int64_t* out) const {
-    const json* value = Find(key);
-    if (value == nullptr) return absl::OkStatus();
-    if (!value->is_number_integer() ||
-        (value->is_number_unsigned() && value->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))) {
-      return Wrong(key, "a 64-bit integer", *value);
-    }
-    *out = value->get<int64_t>();
-    return absl::OkStatus();
-  }
-  absl::Status Read(const char* key, int* out) const {
-    int64_t wide = *out;
-    RETURN_IF_ERROR(Read(key, &wide));
-    if (wide < std::numeric_limits<int>::min() || wide > std::numeric_limits<int>::max()) {
-      return absl::DataLossError(absl::StrCat("field \"", key, "\": ", wide, " is out of range"));
-    }
-    *out = static_cast<int>(wide);
-    return absl::OkStatus();
-  }
-  absl::Status Read(const char* key, double* out) const {
-    const json* value = Find(key);
-    if (value == nullptr) return absl::OkStatus();
-    if (value->is_null()) {
-      *out = std::numeric_limits<double>::quiet_NaN();
-      return absl::OkStatus();
-    }
-    if (!value->is_number()) return Wrong(key, "a number", *value);
-    *out = value->get<double>();
-    return absl::OkStatus();
-  }
-  absl::Status Read(const char* key, std::map<std::string, double>* out) const {
-    const json* value = Find(key);
-    if (value == nullptr) return absl::OkStatus();
-    if (!value->is_object()) return Wrong(key, "an object of numbers", *value);
-    std::map<std::string, double> numbers;
-    for (const auto& [name, number] : value->items()) {
-      if (!number.is_number() && !number.is_null()) {
-        return Wrong(key, "an object of numbers", number);
-      }
-      numbers[name] = number.is_null() ? std::numeric_limits<double>::quiet_NaN() : number.get<double>();
-    }
-    *out = std::move(numbers);
-    return absl::OkStatus();
-  }
-  template <typename Enum>
-  absl::Status ReadName(const char* key, const std::vector<std::pair<Enum, absl::string_view>>& names,
-                        Enum* out) const {
-    const json* value = Find(key);
-    if (value == nullptr) return absl::DataLossError(absl::StrCat("field \"", key, "\" is missing"));
-    if (value->is_string()) {
-      for (const auto& [candidate, name] : names) {
-        if (name == value->get<std::string>()) {
-          *out = candidate;
-          return absl::OkStatus();
-        }
-      }
-    }
-    return Wrong(key, "a known name", *value);
-  }
-
- private:
-  const json* Find(const char* key) const {
-    const auto it = object_.find(key);
-    return it == object_.end() ? nullptr : &*it;
-  }
-  static absl::Status Wrong(const char* key, absl::string_view expected, const json& value) {
-    std::string shown = Dump(value, -1);
-    if (shown.size() > 40) shown = absl::StrCat(shown.substr(0, 40), "...");
-    return absl::DataLossError(
-        absl::StrCat("field \"", key, "\": expected ", expected, ", got ", value.type_name(), " ", shown));
-  }
-
-  const json& object_;
-};
-
-absl::StatusOr<json> ParseObject(absl::string_view text) {
-  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return absl::DataLossError("not valid JSON");
-  if (!value.is_object()) return absl::DataLossError(absl::StrCat("expected a JSON object, got ", value.type_name()));
-  return value;
-}
-
 }  // namespace
 
 absl::string_view JobStateName(JobState state) { return NameOf(StateNames(), state); }
@@ -163,17 +61,17 @@ std::string SerializeJobRecord(const JobRecord& record) {
                       {"num_stages", record.num_stages},
                       {"step", record.step},
                       {"total_steps", record.total_steps},
-                      {"loss", Number(record.loss)},
+                      {"loss", JsonNumber(record.loss)},
                       {"error", record.error},
                       {"model_name", record.model_name},
                       {"model_version", record.model_version},
                       {"unfinished_runs", record.unfinished_runs}};
-  return Dump(value, 1) + "\n";
+  return DumpJson(value, 1) + "\n";
 }
 
 absl::StatusOr<JobRecord> ParseJobRecord(absl::string_view text) {
-  ASSIGN_OR_RETURN(const json value, ParseObject(text));
-  const Fields fields(value);
+  ASSIGN_OR_RETURN(const json value, ParseJsonObject(text));
+  const JsonFields fields(value);
   JobRecord record;
   RETURN_IF_ERROR(fields.Read("id", &record.id));
   if (record.id.empty()) return absl::DataLossError("field \"id\" is missing or empty");
@@ -200,7 +98,7 @@ absl::StatusOr<JobRecord> ParseJobRecord(absl::string_view text) {
 std::string SerializeJobEvent(const JobEvent& event) {
   const PipelineEvent& p = event.pipeline;
   json metrics = json::object();
-  for (const auto& [name, value] : p.metrics) metrics[name] = Number(value);
+  for (const auto& [name, value] : p.metrics) metrics[name] = JsonNumber(value);
   const json value = {{"sequence", event.sequence},
                       {"kind", std::string(JobEventKindName(event.kind))},
                       {"unix_ms", event.unix_ms},
@@ -208,22 +106,22 @@ std::string SerializeJobEvent(const JobEvent& event) {
                       {"num_stages", p.num_stages},
                       {"step", p.step},
                       {"total_steps", p.total_steps},
-                      {"loss", Number(p.loss)},
-                      {"learning_rate", Number(p.learning_rate)},
-                      {"tokens_per_second", Number(p.tokens_per_second)},
-                      {"eta_seconds", Number(p.eta_seconds)},
-                      {"keep_ratio", Number(p.keep_ratio)},
+                      {"loss", JsonNumber(p.loss)},
+                      {"learning_rate", JsonNumber(p.learning_rate)},
+                      {"tokens_per_second", JsonNumber(p.tokens_per_second)},
+                      {"eta_seconds", JsonNumber(p.eta_seconds)},
+                      {"keep_ratio", JsonNumber(p.keep_ratio)},
                       {"num_examples", p.num_examples},
                       {"metrics", metrics},
                       {"message", event.message},
                       {"model_name", event.model_name},
                       {"model_version", event.model_version}};
-  return Dump(value, -1) + "\n";
+  return DumpJson(value, -1) + "\n";
 }
 
 absl::StatusOr<JobEvent> ParseJobEvent(absl::string_view line) {
-  ASSIGN_OR_RETURN(const json value, ParseObject(line));
-  const Fields fields(value);
+  ASSIGN_OR_RETURN(const json value, ParseJsonObject(line));
+  const JsonFields fields(value);
   JobEvent event;
   PipelineEvent& p = event.pipeline;
   RETURN_IF_ERROR(fields.Read("sequence", &event.sequence));

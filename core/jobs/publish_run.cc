@@ -1,9 +1,11 @@
 #include "core/jobs/publish_run.h"
 
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/pipeline/run_report.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace promptintern {
@@ -16,17 +18,13 @@ absl::StatusOr<PublishResult> PublishRun(ModelRegistry& registry, const std::str
   info.tokenizer = TokenizerFileIn(report.final_model_dir);
   info.job_id = run_id;
   info.created_at = absl::Now();
-  nlohmann::json stages = nlohmann::json::array();
+  // The same record as report.json's stages, so a version's manifest reads like its run; the
+  // validation answers stay in the run directory (they would make every manifest as big as a run).
   for (const StageReport& stage : report.stages) {
-    stages.push_back({{"stage", stage.stage.index},
-                      {"keep_ratio", stage.stage.keep_ratio},
-                      {"num_examples", stage.stage.num_examples},
-                      {"steps", stage.stage.steps},
-                      {"train_loss", stage.train_loss},
-                      {"exact_match", stage.validation.exact_match},
-                      {"bleu", stage.validation.bleu}});
+    nlohmann::json entry = StageReportToJson(stage);
+    entry["validation"].erase("predictions");
+    info.stage_metrics.push_back(std::move(entry));
   }
-  info.stage_metrics = stages;
   info.schedule = {{"kind", std::string(ScheduleKindName(spec.schedule.kind))},
                    {"stages", spec.schedule.num_stages},
                    {"steps", spec.training.steps}};

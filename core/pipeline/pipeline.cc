@@ -3,14 +3,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <limits>
-#include <nlohmann/json.hpp>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/compress/self_information.h"
 #include "core/compress/template_compression.h"
@@ -18,6 +12,7 @@
 #include "core/eval/example_scores.h"
 #include "core/lora/lora.h"
 #include "core/model/decoder.h"
+#include "core/pipeline/run_report.h"
 #include "core/pipeline/task_builder.h"
 #include "core/serve/engine.h"
 #include "core/task/prompt_builder.h"
@@ -27,6 +22,7 @@
 #include "core/train/model_trainer.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "core/util/json_fields.h"
 #include "core/util/random.h"
 #include "core/util/status_macros.h"
 #include "core/util/threads.h"
@@ -35,141 +31,10 @@
 namespace promptintern {
 namespace {
 
-using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kLoraPrefix[] = "lora:";
 constexpr int kProgressEvery = 10;
-
-// What a restarted run needs beyond weights and optimizer moments.
-struct Progress {
-  int64_t global_step = 0;
-  // Real (unpadded) tokens of every sequence trained on so far: fine-tuning stages and pretraining.
-  int64_t train_tokens = 0;
-  int64_t pretrain_tokens = 0;
-  std::map<int, std::string> stage_templates;
-  std::vector<json> stage_reports;
-};
-
-json ModeReportToJson(const ModeReport& report) {
-  return {{"mode", report.mode},
-          {"requests", report.requests},
-          {"exact_match", report.exact_match},
-          {"bleu", report.bleu},
-          {"structure", report.structure},
-          {"mean_input_tokens", report.mean_input_tokens},
-          {"mean_output_tokens", report.mean_output_tokens},
-          {"latency_p50_s", report.latency.p50},
-          {"latency_p90_s", report.latency.p90},
-          {"cost_per_1k_requests_usd", report.cost_per_1k_requests_usd},
-          {"predictions", report.predictions}};
-}
-
-// A number field of a report read back from disk: a missing or non-numeric value (JSON writes NaN
-// as null) reads as NaN instead of throwing.
-double NumberOf(const json& object, const char* key) {
-  const auto it = object.is_object() ? object.find(key) : object.end();
-  return it != object.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
-}
-
-int64_t IntegerOf(const json& object, const char* key) {
-  const double number = NumberOf(object, key);
-  return std::isfinite(number) && std::abs(number) < 9e18 ? static_cast<int64_t>(number) : 0;
-}
-
-ModeReport ModeReportFromJson(const json& value) {
-  ModeReport report;
-  const auto mode = value.is_object() ? value.find("mode") : value.end();
-  if (mode != value.end() && mode->is_string()) report.mode = mode->get<std::string>();
-  report.requests = IntegerOf(value, "requests");
-  report.exact_match = NumberOf(value, "exact_match");
-  report.bleu = NumberOf(value, "bleu");
-  report.structure = NumberOf(value, "structure");
-  report.mean_input_tokens = NumberOf(value, "mean_input_tokens");
-  report.mean_output_tokens = NumberOf(value, "mean_output_tokens");
-  report.latency.p50 = NumberOf(value, "latency_p50_s");
-  report.latency.p90 = NumberOf(value, "latency_p90_s");
-  report.cost_per_1k_requests_usd = NumberOf(value, "cost_per_1k_requests_usd");
-  const auto predictions = value.is_object() ? value.find("predictions") : value.end();
-  if (predictions != value.end() && predictions->is_array()) {
-    for (const json& prediction : *predictions) {
-      if (prediction.is_string()) report.predictions.push_back(prediction.get<std::string>());
-    }
-  }
-  return report;
-}
-
-json StageReportToJson(const StageReport& report) {
-  return {{"index", report.stage.index},
-          {"keep_ratio", report.stage.keep_ratio},
-          {"num_examples", report.stage.num_examples},
-          {"steps", report.stage.steps},
-          {"train_tokens", report.train_tokens},
-          {"template_tokens", report.template_tokens},
-          {"train_loss", report.train_loss},
-          {"validation", ModeReportToJson(report.validation)}};
-}
-
-StageReport StageReportFromJson(const json& value) {
-  StageReport report;
-  report.stage.index = static_cast<int>(IntegerOf(value, "index"));
-  report.stage.keep_ratio = NumberOf(value, "keep_ratio");
-  report.stage.num_examples = static_cast<int>(IntegerOf(value, "num_examples"));
-  report.stage.steps = IntegerOf(value, "steps");
-  report.train_tokens = IntegerOf(value, "train_tokens");
-  report.template_tokens = IntegerOf(value, "template_tokens");
-  report.train_loss = NumberOf(value, "train_loss");
-  const auto validation = value.is_object() ? value.find("validation") : value.end();
-  report.validation = ModeReportFromJson(validation != value.end() ? *validation : json::object());
-  return report;
-}
-
-std::string ProgressToJson(const Progress& progress) {
-  json templates = json::object();
-  for (const auto& [stage, text] : progress.stage_templates) templates[std::to_string(stage)] = text;
-  const json root = {{"global_step", progress.global_step},
-                     {"train_tokens", progress.train_tokens},
-                     {"pretrain_tokens", progress.pretrain_tokens},
-                     {"stage_templates", templates},
-                     {"stage_reports", progress.stage_reports}};
-  // A compressed template is decoded tokens: should one ever hold a broken UTF-8 sequence, the
-  // checkpoint still gets written (with U+FFFD) instead of the dump throwing.
-  return root.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
-}
-
-absl::StatusOr<Progress> ProgressFromJson(const std::string& text, const std::string& source) {
-  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object() || !root.contains("global_step")) {
-    return absl::DataLossError(absl::StrCat(source, ": not a progress file"));
-  }
-  Progress progress;
-  const json& step = root["global_step"];
-  const json templates = root.value("stage_templates", json::object());
-  const json reports = root.value("stage_reports", json::array());
-  if (!step.is_number_integer() || step.get<int64_t>() < 0 || !templates.is_object() || !reports.is_array()) {
-    return absl::DataLossError(absl::StrCat(source, ": global_step, stage_templates or stage_reports has the wrong type"));
-  }
-  progress.global_step = step.get<int64_t>();
-  const json train_tokens = root.value("train_tokens", json(0));
-  const json pretrain_tokens = root.value("pretrain_tokens", json(0));
-  if (!train_tokens.is_number_integer() || !pretrain_tokens.is_number_integer()) {
-    return absl::DataLossError(absl::StrCat(source, ": train_tokens or pretrain_tokens is not an integer"));
-  }
-  progress.train_tokens = train_tokens.get<int64_t>();
-  progress.pretrain_tokens = pretrain_tokens.get<int64_t>();
-  for (auto it = templates.begin(); it != templates.end(); ++it) {
-    int stage = 0;
-    if (!absl::SimpleAtoi(it.key(), &stage) || stage < 0 || !it.value().is_string()) {
-      return absl::DataLossError(absl::StrCat(source, ": stage_templates entry '", it.key(), "' is not a stage's text"));
-    }
-    progress.stage_templates[stage] = it.value().get<std::string>();
-  }
-  for (const json& report : reports) {
-    if (!report.is_object()) return absl::DataLossError(absl::StrCat(source, ": a stage report is not an object"));
-    progress.stage_reports.push_back(report);
-  }
-  return progress;
-}
 
 // Weights plus LoRA adapters, in one file, under names that cannot collide.
 std::map<std::string, at::Tensor> TrainableState(DecoderModel& model) {
@@ -291,7 +156,7 @@ class Pipeline {
   std::vector<std::string> pretraining_lines_;
   int64_t total_steps_ = 0;
   int completion_eos_ = -1;
-  Progress progress_;
+  RunProgress progress_;
   std::unique_ptr<BatchSampler> train_sampler_;
   std::unique_ptr<BatchSampler> pretrain_sampler_;
 };
@@ -381,13 +246,13 @@ absl::Status Pipeline::SaveState() {
   RETURN_IF_ERROR(WriteTensors(StatePath(kStateWeightsFile), TrainableState(*model_), DType::kF32, {}));
   RETURN_IF_ERROR(trainer_->SaveState(StatePath(kOptimizerFile)));
   // Written last: a crash before this line leaves the previous, consistent progress in place.
-  return WriteFileAtomic(StatePath(kProgressFile), ProgressToJson(progress_));
+  return WriteFileAtomic(StatePath(kProgressFile), RunProgressToText(progress_));
 }
 
 absl::Status Pipeline::ResumeFromState() {
   if (!leader() || !PathExists(StatePath(kProgressFile))) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(kProgressFile)));
-  ASSIGN_OR_RETURN(progress_, ProgressFromJson(text, StatePath(kProgressFile)));
+  ASSIGN_OR_RETURN(progress_, RunProgressFromText(text, StatePath(kProgressFile)));
   RETURN_IF_ERROR(RestoreTrainableState(*model_, StatePath(kStateWeightsFile)));
   RETURN_IF_ERROR(trainer_->LoadState(StatePath(kOptimizerFile)));
   Emit({.kind = PipelineEvent::Kind::kCheckpoint, .stage = StageOf(progress_.global_step),
@@ -399,9 +264,9 @@ absl::Status Pipeline::ResumeFromState() {
 // Whatever rank 0 starts from (fresh or resumed), every rank starts from exactly the same.
 absl::Status Pipeline::TakeStateFromLeader() {
   ASSIGN_OR_RETURN(std::string progress,
-                   group_->BroadcastString(leader() ? ProgressToJson(progress_) : std::string(), 0, "run progress"));
+                   group_->BroadcastString(leader() ? RunProgressToText(progress_) : std::string(), 0, "run progress"));
   if (!leader()) {
-    ASSIGN_OR_RETURN(progress_, ProgressFromJson(progress, "run progress from rank 0"));
+    ASSIGN_OR_RETURN(progress_, RunProgressFromText(progress, "run progress from rank 0"));
   }
   std::vector<at::Tensor> weights;
   for (auto& [name, tensor] : TrainableState(*model_)) weights.push_back(tensor);
@@ -690,7 +555,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
       stage_report.stage = stages_[stage];
       stage_report.train_loss = last_window_loss;
       stage_report.train_tokens = progress_.train_tokens;
-      for (const json& earlier : progress_.stage_reports) stage_report.train_tokens -= earlier.value("train_tokens", int64_t{0});
+      for (const StageReport& earlier : progress_.stage_reports) stage_report.train_tokens -= earlier.train_tokens;
       ASSIGN_OR_RETURN(std::string text, StageTemplate(stage));
       ASSIGN_OR_RETURN(std::vector<int> kept, tokenizer_->Encode(text));
       stage_report.template_tokens = static_cast<int64_t>(kept.size());
@@ -704,7 +569,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
                           {"structure", stage_report.validation.structure},
                           {"input_tokens", stage_report.validation.mean_input_tokens}}});
       }
-      progress_.stage_reports.push_back(StageReportToJson(stage_report));
+      progress_.stage_reports.push_back(stage_report);
     }
     const bool periodic = spec_.training.checkpoint_every > 0 && (step + 1) % spec_.training.checkpoint_every == 0;
     if (leader() && (stage_end || periodic)) {
@@ -713,7 +578,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
     }
   }
   report.train_seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
-  for (const json& stage_report : progress_.stage_reports) report.stages.push_back(StageReportFromJson(stage_report));
+  report.stages = progress_.stage_reports;
   // The other ranks hold the same weights; rank 0 writes and evaluates them.
   if (!leader()) return report;
 
@@ -748,22 +613,9 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
                       {"max_drop", report.promotion->max_drop}},
           .message = absl::StrCat("promotion gate: ", report.promotion->reason)});
   }
-  json modes = json::array();
-  for (const ModeReport& mode : report.modes) {
-    modes.push_back(ModeReportToJson(mode));
-    modes.back()["examples_file"] = ExamplesFile(mode.mode);
-  }
-  json report_json = {{"job", spec_.name},
-                            {"final_model_dir", report.final_model_dir},
-                            {"template_tokens", report.template_tokens},
-                            {"train_seconds", report.train_seconds},
-                            {"train_steps", report.train_steps},
-                            {"train_tokens", report.train_tokens},
-                            {"pretrain_tokens", progress_.pretrain_tokens},
-                            {"stages", progress_.stage_reports},
-                            {"modes", modes}};
-  if (report.promotion) report_json["promotion"] = PromotionCheckToJson(*report.promotion);
-  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(spec_.output_dir, kReportFile), report_json.dump(2) + "\n"));
+  report.job = spec_.name;
+  report.pretrain_tokens = progress_.pretrain_tokens;
+  RETURN_IF_ERROR(WriteFileAtomic(JoinPath(spec_.output_dir, kReportFile), DumpJson(PipelineReportToJson(report), 2) + "\n"));
   Emit({.kind = PipelineEvent::Kind::kCompleted, .stage = static_cast<int>(stages_.size()) - 1, .step = total_steps_,
         .path = report.final_model_dir});
   return report;
@@ -774,65 +626,6 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
 absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control) {
   Pipeline pipeline(spec, control);
   return pipeline.Run();
-}
-
-absl::StatusOr<PipelineReport> ReadPipelineReport(const std::string& output_dir) {
-  const std::string path = JoinPath(output_dir, kReportFile);
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  const json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object() || !root.contains("modes") || !root["modes"].is_array()) {
-    return absl::DataLossError(absl::StrCat(path, ": not a run report"));
-  }
-  PipelineReport report;
-  report.output_dir = output_dir;
-  // json::value throws when a field holds another type: a damaged file, reported as such.
-  try {
-    report.final_model_dir = root.value("final_model_dir", "");
-    report.template_tokens = root.value("template_tokens", int64_t{0});
-    report.train_seconds = root.value("train_seconds", 0.0);
-    report.train_steps = root.value("train_steps", int64_t{0});
-    report.train_tokens = root.value("train_tokens", int64_t{0});
-    for (const json& stage : root.value("stages", json::array())) {
-      if (!stage.is_object()) return absl::DataLossError(absl::StrCat(path, ": a stage is not an object"));
-      report.stages.push_back(StageReportFromJson(stage));
-    }
-    for (const json& mode : root["modes"]) {
-      if (!mode.is_object()) return absl::DataLossError(absl::StrCat(path, ": a mode is not an object"));
-      report.modes.push_back(ModeReportFromJson(mode));
-    }
-    if (root.contains("promotion")) {
-      absl::StatusOr<PromotionCheck> promotion = PromotionCheckFromJson(root["promotion"]);
-      if (!promotion.ok()) return absl::DataLossError(absl::StrCat(path, ": ", promotion.status().message()));
-      report.promotion = *std::move(promotion);
-    }
-  } catch (const json::exception& error) {
-    return absl::DataLossError(absl::StrCat(path, ": ", error.what()));
-  }
-  return report;
-}
-
-std::string FormatModeTable(const PipelineReport& report) {
-  std::string table = absl::StrFormat("%-12s %8s %7s %9s %13s %11s %11s %14s\n", "mode", "exact", "BLEU", "structure",
-                                      "input tok/req", "p50 (ms)", "p90 (ms)", "$ per 1k req");
-  const ModeReport* baseline = nullptr;
-  for (const ModeReport& mode : report.modes) {
-    if (mode.mode == "full_prompt") baseline = &mode;
-  }
-  for (const ModeReport& mode : report.modes) {
-    absl::StrAppendFormat(&table, "%-12s %7.1f%% %7.2f %8.1f%% %13.1f %11.1f %11.1f %14.5f\n", mode.mode,
-                          100 * mode.exact_match, mode.bleu, 100 * mode.structure, mode.mean_input_tokens,
-                          1000 * mode.latency.p50, 1000 * mode.latency.p90, mode.cost_per_1k_requests_usd);
-  }
-  if (baseline != nullptr) {
-    for (const ModeReport& mode : report.modes) {
-      if (&mode == baseline) continue;
-      absl::StrAppendFormat(&table, "%s vs full_prompt: %.1f%% fewer input tokens, %.2fx faster (p50), %.1f%% lower cost\n",
-                            mode.mode, 100 * (1 - mode.mean_input_tokens / baseline->mean_input_tokens),
-                            baseline->latency.p50 / std::max(mode.latency.p50, 1e-12),
-                            100 * (1 - mode.cost_per_1k_requests_usd / baseline->cost_per_1k_requests_usd));
-    }
-  }
-  return table;
 }
 
 }  // namespace promptintern

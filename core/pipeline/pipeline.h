@@ -17,15 +17,12 @@
 
 #include <functional>
 #include <map>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/eval/inference_eval.h"
 #include "core/pipeline/job_spec.h"
-#include "core/pipeline/promotion.h"
-#include "core/schedule/stage_schedule.h"
+#include "core/pipeline/run_report.h"
 
 namespace promptintern {
 
@@ -65,36 +62,6 @@ struct PipelineControl {
   std::function<absl::StatusOr<std::string>(const std::string& reference)> open_reference;
 };
 
-struct StageReport {
-  Stage stage;
-  int64_t template_tokens = 0;  // kept template tokens
-  int64_t train_tokens = 0;     // real (unpadded) tokens of the stage's training sequences
-  double train_loss = 0.0;      // mean over the stage's last steps
-  ModeReport validation;        // with the stage's own rendering
-};
-
-struct PipelineReport {
-  std::string output_dir;
-  std::string final_model_dir;
-  int64_t template_tokens = 0;  // whole template
-  std::vector<StageReport> stages;
-  std::vector<ModeReport> modes;
-  double train_seconds = 0.0;
-  // The fine-tuning budget as spent: optimizer steps, and real tokens of every training sequence
-  // (prompt and completion, after truncation to training.max_length; pretraining excluded).
-  int64_t train_steps = 0;
-  int64_t train_tokens = 0;
-  // Set when the job has a promote: section (the gate's scores and decision).
-  std::optional<PromotionCheck> promotion;
-};
-
 absl::StatusOr<PipelineReport> RunPipeline(const JobSpec& spec, const PipelineControl& control = {});
-
-// The report.json a finished run left in `output_dir` (predictions are not in it: see ExamplesFile).
-// DataLoss for a file that is not a run report.
-absl::StatusOr<PipelineReport> ReadPipelineReport(const std::string& output_dir);
-
-// The comparison table the CLI prints: accuracy, input tokens, latency and cost per mode.
-std::string FormatModeTable(const PipelineReport& report);
 
 }  // namespace promptintern

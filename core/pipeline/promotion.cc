@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/util/json_fields.h"
 
 namespace promptintern {
 
@@ -49,36 +50,26 @@ nlohmann::json PromotionCheckToJson(const PromotionCheck& check) {
           {"reference", check.reference},
           {"metric", check.metric},
           {"examples", check.examples},
-          {"candidate", check.candidate},
-          {"reference_score", check.reference_score},
-          {"drop", check.drop},
-          {"max_drop", check.max_drop},
+          {"candidate", JsonNumber(check.candidate)},
+          {"reference_score", JsonNumber(check.reference_score)},
+          {"drop", JsonNumber(check.drop)},
+          {"max_drop", JsonNumber(check.max_drop)},
           {"passed", check.passed},
           {"reason", check.reason}};
 }
 
 absl::StatusOr<PromotionCheck> PromotionCheckFromJson(const nlohmann::json& json) {
-  if (!json.is_object()) return absl::InvalidArgumentError("promotion: not an object");
+  if (!json.is_object()) return absl::DataLossError("promotion: not an object");
+  const JsonFields fields(json);
   PromotionCheck check;
-  // JSON writes NaN as null: read it back as NaN.
-  const auto number = [&](const char* key) {
-    const auto it = json.find(key);
-    return it != json.end() && it->is_number() ? it->get<double>() : std::nan("");
-  };
-  try {
-    check.alias = json.at("alias").get<std::string>();
-    check.reference = json.at("reference").get<std::string>();
-    check.metric = json.at("metric").get<std::string>();
-    check.examples = json.at("examples").get<int64_t>();
-    check.passed = json.at("passed").get<bool>();
-    check.reason = json.at("reason").get<std::string>();
-  } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("promotion: ", error.what()));
+  for (const absl::Status& read :
+       {fields.Require("alias", &check.alias), fields.Require("reference", &check.reference),
+        fields.Require("metric", &check.metric), fields.Require("examples", &check.examples),
+        fields.Require("passed", &check.passed), fields.Require("reason", &check.reason),
+        fields.Require("candidate", &check.candidate), fields.Require("reference_score", &check.reference_score),
+        fields.Require("drop", &check.drop), fields.Require("max_drop", &check.max_drop)}) {
+    if (!read.ok()) return absl::DataLossError(absl::StrCat("promotion: ", read.message()));
   }
-  check.candidate = number("candidate");
-  check.reference_score = number("reference_score");
-  check.drop = number("drop");
-  check.max_drop = number("max_drop");
   return check;
 }
 

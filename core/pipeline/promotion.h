@@ -40,7 +40,7 @@ absl::StatusOr<PromotionCheck> DecidePromotion(const PromoteSpec& promote, const
                                                const ModeReport& reference);
 
 nlohmann::json PromotionCheckToJson(const PromotionCheck& check);
-// INVALID_ARGUMENT for an object PromotionCheckToJson did not write.
+// DATA_LOSS for an object PromotionCheckToJson did not write.
 absl::StatusOr<PromotionCheck> PromotionCheckFromJson(const nlohmann::json& json);
 
 }  // namespace promptintern

@@ -67,6 +67,14 @@ inline constexpr char kCellsLog[] = "cells.log";
 // One training run's output directory per cell, with its cell.json once it finished.
 inline constexpr char kCellsDir[] = "cells";
 inline constexpr char kCellFile[] = "cell.json";
+// The comparison `promptintern experiment report` writes (core/experiment/report.h).
+inline constexpr char kExperimentReportFile[] = "report.md";
+// Its figures, linked from report.md.
+inline constexpr char kExperimentPlotsDir[] = "plots";
+inline constexpr char kAccuracyPlot[] = "accuracy.svg";
+inline constexpr char kStagesPlot[] = "stages.svg";
+inline constexpr char kLossPlot[] = "loss.svg";
+inline constexpr char kCostPlot[] = "cost.svg";
 
 // ---- The registry's storage keys (core/registry/storage.h) --------------------------------------
 // models/<name>/versions/<version>/manifest.json   a published version
