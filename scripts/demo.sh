@@ -51,7 +51,12 @@ for query in "Count the number of lines in notes.txt" \
   "$BIN/promptintern" generate --server "$INFERENCE" --prompt "$query" --max-tokens 48 --stop $'\n'
 done
 
+RUN_DIR=$(ls -d "$WORK"/trainer-data/jobs/*/run)
+# Three answers say little: the run scored every mode on held-out validation examples.
+echo "== how often answers are exactly right: the run's evaluation on its validation set"
+"$BIN/promptintern" report "$RUN_DIR"
+
 echo "== under load: query-only versus the full prompt it replaces (concurrency 4, 5 s each)"
 "$BIN/promptintern" bench --server "$INFERENCE" --concurrency 4 --duration 5 --mode query_only
 "$BIN/promptintern" bench --server "$INFERENCE" --concurrency 4 --duration 5 --mode full
-echo "== training report: $(ls -d "$WORK"/trainer-data/jobs/*/run)/report.json"
+echo "== training report: $RUN_DIR/report.json"

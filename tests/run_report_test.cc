@@ -7,7 +7,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <string>
@@ -24,6 +27,7 @@ namespace {
 using nlohmann::json;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::promptintern::testing::BinaryDir;
 using ::promptintern::testing::MakeTempDir;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -246,6 +250,29 @@ TEST(RunReportTest, ReadPipelineReportNamesTheFileOfADamagedReport) {
   wrong["promotion"].erase("passed");
   ASSERT_THAT(WriteFileAtomic(path, wrong.dump()), IsOk());
   EXPECT_THAT(ReadPipelineReport(dir), StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("promotion"), HasSubstr("passed"))));
+}
+
+// `promptintern report RUN_DIR`: exit code and what it printed (stdout and stderr).
+int RunReportCommand(const std::string& run_dir, std::string* out) {
+  const std::string log = JoinPath(run_dir, "command.log");
+  const int status = std::system((BinaryDir() + "/promptintern report '" + run_dir + "' > " + log + " 2>&1").c_str());
+  *out = ReadFile(log).value_or("");
+  return WEXITSTATUS(status);
+}
+
+TEST(RunReportTest, ReportCommandPrintsTheRunsTableOrNamesTheDamage) {
+  const std::string dir = MakeTempDir("report_command");
+  const PipelineReport report = SampleReport();
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kReportFile), PipelineReportToJson(report).dump()), IsOk());
+  std::string out;
+  ASSERT_EQ(RunReportCommand(dir, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr(FormatModeTable(report)));
+  EXPECT_THAT(out, HasSubstr("query_only: 12 validation examples scored"));
+  EXPECT_THAT(out, HasSubstr("promotion gate: not comparable"));
+
+  ASSERT_THAT(WriteFileAtomic(JoinPath(dir, kReportFile), "{\"modes\": 3}"), IsOk());
+  EXPECT_EQ(RunReportCommand(dir, &out), 1);
+  EXPECT_THAT(out, AllOf(HasSubstr(JoinPath(dir, kReportFile)), HasSubstr("modes")));
 }
 
 }  // namespace

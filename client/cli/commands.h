@@ -17,6 +17,8 @@ void RegisterGenerateCommand(CLI::App& app, std::function<int()>* run);
 void RegisterTrainCommand(CLI::App& app, std::function<int()>* run);
 // Adds the trainer-service commands: submit, jobs, watch, cancel, models, versions, alias, gc.
 void RegisterTrainerCommands(CLI::App& app, std::function<int()>* run);
+// Adds `report RUN_DIR`: a finished run's comparison of inference modes, from its report.json.
+void RegisterReportCommand(CLI::App& app, std::function<int()>* run);
 // Adds `tokenize --model DIR [--add-special-tokens | --decode [--skip-special-tokens]]`.
 void RegisterTokenizeCommand(CLI::App& app, std::function<int()>* run);
 // Adds `import --model DIR --name NAME --registry-dir R [--task FILE] [--base-model LABEL]`.

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   promptintern::cli::RegisterGenerateCommand(app, &run);
   promptintern::cli::RegisterTrainCommand(app, &run);
+  promptintern::cli::RegisterReportCommand(app, &run);
   promptintern::cli::RegisterTrainerCommands(app, &run);
   promptintern::cli::RegisterBenchCommand(app, &run);
   promptintern::cli::RegisterTokenizeCommand(app, &run);
