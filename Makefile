@@ -17,6 +17,8 @@ ASAN_BUILD_DIR ?= build-asan
 ASAN_EXCLUDE ?= ^Deploy[.]
 TSAN_BUILD_DIR ?= build-tsan
 TSAN_TESTS ?= ^(EngineTest|EngineTextTest|JobManagerTest|ModelRegistryTest|LocalStorageTest|InferenceServiceTest|TrainerServiceTest|MetricsHttpServerTest|MetricsEndpointTest)[.]
+# The files those tests are in: the TSan build compiles no other test file.
+TSAN_TEST_FILES ?= /(engine|job_manager|registry|inference_service|trainer_service|metrics_http)_test[.]cc$$
 
 .PHONY: all deps configure build test demo bench clean format fuzz asan tsan
 
@@ -54,7 +56,8 @@ asan: deps
 	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -E '$(ASAN_EXCLUDE)' $(CTEST_ARGS)
 
 tsan: deps
-	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=thread
+	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=thread \
+	  -DPROMPTINTERN_TEST_FILES='$(TSAN_TEST_FILES)'
 	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target promptintern_tests
 	cd $(TSAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)' $(CTEST_ARGS)
 
