@@ -154,9 +154,11 @@ absl::StatusOr<std::string> ProcessGroup::BroadcastString(const std::string& val
     std::vector<at::Tensor> size = {at::tensor({static_cast<int64_t>(value.size())}, at::kLong)};
     impl_->group->broadcast(size, options)->wait();
     const int64_t length = size[0].item<int64_t>();
+    // An empty tensor has no storage (a null data pointer): nothing to copy or send.
+    if (length == 0) return std::string();
     std::vector<at::Tensor> bytes = {at::empty({length}, at::kByte)};
     if (rank_ == root) std::memcpy(bytes[0].data_ptr<uint8_t>(), value.data(), value.size());
-    if (length > 0) impl_->group->broadcast(bytes, options)->wait();
+    impl_->group->broadcast(bytes, options)->wait();
     return std::string(reinterpret_cast<const char*>(bytes[0].data_ptr<uint8_t>()), static_cast<size_t>(length));
   });
 }
