@@ -49,6 +49,24 @@ Function Original(const char* mangled) {
 void Acquire(const void* sync) { __tsan_acquire(const_cast<void*>(sync)); }
 void Release(const void* sync) { __tsan_release(const_cast<void*>(sync)); }
 
+// Abseil evaluates a Condition inside LockWhen and Await with the mutex held, after the call has
+// begun and before it returns, so outside the Acquire/Release these wrappers tell TSan about: its
+// reads would look unguarded against every writer. Each evaluation is told as a critical section.
+struct AnnotatedCondition {
+  const absl::Condition* condition;
+  const void* mutex;
+  static bool Eval(AnnotatedCondition* self) {
+    Acquire(self->mutex);
+    const bool met = self->condition->Eval();
+    Release(self->mutex);
+    return met;
+  }
+};
+
+#define ANNOTATED_CONDITION(name)                            \
+  AnnotatedCondition name##_annotation{&condition, this};    \
+  const absl::Condition name(&AnnotatedCondition::Eval, &name##_annotation)
+
 }  // namespace
 
 namespace absl {
@@ -94,20 +112,23 @@ void Mutex::ReaderUnlock() {
 
 void Mutex::LockWhen(const Condition& condition) {
   ORIGINAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
-  original(this, condition);
+  ANNOTATED_CONDITION(annotated);
+  original(this, annotated);
   Acquire(this);
 }
 
 void Mutex::ReaderLockWhen(const Condition& condition) {
   ORIGINAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  original(this, condition);
+  ANNOTATED_CONDITION(annotated);
+  original(this, annotated);
   Acquire(this);
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& condition, absl::Duration timeout) {
   ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Duration),
            "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const bool met = original(this, condition, timeout);
+  ANNOTATED_CONDITION(annotated);
+  const bool met = original(this, annotated, timeout);
   Acquire(this);  // held either way
   return met;
 }
@@ -115,7 +136,8 @@ bool Mutex::LockWhenWithTimeout(const Condition& condition, absl::Duration timeo
 bool Mutex::ReaderLockWhenWithDeadline(const Condition& condition, absl::Time deadline) {
   ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Time),
            "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  const bool met = original(this, condition, deadline);
+  ANNOTATED_CONDITION(annotated);
+  const bool met = original(this, annotated, deadline);
   Acquire(this);
   return met;
 }
@@ -123,7 +145,8 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& condition, absl::Time de
 void Mutex::Await(const Condition& condition) {
   ORIGINAL(void (*)(Mutex*, const Condition&), "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
   Release(this);
-  original(this, condition);
+  ANNOTATED_CONDITION(annotated);
+  original(this, annotated);
   Acquire(this);
 }
 
@@ -131,7 +154,8 @@ bool Mutex::AwaitWithTimeout(const Condition& condition, absl::Duration timeout)
   ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Duration),
            "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   Release(this);
-  const bool met = original(this, condition, timeout);
+  ANNOTATED_CONDITION(annotated);
+  const bool met = original(this, annotated, timeout);
   Acquire(this);
   return met;
 }
@@ -140,7 +164,8 @@ bool Mutex::AwaitWithDeadline(const Condition& condition, absl::Time deadline) {
   ORIGINAL(bool (*)(Mutex*, const Condition&, absl::Time),
            "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   Release(this);
-  const bool met = original(this, condition, deadline);
+  ANNOTATED_CONDITION(annotated);
+  const bool met = original(this, annotated, deadline);
   Acquire(this);
   return met;
 }
