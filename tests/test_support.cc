@@ -177,6 +177,7 @@ bool WriteFamilyCheckpoint(const std::string& directory, const std::string& toke
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -198,9 +199,13 @@ namespace promptintern::testing {
 bool ServiceProcess::Start(const std::string& binary, const std::vector<std::string>& arguments,
                            const std::string& log_path) {
   log_path_ = log_path;
+  const pid_t test_pid = getpid();
   pid_ = fork();
   if (pid_ < 0) return false;
   if (pid_ == 0) {
+    // A test that crashes takes its services with it: left running, they would hold the output
+    // pipe open and ctest would wait for them until its timeout.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != test_pid) _exit(125);
     if (freopen(log_path.c_str(), "w", stderr) == nullptr) _exit(126);
     std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
     for (const std::string& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));

@@ -8,17 +8,20 @@
 // first, also for calls from libgrpc and from inside Abseil), call the library's own function
 // (dlsym RTLD_NEXT) and tell TSan what it means: a lock acquires the mutex, an unlock releases it,
 // a wait releases it before and acquires it after, Notify releases the notification and a
-// successful wait acquires it.
+// successful wait acquires it. absl::Status's reference count is decremented here (see below).
 //
 // Limit: a condition that Abseil evaluates in the waiting thread while re-acquiring the mutex
 // (after a timeout, or a wake-up without the waker having checked the condition) runs before the
 // acquire; a race reported from inside such a condition needs a look at this file first.
 #include <absl/base/options.h>
+#include <absl/status/status.h>
 #include <absl/synchronization/mutex.h>
 #include <absl/synchronization/notification.h>
 #include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -220,6 +223,22 @@ bool Notification::WaitForNotificationWithDeadline(absl::Time deadline) const {
   const bool notified = original(this, deadline);
   if (notified) Acquire(this);
   return notified;
+}
+
+// Copies of an absl::Status share one representation with a reference count. Its decrement is in
+// libabsl_status (UnrefNonInlined): an acq_rel decrement TSan cannot see, so the thread that freed
+// the last copy (the engine finishing a request) looked unordered after another thread's reads of
+// its own copy (the handler reading the message). The decrement is done here, where TSan sees it,
+// and the library's function is called only for the last reference, to free the representation.
+void Status::UnrefNonInlined(uintptr_t rep) {
+  ORIGINAL(void (*)(uintptr_t), "_ZN4absl7debian36Status15UnrefNonInlinedEm");
+  auto* shared = reinterpret_cast<status_internal::StatusRep*>(rep - 1);
+  if (shared->ref.load(std::memory_order_acquire) != 1 &&
+      shared->ref.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return;
+  }
+  shared->ref.store(1, std::memory_order_relaxed);  // the library frees a representation whose count is 1
+  original(rep);
 }
 
 ABSL_NAMESPACE_END
