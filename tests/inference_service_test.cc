@@ -44,6 +44,7 @@ using ::promptintern::testing::ServiceProcess;
 using ::promptintern::testing::StartServingStack;
 using ::promptintern::testing::SumOf;
 using ::promptintern::testing::TreeDigest;
+using ::promptintern::testing::TinyJobYaml;
 
 TEST(InferenceServiceTest, ServesByAliasAndSwapsVersionsUnderLoadWithoutFailures) {
   const std::string dir = MakeTempDir("inference_service");
@@ -346,6 +347,87 @@ TEST(InferenceServiceTest, ShadowAtRateOneComparesEveryRequestAndItsCountersEqua
   EXPECT_NEAR(SumOf(exposition, "promptintern_shadow_cost_usd_total"), cost, 1e-9);
   EXPECT_NE(exposition.find("promptintern_shadow_requests_total{model=\"shadowed\",version=\"1\"}"),
             std::string::npos);
+}
+
+// --reference: fallbacks and shadows are answered by another registered version (here a model of
+// its own, trained on the same task from another seed), checked against that version served on
+// its own.
+TEST(InferenceServiceTest, AReferenceVersionAnswersFallbacksAndShadowsOnceLoaded) {
+  const std::string dir = MakeTempDir("inference_reference");
+  ServiceProcess trainer_process;
+  ServiceProcess inference_process;
+  StartServingStack(dir, "short", trainer_process, inference_process,
+                    {"--min-confidence", "1", "--reference", "referee@1"});
+  InferenceClient client(inference_process.address());
+  const int port = inference_process.LoggedNumber("metrics on port ");
+  // Before the reference exists: not ready (readiness), and a request that would fall back or
+  // shadow keeps its own answer, the shadow counted as dropped.
+  EXPECT_FALSE(HealthServing(inference_process.address()));
+  v1::GenerateRequest early = Query("list files in folder 9", 6);
+  early.set_shadow(true);
+  auto alone = client.Generate(early);
+  ASSERT_THAT(alone, IsOk());
+  EXPECT_EQ(alone->answered_by(), "model");
+  EXPECT_EQ(alone->usage().fallback_input_tokens(), 0);
+  MetricsWhen(port, [](const std::string& e) { return SumOf(e, "promptintern_shadow_dropped_total") == 1; });
+
+  TrainerClient trainer(trainer_process.address());
+  // Barely trained from another seed, so the two models answer differently (the served one has
+  // learnt to answer blanks) and the answers below show which one answered.
+  const std::string referee_job = std::regex_replace(
+      std::regex_replace(TinyJobYaml("referee", 4), std::regex("\nseed: [0-9]+"), "\nseed: 11"),
+      std::regex("learning_rate: [^,}]+"), "learning_rate: 1e-7");
+  auto job = trainer.SubmitJob(referee_job);
+  ASSERT_THAT(job, IsOk());
+  ASSERT_THAT(trainer.WatchJob(job->job_id(), [](const v1::JobEvent&) { return true; }), IsOk());
+  ASSERT_EQ(trainer.GetJob(job->job_id())->model_version(), 1);
+  ASSERT_THAT(trainer.SetAlias("referee", "production", 1, "test"), IsOk());
+  for (int i = 0; i < 300 && !HealthServing(inference_process.address()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(HealthServing(inference_process.address())) << "ready once the reference is loaded";
+  ServiceProcess referee_process;
+  ASSERT_TRUE(referee_process.Start(BinaryDir() + "/promptintern-inference", InferenceArguments(dir, "referee"),
+                                    dir + "/referee.log"));
+  InferenceClient referee(referee_process.address());
+  for (int i = 0; i < 300 && !referee.GetModel().ok(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+
+  int differ = 0;
+  for (int i = 0; i < 3; ++i) {
+    const v1::GenerateRequest request = Query("list files in folder " + std::to_string(i), 6);
+    auto response = client.Generate(request);
+    ASSERT_THAT(response, IsOk());
+    EXPECT_EQ(response->model(), "short");
+    EXPECT_EQ(response->answered_by(), "reference");
+    v1::GenerateRequest full = request;
+    full.set_prompt_mode(v1::PROMPT_MODE_FULL);
+    auto expected = referee.Generate(full);
+    ASSERT_THAT(expected, IsOk());
+    EXPECT_EQ(response->text(), expected->text()) << "the reference's answer to the served task's full prompt";
+    EXPECT_EQ(response->usage().fallback_input_tokens(), expected->usage().input_tokens());
+    auto own = client.Generate(full);  // the served model's own answer to the full prompt
+    ASSERT_THAT(own, IsOk());
+    differ += own->text() != expected->text() ? 1 : 0;
+  }
+  EXPECT_GT(differ, 0) << "the two models answer alike, so the answers above do not show which one answered";
+  // A shadow (no fallback) is compared with the reference's answer, at the reference's cost.
+  v1::GenerateRequest shadowed = Query("list files in folder 4", 6);
+  shadowed.set_min_confidence(0);
+  shadowed.set_shadow(true);
+  auto live = client.Generate(shadowed);
+  ASSERT_THAT(live, IsOk());
+  EXPECT_EQ(live->answered_by(), "model");
+  v1::GenerateRequest full = shadowed;
+  full.set_prompt_mode(v1::PROMPT_MODE_FULL);
+  full.set_shadow(false);
+  auto expected = referee.Generate(full);
+  ASSERT_THAT(expected, IsOk());
+  const std::string exposition = MetricsWhen(port, [](const std::string& e) {
+    return SumOf(e, "promptintern_shadow_requests_total") == 1;
+  });
+  EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_sum", {"measure=\"exact_match\""}),
+            ExactMatch(live->text(), expected->text()) ? 1 : 0);
+  EXPECT_NEAR(SumOf(exposition, "promptintern_shadow_cost_usd_total"), expected->usage().cost_usd(), 1e-9);
 }
 
 TEST(InferenceServiceTest, AQueueFillingLoadShedsShadowWorkCountedWhileLiveRequestsComplete) {

@@ -25,20 +25,20 @@ std::string Label(const std::string& name, int64_t version) { return absl::StrCa
 
 ServedTarget::~ServedTarget() = default;
 
-absl::StatusOr<std::vector<int>> ServedTarget::RenderPromptIds(const std::string& query, PromptMode mode) const {
-  std::string prompt;
+std::string ServedTarget::RenderPrompt(const std::string& query, PromptMode mode) const {
   switch (mode) {
-    case PromptMode::kQueryOnly:
-      prompt = prompts_->Render("", 0, query);
-      break;
     case PromptMode::kFull:
-      prompt = prompts_->Render(full_template_, task_.full_prompt_examples, query);
-      break;
+      return prompts_->Render(full_template_, task_.full_prompt_examples, query);
     case PromptMode::kCompressed:
-      prompt = prompts_->Render(compressed_template_, task_.full_prompt_examples, query);
+      return prompts_->Render(compressed_template_, task_.full_prompt_examples, query);
+    case PromptMode::kQueryOnly:
       break;
   }
-  return tokenizer_->EncodePrompt(prompt);
+  return prompts_->Render("", 0, query);
+}
+
+absl::StatusOr<std::vector<int>> ServedTarget::RenderPromptIds(const std::string& query, PromptMode mode) const {
+  return tokenizer_->EncodePrompt(RenderPrompt(query, mode));
 }
 
 ServedModel::~ServedModel() {

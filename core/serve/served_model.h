@@ -49,7 +49,9 @@ class ServedTarget {
   int64_t template_tokens() const { return template_tokens_; }
   const std::shared_ptr<const LowRankAdapter>& adapter() const { return adapter_; }
 
-  // The model input for `query` in `mode`, starting with the tokenizer's prompt prefix (BOS or none).
+  // The prompt text for `query` in `mode` (the task's template and examples, then the query).
+  std::string RenderPrompt(const std::string& query, PromptMode mode) const;
+  // RenderPrompt tokenized by this target's tokenizer, starting with its prompt prefix (BOS or none).
   absl::StatusOr<std::vector<int>> RenderPromptIds(const std::string& query, PromptMode mode) const;
 
  private:

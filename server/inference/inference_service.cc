@@ -9,6 +9,7 @@
 #include "core/eval/metrics.h"
 #include "core/model/decoder.h"
 #include "core/serve/output_processor.h"
+#include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 #include "core/util/utf8.h"
 #include "server/common/grpc_status.h"
@@ -61,9 +62,10 @@ int64_t AnswerTokens(const GenerationOutput& output) {
 
 }  // namespace
 
-InferenceServiceImpl::InferenceServiceImpl(ModelHolder* holder, InferenceMetrics* metrics, InferenceLimits limits,
-                                           const BearerTokenAuthenticator* authenticator)
+InferenceServiceImpl::InferenceServiceImpl(ModelHolder* holder, ModelHolder* reference, InferenceMetrics* metrics,
+                                           InferenceLimits limits, const BearerTokenAuthenticator* authenticator)
     : holder_(holder),
+      reference_(reference),
       metrics_(metrics),
       limits_(limits),
       authenticator_(authenticator),
@@ -158,15 +160,32 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   work.adapter = (*target)->adapter();
   work.deadline = deadline;
   work.cancelled = [context] { return context->IsCancelled(); };
-  // The reference path (a confidence fallback, a shadow): the full prompt, same sampling and budget.
+  // The reference path (a confidence fallback, a shadow): the full prompt, same sampling and budget,
+  // on the served model or on the configured reference version (null while that is not loaded).
+  std::shared_ptr<ServedModel> reference = reference_ == nullptr ? served : reference_->current();
   EngineRequest fallback_template = work;
-  fallback_template.prompt_ids = *baseline;
+  OutputOptions reference_output = output;
+  if (reference != nullptr && reference != served) {
+    auto reference_ids = reference->tokenizer().EncodePrompt((*target)->RenderPrompt(request.query(), PromptMode::kFull));
+    if (reference_ids.ok()) {
+      fallback_template.prompt_ids = *std::move(reference_ids);
+      fallback_template.adapter = nullptr;
+      reference_output.tokenizer = &reference->tokenizer();
+    } else {
+      reference = nullptr;  // a prompt the reference cannot encode: the live answer stands
+    }
+  } else {
+    fallback_template.prompt_ids = *baseline;
+  }
   fallback_template.cancelled = nullptr;
   fallback_template.deadline = absl::InfiniteFuture();
   EngineRequest fallback_work = fallback_template;
   fallback_work.deadline = deadline;
   fallback_work.cancelled = work.cancelled;
-  const OutputOptions unstreamed = output;
+  const int64_t reference_input_tokens = static_cast<int64_t>(fallback_template.prompt_ids.size());
+  // A full prompt that does not fit the reference's context with max_tokens cannot answer.
+  const bool reference_fits = reference != nullptr &&
+                              reference_input_tokens + max_tokens <= reference->model().config().max_position_embeddings;
   // With a fallback possible, nothing is streamed before the answer is chosen: the client gets the
   // chosen answer's text in one piece.
   if (on_text && !may_fall_back) {
@@ -185,11 +204,11 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   const AnswerConfidence confidence = ConfidenceOf(
       std::vector<float>(outcome.token_logprobs.begin(), outcome.token_logprobs.begin() + answered));
   std::optional<GenerationOutput> fallback;
-  // A full prompt that does not fit the context with max_tokens cannot answer: the first answer stands.
-  if (may_fall_back && confidence.score < min_confidence &&
-      static_cast<int64_t>(baseline->size()) + max_tokens <= context_length) {
+  // Without a reference that can answer (not loaded, or the full prompt does not fit its context
+  // with max_tokens), the first answer stands.
+  if (may_fall_back && confidence.score < min_confidence && reference_fits) {
     absl::StatusOr<GenerationOutput> again =
-        ::promptintern::Generate(served->engine(), std::move(fallback_work), unstreamed);
+        ::promptintern::Generate(reference->engine(), std::move(fallback_work), reference_output);
     if (!again.ok()) return finish(ToGrpcStatus(again.status()));
     fallback = *std::move(again);
   }
@@ -198,14 +217,15 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
                         (request.has_shadow() ? request.shadow() : shadow_sampler_.Next());
   if (shadowed && fallback) {
     // The fallback already answered with the full prompt: compared at no extra cost.
-    RecordShadow(record.model, record.version, result->text, *fallback, static_cast<int64_t>(baseline->size()),
-                 /*extra_cost=*/false);
+    RecordShadow(record.model, record.version, result->text, *fallback, reference_input_tokens, /*extra_cost=*/false);
+  } else if (shadowed && !reference_fits) {
+    metrics_->CountShadowDropped(record.model, record.version);
   } else if (shadowed) {
     ShadowJob job;
-    job.keep_alive = served;
-    job.engine = &served->engine();
+    job.keep_alive = reference;
+    job.engine = &reference->engine();
     job.request = fallback_template;
-    job.output = unstreamed;
+    job.output = reference_output;
     job.answer = result->text;
     job.model = record.model;
     job.version = record.version;
@@ -229,7 +249,7 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   record.inter_token_seconds = &outcome.inter_token_seconds;
   if (fallback) {
     record.fallback = true;
-    record.fallback_input_tokens = static_cast<int64_t>(baseline->size());
+    record.fallback_input_tokens = reference_input_tokens;
     record.fallback_output_tokens = AnswerTokens(*fallback);
     record.fallback_cost_usd =
         CostUsd(prices, record.fallback_input_tokens, record.fallback_output_tokens).value_or(0.0);

@@ -28,7 +28,12 @@ struct InferenceLimits {
 
 class InferenceServiceImpl final : public v1::InferenceService::Service {
  public:
-  InferenceServiceImpl(ModelHolder* holder, InferenceMetrics* metrics, InferenceLimits limits,
+  // `reference` (may be null) answers the full prompt for confidence fallbacks and shadow
+  // comparisons: a registered version of its own (the fine-tune with the full prompt, or the base
+  // model) instead of the served model itself. The prompt is the served task's full prompt, encoded
+  // by the reference's tokenizer. While it is not loaded, those paths are skipped: a live answer
+  // stands, a shadow is counted as dropped.
+  InferenceServiceImpl(ModelHolder* holder, ModelHolder* reference, InferenceMetrics* metrics, InferenceLimits limits,
                        const BearerTokenAuthenticator* authenticator);
   grpc::Status Generate(grpc::ServerContext*, const v1::GenerateRequest*, v1::GenerateResponse*) override;
   grpc::Status GenerateStream(grpc::ServerContext*, const v1::GenerateRequest*,
@@ -48,6 +53,7 @@ class InferenceServiceImpl final : public v1::InferenceService::Service {
                     const GenerationOutput& reference, int64_t reference_input_tokens, bool extra_cost);
 
   ModelHolder* holder_;
+  ModelHolder* reference_;
   InferenceMetrics* metrics_;
   InferenceLimits limits_;
   const BearerTokenAuthenticator* authenticator_;

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "core/platform/blas_dispatch.h"
@@ -55,6 +56,7 @@ struct InferenceConfig {
   double min_confidence = 0.0;
   double shadow_rate = 0.0;
   int shadow_max_pending = 4;
+  std::string reference;  // empty: the served model answers the full prompt itself
 };
 
 }  // namespace
@@ -100,6 +102,10 @@ int main(int argc, char** argv) {
                 "and compared (promptintern_shadow_*); a request's own `shadow` field wins");
   settings.Bind("shadow_max_pending", "--shadow-max-pending", config.shadow_max_pending,
                 "Shadow answers queued or running at most; more are dropped and counted (the service is busy)");
+  settings.Bind("reference", "--reference", config.reference,
+                "Registry reference (name@alias, name@version or name) that answers the full prompt for "
+                "fallbacks and shadow comparisons, e.g. the model fine-tuned with the full prompt or the base "
+                "model; default: the served model itself");
   CLI11_PARSE(app, argc, argv);
   if (absl::Status status = settings.Apply(); !status.ok()) {
     std::cerr << "promptintern-inference: " << status.message() << "\n";
@@ -165,6 +171,13 @@ int main(int argc, char** argv) {
   // Set before any engine starts, so the engine thread only ever reads it.
   engine_options.step_observer = [&metrics](const promptintern::EngineStepStats& step) { metrics.RecordStep(step); };
   promptintern::ModelHolder holder(registry->get(), config.model, serving_options);
+  std::optional<promptintern::ModelHolder> reference;
+  if (!config.reference.empty()) {
+    // An engine of its own with the same limits; its steps are not the served engine's metrics.
+    promptintern::ServingOptions reference_options = serving_options;
+    reference_options.engine.step_observer = nullptr;
+    reference.emplace(registry->get(), config.reference, reference_options);
+  }
   promptintern::InferenceLimits limits;
   limits.default_max_tokens = config.default_max_tokens;
   limits.input_price_per_million = config.input_price;
@@ -173,7 +186,8 @@ int main(int argc, char** argv) {
   limits.min_confidence = config.min_confidence;
   limits.shadow_rate = config.shadow_rate;
   limits.shadow_max_pending = config.shadow_max_pending;
-  promptintern::InferenceServiceImpl service(&holder, &metrics, limits, security->authenticator.get());
+  promptintern::InferenceServiceImpl service(&holder, reference ? &*reference : nullptr, &metrics, limits,
+                                             security->authenticator.get());
 
   std::unique_ptr<promptintern::MetricsHttpServer> metrics_server;
   if (!config.listener.metrics_listen.empty()) {
@@ -192,7 +206,7 @@ int main(int argc, char** argv) {
     std::cerr << "promptintern-inference: " << server.status().message() << "\n";
     return 1;
   }
-  (*server)->SetServing(false);  // NOT_SERVING until a version is loaded and warmed up
+  (*server)->SetServing(false);  // NOT_SERVING until a version (and the reference's) is loaded and warmed up
   if ((*server)->health_port() != 0) {
     std::fprintf(stderr, "promptintern-inference: health on port %d\n", (*server)->health_port());
   }
@@ -204,35 +218,47 @@ int main(int argc, char** argv) {
   std::condition_variable stop_cv;
   bool stopping = false;
   const absl::Duration poll = absl::Seconds(config.poll_seconds);
-  promptintern::ReloadBackoff backoff(poll, absl::Minutes(1), absl::Minutes(1));
+  // One registry reference followed: what it names is loaded when that changes, with a backoff
+  // after failures. follow() returns whether a version of it is loaded.
+  struct Followed {
+    promptintern::ModelHolder* holder;
+    promptintern::ReloadBackoff backoff;
+  };
+  std::vector<Followed> followed;
+  followed.push_back({&holder, promptintern::ReloadBackoff(poll, absl::Minutes(1), absl::Minutes(1))});
+  if (reference) followed.push_back({&*reference, promptintern::ReloadBackoff(poll, absl::Minutes(1), absl::Minutes(1))});
+  auto follow = [&](Followed& one) {
+    const std::string& name = one.holder->reference();
+    absl::StatusOr<int64_t> target = (*registry)->Resolve(name);
+    const std::optional<int64_t> version = target.ok() ? std::optional<int64_t>(*target) : std::nullopt;
+    // false: nothing new to serve (also while waiting to load a failed version again).
+    absl::StatusOr<bool> swapped = false;
+    const bool attempt = one.backoff.ShouldTry(version, absl::Now());
+    if (attempt) swapped = one.holder->Refresh();
+    if (attempt && swapped.ok()) one.backoff.Succeeded();
+    if (!swapped.ok()) {
+      metrics.CountLoadFailure(name);
+      const std::string line = one.backoff.Failed(version, swapped.status(), absl::Now());
+      if (!line.empty()) std::fprintf(stderr, "promptintern-inference: cannot load %s: %s\n", name.c_str(), line.c_str());
+    } else if (*swapped) {
+      std::shared_ptr<promptintern::ServedModel> current = one.holder->current();
+      if (one.holder == &holder) metrics.SetModel(current->name(), current->version(), current->base_model());
+      std::fprintf(stderr, "promptintern-inference: now %s %s@%ld\n", one.holder == &holder ? "serving" : "referring to",
+                   current->name().c_str(), current->version());
+    }
+    return one.holder->current() != nullptr;
+  };
   std::thread watcher([&] {
     while (true) {
-      absl::StatusOr<int64_t> target = (*registry)->Resolve(config.model);
-      const std::optional<int64_t> version = target.ok() ? std::optional<int64_t>(*target) : std::nullopt;
-      // false: nothing new to serve (also while waiting to load a failed version again).
-      absl::StatusOr<bool> swapped = false;
-      const bool attempt = backoff.ShouldTry(version, absl::Now());
-      if (attempt) swapped = holder.Refresh();
-      if (attempt && swapped.ok()) backoff.Succeeded();
-      if (!swapped.ok()) {
-        metrics.CountLoadFailure(config.model);
-        const std::string line = backoff.Failed(version, swapped.status(), absl::Now());
-        if (!line.empty()) {
-          std::fprintf(stderr, "promptintern-inference: cannot load %s: %s\n", config.model.c_str(), line.c_str());
-        }
-      } else if (*swapped) {
-        std::shared_ptr<promptintern::ServedModel> current = holder.current();
-        metrics.SetModel(current->name(), current->version(), current->base_model());
-        (*server)->SetServing(true);
-        std::fprintf(stderr, "promptintern-inference: now serving %s@%ld\n", current->name().c_str(),
-                     current->version());
-      }
-      // A loaded engine that has work but has not finished a step for stall_seconds is stuck:
-      // readiness says so, so traffic goes elsewhere, and comes back once it moves again.
+      bool loaded = true;
+      for (Followed& one : followed) loaded = follow(one) && loaded;
+      // Ready once every followed version is loaded. A loaded engine that has work but has not
+      // finished a step for stall_seconds is stuck: readiness says so, so traffic goes elsewhere,
+      // and comes back once it moves again.
       if (std::shared_ptr<promptintern::ServedModel> current = holder.current(); current != nullptr) {
         const promptintern::EngineStats stats = current->engine().stats();
         const bool stalled = stats.busy && absl::Now() - stats.last_progress > absl::Seconds(config.stall_seconds);
-        (*server)->SetServing(!stalled);
+        (*server)->SetServing(loaded && !stalled);
       }
       std::unique_lock<std::mutex> lock(stop_mu);
       if (stop_cv.wait_for(lock, std::chrono::duration<double>(config.poll_seconds), [&] { return stopping; })) return;
