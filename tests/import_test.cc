@@ -341,6 +341,20 @@ TEST_F(ImportRefusalTest, AdapterIsPublishedOverItsBaseVersionAndMisfitsAreRefus
   EXPECT_NE((*target)->adapter(), nullptr);
   EXPECT_EQ((*target)->task().task.instruction, task.task.instruction);
 
+  // The base named with a selector is resolved once and then follows the poll, as adapter
+  // references do: after the alias moves it still serves until references are refreshed.
+  ASSERT_THAT(ImportCheckpoint(*registry_, "base", good_), IsOk());  // base@2
+  ASSERT_THAT(registry_->SetAlias("base", "production", 1, "test"), IsOk());
+  EXPECT_THAT((*served)->Target("base@production"), IsOk());
+  ASSERT_THAT(registry_->SetAlias("base", "production", 2, "test"), IsOk());
+  auto cached = (*served)->Target("base@production");
+  ASSERT_THAT(cached, IsOk()) << "resolved again on a request, not at the poll";
+  EXPECT_EQ(*cached, (*served)->base());
+  EXPECT_EQ((*served)->DropStaleReferences(), 1);
+  EXPECT_THAT((*served)->Target("base@production"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*served)->Target("base@2"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*served)->Target("base@1"), IsOk());
+
   // Misfits.
   const auto expect_refused = [&](const std::string& directory, const std::string& base,
                                   const std::vector<std::string>& named) {

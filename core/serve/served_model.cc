@@ -116,11 +116,17 @@ absl::StatusOr<std::shared_ptr<const ServedTarget>> ServedModel::Target(const st
   if (model.empty() || name == base_->name()) {
     if (name.size() < model.size()) {
       // "base@selector": fine when it names the version being served.
+      {
+        absl::MutexLock lock(&adapters_mu_);
+        if (base_selectors_.contains(model)) return base_;
+      }
       ASSIGN_OR_RETURN(const int64_t version, registry_->Resolve(model));
       if (version != base_->version()) {
         return absl::FailedPreconditionError(absl::StrCat(model, " is version ", version, "; this service serves ",
                                                           Label(base_->name(), base_->version())));
       }
+      absl::MutexLock lock(&adapters_mu_);
+      base_selectors_.insert(model);
     }
     return base_;
   }
@@ -177,13 +183,21 @@ std::vector<std::shared_ptr<const ServedTarget>> ServedModel::LoadedAdapters() c
   return loaded;
 }
 
-int ServedModel::DropStaleAdapters() {
+int ServedModel::DropStaleReferences() {
   std::vector<std::pair<std::string, int64_t>> cached;
+  std::vector<std::string> selectors;
   {
     absl::MutexLock lock(&adapters_mu_);
     for (const auto& [reference, target] : adapters_) cached.emplace_back(reference, target->version());
+    selectors.assign(base_selectors_.begin(), base_selectors_.end());
   }
   int dropped = 0;
+  for (const std::string& selector : selectors) {
+    absl::StatusOr<int64_t> now = registry_->Resolve(selector);
+    if (now.ok() && *now == base_->version()) continue;
+    absl::MutexLock lock(&adapters_mu_);
+    dropped += static_cast<int>(base_selectors_.erase(selector));
+  }
   for (const auto& [reference, version] : cached) {
     absl::StatusOr<int64_t> now = registry_->Resolve(reference);
     if (now.ok() && *now == version) continue;
@@ -201,7 +215,7 @@ absl::StatusOr<bool> ModelHolder::Refresh() {
   absl::MutexLock refresh_lock(&refresh_mu_);
   ASSIGN_OR_RETURN(const int64_t version, registry_->Resolve(reference_));
   if (std::shared_ptr<ServedModel> serving = current(); serving != nullptr && serving->version() == version) {
-    serving->DropStaleAdapters();
+    serving->DropStaleReferences();
     return false;
   }
   const std::string name = reference_.substr(0, reference_.find('@'));

@@ -11,8 +11,8 @@
 // ModelHolder follows a registry reference ("name@production"): Refresh() loads a new version in
 // the background of serving, verifies and warms it up, then swaps it in; requests already holding
 // the old version finish on it. A version that fails to load leaves the old one serving. Refresh
-// also notices an adapter alias that moved and drops that adapter, so the next request loads the
-// version it names now.
+// also notices an adapter alias (or a base selector a request used) that moved and drops that
+// adapter, so the next request loads the version it names now.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/kernels/packed_weight.h"
@@ -91,15 +92,17 @@ class ServedModel {
   Engine& engine() { return *engine_; }
   const std::shared_ptr<const ServedTarget>& base() const { return base_; }
 
-  // What a request's model field addresses: "" or this base's name is the base; any other name is
-  // an adapter reference, loaded on first use. NOT_FOUND for a model the registry lacks,
-  // FAILED_PRECONDITION for a version that is not an adapter of this base or does not fit it.
+  // What a request's model field addresses: "" or this base's name is the base; "base@selector"
+  // is the base when the selector names the version served (resolved once, then cached like an
+  // adapter reference until DropStaleReferences); any other name is an adapter reference, loaded
+  // on first use. NOT_FOUND for a model the registry lacks, FAILED_PRECONDITION for a version that
+  // is not the one served, not an adapter of this base or does not fit it.
   absl::StatusOr<std::shared_ptr<const ServedTarget>> Target(const std::string& model);
   // The adapters loaded now, most recently used first.
   std::vector<std::shared_ptr<const ServedTarget>> LoadedAdapters() const;
-  // Drops every loaded adapter whose reference resolves to another version now (an alias moved),
-  // or no longer resolves. Returns how many were dropped.
-  int DropStaleAdapters();
+  // Drops every cached reference (a loaded adapter, a resolved base selector) that resolves to
+  // another version now (an alias moved), or no longer resolves. Returns how many were dropped.
+  int DropStaleReferences();
 
  private:
   ServedModel() = default;
@@ -121,6 +124,9 @@ class ServedModel {
   // Reference as requests name it -> target; `lru_` orders the references, most recent first.
   absl::flat_hash_map<std::string, std::shared_ptr<const ServedTarget>> adapters_ ABSL_GUARDED_BY(adapters_mu_);
   std::list<std::string> lru_ ABSL_GUARDED_BY(adapters_mu_);
+  // "base@selector" references that resolved to the served version, so a request naming one
+  // reads no registry file.
+  absl::flat_hash_set<std::string> base_selectors_ ABSL_GUARDED_BY(adapters_mu_);
 };
 
 class ModelHolder {
