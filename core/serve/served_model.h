@@ -11,8 +11,8 @@
 // ModelHolder follows a registry reference ("name@production"): Refresh() loads a new version in
 // the background of serving, verifies and warms it up, then swaps it in; requests already holding
 // the old version finish on it. A version that fails to load leaves the old one serving. Refresh
-// also notices an adapter alias (or a base selector a request used) that moved and drops that
-// adapter, so the next request loads the version it names now.
+// also notices an adapter alias (or a base selector a request used) that moved and drops what it
+// cached for it, so the next request resolves, or loads, the version it names now.
 #pragma once
 
 #include <cstdint>

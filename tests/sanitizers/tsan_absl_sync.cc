@@ -8,11 +8,9 @@
 // first, also for calls from libgrpc and from inside Abseil), call the library's own function
 // (dlsym RTLD_NEXT) and tell TSan what it means: a lock acquires the mutex, an unlock releases it,
 // a wait releases it before and acquires it after, Notify releases the notification and a
-// successful wait acquires it. absl::Status's reference count is decremented here (see below).
-//
-// Limit: a condition that Abseil evaluates in the waiting thread while re-acquiring the mutex
-// (after a timeout, or a wake-up without the waker having checked the condition) runs before the
-// acquire; a race reported from inside such a condition needs a look at this file first.
+// successful wait acquires it; each evaluation of a Condition, wherever Abseil runs it, acquires
+// and releases the mutex around it (AnnotatedCondition). absl::Status's reference count is
+// decremented here (see below).
 #include <absl/base/options.h>
 #include <absl/status/status.h>
 #include <absl/synchronization/mutex.h>
