@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/task/task_kind.h"
 #include "gtest/gtest.h"
 
 namespace promptintern {
@@ -30,6 +31,16 @@ TEST(AnswerQualityTest, AgreementIsExactMatchAndNormalisedEditSimilarity) {
   EXPECT_DOUBLE_EQ(CompareAnswers("", "abc").edit_similarity, 0.0);
   EXPECT_DOUBLE_EQ(CompareAnswers("", " ").edit_similarity, 1.0);
   EXPECT_TRUE(CompareAnswers("", " ").exact_match);
+  EXPECT_TRUE(same.task_metric.empty());  // no task metric asked for
+}
+
+TEST(AnswerQualityTest, TheTasksOwnMetricJoinsTheComparison) {
+  const TaskMetric* code_match = MetricOf(*FindTaskKind("mbpp"));
+  const AnswerAgreement spaced = CompareAnswers("def f(a,b): pass", "def f(a, b):\n    pass", code_match);
+  EXPECT_FALSE(spaced.exact_match);
+  EXPECT_EQ(spaced.task_metric, "code_match");
+  EXPECT_EQ(spaced.task_score, 1.0);
+  EXPECT_EQ(CompareAnswers("def f(a): pass", "def g(a): pass", code_match).task_score, 0.0);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/eval/bleu.h"
 #include "core/eval/example_scores.h"
 #include "core/experiment/statistics.h"
+#include "core/task/task_kind.h"
 #include "tests/status_matchers.h"
 
 namespace promptintern {
@@ -176,7 +177,7 @@ TEST(ExampleScoresTest, PerExampleBleuStatisticsSumToTheCorpusScore) {
                                                 "du -sh *"};
   const std::vector<std::string> references = {"ls -l /tmp", "find . -name \"*.txt\" -type f", "wc -l file",
                                                "grep -r foo .", "du -sh ."};
-  absl::StatusOr<std::vector<ExampleScore>> scores = ScoreExamples(predictions, references);
+  absl::StatusOr<std::vector<ExampleScore>> scores = ScoreExamples(predictions, references, MetricOf(*FindTaskKind("nl2bash")));
   ASSERT_THAT(scores, IsOk());
   BleuStatistics total;
   for (const ExampleScore& score : *scores) total += score.bleu;
@@ -185,7 +186,8 @@ TEST(ExampleScoresTest, PerExampleBleuStatisticsSumToTheCorpusScore) {
   EXPECT_DOUBLE_EQ(total.Score(), corpus->score);
   EXPECT_EQ((*scores)[3].exact, 1.0);  // whitespace-normalized
   EXPECT_EQ((*scores)[0].exact, 0.0);
-  EXPECT_EQ((*scores)[3].structure, 1.0);
+  EXPECT_EQ((*scores)[3].task_metric, "structure");
+  EXPECT_EQ((*scores)[3].task_score, 1.0);
 
   const std::string jsonl = ExampleScoresToJsonl(*scores);
   absl::StatusOr<std::vector<ExampleScore>> back = ExampleScoresFromJsonl(jsonl, "scores.jsonl");
@@ -193,7 +195,8 @@ TEST(ExampleScoresTest, PerExampleBleuStatisticsSumToTheCorpusScore) {
   ASSERT_EQ(back->size(), scores->size());
   for (size_t i = 0; i < scores->size(); ++i) {
     EXPECT_EQ((*back)[i].prediction, (*scores)[i].prediction);
-    EXPECT_EQ((*back)[i].structure, (*scores)[i].structure);
+    EXPECT_EQ((*back)[i].task_metric, (*scores)[i].task_metric);
+    EXPECT_EQ((*back)[i].task_score, (*scores)[i].task_score);
     EXPECT_EQ((*back)[i].bleu.matches, (*scores)[i].bleu.matches);
     EXPECT_EQ((*back)[i].bleu.ref_len, (*scores)[i].bleu.ref_len);
   }

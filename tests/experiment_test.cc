@@ -186,7 +186,7 @@ TEST_F(ExperimentTest, AKilledExperimentResumesWithoutRunningFinishedCellsAgain)
       for (const ExampleScore& example : *examples) {
         total += example.bleu;
         exact += example.exact;
-        structure += example.structure;
+        structure += example.task_score;
       }
       EXPECT_NEAR(total.Score(), mode["bleu"].get<double>(), 1e-9) << file;
       EXPECT_NEAR(exact / examples->size(), mode["exact_match"].get<double>(), 1e-12) << file;

@@ -24,6 +24,7 @@
 #include "core/registry/registry.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
+#include "tasks/bash/bash_structure.h"
 #include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
@@ -316,6 +317,7 @@ TEST(InferenceServiceTest, ShadowAtRateOneComparesEveryRequestAndItsCountersEqua
   InferenceClient client(inference_process.address());
   const int port = inference_process.LoggedNumber("metrics on port ");
   double exact = 0;
+  double structure = 0;  // the served task's own metric (its kind, synthetic-bash)
   double cost = 0;
   const int requests = 6;
   for (int i = 0; i < requests; ++i) {
@@ -329,6 +331,7 @@ TEST(InferenceServiceTest, ShadowAtRateOneComparesEveryRequestAndItsCountersEqua
     auto reference = client.Generate(full);
     ASSERT_THAT(reference, IsOk());
     exact += ExactMatch(live->text(), reference->text()) ? 1 : 0;
+    structure += BashStructureScore(NormalizeWhitespace(live->text()), NormalizeWhitespace(reference->text()));
     cost += reference->usage().cost_usd();
     // One at a time, so the bounded backlog never has to drop one.
     MetricsWhen(port, [&](const std::string& e) { return SumOf(e, "promptintern_shadow_requests_total") == i + 1; });
@@ -344,6 +347,8 @@ TEST(InferenceServiceTest, ShadowAtRateOneComparesEveryRequestAndItsCountersEqua
   EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_count", {"measure=\"exact_match\""}), requests);
   EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_count", {"measure=\"edit_similarity\""}), requests);
   EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_sum", {"measure=\"exact_match\""}), exact);
+  EXPECT_EQ(SumWhere(exposition, "promptintern_shadow_agreement_count", {"measure=\"structure\""}), requests);
+  EXPECT_NEAR(SumWhere(exposition, "promptintern_shadow_agreement_sum", {"measure=\"structure\""}), structure, 1e-6);
   EXPECT_NEAR(SumOf(exposition, "promptintern_shadow_cost_usd_total"), cost, 1e-9);
   EXPECT_NE(exposition.find("promptintern_shadow_requests_total{model=\"shadowed\",version=\"1\"}"),
             std::string::npos);

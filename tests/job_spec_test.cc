@@ -82,6 +82,7 @@ void ExpectSpecsEqual(const JobSpec& a, const JobSpec& b) {
   EXPECT_EQ(a.model.lora_dropout, b.model.lora_dropout);
   EXPECT_EQ(a.model.lora_target_modules, b.model.lora_target_modules);
 
+  EXPECT_EQ(a.task.kind, b.task.kind);
   EXPECT_EQ(a.task.name, b.task.name);
   EXPECT_EQ(a.task.source, b.task.source);
   EXPECT_EQ(a.task.synthetic_seed, b.task.synthetic_seed);
@@ -264,6 +265,12 @@ TEST(JobSpecTest, MinimalFileTakesEveryDefault) {
   expected.name = "minimal";
   expected.model.from_scratch = true;  // neither base nor scratch given
   expected.output_dir = dir.Join("runs/job");
+  // What the default task kind of source "synthetic" (tasks/bash) fills in.
+  expected.task.kind = "synthetic-bash";
+  expected.task.name = "synthetic-bash";
+  expected.task.query_field = "query";
+  expected.task.answer_field = "answer";
+  expected.task.template_builtin = "bash";
   ExpectSpecsEqual(*spec, expected);
 }
 
@@ -406,7 +413,7 @@ INSTANTIATE_TEST_SUITE_P(
                       {"task.template.document_file", "file not found", "nope.txt"}},
         MalformedCase{"BadBuiltin",
                       "task:\n  template: {builtin: sql}\n",
-                      {"task.template.builtin", "bash, none"}},
+                      {"task.template.builtin", "bash", "none"}},
         MalformedCase{"FormatNull",
                       "task:\n  format:\n    query_prefix:\n",
                       {"task.format.query_prefix", "got nothing"}},

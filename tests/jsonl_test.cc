@@ -16,6 +16,10 @@
 namespace promptintern {
 namespace {
 
+// Field names of the data sets under shared/data (see its README).
+JsonlFields Nl2BashFields() { return {"nl", "bash"}; }
+JsonlFields MbppFields() { return {"text", "code"}; }
+
 // Plain gtest (no gmock): the test binaries link only gtest and gtest_main.
 ::testing::AssertionResult Contains(const std::string& text, const std::string& fragment) {
   if (text.find(fragment) != std::string::npos) return ::testing::AssertionSuccess();

@@ -13,7 +13,8 @@ ModeReport Scores(double exact_match, double bleu, double structure) {
   report.requests = 20;
   report.exact_match = exact_match;
   report.bleu = bleu;
-  report.structure = structure;
+  report.task_metric = "structure";
+  report.task_score = structure;
   return report;
 }
 

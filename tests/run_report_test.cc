@@ -38,7 +38,8 @@ ModeReport SampleMode(const std::string& mode, double exact_match) {
   report.requests = 12;
   report.exact_match = exact_match;
   report.bleu = 41.5;
-  report.structure = 0.75;
+  report.task_metric = "structure";
+  report.task_score = 0.75;
   report.mean_input_tokens = 310.25;
   report.mean_output_tokens = 9.5;
   report.latency.p50 = 0.0125;
@@ -101,7 +102,8 @@ void ExpectSameMode(const ModeReport& expected, const ModeReport& actual) {
   EXPECT_EQ(expected.requests, actual.requests);
   ExpectSameNumber(expected.exact_match, actual.exact_match, "exact_match");
   ExpectSameNumber(expected.bleu, actual.bleu, "bleu");
-  ExpectSameNumber(expected.structure, actual.structure, "structure");
+  EXPECT_EQ(expected.task_metric, actual.task_metric);
+  ExpectSameNumber(expected.task_score, actual.task_score, "structure");
   ExpectSameNumber(expected.mean_input_tokens, actual.mean_input_tokens, "mean_input_tokens");
   ExpectSameNumber(expected.mean_output_tokens, actual.mean_output_tokens, "mean_output_tokens");
   ExpectSameNumber(expected.latency.p50, actual.latency.p50, "p50");

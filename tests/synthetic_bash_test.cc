@@ -1,7 +1,7 @@
-// Tests for the synthetic English-to-bash task (core/data/synthetic_bash) and its long prompt
-// (core/data/bash_template): determinism, richness, split hygiene, and spot checks that the
+// Tests for the synthetic English-to-bash task (tasks/bash/synthetic_bash) and its long prompt
+// (tasks/bash/bash_template): determinism, richness, split hygiene, and spot checks that the
 // English and the command agree for specific command shapes.
-#include "core/data/synthetic_bash.h"
+#include "tasks/bash/synthetic_bash.h"
 
 #include <algorithm>
 #include <cctype>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/data/bash_template.h"
+#include "tasks/bash/bash_template.h"
 #include "gtest/gtest.h"
 
 namespace promptintern {

@@ -13,7 +13,7 @@
 #include "client/cli/commands.h"
 #include "client/cli/connection_flags.h"
 #include "client/lib/inference_client.h"
-#include "core/data/synthetic_bash.h"
+#include "tasks/bash/synthetic_bash.h"
 #include "core/eval/metrics.h"
 
 namespace promptintern::cli {

@@ -26,11 +26,6 @@ struct JsonlFields {
   std::string answer_field = "answer";
 };
 
-// Field names of the data sets under shared/data (see its README).
-inline JsonlFields Nl2BashFields() { return {"nl", "bash"}; }
-inline JsonlFields TldrFields() { return {"nl", "bash"}; }
-inline JsonlFields MbppFields() { return {"text", "code"}; }
-
 absl::StatusOr<std::vector<Example>> LoadJsonlExamples(const std::string& path,
                                                        const JsonlFields& fields, size_t limit = 0);
 

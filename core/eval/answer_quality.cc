@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/eval/metrics.h"
+#include "core/task/task_kind.h"
 
 namespace promptintern {
 
@@ -23,11 +24,15 @@ AnswerConfidence ConfidenceOf(const std::vector<float>& logprobs) {
   return confidence;
 }
 
-AnswerAgreement CompareAnswers(std::string_view answer, std::string_view reference) {
+AnswerAgreement CompareAnswers(std::string_view answer, std::string_view reference, const TaskMetric* task_metric) {
   const std::string a = NormalizeWhitespace(answer);
   const std::string b = NormalizeWhitespace(reference);
   AnswerAgreement agreement;
   agreement.exact_match = a == b;
+  if (task_metric != nullptr) {
+    agreement.task_metric = task_metric->name;
+    agreement.task_score = task_metric->score(a, b);
+  }
   if (a.empty() && b.empty()) {
     agreement.edit_similarity = 1.0;
     return agreement;

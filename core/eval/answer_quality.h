@@ -4,10 +4,13 @@
 // to the full prompt and the second to compare live traffic against it (shadow comparison).
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace promptintern {
+
+struct TaskMetric;
 
 struct AnswerConfidence {
   double mean_logprob = 0.0;
@@ -25,8 +28,12 @@ struct AnswerAgreement {
   // 1 - Levenshtein(a, b) / max(|a|, |b|) over the whitespace-normalized bytes, in [0, 1]; 1 when
   // both are empty.
   double edit_similarity = 0.0;
+  // The task's own metric (its kind's) of the answer against the reference, when it has one.
+  std::string task_metric;
+  double task_score = 0.0;
 };
 
-AnswerAgreement CompareAnswers(std::string_view answer, std::string_view reference);
+AnswerAgreement CompareAnswers(std::string_view answer, std::string_view reference,
+                               const TaskMetric* task_metric = nullptr);
 
 }  // namespace promptintern

@@ -4,14 +4,17 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "core/eval/bash_structure.h"
 #include "core/eval/metrics.h"
+#include "core/task/task_kind.h"
 #include "core/util/status_macros.h"
 
 namespace promptintern {
 namespace {
 
 using nlohmann::json;
+
+// The one task metric there was before task kinds named theirs (the bash tasks').
+constexpr char kLegacyTaskMetric[] = "structure";
 
 template <typename Array>
 json CountsToJson(const Array& counts) {
@@ -61,7 +64,8 @@ BleuStatistics& BleuStatistics::operator+=(const BleuStatistics& other) {
 double BleuStatistics::Score() const { return BleuFromStatistics(matches, totals, hyp_len, ref_len).score; }
 
 absl::StatusOr<std::vector<ExampleScore>> ScoreExamples(const std::vector<std::string>& predictions,
-                                                        const std::vector<std::string>& references) {
+                                                        const std::vector<std::string>& references,
+                                                        const TaskMetric* task_metric) {
   if (predictions.empty()) return absl::InvalidArgumentError("per-example scores: no predictions");
   if (predictions.size() != references.size()) {
     return absl::InvalidArgumentError(absl::StrCat("per-example scores: ", predictions.size(),
@@ -74,7 +78,10 @@ absl::StatusOr<std::vector<ExampleScore>> ScoreExamples(const std::vector<std::s
     score.prediction = NormalizeWhitespace(predictions[i]);
     score.reference = NormalizeWhitespace(references[i]);
     score.exact = score.prediction == score.reference ? 1.0 : 0.0;
-    score.structure = BashStructureScore(score.prediction, score.reference);
+    if (task_metric != nullptr) {
+      score.task_metric = task_metric->name;
+      score.task_score = task_metric->score(score.prediction, score.reference);
+    }
     absl::StatusOr<BleuScore> bleu = CorpusBleu({score.prediction}, {score.reference});
     if (!bleu.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("per-example scores: example ", i, ": ", bleu.status().message()));
@@ -92,16 +99,19 @@ std::string ExampleScoresToJsonl(const std::vector<ExampleScore>& scores) {
   std::string text;
   for (size_t i = 0; i < scores.size(); ++i) {
     const ExampleScore& score = scores[i];
-    const json line = {{"index", i},
-                       {"reference", score.reference},
-                       {"prediction", score.prediction},
-                       {"exact", score.exact},
-                       {"structure", score.structure},
-                       {"bleu",
-                        {{"matches", CountsToJson(score.bleu.matches)},
-                         {"totals", CountsToJson(score.bleu.totals)},
-                         {"hyp_len", score.bleu.hyp_len},
-                         {"ref_len", score.bleu.ref_len}}}};
+    json line = {{"index", i},
+                 {"reference", score.reference},
+                 {"prediction", score.prediction},
+                 {"exact", score.exact},
+                 {"bleu",
+                  {{"matches", CountsToJson(score.bleu.matches)},
+                   {"totals", CountsToJson(score.bleu.totals)},
+                   {"hyp_len", score.bleu.hyp_len},
+                   {"ref_len", score.bleu.ref_len}}}};
+    if (!score.task_metric.empty()) {
+      line["task_metric"] = score.task_metric;
+      line[score.task_metric] = score.task_score;
+    }
     // Model output may be any bytes; replace invalid UTF-8 rather than fail the whole report.
     absl::StrAppend(&text, line.dump(-1, ' ', false, json::error_handler_t::replace), "\n");
   }
@@ -138,7 +148,15 @@ absl::StatusOr<std::vector<ExampleScore>> ExampleScoresFromJsonl(const std::stri
     score.reference = reference->get<std::string>();
     score.prediction = prediction->get<std::string>();
     if (!ReadUnitScore(object, "exact", &score.exact)) return bad("\"exact\" must be a number in [0, 1]");
-    if (!ReadUnitScore(object, "structure", &score.structure)) return bad("\"structure\" must be a number in [0, 1]");
+    if (const auto metric = object.find("task_metric"); metric != object.end()) {
+      if (!metric->is_string() || metric->get<std::string>().empty()) return bad("\"task_metric\" must be a name");
+      score.task_metric = metric->get<std::string>();
+    } else if (object.contains(kLegacyTaskMetric)) {
+      score.task_metric = kLegacyTaskMetric;
+    }
+    if (!score.task_metric.empty() && !ReadUnitScore(object, score.task_metric.c_str(), &score.task_score)) {
+      return bad(absl::StrCat("\"", score.task_metric, "\" must be a number in [0, 1]"));
+    }
     const auto bleu = object.find("bleu");
     if (bleu == object.end() || !bleu->is_object() || !ReadCounts(*bleu, "matches", &score.bleu.matches) ||
         !ReadCounts(*bleu, "totals", &score.bleu.totals) || !ReadCount(*bleu, "hyp_len", &score.bleu.hyp_len) ||

@@ -3,11 +3,11 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "core/eval/bash_structure.h"
 #include "core/eval/bleu.h"
 #include "core/model/decoder.h"
 #include "core/serve/engine.h"
 #include "core/serve/output_processor.h"
+#include "core/task/task_kind.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 
@@ -59,8 +59,10 @@ absl::StatusOr<ModeReport> EvaluatePrompts(Engine& engine, const Tokenizer& toke
   ASSIGN_OR_RETURN(report.exact_match, ExactMatchRate(report.predictions, references));
   ASSIGN_OR_RETURN(const BleuScore bleu, CorpusBleu(report.predictions, references));
   report.bleu = bleu.score;
-  if (options.bash_structure) {
-    ASSIGN_OR_RETURN(report.structure, MeanBashStructureScore(report.predictions, references));
+  if (options.task_metric != nullptr) {
+    report.task_metric = options.task_metric->name;
+    ASSIGN_OR_RETURN(report.task_score, MeanPairScore(options.task_metric->name, report.predictions, references,
+                                                      options.task_metric->score));
   }
   report.mean_input_tokens = static_cast<double>(input_tokens) / count;
   report.mean_output_tokens = static_cast<double>(output_tokens) / count;

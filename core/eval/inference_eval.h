@@ -1,5 +1,5 @@
 // Runs rendered prompts through the serving engine and scores what it produces: accuracy (exact
-// match, BLEU-4, bash structure), input and output tokens per request with the model's tokenizer,
+// match, BLEU-4 and the task's own metric, if any), input and output tokens per request with the model's tokenizer,
 // latency per request (one request at a time, as a caller of the service would see it) and cost
 // at configurable prices. It is the same engine that serves, so evaluation measures the decode
 // path that production runs.
@@ -18,6 +18,7 @@ namespace promptintern {
 
 class Engine;
 class Tokenizer;
+struct TaskMetric;
 
 struct EvalItem {
   std::string prompt;
@@ -30,7 +31,8 @@ struct EvalOptions {
   // does not go on to invent the next example).
   std::vector<std::string> stop_strings;
   Prices prices{0.5, 1.5};
-  bool bash_structure = true;
+  // The task's own metric (its kind's, core/task/task_kind.h); nullptr: exact match and BLEU only.
+  const TaskMetric* task_metric = nullptr;
   // Polled before each item; when it returns true the evaluation ends with CANCELLED.
   std::function<bool()> should_stop;
 };
@@ -40,7 +42,8 @@ struct ModeReport {
   int64_t requests = 0;
   double exact_match = 0.0;      // fraction
   double bleu = 0.0;             // 0..100
-  double structure = 0.0;        // fraction; bash structure score
+  std::string task_metric;       // the task's own metric; empty when it has none
+  double task_score = 0.0;       // fraction; mean of task_metric over the examples
   double mean_input_tokens = 0.0;
   double mean_output_tokens = 0.0;
   LatencySummary latency;        // seconds

@@ -26,14 +26,15 @@ namespace fs = std::filesystem;
 
 // A metric as the report shows it: which per-example score, and the factor to its display unit.
 struct Metric {
-  const char* name;
+  std::string name;
   const char* unit;  // for the header
   double scale;
   std::function<ScoreColumn(const std::vector<ExampleScore>&)> column;
 };
 
-const std::vector<Metric>& Metrics() {
-  static const auto* metrics = new std::vector<Metric>{
+// BLEU, exact match and the task's own metric when its examples carry one.
+std::vector<Metric> MetricsOf(const std::vector<RowResult>& results) {
+  std::vector<Metric> metrics = {
       {"BLEU", "", 1.0,
        [](const std::vector<ExampleScore>& examples) {
          std::vector<BleuStatistics> statistics;
@@ -46,14 +47,19 @@ const std::vector<Metric>& Metrics() {
          for (const ExampleScore& example : examples) values.push_back(example.exact);
          return ScoreColumn::Mean(std::move(values));
        }},
-      {"structure", " %", 100.0,
-       [](const std::vector<ExampleScore>& examples) {
-         std::vector<double> values;
-         for (const ExampleScore& example : examples) values.push_back(example.structure);
-         return ScoreColumn::Mean(std::move(values));
-       }},
   };
-  return *metrics;
+  for (const RowResult& row : results) {
+    for (const SeedResult& seed : row.seeds) {
+      if (seed.examples.empty() || seed.examples.front().task_metric.empty()) continue;
+      metrics.push_back({seed.examples.front().task_metric, " %", 100.0, [](const std::vector<ExampleScore>& examples) {
+                           std::vector<double> values;
+                           for (const ExampleScore& example : examples) values.push_back(example.task_score);
+                           return ScoreColumn::Mean(std::move(values));
+                         }});
+      return metrics;
+    }
+  }
+  return metrics;
 }
 
 SeedColumns Columns(const RowResult& row, const Metric& metric) {
@@ -119,7 +125,7 @@ std::string RelativeLink(const std::string& from_dir, const std::string& to_file
 class ReportWriter {
  public:
   ReportWriter(const ExperimentSpec& spec, const std::vector<ExperimentCell>& cells, const ReportOptions& options)
-      : spec_(spec), cells_(cells), options_(options), results_(LoadResults(spec, cells)) {
+      : spec_(spec), cells_(cells), options_(options), results_(LoadResults(spec, cells)), metrics_(MetricsOf(results_)) {
     bootstrap_.resamples = spec.bootstrap.resamples;
     bootstrap_.seed = spec.bootstrap.seed;
     bootstrap_.confidence = spec.bootstrap.confidence;
@@ -142,6 +148,7 @@ class ReportWriter {
   const std::vector<ExperimentCell>& cells_;
   const ReportOptions& options_;
   std::vector<RowResult> results_;
+  std::vector<Metric> metrics_;
   BootstrapOptions bootstrap_;
   std::map<std::pair<int, size_t>, absl::StatusOr<Estimate>> estimates_;
   // Distinguishable and indistinguishable comparisons, for the conclusions.
@@ -153,7 +160,7 @@ const absl::StatusOr<Estimate>& ReportWriter::EstimateOf(const RowResult& row, s
   const auto key = std::make_pair(row.row, metric);
   auto found = estimates_.find(key);
   if (found == estimates_.end()) {
-    found = estimates_.emplace(key, EstimateMetric(Columns(row, Metrics()[metric]), bootstrap_)).first;
+    found = estimates_.emplace(key, EstimateMetric(Columns(row, metrics_[metric]), bootstrap_)).first;
   }
   return found->second;
 }
@@ -197,16 +204,16 @@ std::string ReportWriter::Header() {
 std::string ReportWriter::Table(const ExperimentTable& table) {
   std::string text = absl::StrCat("## ", table.title, "\n\n");
   absl::StrAppend(&text, "| row | seeds |");
-  for (const Metric& metric : Metrics()) absl::StrAppend(&text, " ", metric.name, metric.unit, " |");
+  for (const Metric& metric : metrics_) absl::StrAppend(&text, " ", metric.name, metric.unit, " |");
   absl::StrAppend(&text, "\n| --- | --- |");
-  for (size_t m = 0; m < Metrics().size(); ++m) absl::StrAppend(&text, " --- |");
+  for (size_t m = 0; m < metrics_.size(); ++m) absl::StrAppend(&text, " --- |");
   absl::StrAppend(&text, "\n");
   for (const std::string& name : table.rows) {
     const RowResult& row = Row(name);
     absl::StrAppendFormat(&text, "| %s | %d of %d |", Spec(row).label, row.seeds.size(), spec_.seeds.size());
-    for (size_t m = 0; m < Metrics().size(); ++m) {
+    for (size_t m = 0; m < metrics_.size(); ++m) {
       const absl::StatusOr<Estimate>& estimate = EstimateOf(row, m);
-      absl::StrAppend(&text, " ", estimate.ok() ? FormatEstimate(*estimate, Metrics()[m].scale, m == 0 ? 2 : 1) : "–",
+      absl::StrAppend(&text, " ", estimate.ok() ? FormatEstimate(*estimate, metrics_[m].scale, m == 0 ? 2 : 1) : "–",
                       " |");
     }
     absl::StrAppend(&text, "\n");
@@ -235,16 +242,16 @@ std::string ReportWriter::Table(const ExperimentTable& table) {
   absl::StrAppendFormat(&text, "Paired with **%s** on the same examples (difference, %d%% interval, p):\n\n",
                         Spec(baseline).label, ConfidencePercent());
   absl::StrAppend(&text, "| row |");
-  for (const Metric& metric : Metrics()) absl::StrAppend(&text, " Δ ", metric.name, metric.unit, " |");
+  for (const Metric& metric : metrics_) absl::StrAppend(&text, " Δ ", metric.name, metric.unit, " |");
   absl::StrAppend(&text, "\n| --- |");
-  for (size_t m = 0; m < Metrics().size(); ++m) absl::StrAppend(&text, " --- |");
+  for (size_t m = 0; m < metrics_.size(); ++m) absl::StrAppend(&text, " --- |");
   absl::StrAppend(&text, "\n");
   for (const std::string& name : table.rows) {
     if (name == table.baseline) continue;
     const RowResult& row = Row(name);
     absl::StrAppendFormat(&text, "| %s |", Spec(row).label);
-    for (size_t m = 0; m < Metrics().size(); ++m) {
-      const Metric& metric = Metrics()[m];
+    for (size_t m = 0; m < metrics_.size(); ++m) {
+      const Metric& metric = metrics_[m];
       if (row.seeds.empty() || baseline.seeds.empty()) {
         absl::StrAppend(&text, " no finished seeds yet |");
         continue;

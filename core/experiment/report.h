@@ -1,7 +1,7 @@
 // The experiment report: Markdown with tables and SVG plots, from whatever cells have finished.
 //
 // Tables (one set per table of the experiment file), each row from its finished seeds:
-//   - accuracy: BLEU, exact match and structure score as mean ± standard deviation over seeds with
+//   - accuracy: BLEU, exact match and the task's own metric as mean ± standard deviation over seeds with
 //     the bootstrap interval (core/experiment/statistics.h) over examples and seeds;
 //   - budget and cost: input tokens per request, $ per 1k requests, p50 latency, optimizer steps and
 //     training tokens actually used, training time;

@@ -3,7 +3,7 @@
 // the same examples. Torch-free.
 //
 // Data. A method is a list of seeds (training runs), each a column of per-example scores over the
-// same n evaluation examples. A metric either averages over examples (exact match, structure score:
+// same n evaluation examples. A metric either averages over examples (exact match, a task's metric:
 // per-example values) or is a corpus statistic (BLEU: per-example sufficient statistics, summed over
 // the examples of a sample and scored once). Metric(s, I) is the metric of seed s over the multiset
 // of examples I; Metric(s) is over all n examples.

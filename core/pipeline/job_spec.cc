@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "core/pipeline/promotion.h"
 #include "core/registry/manifest.h"
+#include "core/task/task_kind.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
 #include "core/util/status_macros.h"
@@ -286,7 +287,7 @@ class JobSpecParser {
   absl::Status ParseSchedule(const Section& top, ScheduleSpec& schedule);
   absl::Status ParseTraining(const Section& top, const ModelSpec& model, TrainingSpec& training);
   absl::Status ParseEval(const Section& top, EvalSpec& eval);
-  absl::Status ParsePromote(const Section& top, const ModelSpec& model, PromoteSpec& promote);
+  absl::Status ParsePromote(const Section& top, const ModelSpec& model, const TaskSpec& task, PromoteSpec& promote);
   absl::Status ParseOutput(const Section& top, std::string& output_dir);
 
   std::string base_dir_;
@@ -751,9 +752,22 @@ absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
 absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
   ASSIGN_OR_RETURN(
       Section section,
-      ReadChild(top, "task", {"name", "source", "synthetic", "jsonl", "template", "format"}));
-  RETURN_IF_ERROR(ReadString(section, "name", /*allow_empty=*/false, &task.name));
+      ReadChild(top, "task", {"kind", "name", "source", "synthetic", "jsonl", "template", "format"}));
+  // The kind (tasks/) decides the source, the field names and the template a job does not name.
+  if (section.Has("kind")) RETURN_IF_ERROR(ReadChoice(section, "kind", TaskKindNames(), &task.kind));
+  if (const TaskKind* named = FindTaskKind(task.kind); named != nullptr) task.source = named->source;
   RETURN_IF_ERROR(ReadChoice(section, "source", {"synthetic", "jsonl"}, &task.source));
+  const absl::StatusOr<const TaskKind*> resolved = ResolveTaskKind(task);
+  if (!resolved.ok()) {
+    // The message starts with the field it names ("task.source: ..."); Error adds where it is.
+    const absl::string_view message = resolved.status().message();
+    return Error(section.Path(task.kind.empty() ? "kind" : "source"),
+                 message.substr(std::min(message.size(), message.find(": ") + 2)));
+  }
+  const TaskKind& kind = **resolved;
+  task.kind = kind.name;
+  task.name = kind.name;
+  RETURN_IF_ERROR(ReadString(section, "name", /*allow_empty=*/false, &task.name));
 
   // Both source sections may be present so a job can switch source by editing one line;
   // the inactive one is still type-checked, but only the active one's files must exist.
@@ -771,6 +785,8 @@ absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
   RETURN_IF_ERROR(ReadPath(jsonl, "train", &task.train_path));
   RETURN_IF_ERROR(ReadPath(jsonl, "validation", &task.validation_path));
   RETURN_IF_ERROR(ReadPath(jsonl, "pool", &task.pool_path));
+  task.query_field = kind.fields.query_field;
+  task.answer_field = kind.fields.answer_field;
   RETURN_IF_ERROR(ReadString(jsonl, "query_field", /*allow_empty=*/false, &task.query_field));
   RETURN_IF_ERROR(ReadString(jsonl, "answer_field", /*allow_empty=*/false, &task.answer_field));
   if (task.query_field == task.answer_field) {
@@ -787,6 +803,7 @@ absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
       const std::string field = absl::StrCat("task.jsonl.", key);
       if (path->empty()) {
         if (key == "pool") continue;  // the pool defaults to the train set
+        if (key == "validation" && !kind.needs_validation_file) continue;  // the kind splits train
         return Error(field, "required when task.source is 'jsonl'");
       }
       RETURN_IF_ERROR(CheckFile(field, *path));
@@ -794,6 +811,9 @@ absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
   }
 
   RETURN_IF_ERROR(ParseTemplate(section, task));
+  if (task.template_builtin == kKindTemplate) {
+    task.template_builtin = kind.template_name.empty() ? kNoTemplate : kind.template_name;
+  }
 
   ASSIGN_OR_RETURN(Section format, ReadChild(section, "format",
                                              {"query_prefix", "answer_prefix", "example_separator",
@@ -825,7 +845,9 @@ absl::Status JobSpecParser::ParseTemplate(const Section& task_section, TaskSpec&
                                section.Has("document") || section.Has("document_file");
   if (!has_custom_text) {
     // The builtin template's text is filled in by the pipeline, not stored in the spec.
-    RETURN_IF_ERROR(ReadChoice(section, "builtin", {"bash", "none"}, &task.template_builtin));
+    std::vector<std::string> builtins = BuiltinTemplateNames();
+    builtins.insert(builtins.end(), {kKindTemplate, kNoTemplate});
+    RETURN_IF_ERROR(ReadChoice(section, "builtin", builtins, &task.template_builtin));
     task.instruction.clear();
     task.document.clear();
     return absl::OkStatus();
@@ -994,7 +1016,8 @@ absl::Status JobSpecParser::ParseEval(const Section& top, EvalSpec& eval) {
   return absl::OkStatus();
 }
 
-absl::Status JobSpecParser::ParsePromote(const Section& top, const ModelSpec& model, PromoteSpec& promote) {
+absl::Status JobSpecParser::ParsePromote(const Section& top, const ModelSpec& model, const TaskSpec& task,
+                                         PromoteSpec& promote) {
   ASSIGN_OR_RETURN(Section section, ReadChild(top, "promote", {"alias", "reference", "metric", "max_drop"}));
   if (!section.given) return absl::OkStatus();
   promote.enabled = true;
@@ -1017,7 +1040,10 @@ absl::Status JobSpecParser::ParsePromote(const Section& top, const ModelSpec& mo
                                 promote.reference, "\""));
     }
   }
-  RETURN_IF_ERROR(ReadChoice(section, "metric", PromotionMetricNames(), &promote.metric));
+  const TaskKind* kind = FindTaskKind(task.kind);  // resolved by ParseTask
+  const TaskMetric* task_metric = kind == nullptr ? nullptr : MetricOf(*kind);
+  RETURN_IF_ERROR(ReadChoice(section, "metric", PromotionMetricNames(task_metric == nullptr ? "" : task_metric->name),
+                             &promote.metric));
   RETURN_IF_ERROR(ReadDouble(section, "max_drop", kAnyNumber, &promote.max_drop));
   return absl::OkStatus();
 }
@@ -1060,7 +1086,7 @@ absl::StatusOr<JobSpec> JobSpecParser::Parse(const YAML::Node& root) {
   RETURN_IF_ERROR(ParseSchedule(top, spec.schedule));
   RETURN_IF_ERROR(ParseTraining(top, spec.model, spec.training));
   RETURN_IF_ERROR(ParseEval(top, spec.eval));
-  RETURN_IF_ERROR(ParsePromote(top, spec.model, spec.promote));
+  RETURN_IF_ERROR(ParsePromote(top, spec.model, spec.task, spec.promote));
   RETURN_IF_ERROR(ParseOutput(top, spec.output_dir));
   RETURN_IF_ERROR(CheckMemory(spec));
   return spec;
@@ -1214,7 +1240,16 @@ std::string JobSpecToYaml(const JobSpec& spec) {
 
   const TaskSpec& task = spec.task;
   emit.BeginSection("task");
-  emit.Text("name", task.name);
+  // The kind is written only when it is not its source's default, so that the canonical text of a
+  // job written before task kinds existed stays the same (a resumed run compares it with its
+  // job.yaml). Name and fields are empty only in a spec that was not parsed; the kind decides then.
+  if (!task.kind.empty()) {
+    TaskSpec by_source;
+    by_source.source = task.source;
+    absl::StatusOr<const TaskKind*> default_kind = ResolveTaskKind(by_source);
+    if (!default_kind.ok() || (*default_kind)->name != task.kind) emit.Word("kind", task.kind);
+  }
+  if (!task.name.empty()) emit.Text("name", task.name);
   emit.Word("source", task.source);
   emit.BeginSection("synthetic");
   emit.Unsigned("seed", task.synthetic_seed);
@@ -1227,8 +1262,8 @@ std::string JobSpecToYaml(const JobSpec& spec) {
   if (!task.train_path.empty()) emit.Text("train", task.train_path);
   if (!task.validation_path.empty()) emit.Text("validation", task.validation_path);
   if (!task.pool_path.empty()) emit.Text("pool", task.pool_path);
-  emit.Text("query_field", task.query_field);
-  emit.Text("answer_field", task.answer_field);
+  if (!task.query_field.empty()) emit.Text("query_field", task.query_field);
+  if (!task.answer_field.empty()) emit.Text("answer_field", task.answer_field);
   emit.Integer("train_limit", task.train_limit);
   emit.Integer("validation_limit", task.validation_limit);
   emit.EndSection();

@@ -24,7 +24,7 @@
 #include "absl/time/time.h"
 #include "core/model/architecture.h"
 #include "core/schedule/stage_schedule.h"
-#include "core/task/task.h"
+#include "core/task/task_spec.h"
 #include "core/util/machine.h"
 
 namespace promptintern {
@@ -50,30 +50,6 @@ struct ModelSpec {
   double lora_alpha = 16.0;
   double lora_dropout = 0.0;
   std::vector<std::string> lora_target_modules = ProjectionShortNames();  // every projection
-};
-
-struct TaskSpec {
-  std::string name = "synthetic-bash";
-  std::string source = "synthetic";  // "synthetic" or "jsonl"
-  // source: synthetic
-  uint64_t synthetic_seed = 1;
-  int64_t synthetic_train_size = 2000;
-  int64_t synthetic_validation_size = 200;
-  int64_t synthetic_pool_size = 500;
-  // source: jsonl
-  std::string train_path;
-  std::string validation_path;
-  std::string pool_path;             // empty: the example pool is the train set
-  std::string query_field = "query";
-  std::string answer_field = "answer";
-  int64_t train_limit = 0;           // 0 = all
-  int64_t validation_limit = 0;
-  // template: builtin "bash" (the project's NL-to-bash instruction and command reference),
-  // or text given inline / from files; "none" for no template.
-  std::string template_builtin = "bash";
-  std::string instruction;
-  std::string document;
-  PromptFormat format;
 };
 
 struct CompressionSpec {
@@ -125,7 +101,7 @@ struct PromoteSpec {
   // "full_prompt" (the internalized model itself with the full prompt), "base" (model.base as it
   // was before fine-tuning) or a registry version "NAME@VERSION" / "NAME@ALIAS".
   std::string reference = "full_prompt";
-  std::string metric = "exact_match";  // "exact_match" or "structure" (fractions), "bleu" (0..100)
+  std::string metric = "exact_match";  // "exact_match", "bleu" (0..100) or the task kind's metric (a fraction)
   // In the metric's units; negative demands that the query-only model beat the reference.
   double max_drop = 0.0;
 };

@@ -17,6 +17,7 @@
 #include "core/serve/engine.h"
 #include "core/task/prompt_builder.h"
 #include "core/task/task_json.h"
+#include "core/task/task_kind.h"
 #include "core/tokenizer/sentencepiece_tokenizer.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/train/model_trainer.h"
@@ -30,6 +31,14 @@
 
 namespace promptintern {
 namespace {
+
+// An evaluation event's figures: exact match, BLEU, input tokens, and the task's own metric if any.
+std::map<std::string, double> EvaluationMetrics(const ModeReport& report) {
+  std::map<std::string, double> metrics = {
+      {"exact_match", report.exact_match}, {"bleu", report.bleu}, {"input_tokens", report.mean_input_tokens}};
+  if (!report.task_metric.empty()) metrics[report.task_metric] = report.task_score;
+  return metrics;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -153,6 +162,7 @@ class Pipeline {
   std::unique_ptr<TemplateCompressor> compressor_;
   std::vector<Stage> stages_;
   std::string compressed_template_;  // of the final model, as stored in task.json
+  const TaskMetric* task_metric_ = nullptr;  // the task kind's own metric, if it has one
   std::vector<std::string> pretraining_lines_;
   int64_t total_steps_ = 0;
   int completion_eos_ = -1;
@@ -365,6 +375,7 @@ absl::StatusOr<ModeReport> Pipeline::Evaluate(const DecoderModel& model, const T
   options.max_new_tokens = static_cast<int>(spec_.eval.max_new_tokens);
   options.stop_strings = {task_.format.example_separator};
   options.prices = {spec_.eval.input_price_per_million, spec_.eval.output_price_per_million};
+  options.task_metric = task_metric_;
   if (interruptible) options.should_stop = control_.should_stop;
   // One request at a time, as the latency figures promise; the pool holds one full context.
   EngineOptions engine_options;
@@ -424,7 +435,7 @@ absl::StatusOr<PromotionCheck> Pipeline::CheckPromotion(const PipelineReport& re
 absl::Status Pipeline::WriteExampleScores(const ModeReport& mode_report) {
   std::vector<std::string> references;
   for (size_t i = 0; i < mode_report.predictions.size(); ++i) references.push_back(task_.validation[i].answer);
-  ASSIGN_OR_RETURN(std::vector<ExampleScore> scores, ScoreExamples(mode_report.predictions, references));
+  ASSIGN_OR_RETURN(std::vector<ExampleScore> scores, ScoreExamples(mode_report.predictions, references, task_metric_));
   const std::string path = JoinPath(spec_.output_dir, ExamplesFile(mode_report.mode));
   RETURN_IF_ERROR(MakeDirectories(JoinPath(spec_.output_dir, kExamplesDir)));
   return WriteFileAtomic(path, ExampleScoresToJsonl(scores));
@@ -469,6 +480,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
                                                    ") must be a multiple of the number of ranks (", ranks(), ")"));
   }
   ASSIGN_OR_RETURN(task_, BuildTask(spec_.task));
+  task_metric_ = MetricOf(*FindTaskKind(task_.kind));
   if (leader()) {
     RETURN_IF_ERROR(MakeDirectories(spec_.output_dir));
     const std::string job_path = JoinPath(spec_.output_dir, kJobFile);
@@ -564,10 +576,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
                          Evaluate(absl::StrCat("stage ", stage), text, stages_[stage].num_examples,
                                   spec_.eval.stage_limit, /*interruptible=*/group_ == nullptr));
         Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = stage, .step = step + 1,
-              .metrics = {{"exact_match", stage_report.validation.exact_match},
-                          {"bleu", stage_report.validation.bleu},
-                          {"structure", stage_report.validation.structure},
-                          {"input_tokens", stage_report.validation.mean_input_tokens}}});
+              .metrics = EvaluationMetrics(stage_report.validation)});
       }
       progress_.stage_reports.push_back(stage_report);
     }
@@ -595,9 +604,7 @@ absl::StatusOr<PipelineReport> Pipeline::Run() {
                      Evaluate(mode, template_text, mode == "query_only" ? 0 : full_examples, spec_.eval.limit,
                               /*interruptible=*/true));
     Emit({.kind = PipelineEvent::Kind::kEvaluation, .stage = static_cast<int>(stages_.size()) - 1,
-          .step = total_steps_, .metrics = {{"exact_match", mode_report.exact_match}, {"bleu", mode_report.bleu},
-                                            {"input_tokens", mode_report.mean_input_tokens}},
-          .message = mode});
+          .step = total_steps_, .metrics = EvaluationMetrics(mode_report), .message = mode});
     RETURN_IF_ERROR(WriteExampleScores(mode_report));
     report.modes.push_back(std::move(mode_report));
   }

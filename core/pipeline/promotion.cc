@@ -8,16 +8,17 @@
 
 namespace promptintern {
 
-const std::vector<std::string>& PromotionMetricNames() {
-  static const auto* names = new std::vector<std::string>{"exact_match", "bleu", "structure"};
-  return *names;
+std::vector<std::string> PromotionMetricNames(std::string_view task_metric) {
+  std::vector<std::string> names = {"exact_match", "bleu"};
+  if (!task_metric.empty()) names.emplace_back(task_metric);
+  return names;
 }
 
 absl::StatusOr<double> PromotionMetricOf(const ModeReport& report, const std::string& metric) {
   if (metric == "exact_match") return report.exact_match;
   if (metric == "bleu") return report.bleu;
-  if (metric == "structure") return report.structure;
-  return absl::InvalidArgumentError(absl::StrCat("promote.metric: unknown metric \"", metric, "\""));
+  if (!metric.empty() && metric == report.task_metric) return report.task_score;
+  return absl::InvalidArgumentError(absl::StrCat("promote.metric: the evaluation has no metric \"", metric, "\""));
 }
 
 absl::StatusOr<PromotionCheck> DecidePromotion(const PromoteSpec& promote, const ModeReport& candidate,

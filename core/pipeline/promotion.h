@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,8 +17,9 @@
 
 namespace promptintern {
 
-// promote.metric's choices: the scores every ModeReport carries.
-const std::vector<std::string>& PromotionMetricNames();
+// promote.metric's choices: exact match and BLEU, which every ModeReport carries, and the task's
+// own metric (TaskMetric::name) when it has one.
+std::vector<std::string> PromotionMetricNames(std::string_view task_metric);
 
 struct PromotionCheck {
   std::string alias;
@@ -32,7 +34,7 @@ struct PromotionCheck {
   std::string reason;  // one line saying why, for the job's events and the audit log
 };
 
-// `metric` of a mode's report; INVALID_ARGUMENT naming it when it is not one of PromotionMetricNames.
+// `metric` of a mode's report; INVALID_ARGUMENT naming it when the report does not carry it.
 absl::StatusOr<double> PromotionMetricOf(const ModeReport& report, const std::string& metric);
 
 // Passes when drop <= max_drop; a score that is not a number (nothing evaluated) never passes.

@@ -16,6 +16,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr char kLegacyTaskMetric[] = "structure";
+
 // Every read of one record, the first failure named with the record's source.
 class RecordReader {
  public:
@@ -75,17 +77,22 @@ absl::Status NotNegative(int64_t value, const char* key, absl::string_view sourc
 }  // namespace
 
 json ModeReportToJson(const ModeReport& report) {
-  return {{"mode", report.mode},
-          {"requests", report.requests},
-          {"exact_match", JsonNumber(report.exact_match)},
-          {"bleu", JsonNumber(report.bleu)},
-          {"structure", JsonNumber(report.structure)},
-          {"mean_input_tokens", JsonNumber(report.mean_input_tokens)},
-          {"mean_output_tokens", JsonNumber(report.mean_output_tokens)},
-          {"latency_p50_s", JsonNumber(report.latency.p50)},
-          {"latency_p90_s", JsonNumber(report.latency.p90)},
-          {"cost_per_1k_requests_usd", JsonNumber(report.cost_per_1k_requests_usd)},
-          {"predictions", report.predictions}};
+  json value = {{"mode", report.mode},
+                {"requests", report.requests},
+                {"exact_match", JsonNumber(report.exact_match)},
+                {"bleu", JsonNumber(report.bleu)},
+                {"mean_input_tokens", JsonNumber(report.mean_input_tokens)},
+                {"mean_output_tokens", JsonNumber(report.mean_output_tokens)},
+                {"latency_p50_s", JsonNumber(report.latency.p50)},
+                {"latency_p90_s", JsonNumber(report.latency.p90)},
+                {"cost_per_1k_requests_usd", JsonNumber(report.cost_per_1k_requests_usd)},
+                {"predictions", report.predictions}};
+  // The task's own score under its metric's name (run_report.h).
+  if (!report.task_metric.empty()) {
+    value["task_metric"] = report.task_metric;
+    value[report.task_metric] = JsonNumber(report.task_score);
+  }
+  return value;
 }
 
 absl::StatusOr<ModeReport> ModeReportFromJson(const json& value, absl::string_view source) {
@@ -93,10 +100,13 @@ absl::StatusOr<ModeReport> ModeReportFromJson(const json& value, absl::string_vi
   ModeReport report;
   RecordReader read(value, source);
   read("mode", &report.mode)("requests", &report.requests)("exact_match", &report.exact_match)(
-      "bleu", &report.bleu)("structure", &report.structure)("mean_input_tokens", &report.mean_input_tokens)(
+      "bleu", &report.bleu)("mean_input_tokens", &report.mean_input_tokens)(
       "mean_output_tokens", &report.mean_output_tokens)("latency_p50_s", &report.latency.p50)(
       "latency_p90_s", &report.latency.p90)("cost_per_1k_requests_usd", &report.cost_per_1k_requests_usd)(
-      "predictions", &report.predictions);
+      "predictions", &report.predictions)("task_metric", &report.task_metric);
+  // Written before task kinds named their metric: the bash tasks' "structure" was the only one.
+  if (report.task_metric.empty() && value.contains(kLegacyTaskMetric)) report.task_metric = kLegacyTaskMetric;
+  if (!report.task_metric.empty()) read.Required(report.task_metric.c_str(), &report.task_score);
   RETURN_IF_ERROR(read.status());
   RETURN_IF_ERROR(NotNegative(report.requests, "requests", source));
   return report;
@@ -234,16 +244,20 @@ absl::StatusOr<PipelineReport> ReadPipelineReport(const std::string& output_dir)
 }
 
 std::string FormatModeTable(const PipelineReport& report) {
-  std::string table = absl::StrFormat("%-12s %8s %7s %9s %13s %11s %11s %14s\n", "mode", "exact", "BLEU", "structure",
-                                      "input tok/req", "p50 (ms)", "p90 (ms)", "$ per 1k req");
+  // The task's own metric gets a column when it has one (every mode of a run has the same task).
+  const std::string task_metric = report.modes.empty() ? "" : report.modes.front().task_metric;
+  std::string table = absl::StrFormat("%-12s %8s %7s", "mode", "exact", "BLEU");
+  if (!task_metric.empty()) absl::StrAppendFormat(&table, " %9s", task_metric);
+  absl::StrAppendFormat(&table, " %13s %11s %11s %14s\n", "input tok/req", "p50 (ms)", "p90 (ms)", "$ per 1k req");
   const ModeReport* baseline = nullptr;
   for (const ModeReport& mode : report.modes) {
     if (mode.mode == "full_prompt") baseline = &mode;
   }
   for (const ModeReport& mode : report.modes) {
-    absl::StrAppendFormat(&table, "%-12s %7.1f%% %7.2f %8.1f%% %13.1f %11.1f %11.1f %14.5f\n", mode.mode,
-                          100 * mode.exact_match, mode.bleu, 100 * mode.structure, mode.mean_input_tokens,
-                          1000 * mode.latency.p50, 1000 * mode.latency.p90, mode.cost_per_1k_requests_usd);
+    absl::StrAppendFormat(&table, "%-12s %7.1f%% %7.2f", mode.mode, 100 * mode.exact_match, mode.bleu);
+    if (!task_metric.empty()) absl::StrAppendFormat(&table, " %8.1f%%", 100 * mode.task_score);
+    absl::StrAppendFormat(&table, " %13.1f %11.1f %11.1f %14.5f\n", mode.mean_input_tokens, 1000 * mode.latency.p50,
+                          1000 * mode.latency.p90, mode.cost_per_1k_requests_usd);
   }
   if (baseline != nullptr) {
     for (const ModeReport& mode : report.modes) {

@@ -11,7 +11,9 @@
 // FromJson accepts exactly what ToJson writes (unknown keys aside, so a newer writer's additions do
 // not break an older reader) and never throws: a missing field, a field of the wrong type or a value
 // out of range is DATA_LOSS naming the source and the field. Numbers that are NaN (a mode that
-// scored nothing) are written as JSON null and read back as NaN.
+// scored nothing) are written as JSON null and read back as NaN. A ModeReport of a task with its own
+// metric holds "task_metric": NAME and the score under NAME; one with a "structure" score and no
+// "task_metric" was written before task kinds existed and reads as metric "structure".
 //
 // No libtorch here: the CLI, the experiment runner and the registry publisher read these records.
 #pragma once

@@ -3,10 +3,9 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
-#include "core/data/bash_template.h"
 #include "core/data/jsonl.h"
-#include "core/data/synthetic_bash.h"
 #include "core/retrieve/bm25.h"
+#include "core/task/task_kind.h"
 #include "core/util/file.h"
 #include "core/util/status_macros.h"
 
@@ -24,42 +23,49 @@ std::vector<Example> WithoutQueries(std::vector<Example> examples, const std::un
 }  // namespace
 
 absl::StatusOr<Task> BuildTask(const TaskSpec& spec) {
+  ASSIGN_OR_RETURN(const TaskKind* kind, ResolveTaskKind(spec));
   Task task;
-  task.name = spec.name;
+  task.kind = kind->name;
+  task.name = spec.name.empty() ? kind->name : spec.name;
   task.format = spec.format;
-  if (spec.template_builtin == "bash") {
-    task.instruction = std::string(SyntheticBashInstruction());
-    task.document = std::string(SyntheticBashDocument());
-  } else if (spec.template_builtin.empty()) {
+  const std::string builtin = spec.template_builtin == kKindTemplate ? kind->template_name : spec.template_builtin;
+  if (spec.template_builtin.empty()) {
     task.instruction = spec.instruction;
     task.document = spec.document;
-  } else if (spec.template_builtin != "none") {
-    return absl::InvalidArgumentError(absl::StrCat("task.template.builtin: unknown template '", spec.template_builtin, "'"));
+  } else if (!builtin.empty() && builtin != kNoTemplate) {
+    const BuiltinTemplate* found = FindBuiltinTemplate(builtin);
+    if (found == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("task.template.builtin: unknown template '", builtin, "'"));
+    }
+    task.instruction = found->instruction;
+    task.document = found->document;
   }
 
+  TaskSplits splits;
   if (spec.source == "synthetic") {
-    SyntheticBashSplits splits =
-        MakeSyntheticBashTask(spec.synthetic_seed, spec.synthetic_train_size, spec.synthetic_validation_size,
-                              spec.synthetic_pool_size);
-    task.train = std::move(splits.train);
-    task.validation = std::move(splits.validation);
-    task.example_pool = std::move(splits.pool);
-  } else if (spec.source == "jsonl") {
-    const JsonlFields fields{spec.query_field, spec.answer_field};
-    ASSIGN_OR_RETURN(task.train, LoadJsonlExamples(spec.train_path, fields, spec.train_limit));
-    ASSIGN_OR_RETURN(task.validation, LoadJsonlExamples(spec.validation_path, fields, spec.validation_limit));
-    if (spec.pool_path.empty()) {
-      task.example_pool = task.train;
-    } else {
-      ASSIGN_OR_RETURN(task.example_pool, LoadJsonlExamples(spec.pool_path, fields));
-    }
-    std::unordered_set<std::string> evaluated;
-    for (const Example& example : task.validation) evaluated.insert(NormalizeQueryWhitespace(example.query));
-    task.example_pool = WithoutQueries(std::move(task.example_pool), evaluated);
-    task.train = WithoutQueries(std::move(task.train), evaluated);
+    splits = kind->generate(spec.synthetic_seed, spec.synthetic_train_size, spec.synthetic_validation_size,
+                            spec.synthetic_pool_size);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("task.source: unknown source '", spec.source, "'"));
+    const JsonlFields fields{spec.query_field.empty() ? kind->fields.query_field : spec.query_field,
+                             spec.answer_field.empty() ? kind->fields.answer_field : spec.answer_field};
+    if (kind->load) {
+      ASSIGN_OR_RETURN(splits, kind->load(spec, fields));
+    } else {
+      ASSIGN_OR_RETURN(splits.train, LoadJsonlExamples(spec.train_path, fields, spec.train_limit));
+      ASSIGN_OR_RETURN(splits.validation, LoadJsonlExamples(spec.validation_path, fields, spec.validation_limit));
+      if (!spec.pool_path.empty()) {
+        ASSIGN_OR_RETURN(splits.pool, LoadJsonlExamples(spec.pool_path, fields));
+      }
+    }
+    if (splits.pool.empty()) splits.pool = splits.train;
+    std::unordered_set<std::string> evaluated;
+    for (const Example& example : splits.validation) evaluated.insert(NormalizeQueryWhitespace(example.query));
+    splits.pool = WithoutQueries(std::move(splits.pool), evaluated);
+    splits.train = WithoutQueries(std::move(splits.train), evaluated);
   }
+  task.train = std::move(splits.train);
+  task.validation = std::move(splits.validation);
+  task.example_pool = std::move(splits.pool);
   if (task.train.empty()) return absl::InvalidArgumentError("task: the train set is empty");
   if (task.validation.empty()) return absl::InvalidArgumentError("task: the validation set is empty");
   return task;

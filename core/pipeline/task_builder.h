@@ -1,5 +1,5 @@
-// Turns a job's task section into a Task: the synthetic NL-to-bash generator or JSONL files, and
-// the template text (built-in bash instruction and command reference, inline text, or none).
+// Turns a job's task section into a Task through its task kind (core/task/task_kind.h): the kind's
+// generator or JSONL files, and the template text (a built-in template, inline text, or none).
 #pragma once
 
 #include <string>

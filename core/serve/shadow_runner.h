@@ -36,6 +36,8 @@ class ShadowSampler {
   double credit_ ABSL_GUARDED_BY(mu_) = 0.0;
 };
 
+struct TaskMetric;
+
 struct ShadowJob {
   // Keeps the engine (and whatever the request refers to: tokenizer, adapter) alive while the job
   // waits or runs, even after the service has swapped to another version.
@@ -47,6 +49,7 @@ struct ShadowJob {
   std::string answer;
   std::string model;
   int64_t version = 0;
+  const TaskMetric* task_metric = nullptr;  // the served task's own metric (core/task/task_kind.h)
 };
 
 class ShadowRunner {

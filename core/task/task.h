@@ -27,6 +27,7 @@ struct PromptFormat {
 
 struct Task {
   std::string name;
+  std::string kind;  // the task kind it was built by (core/task/task_kind.h); empty if unknown
   std::string instruction;
   std::string document;
   std::vector<Example> example_pool;

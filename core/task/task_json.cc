@@ -23,6 +23,7 @@ std::string ServedTaskToJson(const ServedTask& served) {
   const PromptFormat& format = served.task.format;
   const json root = {
       {"name", served.task.name},
+      {"kind", served.task.kind},
       {"instruction", served.task.instruction},
       {"document", served.task.document},
       {"format",
@@ -48,6 +49,7 @@ absl::StatusOr<ServedTask> ServedTaskFromJson(const std::string& json_text, cons
   try {
     ServedTask served;
     served.task.name = root.at("name").get<std::string>();
+    served.task.kind = root.value("kind", "");  // absent in versions published before task kinds
     served.task.instruction = root.at("instruction").get<std::string>();
     served.task.document = root.at("document").get<std::string>();
     const json& format = root.at("format");

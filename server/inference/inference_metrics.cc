@@ -85,7 +85,8 @@ InferenceMetrics::InferenceMetrics()
                                *registry_);
   shadow_agreement_ = &Register(prometheus::BuildHistogram(), "promptintern_shadow_agreement",
                                 "Agreement of a live answer with the reference's, in [0, 1], by measure: "
-                                "exact_match (0 or 1) and edit_similarity (1 - normalised edit distance)",
+                                "exact_match (0 or 1), edit_similarity (1 - normalised edit distance) and "
+                                "the task's own metric by its name (structure for the bash tasks)",
                                 *registry_);
   shadow_cost_ = &Register(prometheus::BuildCounter(), "promptintern_shadow_cost_usd_total",
                            "What the shadow answers cost beyond the live requests", *registry_);
@@ -148,6 +149,11 @@ void InferenceMetrics::RecordShadow(const ShadowRecord& record) {
   prometheus::Labels similarity = labels;
   similarity["measure"] = "edit_similarity";
   shadow_agreement_->Add(similarity, *buckets).Observe(record.agreement.edit_similarity);
+  if (!record.agreement.task_metric.empty()) {
+    prometheus::Labels task = labels;
+    task["measure"] = record.agreement.task_metric;
+    shadow_agreement_->Add(task, *buckets).Observe(record.agreement.task_score);
+  }
   // Created at 0 beside the comparisons, so the share dropped is defined before the first drop.
   shadow_dropped_->Add(labels);
 }

@@ -9,6 +9,7 @@
 #include "core/eval/metrics.h"
 #include "core/model/decoder.h"
 #include "core/serve/output_processor.h"
+#include "core/task/task_kind.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/status_macros.h"
 #include "core/util/utf8.h"
@@ -78,17 +79,18 @@ InferenceServiceImpl::InferenceServiceImpl(ModelHolder* holder, ModelHolder* ref
               metrics_->CountShadowDropped(job.model, job.version);
               return;
             }
-            RecordShadow(job.model, job.version, job.answer, *reference,
+            RecordShadow(job.model, job.version, job.task_metric, job.answer, *reference,
                          static_cast<int64_t>(job.request.prompt_ids.size()), /*extra_cost=*/true);
           })) {}
 
-void InferenceServiceImpl::RecordShadow(const std::string& model, int64_t version, const std::string& answer,
+void InferenceServiceImpl::RecordShadow(const std::string& model, int64_t version, const TaskMetric* task_metric,
+                                        const std::string& answer,
                                         const GenerationOutput& reference, int64_t reference_input_tokens,
                                         bool extra_cost) {
   ShadowRecord record;
   record.model = model;
   record.version = version;
-  record.agreement = CompareAnswers(answer, reference.text);
+  record.agreement = CompareAnswers(answer, reference.text, task_metric);
   if (extra_cost) {
     const Prices prices{limits_.input_price_per_million, limits_.output_price_per_million};
     record.cost_usd = CostUsd(prices, reference_input_tokens, AnswerTokens(reference)).value_or(0.0);
@@ -120,6 +122,9 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
   if (!target.ok()) return finish(ToGrpcStatus(target.status()));
   record.model = (*target)->name();
   record.version = (*target)->version();
+  // The task kind's own metric joins the shadow comparison (nullptr: unknown kind, or none).
+  const TaskKind* task_kind = FindTaskKind((*target)->task().task.kind);
+  const TaskMetric* task_metric = task_kind == nullptr ? nullptr : MetricOf(*task_kind);
   if (request.query().empty() || NormalizeWhitespace(request.query()).empty()) return finish(Invalid("query is empty"));
   if (request.query().size() > limits_.max_query_bytes) {
     return finish(Invalid(absl::StrCat("query: ", request.query().size(), " bytes exceed the limit of ",
@@ -217,7 +222,8 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
                         (request.has_shadow() ? request.shadow() : shadow_sampler_.Next());
   if (shadowed && fallback) {
     // The fallback already answered with the full prompt: compared at no extra cost.
-    RecordShadow(record.model, record.version, result->text, *fallback, reference_input_tokens, /*extra_cost=*/false);
+    RecordShadow(record.model, record.version, task_metric, result->text, *fallback, reference_input_tokens,
+                 /*extra_cost=*/false);
   } else if (shadowed && !reference_fits) {
     metrics_->CountShadowDropped(record.model, record.version);
   } else if (shadowed) {
@@ -229,6 +235,7 @@ grpc::Status InferenceServiceImpl::Run(grpc::ServerContext* context, const v1::G
     job.answer = result->text;
     job.model = record.model;
     job.version = record.version;
+    job.task_metric = task_metric;
     if (!shadow_runner_->Offer(std::move(job))) metrics_->CountShadowDropped(record.model, record.version);
   }
   if (on_text && may_fall_back && !answer.text.empty() && !on_text(answer.text)) {

@@ -49,7 +49,7 @@ class InferenceServiceImpl final : public v1::InferenceService::Service {
 
   void Describe(ServedModel& served, const ServedTarget& target, v1::ModelInfo* info) const;
   // The comparison of a live answer with its reference's, into the metrics.
-  void RecordShadow(const std::string& model, int64_t version, const std::string& answer,
+  void RecordShadow(const std::string& model, int64_t version, const TaskMetric* task_metric, const std::string& answer,
                     const GenerationOutput& reference, int64_t reference_input_tokens, bool extra_cost);
 
   ModelHolder* holder_;

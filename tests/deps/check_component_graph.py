@@ -7,6 +7,7 @@ dependency order. This check fails when
   - a file of core/<name>/ includes "core/<other>/..." and <other> is not in <name>'s DEPS, or a
     component declares a dependency none of its files includes (the graph would overstate),
   - a file of core/ includes the service layers (server/, client/, proto/, gRPC, prometheus-cpp),
+  - a file of core/ includes a task kind (tasks/): core names no task, the kinds register themselves,
   - docs/ARCHITECTURE.md's component table (between its components:begin/end markers) is not
     the declared graph.
 Usage: check_component_graph.py SOURCE_DIR
@@ -18,6 +19,7 @@ import sys
 # Libraries of core/ that are not promptintern_component()s: what each may include of core/.
 BASE_LIBRARIES = {"file": "util", "platform": "platform", "simd": "kernels/simd"}
 FORBIDDEN_IN_CORE = re.compile(r'#\s*include\s*[<"](server/|client/|proto/|grpc|grpcpp/|prometheus/)')
+TASK_IN_CORE = re.compile(r'#\s*include\s*[<"]tasks/')
 INCLUDE = re.compile(r'^\s*#\s*include\s*"core/([^/"]+)/')
 
 
@@ -114,6 +116,8 @@ def main():
                     for number, line in enumerate(handle, 1):
                         if FORBIDDEN_IN_CORE.search(line):
                             problems.append(f"{path}:{number}: core/ includes a service layer: {line.strip()}")
+                        if TASK_IN_CORE.search(line):
+                            problems.append(f"{path}:{number}: core/ includes a task kind: {line.strip()}")
 
     with open(os.path.join(source, "docs", "ARCHITECTURE.md"), encoding="utf-8") as handle:
         documented = documented_components(handle.read())

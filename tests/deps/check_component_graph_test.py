@@ -74,6 +74,11 @@ class ComponentGraphCheckTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("core/ includes a service layer", output)
 
+    def test_core_including_a_task_kind_fails(self):
+        code, output = self.run_checker({"core/serve/metrics.cc": '#include "tasks/bash/bash_structure.h"\n'})
+        self.assertEqual(code, 1)
+        self.assertIn("core/ includes a task kind", output)
+
     def test_platform_including_core_fails(self):
         code, output = self.run_checker({"core/platform/blas.cc": '#include "core/util/file.h"\n'})
         self.assertEqual(code, 1)

@@ -1,4 +1,4 @@
-#include "core/data/bash_template.h"
+#include "tasks/bash/bash_template.h"
 
 namespace promptintern {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/eval/bash_structure.h"
+#include "tasks/bash/bash_structure.h"
 
 #include <algorithm>
 #include <cstddef>

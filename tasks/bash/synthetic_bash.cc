@@ -1,4 +1,4 @@
-#include "core/data/synthetic_bash.h"
+#include "tasks/bash/synthetic_bash.h"
 
 #include <initializer_list>
 #include <string>
