@@ -10,11 +10,16 @@ CTEST_ARGS ?=
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-# `make asan`: the unit and integration tests under ASan+UBSan (deployment checks excluded: they
-# validate files, not our code). `make tsan`: the concurrency tests under TSan: the engine, the job
-# manager, the registry, both services and their metrics listener.
+# `make asan`: under ASan+UBSan, the tests of everything that reads outside input or manages memory
+# by hand: parsers of job files, JSONL, YAML, tokenizer files, safetensors, checkpoints and registry
+# records, the task kinds, both services and their listener, the serving engine and the weight
+# kernels (deployment checks excluded: they validate files, not our code). `make asan
+# ASAN_TEST_FILES=` runs the whole suite (tests/sanitizers/README.md has both measured).
+# `make tsan`: the concurrency tests under TSan: the engine, the job manager, the registry, both
+# services and their metrics listener.
 ASAN_BUILD_DIR ?= build-asan
 ASAN_EXCLUDE ?= ^Deploy[.]
+ASAN_TEST_FILES ?= /(job_spec|jsonl|yaml_stream|hf_tokenizer|hf_tokenizer_components|tokenizer|safetensors|checkpoint|architecture|registry|run_report|job_record|job_manager|experiment_spec|experiment_statistics|task_kind|import|trainer_service|inference_service|inference_fault|http_request|metrics_http|transport_security|utf8|lora|engine|packed_linear|file)_test[.]cc$$
 TSAN_BUILD_DIR ?= build-tsan
 TSAN_TESTS ?= ^(EngineTest|EngineTextTest|JobManagerTest|ModelRegistryTest|LocalStorageTest|InferenceServiceTest|TrainerServiceTest|MetricsHttpServerTest|MetricsEndpointTest)[.]
 # The files those tests are in: the TSan build compiles no other test file.
@@ -51,7 +56,8 @@ fuzz: deps
 	cd $(FUZZ_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 asan: deps
-	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=address,undefined
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DPROMPTINTERN_SANITIZE=address,undefined \
+	  -DPROMPTINTERN_TEST_FILES='$(ASAN_TEST_FILES)'
 	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target promptintern_tests
 	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -E '$(ASAN_EXCLUDE)' $(CTEST_ARGS)
 
