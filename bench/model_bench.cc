@@ -6,9 +6,9 @@
 // bytes read per step (x batch), prefill and training against the 1024^3 sgemm peak
 // (2 and 6 FLOP per parameter per token).
 //
-//   build/bin/model_bench                       # the default sizes (tiny and 25M)
-//   build/bin/model_bench --hidden 768 --layers 12 --heads 12 --kv-heads 12 --intermediate 2048 \
-//       --vocab 32000                           # 110M (llama2.c's stories110M shape)
+//   build/bin/model_bench                       # the default sizes (demo and 25m)
+//   build/bin/model_bench --size 110m           # llama2.c's stories110M shape
+//   build/bin/model_bench --hidden 768 ...      # any other shape
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
@@ -157,6 +157,9 @@ int main(int argc, char** argv) {
   promptintern::BenchOptions options;
   int threads = 0;
   app.add_option("--threads", threads, "Compute threads (0 = all cores)");
+  std::vector<std::string> sizes = {"demo", "25m"};
+  app.add_option("--size", sizes, "Model shapes to run, by name: demo, 25m, 110m (default: demo 25m)")
+      ->check(CLI::IsMember({"demo", "25m", "110m"}));
   for (auto [flag, field] : {std::pair{"--hidden", &custom.hidden_size}, std::pair{"--layers", &custom.num_hidden_layers},
                              std::pair{"--heads", &custom.num_attention_heads},
                              std::pair{"--kv-heads", &custom.num_key_value_heads},
@@ -182,8 +185,9 @@ int main(int argc, char** argv) {
               bounds.bandwidth_gbps, static_cast<long>(8 * cache >> 20), bounds.matmul_gflops);
 
   if (use_custom) return promptintern::Run("custom", custom, options, bounds);
-  const ModelConfig tiny = bench::WithBenchSize(custom, *bench::FindBenchSize("demo"));
-  const ModelConfig small = bench::WithBenchSize(custom, *bench::FindBenchSize("25m"));
-  if (int rc = promptintern::Run("tiny", tiny, options, bounds); rc != 0) return rc;
-  return promptintern::Run("25M", small, options, bounds);
+  for (const std::string& size : sizes) {
+    const ModelConfig config = bench::WithBenchSize(custom, *bench::FindBenchSize(size));
+    if (int rc = promptintern::Run(size, config, options, bounds); rc != 0) return rc;
+  }
+  return 0;
 }

@@ -25,6 +25,8 @@ void RegisterTokenizeCommand(CLI::App& app, std::function<int()>* run);
 void RegisterImportCommand(CLI::App& app, std::function<int()>* run);
 // Adds `bench --server ADDR --concurrency N --duration S [--mode M]`.
 void RegisterBenchCommand(CLI::App& app, std::function<int()>* run);
+// Adds `job-fields [SECTION] [--update FILE]`: the job file's field reference from its schema.
+void RegisterJobFieldsCommand(CLI::App& app, std::function<int()>* run);
 // Adds `experiment --config FILE [--server ADDR --trainer-data-dir DIR] [--output DIR] [--report FILE]`.
 void RegisterExperimentCommand(CLI::App& app, std::function<int()>* run);
 

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   promptintern::cli::RegisterTokenizeCommand(app, &run);
   promptintern::cli::RegisterExperimentCommand(app, &run);
   promptintern::cli::RegisterImportCommand(app, &run);
+  promptintern::cli::RegisterJobFieldsCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   return run ? run() : 1;
 }

@@ -11,10 +11,11 @@
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <set>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,8 +25,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "core/pipeline/promotion.h"
+#include "core/pipeline/job_schema.h"
 #include "core/registry/manifest.h"
 #include "core/task/task_kind.h"
 #include "core/util/file.h"
@@ -42,37 +44,12 @@ namespace fs = std::filesystem;
 // Job files are a few kilobytes; anything this large is a wrong path, not a job.
 constexpr size_t kMaxJobFileBytes = size_t{1} << 20;
 constexpr size_t kMaxNameLength = 64;
-// SentencePiece's byte fallback reserves 256 byte pieces plus the special tokens.
-constexpr int kMinVocabSize = 300;
 constexpr int kMaxSuggestionDistance = 2;
 // A template is part of every training prompt; a megabyte of it is already far past any context.
 constexpr size_t kMaxTemplateFileBytes = size_t{1} << 20;
-
-// Sane limits: far beyond any job this trainer is for, far below what overflows or hangs it.
-constexpr int64_t kMaxSteps = 100'000'000;
-constexpr int64_t kMaxExamples = 10'000'000;
-constexpr int64_t kMaxBatchSize = 65'536;
-constexpr int64_t kMaxSequenceLength = 1 << 20;
-constexpr int64_t kMaxNewTokens = 65'536;
-constexpr int64_t kMaxModelWidth = 1 << 18;
-constexpr int64_t kMaxLayers = 4096;
-constexpr int kMaxVocabSize = 1 << 20;
-constexpr int kMaxStages = 1000;
-constexpr int kMaxFewShotExamples = 1000;
 // What one in-memory example costs at least: its query and answer, the copy the deduplication
 // keeps, and its rendering in the tokenizer's training corpus.
 constexpr uint64_t kBytesPerExample = 512;
-
-const std::vector<std::string>& LoraModuleNames() {
-  static const auto* names = new std::vector<std::string>(ProjectionShortNames());
-  return *names;
-}
-
-const std::vector<std::string>& EvalModeNames() {
-  static const auto* names =
-      new std::vector<std::string>{"query_only", "full_prompt", "compressed"};
-  return *names;
-}
 
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions, because a
 // swapped pair of letters ("stpes") is the most common typo in a hand-written key.
@@ -133,48 +110,10 @@ std::string DescribeNode(const YAML::Node& node) {
   return "nothing";
 }
 
-// The shortest decimal form that reads back as exactly `value`, so emitted specs stay
-// readable ("0.6", not "0.59999999999999998") and still round-trip bit for bit.
-std::string FormatDouble(double value) {
-  for (int precision = 1; precision < 17; ++precision) {
-    const std::string text = absl::StrFormat("%.*g", precision, value);
-    double parsed = 0.0;
-    if (absl::SimpleAtod(text, &parsed) && parsed == value) return text;
-  }
-  return absl::StrFormat("%.17g", value);
+// What the schema accepts at `path` (a kWord field), given the fields read so far.
+std::vector<std::string> ChoicesOf(absl::string_view path, const JobSpec& spec) {
+  return JobFieldAt(path).choices(spec);
 }
-
-struct IntRule {
-  int64_t min;
-  int64_t max;
-  const char* description;
-};
-
-constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
-constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-constexpr IntRule kNonNegativeInt64{0, kInt64Max, "a non-negative integer"};
-constexpr IntRule kNonNegativeInt{0, kIntMax, "a non-negative integer"};
-constexpr IntRule kStepCount{1, kMaxSteps, "a positive integer"};
-constexpr IntRule kOptionalStepCount{0, kMaxSteps, "a non-negative integer"};
-constexpr IntRule kExampleCount{1, kMaxExamples, "a positive integer"};
-constexpr IntRule kOptionalExampleCount{0, kMaxExamples, "a non-negative integer"};
-constexpr IntRule kBatchSize{1, kMaxBatchSize, "a positive integer"};
-constexpr IntRule kModelWidth{1, kMaxModelWidth, "a positive integer"};
-
-struct DoubleRule {
-  double min;
-  bool min_inclusive;
-  double max;
-  bool max_inclusive;
-  const char* description;
-};
-
-constexpr double kInfinity = std::numeric_limits<double>::infinity();
-constexpr DoubleRule kAnyNumber{-kInfinity, false, kInfinity, false, "a finite number"};
-constexpr DoubleRule kPositiveNumber{0.0, false, kInfinity, false, "a positive number"};
-constexpr DoubleRule kNonNegativeNumber{0.0, true, kInfinity, false, "a non-negative number"};
-constexpr DoubleRule kUnitClosed{0.0, true, 1.0, true, "a number in [0, 1]"};
-constexpr DoubleRule kUnitHalfOpen{0.0, true, 1.0, false, "a number in [0, 1)"};
 
 bool Satisfies(double value, const DoubleRule& rule) {
   if (!std::isfinite(value)) return false;
@@ -220,9 +159,9 @@ class JobSpecParser {
 
   absl::StatusOr<Section> ReadMapping(const YAML::Node& node, const std::string& path,
                                       const std::vector<std::string>& known);
-  // The sub-mapping `key` of `parent`; an absent key yields an empty, not-given section.
-  absl::StatusOr<Section> ReadChild(const Section& parent, const std::string& key,
-                                    const std::vector<std::string>& known);
+  // The sub-mapping `key` of `parent`, its keys checked against the schema's; an absent key yields
+  // an empty, not-given section.
+  absl::StatusOr<Section> ReadChild(const Section& parent, const std::string& key);
 
   // Each Read* leaves `*out` untouched when the key is absent, so struct defaults apply.
   absl::Status ReadInt64(const Section& section, const std::string& key, const IntRule& rule,
@@ -278,16 +217,23 @@ class JobSpecParser {
   // actually drawn (max_length only caps them), so they are bounded by the fixed limits instead.
   absl::Status CheckMemory(const JobSpec& spec) const;
 
+  // One declared field of `section` (core/pipeline/job_schema.h), by its type and bounds.
+  absl::Status ReadField(const Section& section, const JobField& field, JobSpec& spec);
+  // Every field the schema declares directly in `section` and does not leave to code.
+  absl::Status ReadDeclaredFields(const Section& section, JobSpec& spec);
+  // A validator's status whose message starts with the field it names ("task.source: ..."),
+  // with where that field is in the file.
+  absl::Status Located(const absl::Status& status) const;
+
+  // Each reads one section: its declared fields, then the rules that join them.
   absl::Status ParseName(const Section& top, JobSpec& spec);
-  absl::Status ParseModel(const Section& top, ModelSpec& model);
-  absl::Status ParseTask(const Section& top, TaskSpec& task);
-  absl::Status ParseTemplate(const Section& task_section, TaskSpec& task);
-  absl::Status ParseCompression(const Section& top, CompressionSpec& compression);
-  absl::Status ParseRetrieval(const Section& top, RetrievalSpec& retrieval);
-  absl::Status ParseSchedule(const Section& top, ScheduleSpec& schedule);
-  absl::Status ParseTraining(const Section& top, const ModelSpec& model, TrainingSpec& training);
-  absl::Status ParseEval(const Section& top, EvalSpec& eval);
-  absl::Status ParsePromote(const Section& top, const ModelSpec& model, const TaskSpec& task, PromoteSpec& promote);
+  absl::Status ParseModel(const Section& top, JobSpec& spec);
+  absl::Status ParseTask(const Section& top, JobSpec& spec);
+  absl::Status ParseTemplate(const Section& task_section, JobSpec& spec);
+  absl::Status ParseCompression(const Section& top, JobSpec& spec);
+  absl::Status ParseSchedule(const Section& top, JobSpec& spec);
+  absl::Status ParseTraining(const Section& top, JobSpec& spec);
+  absl::Status ParsePromote(const Section& top, JobSpec& spec);
   absl::Status ParseOutput(const Section& top, std::string& output_dir);
 
   std::string base_dir_;
@@ -345,15 +291,14 @@ absl::StatusOr<Section> JobSpecParser::ReadMapping(const YAML::Node& node, const
   return section;
 }
 
-absl::StatusOr<Section> JobSpecParser::ReadChild(const Section& parent, const std::string& key,
-                                                 const std::vector<std::string>& known) {
+absl::StatusOr<Section> JobSpecParser::ReadChild(const Section& parent, const std::string& key) {
   auto it = parent.fields.find(key);
   if (it == parent.fields.end()) {
     Section absent;
     absent.path = parent.Path(key);
     return absent;
   }
-  return ReadMapping(it->second, parent.Path(key), known);
+  return ReadMapping(it->second, parent.Path(key), JobSectionKeys(parent.Path(key)));
 }
 
 absl::StatusOr<int64_t> JobSpecParser::ParseInt(const YAML::Node& node, const std::string& path,
@@ -656,6 +601,48 @@ absl::Status JobSpecParser::CheckMemory(const JobSpec& spec) const {
   return absl::OkStatus();
 }
 
+absl::Status JobSpecParser::ReadField(const Section& section, const JobField& field, JobSpec& spec) {
+  const std::string key = field.Key();
+  return std::visit(
+      [&](auto access) -> absl::Status {
+        auto& value = access(spec);
+        using Value = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<Value, int64_t>) {
+          return ReadInt64(section, key, field.int_rule, &value);
+        } else if constexpr (std::is_same_v<Value, int>) {
+          return ReadInt(section, key, field.int_rule, &value);
+        } else if constexpr (std::is_same_v<Value, uint64_t>) {
+          return ReadUint64(section, key, &value);
+        } else if constexpr (std::is_same_v<Value, double>) {
+          return ReadDouble(section, key, field.number_rule, &value);
+        } else if constexpr (std::is_same_v<Value, std::string>) {
+          if (field.type == JobFieldType::kWord) return ReadChoice(section, key, field.choices(spec), &value);
+          if (field.type == JobFieldType::kPath) return ReadPath(section, key, &value);
+          return ReadString(section, key, field.allow_empty, &value);
+        } else if constexpr (std::is_same_v<Value, std::vector<std::string>>) {
+          return ReadChoiceList(section, key, field.choices(spec), &value);
+        } else if constexpr (std::is_same_v<Value, std::vector<double>>) {
+          return ReadDoubleList(section, key, field.number_rule, &value);
+        } else {
+          return ReadIntList(section, key, field.int_rule, &value);
+        }
+      },
+      field.access);
+}
+
+absl::Status JobSpecParser::ReadDeclaredFields(const Section& section, JobSpec& spec) {
+  for (const JobField& field : JobFields()) {
+    if (field.read_by_code || field.ParentPath() != section.path || !section.Has(field.Key())) continue;
+    RETURN_IF_ERROR(ReadField(section, field, spec));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobSpecParser::Located(const absl::Status& status) const {
+  const std::string message(status.message());
+  return absl::Status(status.code(), absl::StrCat(message, LocationOf(message.substr(0, message.find(':')))));
+}
+
 absl::Status JobSpecParser::ParseName(const Section& top, JobSpec& spec) {
   RETURN_IF_ERROR(ReadString(top, "name", /*allow_empty=*/false, &spec.name));
   // The name becomes a directory and a registry key, so it must be one safe path component.
@@ -675,47 +662,25 @@ absl::Status JobSpecParser::ParseName(const Section& top, JobSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
-  ASSIGN_OR_RETURN(Section section,
-                   ReadChild(top, "model", {"base", "scratch", "finetune", "lora"}));
+absl::Status JobSpecParser::ParseModel(const Section& top, JobSpec& spec) {
+  ModelSpec& model = spec.model;
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "model"));
   if (section.Has("base") && section.Has("scratch")) {
     return Error("model.scratch",
                  "model.base and model.scratch are mutually exclusive; give base to fine-tune "
                  "a checkpoint or scratch to train a new model");
   }
-  if (section.Has("base")) {
-    model.from_scratch = false;
+  model.from_scratch = !section.Has("base");
+  if (!model.from_scratch) {
     RETURN_IF_ERROR(ReadPath(section, "base", &model.base));
   } else {
-    model.from_scratch = true;
     model.base.clear();
-    ASSIGN_OR_RETURN(
-        Section scratch_section,
-        ReadChild(section, "scratch",
-                  {"hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
-                   "context_length", "vocab_size", "pretrain_corpus", "pretrain_steps"}));
-    ScratchModelSpec& scratch = model.scratch;
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "hidden_size", kModelWidth, &scratch.hidden_size));
-    RETURN_IF_ERROR(
-        ReadInt64(scratch_section, "intermediate_size", kModelWidth, &scratch.intermediate_size));
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_layers",
-                              IntRule{1, kMaxLayers, "a positive integer"}, &scratch.num_layers));
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_heads", kModelWidth, &scratch.num_heads));
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "num_kv_heads", kModelWidth, &scratch.num_kv_heads));
-    RETURN_IF_ERROR(ReadInt64(scratch_section, "context_length",
-                              IntRule{1, kMaxSequenceLength, "a positive integer"},
-                              &scratch.context_length));
-    RETURN_IF_ERROR(ReadInt(scratch_section, "vocab_size",
-                            IntRule{kMinVocabSize, kMaxVocabSize,
-                                    "an integer >= 300 (SentencePiece byte fallback takes 260 "
-                                    "ids)"},
-                            &scratch.vocab_size));
-    RETURN_IF_ERROR(ReadPath(scratch_section, "pretrain_corpus", &scratch.pretrain_corpus));
+    ASSIGN_OR_RETURN(Section scratch_section, ReadChild(section, "scratch"));
+    RETURN_IF_ERROR(ReadDeclaredFields(scratch_section, spec));
+    const ScratchModelSpec& scratch = model.scratch;
     if (!scratch.pretrain_corpus.empty()) {
       RETURN_IF_ERROR(CheckFile("model.scratch.pretrain_corpus", scratch.pretrain_corpus));
     }
-    RETURN_IF_ERROR(
-        ReadInt64(scratch_section, "pretrain_steps", kOptionalStepCount, &scratch.pretrain_steps));
     if (scratch.hidden_size % scratch.num_heads != 0) {
       return Error("model.scratch.num_heads",
                    absl::StrFormat("%d does not divide model.scratch.hidden_size (%d)",
@@ -735,66 +700,40 @@ absl::Status JobSpecParser::ParseModel(const Section& top, ModelSpec& model) {
                                    scratch.hidden_size, scratch.num_heads, head_size));
     }
   }
-  RETURN_IF_ERROR(ReadChoice(section, "finetune", {"full", "lora"}, &model.finetune));
+  RETURN_IF_ERROR(ReadDeclaredFields(section, spec));
   if (!model.from_scratch) {
     RETURN_IF_ERROR(CheckCheckpointDir("model.base", model.base, model.finetune == "full" ? 4 : 1));
   }
-  ASSIGN_OR_RETURN(Section lora,
-                   ReadChild(section, "lora", {"rank", "alpha", "dropout", "target_modules"}));
-  RETURN_IF_ERROR(ReadInt(lora, "rank", IntRule{1, kMaxBatchSize, "a positive integer"}, &model.lora_rank));
-  RETURN_IF_ERROR(ReadDouble(lora, "alpha", kPositiveNumber, &model.lora_alpha));
-  RETURN_IF_ERROR(ReadDouble(lora, "dropout", kUnitHalfOpen, &model.lora_dropout));
-  RETURN_IF_ERROR(
-      ReadChoiceList(lora, "target_modules", LoraModuleNames(), &model.lora_target_modules));
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(Section lora, ReadChild(section, "lora"));
+  return ReadDeclaredFields(lora, spec);
 }
 
-absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
-  ASSIGN_OR_RETURN(
-      Section section,
-      ReadChild(top, "task", {"kind", "name", "source", "synthetic", "jsonl", "template", "format"}));
+absl::Status JobSpecParser::ParseTask(const Section& top, JobSpec& spec) {
+  TaskSpec& task = spec.task;
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "task"));
   // The kind (tasks/) decides the source, the field names and the template a job does not name.
-  if (section.Has("kind")) RETURN_IF_ERROR(ReadChoice(section, "kind", TaskKindNames(), &task.kind));
+  if (section.Has("kind")) RETURN_IF_ERROR(ReadChoice(section, "kind", ChoicesOf("task.kind", spec), &task.kind));
   if (const TaskKind* named = FindTaskKind(task.kind); named != nullptr) task.source = named->source;
-  RETURN_IF_ERROR(ReadChoice(section, "source", {"synthetic", "jsonl"}, &task.source));
+  RETURN_IF_ERROR(ReadChoice(section, "source", ChoicesOf("task.source", spec), &task.source));
   const absl::StatusOr<const TaskKind*> resolved = ResolveTaskKind(task);
-  if (!resolved.ok()) {
-    // The message starts with the field it names ("task.source: ..."); Error adds where it is.
-    const absl::string_view message = resolved.status().message();
-    return Error(section.Path(task.kind.empty() ? "kind" : "source"),
-                 message.substr(std::min(message.size(), message.find(": ") + 2)));
-  }
+  if (!resolved.ok()) return Located(resolved.status());
   const TaskKind& kind = **resolved;
   task.kind = kind.name;
   task.name = kind.name;
-  RETURN_IF_ERROR(ReadString(section, "name", /*allow_empty=*/false, &task.name));
+  task.query_field = kind.fields.query_field;
+  task.answer_field = kind.fields.answer_field;
+  RETURN_IF_ERROR(ReadDeclaredFields(section, spec));
 
   // Both source sections may be present so a job can switch source by editing one line;
   // the inactive one is still type-checked, but only the active one's files must exist.
-  ASSIGN_OR_RETURN(
-      Section synthetic,
-      ReadChild(section, "synthetic", {"seed", "train_size", "validation_size", "pool_size"}));
-  RETURN_IF_ERROR(ReadUint64(synthetic, "seed", &task.synthetic_seed));
-  RETURN_IF_ERROR(ReadInt64(synthetic, "train_size", kExampleCount, &task.synthetic_train_size));
-  RETURN_IF_ERROR(ReadInt64(synthetic, "validation_size", kExampleCount, &task.synthetic_validation_size));
-  RETURN_IF_ERROR(ReadInt64(synthetic, "pool_size", kExampleCount, &task.synthetic_pool_size));
-
-  ASSIGN_OR_RETURN(Section jsonl, ReadChild(section, "jsonl",
-                                            {"train", "validation", "pool", "query_field",
-                                             "answer_field", "train_limit", "validation_limit"}));
-  RETURN_IF_ERROR(ReadPath(jsonl, "train", &task.train_path));
-  RETURN_IF_ERROR(ReadPath(jsonl, "validation", &task.validation_path));
-  RETURN_IF_ERROR(ReadPath(jsonl, "pool", &task.pool_path));
-  task.query_field = kind.fields.query_field;
-  task.answer_field = kind.fields.answer_field;
-  RETURN_IF_ERROR(ReadString(jsonl, "query_field", /*allow_empty=*/false, &task.query_field));
-  RETURN_IF_ERROR(ReadString(jsonl, "answer_field", /*allow_empty=*/false, &task.answer_field));
+  ASSIGN_OR_RETURN(Section synthetic, ReadChild(section, "synthetic"));
+  RETURN_IF_ERROR(ReadDeclaredFields(synthetic, spec));
+  ASSIGN_OR_RETURN(Section jsonl, ReadChild(section, "jsonl"));
+  RETURN_IF_ERROR(ReadDeclaredFields(jsonl, spec));
   if (task.query_field == task.answer_field) {
     return Error("task.jsonl.answer_field",
                  absl::StrCat("'", task.answer_field, "' is also the query_field"));
   }
-  RETURN_IF_ERROR(ReadInt64(jsonl, "train_limit", kNonNegativeInt64, &task.train_limit));
-  RETURN_IF_ERROR(ReadInt64(jsonl, "validation_limit", kNonNegativeInt64, &task.validation_limit));
   if (task.source == "jsonl") {
     for (const auto& [key, path] :
          {std::pair<std::string, const std::string*>{"train", &task.train_path},
@@ -810,29 +749,17 @@ absl::Status JobSpecParser::ParseTask(const Section& top, TaskSpec& task) {
     }
   }
 
-  RETURN_IF_ERROR(ParseTemplate(section, task));
+  RETURN_IF_ERROR(ParseTemplate(section, spec));
   if (task.template_builtin == kKindTemplate) {
     task.template_builtin = kind.template_name.empty() ? kNoTemplate : kind.template_name;
   }
-
-  ASSIGN_OR_RETURN(Section format, ReadChild(section, "format",
-                                             {"query_prefix", "answer_prefix", "example_separator",
-                                              "template_separator"}));
-  RETURN_IF_ERROR(
-      ReadString(format, "query_prefix", /*allow_empty=*/true, &task.format.query_prefix));
-  RETURN_IF_ERROR(
-      ReadString(format, "answer_prefix", /*allow_empty=*/true, &task.format.answer_prefix));
-  RETURN_IF_ERROR(ReadString(format, "example_separator", /*allow_empty=*/true,
-                             &task.format.example_separator));
-  RETURN_IF_ERROR(ReadString(format, "template_separator", /*allow_empty=*/true,
-                             &task.format.template_separator));
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(Section format, ReadChild(section, "format"));
+  return ReadDeclaredFields(format, spec);
 }
 
-absl::Status JobSpecParser::ParseTemplate(const Section& task_section, TaskSpec& task) {
-  ASSIGN_OR_RETURN(Section section, ReadChild(task_section, "template",
-                                              {"builtin", "instruction", "instruction_file",
-                                               "document", "document_file"}));
+absl::Status JobSpecParser::ParseTemplate(const Section& task_section, JobSpec& spec) {
+  TaskSpec& task = spec.task;
+  ASSIGN_OR_RETURN(Section section, ReadChild(task_section, "template"));
   for (const char* part : {"instruction", "document"}) {
     const std::string file_key = absl::StrCat(part, "_file");
     if (section.Has(part) && section.Has(file_key)) {
@@ -845,9 +772,8 @@ absl::Status JobSpecParser::ParseTemplate(const Section& task_section, TaskSpec&
                                section.Has("document") || section.Has("document_file");
   if (!has_custom_text) {
     // The builtin template's text is filled in by the pipeline, not stored in the spec.
-    std::vector<std::string> builtins = BuiltinTemplateNames();
-    builtins.insert(builtins.end(), {kKindTemplate, kNoTemplate});
-    RETURN_IF_ERROR(ReadChoice(section, "builtin", builtins, &task.template_builtin));
+    RETURN_IF_ERROR(
+        ReadChoice(section, "builtin", ChoicesOf("task.template.builtin", spec), &task.template_builtin));
     task.instruction.clear();
     task.document.clear();
     return absl::OkStatus();
@@ -862,24 +788,20 @@ absl::Status JobSpecParser::ParseTemplate(const Section& task_section, TaskSpec&
   task.document.clear();
   RETURN_IF_ERROR(ReadString(section, "instruction", /*allow_empty=*/true, &task.instruction));
   RETURN_IF_ERROR(ReadString(section, "document", /*allow_empty=*/true, &task.document));
-  if (section.Has("instruction_file")) {
+  for (const auto& [key, text] : {std::pair<std::string, std::string*>{"instruction_file", &task.instruction},
+                                  {"document_file", &task.document}}) {
+    if (!section.Has(key)) continue;
     std::string path;
-    RETURN_IF_ERROR(ReadPath(section, "instruction_file", &path));
-    ASSIGN_OR_RETURN(task.instruction, LoadTextFile(section.Path("instruction_file"), path));
-  }
-  if (section.Has("document_file")) {
-    std::string path;
-    RETURN_IF_ERROR(ReadPath(section, "document_file", &path));
-    ASSIGN_OR_RETURN(task.document, LoadTextFile(section.Path("document_file"), path));
+    RETURN_IF_ERROR(ReadPath(section, key, &path));
+    ASSIGN_OR_RETURN(*text, LoadTextFile(section.Path(key), path));
   }
   return absl::OkStatus();
 }
 
-absl::Status JobSpecParser::ParseCompression(const Section& top, CompressionSpec& compression) {
-  ASSIGN_OR_RETURN(Section section, ReadChild(top, "compression", {"method", "scorer"}));
-  RETURN_IF_ERROR(
-      ReadChoice(section, "method", {"self_information", "random", "none"}, &compression.method));
-  RETURN_IF_ERROR(ReadString(section, "scorer", /*allow_empty=*/false, &compression.scorer));
+absl::Status JobSpecParser::ParseCompression(const Section& top, JobSpec& spec) {
+  CompressionSpec& compression = spec.compression;
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "compression"));
+  RETURN_IF_ERROR(ReadDeclaredFields(section, spec));
   if (compression.scorer != "model") {
     ASSIGN_OR_RETURN(compression.scorer, ResolveInput("compression.scorer", compression.scorer));
     // Only self-information compression loads the scorer.
@@ -890,28 +812,15 @@ absl::Status JobSpecParser::ParseCompression(const Section& top, CompressionSpec
   return absl::OkStatus();
 }
 
-absl::Status JobSpecParser::ParseRetrieval(const Section& top, RetrievalSpec& retrieval) {
-  ASSIGN_OR_RETURN(Section section, ReadChild(top, "retrieval", {"method", "k1", "b"}));
-  RETURN_IF_ERROR(ReadChoice(section, "method", {"bm25"}, &retrieval.method));
-  RETURN_IF_ERROR(ReadDouble(section, "k1", kNonNegativeNumber, &retrieval.k1));
-  RETURN_IF_ERROR(ReadDouble(section, "b", kUnitClosed, &retrieval.b));
-  return absl::OkStatus();
-}
-
-absl::Status JobSpecParser::ParseSchedule(const Section& top, ScheduleSpec& schedule) {
-  ASSIGN_OR_RETURN(Section section, ReadChild(top, "schedule",
-                                              {"kind", "stages", "max_examples", "alpha",
-                                               "keep_ratios", "num_examples", "step_shares"}));
+absl::Status JobSpecParser::ParseSchedule(const Section& top, JobSpec& spec) {
+  ScheduleSpec& schedule = spec.schedule;
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "schedule"));
   if (section.Has("kind")) {
     std::string kind_name;
     RETURN_IF_ERROR(ReadString(section, "kind", /*allow_empty=*/false, &kind_name));
     absl::StatusOr<ScheduleKind> kind = ParseScheduleKind(kind_name);
     if (!kind.ok()) {
-      std::vector<std::string> kind_names;
-      for (int k = static_cast<int>(ScheduleKind::kLinear);
-           k <= static_cast<int>(ScheduleKind::kTemplateOnly); ++k) {
-        kind_names.emplace_back(ScheduleKindName(static_cast<ScheduleKind>(k)));
-      }
+      const std::vector<std::string> kind_names = ChoicesOf("schedule.kind", spec);
       return Error("schedule.kind",
                    absl::StrCat("expected one of ", absl::StrJoin(kind_names, ", "), ", got '",
                                 kind_name, "'", DidYouMean(kind_name, kind_names)));
@@ -928,15 +837,7 @@ absl::Status JobSpecParser::ParseSchedule(const Section& top, ScheduleSpec& sche
       }
     }
   }
-  RETURN_IF_ERROR(ReadInt(section, "stages", IntRule{1, kMaxStages, "a positive integer"}, &schedule.num_stages));
-  RETURN_IF_ERROR(ReadInt(section, "max_examples", IntRule{0, kMaxFewShotExamples, "a non-negative integer"},
-                          &schedule.max_examples));
-  RETURN_IF_ERROR(ReadDouble(section, "alpha", kPositiveNumber, &schedule.alpha));
-  RETURN_IF_ERROR(ReadDoubleList(section, "keep_ratios", kAnyNumber, &schedule.keep_ratios));
-  RETURN_IF_ERROR(ReadIntList(section, "num_examples",
-                              IntRule{std::numeric_limits<int>::min(), kMaxFewShotExamples, "an integer"},
-                              &schedule.num_examples));
-  RETURN_IF_ERROR(ReadDoubleList(section, "step_shares", kAnyNumber, &schedule.step_shares));
+  RETURN_IF_ERROR(ReadDeclaredFields(section, spec));
   if (!section.Has("stages")) {
     // The lists already say how many stages there are; making the user repeat it invites
     // a mismatch.
@@ -953,79 +854,39 @@ absl::Status JobSpecParser::ParseSchedule(const Section& top, ScheduleSpec& sche
   // The struct calls it num_stages; the job file calls it stages.
   std::string message(status.message());
   constexpr absl::string_view kStructName = "schedule.num_stages";
-  if (absl::string_view(message).substr(0, kStructName.size()) == kStructName) {
+  if (absl::StartsWith(message, kStructName)) {
     message = absl::StrCat("schedule.stages", message.substr(kStructName.size()));
   }
-  const std::string field = message.substr(0, message.find(':'));
-  return absl::Status(status.code(), absl::StrCat(message, LocationOf(field)));
+  return Located(absl::Status(status.code(), message));
 }
 
-absl::Status JobSpecParser::ParseTraining(const Section& top, const ModelSpec& model,
-                                          TrainingSpec& training) {
-  ASSIGN_OR_RETURN(Section section,
-                   ReadChild(top, "training",
-                             {"steps", "batch_size", "gradient_accumulation", "max_length",
-                              "learning_rate", "warmup_steps", "min_lr_ratio", "weight_decay",
-                              "beta1", "beta2", "max_grad_norm", "checkpoint_every"}));
-  RETURN_IF_ERROR(ReadInt64(section, "steps", kStepCount, &training.steps));
-  RETURN_IF_ERROR(ReadInt64(section, "batch_size", kBatchSize, &training.batch_size));
-  RETURN_IF_ERROR(ReadInt64(section, "gradient_accumulation", kBatchSize, &training.gradient_accumulation));
-  RETURN_IF_ERROR(ReadInt64(section, "max_length",
-                            IntRule{16, kMaxSequenceLength, "an integer >= 16"},
-                            &training.max_length));
-  RETURN_IF_ERROR(ReadDouble(section, "learning_rate", kPositiveNumber, &training.learning_rate));
-  RETURN_IF_ERROR(ReadInt64(section, "warmup_steps", kOptionalStepCount, &training.warmup_steps));
-  RETURN_IF_ERROR(ReadDouble(section, "min_lr_ratio", kUnitClosed, &training.min_lr_ratio));
-  RETURN_IF_ERROR(ReadDouble(section, "weight_decay", kNonNegativeNumber, &training.weight_decay));
-  RETURN_IF_ERROR(ReadDouble(section, "beta1", kUnitHalfOpen, &training.beta1));
-  RETURN_IF_ERROR(ReadDouble(section, "beta2", kUnitHalfOpen, &training.beta2));
-  RETURN_IF_ERROR(
-      ReadDouble(section, "max_grad_norm", kNonNegativeNumber, &training.max_grad_norm));
-  RETURN_IF_ERROR(
-      ReadInt64(section, "checkpoint_every", kOptionalStepCount, &training.checkpoint_every));
+absl::Status JobSpecParser::ParseTraining(const Section& top, JobSpec& spec) {
+  const TrainingSpec& training = spec.training;
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "training"));
+  RETURN_IF_ERROR(ReadDeclaredFields(section, spec));
   if (training.warmup_steps >= training.steps) {
     return Error("training.warmup_steps",
                  absl::StrFormat("%d must be less than training.steps (%d)", training.warmup_steps,
                                  training.steps));
   }
-  if (model.from_scratch && training.max_length > model.scratch.context_length) {
+  if (spec.model.from_scratch && training.max_length > spec.model.scratch.context_length) {
     return Error("training.max_length",
                  absl::StrFormat("%d exceeds model.scratch.context_length (%d)",
-                                 training.max_length, model.scratch.context_length));
+                                 training.max_length, spec.model.scratch.context_length));
   }
   return absl::OkStatus();
 }
 
-absl::Status JobSpecParser::ParseEval(const Section& top, EvalSpec& eval) {
-  ASSIGN_OR_RETURN(Section section, ReadChild(top, "eval",
-                                              {"limit", "stage_limit", "max_new_tokens", "modes",
-                                               "compressed_keep_ratio", "prices"}));
-  RETURN_IF_ERROR(ReadInt64(section, "limit", kOptionalExampleCount, &eval.limit));
-  RETURN_IF_ERROR(ReadInt64(section, "stage_limit", kOptionalExampleCount, &eval.stage_limit));
-  RETURN_IF_ERROR(ReadInt64(section, "max_new_tokens",
-                            IntRule{1, kMaxNewTokens, "a positive integer"}, &eval.max_new_tokens));
-  RETURN_IF_ERROR(ReadChoiceList(section, "modes", EvalModeNames(), &eval.modes));
-  RETURN_IF_ERROR(
-      ReadDouble(section, "compressed_keep_ratio", kUnitClosed, &eval.compressed_keep_ratio));
-  ASSIGN_OR_RETURN(Section prices,
-                   ReadChild(section, "prices", {"input_per_million", "output_per_million"}));
-  RETURN_IF_ERROR(
-      ReadDouble(prices, "input_per_million", kNonNegativeNumber, &eval.input_price_per_million));
-  RETURN_IF_ERROR(
-      ReadDouble(prices, "output_per_million", kNonNegativeNumber, &eval.output_price_per_million));
-  return absl::OkStatus();
-}
-
-absl::Status JobSpecParser::ParsePromote(const Section& top, const ModelSpec& model, const TaskSpec& task,
-                                         PromoteSpec& promote) {
-  ASSIGN_OR_RETURN(Section section, ReadChild(top, "promote", {"alias", "reference", "metric", "max_drop"}));
+absl::Status JobSpecParser::ParsePromote(const Section& top, JobSpec& spec) {
+  PromoteSpec& promote = spec.promote;
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "promote"));
   if (!section.given) return absl::OkStatus();
   promote.enabled = true;
   if (!section.Has("alias")) return Error("promote.alias", "is required: the alias to move onto a version that passes");
   RETURN_IF_ERROR(ReadString(section, "alias", /*allow_empty=*/false, &promote.alias));
   if (absl::Status valid = ValidateAliasName(promote.alias); !valid.ok()) return Error("promote.alias", valid.message());
   RETURN_IF_ERROR(ReadString(section, "reference", /*allow_empty=*/false, &promote.reference));
-  if (promote.reference == "base" && model.from_scratch) {
+  if (promote.reference == "base" && spec.model.from_scratch) {
     return Error("promote.reference", "\"base\" needs model.base; this job trains from scratch");
   }
   if (promote.reference != "full_prompt" && promote.reference != "base") {
@@ -1040,16 +901,12 @@ absl::Status JobSpecParser::ParsePromote(const Section& top, const ModelSpec& mo
                                 promote.reference, "\""));
     }
   }
-  const TaskKind* kind = FindTaskKind(task.kind);  // resolved by ParseTask
-  const TaskMetric* task_metric = kind == nullptr ? nullptr : MetricOf(*kind);
-  RETURN_IF_ERROR(ReadChoice(section, "metric", PromotionMetricNames(task_metric == nullptr ? "" : task_metric->name),
-                             &promote.metric));
-  RETURN_IF_ERROR(ReadDouble(section, "max_drop", kAnyNumber, &promote.max_drop));
-  return absl::OkStatus();
+  // metric's choices include the task kind's own metric: the task is read before.
+  return ReadDeclaredFields(section, spec);
 }
 
 absl::Status JobSpecParser::ParseOutput(const Section& top, std::string& output_dir) {
-  ASSIGN_OR_RETURN(Section section, ReadChild(top, "output", {"dir"}));
+  ASSIGN_OR_RETURN(Section section, ReadChild(top, "output"));
   // The default is resolved too, so a job file without output.dir writes beside itself.
   std::string raw = output_dir;
   RETURN_IF_ERROR(ReadString(section, "dir", /*allow_empty=*/false, &raw));
@@ -1066,64 +923,68 @@ absl::Status JobSpecParser::ParseOutput(const Section& top, std::string& output_
 }
 
 absl::StatusOr<JobSpec> JobSpecParser::Parse(const YAML::Node& root) {
-  ASSIGN_OR_RETURN(Section top,
-                   ReadMapping(root, "",
-                               {"name", "seed", "threads", "model", "task", "compression",
-                                "retrieval", "schedule", "training", "eval", "promote", "output"}));
+  ASSIGN_OR_RETURN(Section top, ReadMapping(root, "", JobSectionKeys("")));
   JobSpec spec;
   RETURN_IF_ERROR(ParseName(top, spec));
-  RETURN_IF_ERROR(ReadUint64(top, "seed", &spec.seed));
-  RETURN_IF_ERROR(ReadInt(top, "threads", kNonNegativeInt, &spec.threads));
+  RETURN_IF_ERROR(ReadDeclaredFields(top, spec));
   if (spec.threads > options_.machine.cores) {
     // More threads than cores only slows a job down, and a huge count hangs the thread pool.
     return Error("threads", absl::StrFormat("%d exceeds the %d cores this machine has; use at most %d (0 = all)",
                                             spec.threads, options_.machine.cores, options_.machine.cores));
   }
-  RETURN_IF_ERROR(ParseModel(top, spec.model));
-  RETURN_IF_ERROR(ParseTask(top, spec.task));
-  RETURN_IF_ERROR(ParseCompression(top, spec.compression));
-  RETURN_IF_ERROR(ParseRetrieval(top, spec.retrieval));
-  RETURN_IF_ERROR(ParseSchedule(top, spec.schedule));
-  RETURN_IF_ERROR(ParseTraining(top, spec.model, spec.training));
-  RETURN_IF_ERROR(ParseEval(top, spec.eval));
-  RETURN_IF_ERROR(ParsePromote(top, spec.model, spec.task, spec.promote));
+  RETURN_IF_ERROR(ParseModel(top, spec));
+  RETURN_IF_ERROR(ParseTask(top, spec));
+  RETURN_IF_ERROR(ParseCompression(top, spec));
+  ASSIGN_OR_RETURN(Section retrieval, ReadChild(top, "retrieval"));
+  RETURN_IF_ERROR(ReadDeclaredFields(retrieval, spec));
+  RETURN_IF_ERROR(ParseSchedule(top, spec));
+  RETURN_IF_ERROR(ParseTraining(top, spec));
+  ASSIGN_OR_RETURN(Section eval, ReadChild(top, "eval"));
+  RETURN_IF_ERROR(ReadDeclaredFields(eval, spec));
+  ASSIGN_OR_RETURN(Section prices, ReadChild(eval, "prices"));
+  RETURN_IF_ERROR(ReadDeclaredFields(prices, spec));
+  RETURN_IF_ERROR(ParsePromote(top, spec));
   RETURN_IF_ERROR(ParseOutput(top, spec.output_dir));
   RETURN_IF_ERROR(CheckMemory(spec));
   return spec;
 }
 
-// Emits scalars in forms ParseJobSpec reads back exactly.
-class SpecEmitter {
- public:
-  explicit SpecEmitter(YAML::Emitter& out) : out_(out) {}
-
-  void Text(const char* key, const std::string& value) {
-    // Always quoted: free text may hold newlines, leading spaces or words YAML would
-    // otherwise read as null or booleans.
-    out_ << YAML::Key << key << YAML::Value << YAML::DoubleQuoted << value;
+// Writes one field's value in the form ParseJobSpec reads back exactly.
+void WriteValue(YAML::Emitter& out, const JobField& field, JobSpec& spec) {
+  if (field.text != nullptr) {
+    out << field.text(spec);
+    return;
   }
-  void Word(const char* key, const std::string& value) {
-    out_ << YAML::Key << key << YAML::Value << value;
-  }
-  void Integer(const char* key, int64_t value) { out_ << YAML::Key << key << YAML::Value << value; }
-  void Unsigned(const char* key, uint64_t value) {
-    out_ << YAML::Key << key << YAML::Value << absl::StrCat(value);
-  }
-  void Number(const char* key, double value) {
-    out_ << YAML::Key << key << YAML::Value << FormatDouble(value);
-  }
-  template <typename T, typename Format>
-  void List(const char* key, const std::vector<T>& values, Format format) {
-    out_ << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (const T& value : values) out_ << format(value);
-    out_ << YAML::EndSeq;
-  }
-  void BeginSection(const char* key) { out_ << YAML::Key << key << YAML::Value << YAML::BeginMap; }
-  void EndSection() { out_ << YAML::EndMap; }
-
- private:
-  YAML::Emitter& out_;
-};
+  std::visit(
+      [&](auto access) {
+        const auto& value = access(spec);
+        using Value = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<Value, uint64_t>) {
+          out << absl::StrCat(value);
+        } else if constexpr (std::is_same_v<Value, double>) {
+          out << FormatJobNumber(value);
+        } else if constexpr (std::is_same_v<Value, std::string>) {
+          // Free text may hold newlines, leading spaces or words YAML would read as null or booleans.
+          if (field.type == JobFieldType::kWord) {
+            out << value;
+          } else {
+            out << YAML::DoubleQuoted << value;
+          }
+        } else if constexpr (std::is_same_v<Value, std::vector<double>>) {
+          out << YAML::Flow << YAML::BeginSeq;
+          for (double number : value) out << FormatJobNumber(number);
+          out << YAML::EndSeq;
+        } else if constexpr (std::is_same_v<Value, std::vector<std::string>> ||
+                             std::is_same_v<Value, std::vector<int>>) {
+          out << YAML::Flow << YAML::BeginSeq;
+          for (const auto& element : value) out << element;
+          out << YAML::EndSeq;
+        } else {
+          out << value;
+        }
+      },
+      field.access);
+}
 
 }  // namespace
 
@@ -1200,157 +1061,23 @@ absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path, const JobSpecOption
 }
 
 std::string JobSpecToYaml(const JobSpec& spec) {
+  JobSpec values = spec;  // the schema's accessors take a mutable spec; nothing is changed
   YAML::Emitter out;
-  SpecEmitter emit(out);
-  const auto word = [](const std::string& value) { return value; };
-  const auto number = [](double value) { return FormatDouble(value); };
-  const auto integer = [](int value) { return value; };
-
   out << YAML::BeginMap;
-  emit.Text("name", spec.name);
-  emit.Unsigned("seed", spec.seed);
-  emit.Integer("threads", spec.threads);
-
-  const ModelSpec& model = spec.model;
-  emit.BeginSection("model");
-  if (model.from_scratch) {
-    const ScratchModelSpec& scratch = model.scratch;
-    emit.BeginSection("scratch");
-    emit.Integer("hidden_size", scratch.hidden_size);
-    emit.Integer("intermediate_size", scratch.intermediate_size);
-    emit.Integer("num_layers", scratch.num_layers);
-    emit.Integer("num_heads", scratch.num_heads);
-    emit.Integer("num_kv_heads", scratch.num_kv_heads);
-    emit.Integer("context_length", scratch.context_length);
-    emit.Integer("vocab_size", scratch.vocab_size);
-    if (!scratch.pretrain_corpus.empty()) emit.Text("pretrain_corpus", scratch.pretrain_corpus);
-    emit.Integer("pretrain_steps", scratch.pretrain_steps);
-    emit.EndSection();
-  } else if (!model.base.empty()) {
-    emit.Text("base", model.base);
+  std::vector<std::string> open;  // the sections being written, outermost first
+  for (const JobField& field : JobFields()) {
+    if (field.written != nullptr && !field.written(spec)) continue;
+    const std::vector<std::string> parents = absl::StrSplit(field.ParentPath(), '.', absl::SkipEmpty());
+    size_t common = 0;
+    while (common < open.size() && common < parents.size() && open[common] == parents[common]) ++common;
+    for (; open.size() > common; open.pop_back()) out << YAML::EndMap;
+    for (; open.size() < parents.size(); open.push_back(parents[open.size()])) {
+      out << YAML::Key << parents[open.size()] << YAML::Value << YAML::BeginMap;
+    }
+    out << YAML::Key << field.Key() << YAML::Value;
+    WriteValue(out, field, values);
   }
-  emit.Word("finetune", model.finetune);
-  emit.BeginSection("lora");
-  emit.Integer("rank", model.lora_rank);
-  emit.Number("alpha", model.lora_alpha);
-  emit.Number("dropout", model.lora_dropout);
-  emit.List("target_modules", model.lora_target_modules, word);
-  emit.EndSection();
-  emit.EndSection();
-
-  const TaskSpec& task = spec.task;
-  emit.BeginSection("task");
-  // The kind is written only when it is not its source's default, so that the canonical text of a
-  // job written before task kinds existed stays the same (a resumed run compares it with its
-  // job.yaml). Name and fields are empty only in a spec that was not parsed; the kind decides then.
-  if (!task.kind.empty()) {
-    TaskSpec by_source;
-    by_source.source = task.source;
-    absl::StatusOr<const TaskKind*> default_kind = ResolveTaskKind(by_source);
-    if (!default_kind.ok() || (*default_kind)->name != task.kind) emit.Word("kind", task.kind);
-  }
-  if (!task.name.empty()) emit.Text("name", task.name);
-  emit.Word("source", task.source);
-  emit.BeginSection("synthetic");
-  emit.Unsigned("seed", task.synthetic_seed);
-  emit.Integer("train_size", task.synthetic_train_size);
-  emit.Integer("validation_size", task.synthetic_validation_size);
-  emit.Integer("pool_size", task.synthetic_pool_size);
-  emit.EndSection();
-  emit.BeginSection("jsonl");
-  // Unset paths are left out: an empty path is not a valid value in the file.
-  if (!task.train_path.empty()) emit.Text("train", task.train_path);
-  if (!task.validation_path.empty()) emit.Text("validation", task.validation_path);
-  if (!task.pool_path.empty()) emit.Text("pool", task.pool_path);
-  if (!task.query_field.empty()) emit.Text("query_field", task.query_field);
-  if (!task.answer_field.empty()) emit.Text("answer_field", task.answer_field);
-  emit.Integer("train_limit", task.train_limit);
-  emit.Integer("validation_limit", task.validation_limit);
-  emit.EndSection();
-  emit.BeginSection("template");
-  // A builtin with text already filled in (by the pipeline) is written as that text, which
-  // is what the run actually used.
-  if (!task.template_builtin.empty() && task.instruction.empty() && task.document.empty()) {
-    emit.Word("builtin", task.template_builtin);
-  } else {
-    emit.Text("instruction", task.instruction);
-    emit.Text("document", task.document);
-  }
-  emit.EndSection();
-  emit.BeginSection("format");
-  emit.Text("query_prefix", task.format.query_prefix);
-  emit.Text("answer_prefix", task.format.answer_prefix);
-  emit.Text("example_separator", task.format.example_separator);
-  emit.Text("template_separator", task.format.template_separator);
-  emit.EndSection();
-  emit.EndSection();
-
-  emit.BeginSection("compression");
-  emit.Word("method", spec.compression.method);
-  emit.Text("scorer", spec.compression.scorer);
-  emit.EndSection();
-
-  emit.BeginSection("retrieval");
-  emit.Word("method", spec.retrieval.method);
-  emit.Number("k1", spec.retrieval.k1);
-  emit.Number("b", spec.retrieval.b);
-  emit.EndSection();
-
-  const ScheduleSpec& schedule = spec.schedule;
-  emit.BeginSection("schedule");
-  emit.Word("kind", std::string(ScheduleKindName(schedule.kind)));
-  emit.Integer("stages", schedule.num_stages);
-  emit.Integer("max_examples", schedule.max_examples);
-  emit.Number("alpha", schedule.alpha);
-  // The explicit lists are rejected for other kinds, so they are written only when used.
-  if (schedule.kind == ScheduleKind::kExplicit) {
-    emit.List("keep_ratios", schedule.keep_ratios, number);
-    emit.List("num_examples", schedule.num_examples, integer);
-  }
-  emit.List("step_shares", schedule.step_shares, number);
-  emit.EndSection();
-
-  const TrainingSpec& training = spec.training;
-  emit.BeginSection("training");
-  emit.Integer("steps", training.steps);
-  emit.Integer("batch_size", training.batch_size);
-  emit.Integer("gradient_accumulation", training.gradient_accumulation);
-  emit.Integer("max_length", training.max_length);
-  emit.Number("learning_rate", training.learning_rate);
-  emit.Integer("warmup_steps", training.warmup_steps);
-  emit.Number("min_lr_ratio", training.min_lr_ratio);
-  emit.Number("weight_decay", training.weight_decay);
-  emit.Number("beta1", training.beta1);
-  emit.Number("beta2", training.beta2);
-  emit.Number("max_grad_norm", training.max_grad_norm);
-  emit.Integer("checkpoint_every", training.checkpoint_every);
-  emit.EndSection();
-
-  const EvalSpec& eval = spec.eval;
-  emit.BeginSection("eval");
-  emit.Integer("limit", eval.limit);
-  emit.Integer("stage_limit", eval.stage_limit);
-  emit.Integer("max_new_tokens", eval.max_new_tokens);
-  emit.List("modes", eval.modes, word);
-  emit.Number("compressed_keep_ratio", eval.compressed_keep_ratio);
-  emit.BeginSection("prices");
-  emit.Number("input_per_million", eval.input_price_per_million);
-  emit.Number("output_per_million", eval.output_price_per_million);
-  emit.EndSection();
-  emit.EndSection();
-
-  if (spec.promote.enabled) {
-    emit.BeginSection("promote");
-    emit.Word("alias", spec.promote.alias);
-    emit.Text("reference", spec.promote.reference);
-    emit.Word("metric", spec.promote.metric);
-    emit.Number("max_drop", spec.promote.max_drop);
-    emit.EndSection();
-  }
-
-  emit.BeginSection("output");
-  emit.Text("dir", spec.output_dir);
-  emit.EndSection();
+  for (; !open.empty(); open.pop_back()) out << YAML::EndMap;
   out << YAML::EndMap;
   return absl::StrCat(out.c_str(), "\n");
 }

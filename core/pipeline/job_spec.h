@@ -1,6 +1,9 @@
 // The YAML job file of a PromptIntern run, parsed and validated before any work starts. Every
 // error names the field (as a dotted path such as "training.batch_size") and what is wrong.
 // Unknown fields are errors too, so a typo never silently falls back to a default.
+// Every field is declared once, in core/pipeline/job_schema.h: its type, bounds, default (the
+// member initializers below) and documentation; examples/jobs/README.md's field tables are
+// generated from it.
 //
 // Relative paths in the file are resolved against `base_dir` (the job file's directory for the
 // CLI), and files that must exist are checked while parsing.

@@ -95,6 +95,13 @@ std::vector<std::string> BuiltinTemplateNames() {
   return names;
 }
 
+const TaskKind* DefaultTaskKind(std::string_view source) {
+  for (const auto& [name, kind] : TheRegistry().kinds) {
+    if (kind.default_for_source && kind.source == source) return &kind;
+  }
+  return nullptr;
+}
+
 absl::StatusOr<const TaskKind*> ResolveTaskKind(const TaskSpec& spec) {
   if (!spec.kind.empty()) {
     const TaskKind* kind = FindTaskKind(spec.kind);
@@ -108,9 +115,7 @@ absl::StatusOr<const TaskKind*> ResolveTaskKind(const TaskSpec& spec) {
     }
     return kind;
   }
-  for (const auto& [name, kind] : TheRegistry().kinds) {
-    if (kind.default_for_source && kind.source == spec.source) return &kind;
-  }
+  if (const TaskKind* kind = DefaultTaskKind(spec.source); kind != nullptr) return kind;
   return absl::InvalidArgumentError(absl::StrCat("task.kind: required, no task kind is the default of source '",
                                                  spec.source, "' (known kinds: ",
                                                  absl::StrJoin(TaskKindNames(), ", "), ")"));

@@ -68,6 +68,8 @@ const BuiltinTemplate* FindBuiltinTemplate(std::string_view name);
 std::vector<std::string> TaskKindNames();
 std::vector<std::string> BuiltinTemplateNames();
 
+// The kind of a job that names only `source`; nullptr when no kind is its default.
+const TaskKind* DefaultTaskKind(std::string_view source);
 // spec.kind, or the default kind of spec.source; InvalidArgument naming task.kind or task.source
 // when there is none, or when the kind reads another source than spec.source.
 absl::StatusOr<const TaskKind*> ResolveTaskKind(const TaskSpec& spec);
