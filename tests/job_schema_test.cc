@@ -3,9 +3,6 @@
 // reference in examples/jobs/README.md is the generated one.
 #include "core/pipeline/job_schema.h"
 
-#include <unistd.h>
-
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -19,6 +16,7 @@
 #include "core/util/file.h"
 #include "gtest/gtest.h"
 #include "tests/status_matchers.h"
+#include "tests/test_support.h"
 
 namespace promptintern {
 namespace {
@@ -26,24 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string SourcePath(const std::string& relative) { return absl::StrCat(PROMPTINTERN_SOURCE_DIR, "/", relative); }
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = (fs::temp_directory_path() / absl::StrCat("job_schema_test_", ::getpid(), "_", counter++)).string();
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A job that sets `path` (dotted) to `value` and nothing else, as nested flow mappings.
 std::string JobSetting(const std::string& path, const std::string& value) {
@@ -64,22 +44,22 @@ std::string JobSetting(const std::string& path, const std::string& value) {
 TEST(JobSchemaTest, CanonicalTextIsWhatEarlierVersionsWrote) {
   for (const char* name : {"synthetic_lora_promote", "mbpp_query_only", "nl2bash_explicit_template"}) {
     SCOPED_TRACE(name);
-    ScratchDir dir;
+    const std::string dir = testing::MakeTempDir(absl::StrCat("job_schema_", name));
     for (const char* file : {"mbpp.jsonl", "train.jsonl", "dev.jsonl"}) {
-      std::ofstream(fs::path(dir.path()) / file) << "{}\n";
+      std::ofstream(fs::path(dir) / file) << "{}\n";
     }
     absl::StatusOr<std::string> golden =
         ReadFile(SourcePath(absl::StrCat("tests/data/canonical_jobs/", name, ".yaml")));
     ASSERT_THAT(golden.status(), IsOk());
-    const std::string text = absl::StrReplaceAll(*golden, {{"@DIR@", dir.path()}});
-    absl::StatusOr<JobSpec> spec = ParseJobSpec(text, dir.path());
+    const std::string text = absl::StrReplaceAll(*golden, {{"@DIR@", dir}});
+    absl::StatusOr<JobSpec> spec = ParseJobSpec(text, dir);
     ASSERT_THAT(spec.status(), IsOk());
     EXPECT_EQ(JobSpecToYaml(*spec), text);
   }
 }
 
 TEST(JobSchemaTest, EveryDeclaredBoundIsEnforcedUnderTheFieldsName) {
-  ScratchDir dir;
+  const std::string dir = testing::MakeTempDir("job_schema_bounds");
   int checked = 0;
   for (const JobField& field : JobFields()) {
     if (field.read_by_code) continue;
@@ -123,7 +103,7 @@ TEST(JobSchemaTest, EveryDeclaredBoundIsEnforcedUnderTheFieldsName) {
     for (const std::string& value : refused) {
       const std::string job = JobSetting(field.path, value);
       SCOPED_TRACE(job);
-      absl::StatusOr<JobSpec> spec = ParseJobSpec(job, dir.path());
+      absl::StatusOr<JobSpec> spec = ParseJobSpec(job, dir);
       ASSERT_FALSE(spec.ok());
       EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
       EXPECT_EQ(std::string(spec.status().message()).rfind(field.path, 0), 0u) << spec.status().message();
@@ -139,8 +119,8 @@ TEST(JobSchemaTest, EveryDeclaredBoundIsEnforcedUnderTheFieldsName) {
 TEST(JobSchemaTest, EverySectionKeyIsDeclaredAndEveryTypeWritesBack) {
   // The keys the parser accepts are the schema's: an undeclared one is refused with a suggestion
   // from the declared ones.
-  ScratchDir dir;
-  absl::StatusOr<JobSpec> typo = ParseJobSpec("eval: {prices: {input_per_milion: 1}}", dir.path());
+  const std::string dir = testing::MakeTempDir("job_schema_keys");
+  absl::StatusOr<JobSpec> typo = ParseJobSpec("eval: {prices: {input_per_milion: 1}}", dir);
   EXPECT_THAT(typo.status(), StatusIs(absl::StatusCode::kInvalidArgument,
                                       "unknown field 'eval.prices.input_per_milion'; did you mean "
                                       "'input_per_million'? (line 1, column 17)"));
@@ -153,12 +133,12 @@ TEST(JobSchemaTest, EverySectionKeyIsDeclaredAndEveryTypeWritesBack) {
       "task: {name: \"a: b\", format: {query_prefix: \"\"}}\n"
       "schedule: {keep_ratios: [1, 0.5, 0], num_examples: [2, 1, 0]}\n"
       "eval: {modes: [compressed]}\n";
-  absl::StatusOr<JobSpec> spec = ParseJobSpec(job, dir.path());
+  absl::StatusOr<JobSpec> spec = ParseJobSpec(job, dir);
   ASSERT_THAT(spec.status(), IsOk());
   EXPECT_EQ(spec->seed, std::numeric_limits<uint64_t>::max());
   EXPECT_EQ(spec->model.scratch.num_layers, 3);
   EXPECT_EQ(spec->schedule.num_stages, 3);  // inferred from the lists
-  absl::StatusOr<JobSpec> again = ParseJobSpec(JobSpecToYaml(*spec), dir.path());
+  absl::StatusOr<JobSpec> again = ParseJobSpec(JobSpecToYaml(*spec), dir);
   ASSERT_THAT(again.status(), IsOk());
   EXPECT_EQ(JobSpecToYaml(*again), JobSpecToYaml(*spec));
   EXPECT_EQ(again->task.name, "a: b");
@@ -185,9 +165,9 @@ TEST(JobSchemaTest, ReadmeFieldTablesAreTheGeneratedOnes) {
 
   // A marker the schema does not know, or one left open, is named.
   EXPECT_THAT(UpdateJobFieldReference("<!-- job-fields: modle -->\n<!-- /job-fields -->\n").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("unknown job-fields section 'modle'")));
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("unknown job-fields section 'modle'")));
   EXPECT_THAT(UpdateJobFieldReference("<!-- job-fields: model -->\n| stale |\n").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, testing::HasSubstr("has no <!-- /job-fields -->")));
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("has no <!-- /job-fields -->")));
   // The generated table states each field's default and bounds.
   const std::string training = JobFieldReference("training");
   EXPECT_NE(training.find("| `steps` | `400` | A positive integer, at most 100000000. Total optimizer steps. |"),
