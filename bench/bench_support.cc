@@ -2,9 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <fcntl.h>
 #include <immintrin.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -23,6 +27,81 @@ int64_t ProcStatusKb(const std::string& field) {
     if (line.rfind(field + ":", 0) == 0) return std::atoll(line.c_str() + field.size() + 1);
   }
   return -1;
+}
+
+int64_t ProportionalSetKb() {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  std::string line;
+  while (std::getline(rollup, line)) {
+    if (line.rfind("Pss:", 0) == 0) return std::atoll(line.c_str() + 4);
+  }
+  return -1;
+}
+
+std::unique_ptr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& args) {
+  // A child that exits early must turn WriteLine into false, not into SIGPIPE for the benchmark.
+  std::signal(SIGPIPE, SIG_IGN);
+  int to_child[2];
+  int from_child[2];
+  if (pipe2(to_child, O_CLOEXEC) != 0) return nullptr;
+  if (pipe2(from_child, O_CLOEXEC) != 0) {
+    close(to_child[0]);
+    close(to_child[1]);
+    return nullptr;
+  }
+  // argv before fork: the child may only call async-signal-safe functions until it execs.
+  std::vector<char*> argv;
+  static char self[] = "/proc/self/exe";
+  argv.push_back(self);
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(to_child[0], STDIN_FILENO);  // dup2 clears O_CLOEXEC on the copies
+    dup2(from_child[1], STDOUT_FILENO);
+    execv(self, argv.data());
+    _exit(127);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  if (pid < 0) {
+    close(to_child[1]);
+    close(from_child[0]);
+    return nullptr;
+  }
+  std::unique_ptr<ChildProcess> child(new ChildProcess());
+  child->pid_ = pid;
+  child->to_child_ = to_child[1];
+  child->from_child_ = fdopen(from_child[0], "r");
+  return child;
+}
+
+ChildProcess::~ChildProcess() { Wait(); }
+
+bool ChildProcess::ReadLine(std::string* line) {
+  line->clear();
+  if (from_child_ == nullptr) return false;
+  int c;
+  while ((c = std::fgetc(from_child_)) != EOF && c != '\n') line->push_back(static_cast<char>(c));
+  return c != EOF || !line->empty();
+}
+
+bool ChildProcess::WriteLine(const std::string& line) {
+  if (to_child_ < 0) return false;
+  const std::string text = line + "\n";
+  return write(to_child_, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+}
+
+bool ChildProcess::Wait() {
+  if (pid_ < 0) return exited_ok_;
+  if (to_child_ >= 0) close(to_child_);
+  if (from_child_ != nullptr) std::fclose(from_child_);
+  to_child_ = -1;
+  from_child_ = nullptr;
+  int status = 0;
+  exited_ok_ = waitpid(pid_, &status, 0) == pid_ && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  pid_ = -1;
+  return exited_ok_;
 }
 
 int64_t LastLevelCacheBytes() {

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +39,36 @@ ModelConfig WithBenchSize(ModelConfig base, const BenchSize& size);
 
 // A field of /proc/self/status in kB ("VmRSS", "VmHWM"), or -1.
 int64_t ProcStatusKb(const std::string& field);
+// This process's proportional set size in kB (/proc/self/smaps_rollup): its private pages plus its
+// share of the pages it maps together with other processes (shared libraries), so the figures of
+// processes running side by side add up to the memory they use together. -1 when unreadable.
+int64_t ProportionalSetKb();
+
+// A copy of the running benchmark (/proc/self/exe) started with `args`, its stdin and stdout on
+// pipes: for benchmarks that measure something in fresh processes, or compare processes against
+// threads. The destructor closes both pipes and waits for the child.
+class ChildProcess {
+ public:
+  // nullptr when the child cannot be started.
+  static std::unique_ptr<ChildProcess> Start(const std::vector<std::string>& args);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // The next line of the child's stdout, without its newline; false at end of output.
+  bool ReadLine(std::string* line);
+  // Writes `line` and a newline to the child's stdin; false when the child is gone.
+  bool WriteLine(const std::string& line);
+  // Closes the pipes and waits; true when the child exited with status 0.
+  bool Wait();
+
+ private:
+  ChildProcess() = default;
+  int pid_ = -1;
+  std::FILE* from_child_ = nullptr;
+  int to_child_ = -1;
+  bool exited_ok_ = false;
+};
 
 // The largest cache's size from sysfs ("32768K"), or 32 MiB when it cannot be read.
 int64_t LastLevelCacheBytes();

@@ -4,11 +4,12 @@
 //   2. concurrency 1, 4, 16 and 64 of query-only clients while a stream of long prompts keeps
 //      arriving: throughput and inter-token latency p50/p99;
 //   3. KV cache memory resident against tokens in use (the pool is mapped lazily);
-//   4. eight LoRA adapters served by one engine against eight engines each with its own copy of
-//      the model (resident memory, throughput).
+//   4. eight LoRA adapters served by one process (one base, adapters applied per row) against
+//      eight processes each with its own merged model (memory of the processes, throughput).
 //
 //   build/bin/engine_bench                    # demo-sized model (0.9M) and 25M
 //   build/bin/engine_bench --sizes demo --seconds 4
+//   build/bin/engine_bench --sizes 25m --tables adapters
 //
 // Prompts are random ids of the shape of the demo task's: a full prompt is a shared template
 // (the same for every request, so the prefix cache can hold it) followed by retrieved examples
@@ -16,10 +17,13 @@
 // runs to max_new_tokens (random weights do not stop at EOS).
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <iostream>
 #include <cstdio>
 #include <random>
 #include <string>
@@ -30,6 +34,7 @@
 #include "core/lora/lora.h"
 #include "core/model/architecture.h"
 #include "core/model/decoder.h"
+#include "core/platform/blas_dispatch.h"
 #include "core/serve/output_processor.h"
 #include "core/util/file.h"
 #include "core/util/threads.h"
@@ -245,66 +250,124 @@ void KvMemoryTable(const DecoderModel& model, const PromptShape& shape) {
   }
 }
 
-void AdapterTable(const ModelConfig& config, const PromptShape& shape, double seconds) {
-  std::printf("\n### Eight LoRA adapters (rank 8, every projection): one engine against eight\n\n");
-  std::printf("| setup | resident growth (MiB) | req/s (16 clients) | output tok/s |\n");
-  std::printf("| --- | --- | --- | --- |\n");
-  const std::vector<std::string> targets = ProjectionShortNames();
-  {
-    const double before = ResidentMiB();
-    auto base = DecoderModel::Create(config);
-    if (!base.ok() || !(*base)->InitializeRandom(1).ok()) return;
-    std::vector<std::shared_ptr<const LowRankAdapter>> adapters;
-    for (int i = 0; i < 8; ++i) {
+// The adapter table's processes (`--adapter-worker`). "shared": one base and adapters
+// [first, first + adapters), the requests cycling over them in mixed batches; "merged": adapter
+// `first` merged into this process's own copy of the base (what serving that fine-tune alone
+// holds). The worker builds its model and engine, prints "ready", waits for a line on stdin (so
+// all workers load before any serves), serves `clients` closed-loop clients for `seconds`, and
+// prints "requests tokens seconds pss_kb rss_kb", memory read three quarters into the load, while
+// every worker is still serving.
+int AdapterWorker(const ModelConfig& config, const PromptShape& shape, const std::string& mode, int first,
+                  int adapters, int clients, double seconds) {
+  auto fail = [](const absl::Status& status) {
+    std::fprintf(stderr, "engine_bench adapter worker: %s\n", std::string(status.message()).c_str());
+    return 1;
+  };
+  auto base = DecoderModel::Create(config);
+  if (!base.ok()) return fail(base.status());
+  if (absl::Status status = (*base)->InitializeRandom(1); !status.ok()) return fail(status);
+  LoraConfig lora;
+  lora.target_modules = ProjectionShortNames();
+  std::vector<std::shared_ptr<const LowRankAdapter>> served;
+  const std::string directory = JoinPath("/tmp", "engine_bench_adapters_" + std::to_string(getpid()));
+  if (mode == "merged") {
+    if (absl::Status status = AttachLora(**base, lora, 100 + first); !status.ok()) return fail(status);
+    if (absl::Status status = MergeLora(**base); !status.ok()) return fail(status);
+  } else {
+    for (int i = first; i < first + adapters; ++i) {
       auto donor = DecoderModel::Create(config);
-      if (!donor.ok() || !(*donor)->InitializeRandom(1).ok()) return;
-      LoraConfig lora;
-      lora.target_modules = targets;
-      if (!AttachLora(**donor, lora, 100 + i).ok()) return;
-      const std::string directory = JoinPath("/tmp", "engine_bench_adapter_" + std::to_string(i));
-      MakeDirectories(directory).IgnoreError();
-      if (!SaveLoraAdapter(**donor, lora, "bench", directory).ok()) return;
-      auto adapter = ReadLoraAdapter(**base, directory, "adapter-" + std::to_string(i));
-      if (!adapter.ok()) return;
-      adapters.push_back(*adapter);
+      if (!donor.ok()) return fail(donor.status());
+      if (absl::Status status = (*donor)->InitializeRandom(1); !status.ok()) return fail(status);
+      if (absl::Status status = AttachLora(**donor, lora, 100 + i); !status.ok()) return fail(status);
+      const std::string adapter_directory = JoinPath(directory, std::to_string(i));
+      if (absl::Status status = MakeDirectories(adapter_directory); !status.ok()) return fail(status);
+      if (absl::Status status = SaveLoraAdapter(**donor, lora, "bench", adapter_directory); !status.ok()) {
+        return fail(status);
+      }
+      auto adapter = ReadLoraAdapter(**base, adapter_directory, "adapter-" + std::to_string(i));
+      if (!adapter.ok()) return fail(adapter.status());
+      served.push_back(*adapter);
     }
-    auto engine = Engine::Start(**base, Options(true, 16));
-    if (!engine.ok()) return;
-    PromptMaker prompts(static_cast<int>(config.vocab_size), shape);
-    const LoadResult result =
-        ClosedLoop(**engine, 16, seconds, shape.max_new_tokens, [&] { return prompts.QueryOnly(); }, adapters);
-    std::printf("| one engine, base + 8 adapters, mixed batches | %.1f | %.1f | %.0f |\n", ResidentMiB() - before,
-                result.requests / result.seconds, result.tokens / result.seconds);
+    std::filesystem::remove_all(directory);
   }
-  {
-    const double before = ResidentMiB();
-    std::vector<std::unique_ptr<DecoderModel>> models;
-    std::vector<std::unique_ptr<Engine>> engines;
-    for (int i = 0; i < 8; ++i) {
-      auto model = DecoderModel::Create(config);
-      if (!model.ok() || !(*model)->InitializeRandom(1).ok()) return;
-      models.push_back(*std::move(model));
-      auto engine = Engine::Start(*models.back(), Options(true, 2));
-      if (!engine.ok()) return;
-      engines.push_back(*std::move(engine));
+  auto engine = Engine::Start(**base, Options(true, clients));
+  if (!engine.ok()) return fail(engine.status());
+  std::printf("ready\n");
+  std::fflush(stdout);
+  std::string go;
+  if (!std::getline(std::cin, go)) return 1;
+  int64_t pss_kb = -1, rss_kb = -1;
+  std::thread memory([&] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(0.75 * seconds));
+    pss_kb = bench::ProportionalSetKb();
+    rss_kb = bench::ProcStatusKb("VmRSS");
+  });
+  PromptMaker prompts(static_cast<int>(config.vocab_size), shape);
+  const LoadResult result =
+      ClosedLoop(**engine, clients, seconds, shape.max_new_tokens, [&] { return prompts.QueryOnly(); }, served);
+  memory.join();
+  std::printf("%ld %ld %.6f %ld %ld\n", result.requests, result.tokens, result.seconds, pss_kb, rss_kb);
+  return result.failures == 0 ? 0 : 1;
+}
+
+// Eight LoRA fine-tunes of one base served two ways, each way as whole processes (runtime
+// included) measured side by side: one process holding the base and all eight adapters (16
+// clients), and eight processes each holding its own merged model (2 clients each, one compute
+// thread each, so the eight together use as many threads as the cores, not eight times as many).
+void AdapterTable(const std::string& size, const PromptShape& shape, double seconds) {
+  std::printf("\n### Eight LoRA adapters (rank 8, every projection): one process against eight\n\n");
+  std::printf("| setup | processes | memory, PSS summed (MiB) | RSS summed (MiB) | req/s (16 clients) | output tok/s |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- |\n");
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  struct Setup {
+    const char* label;
+    const char* mode;
+    int processes;
+    int adapters_each;
+    int clients_each;
+    int threads_each;
+  };
+  const Setup setups[] = {
+      {"one process: base + 8 adapters, mixed batches", "shared", 1, 8, 16, 0},
+      {"eight processes: one merged model each", "merged", 8, 1, 2, std::max(1, cores / 8)},
+  };
+  for (const Setup& setup : setups) {
+    std::vector<std::unique_ptr<bench::ChildProcess>> workers;
+    bool ready = true;
+    for (int p = 0; p < setup.processes && ready; ++p) {
+      workers.push_back(bench::ChildProcess::Start(
+          {"--sizes", size, "--seconds", std::to_string(seconds), "--threads", std::to_string(setup.threads_each),
+           "--adapter-worker", setup.mode, "--adapter-first", std::to_string(p * setup.adapters_each),
+           "--adapter-count", std::to_string(setup.adapters_each), "--adapter-clients",
+           std::to_string(setup.clients_each)}));
+      ready = workers.back() != nullptr;
     }
-    std::vector<LoadResult> results(8);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 8; ++i) {
-      threads.emplace_back([&, i] {
-        PromptMaker prompts(static_cast<int>(config.vocab_size), shape);
-        results[i] = ClosedLoop(*engines[i], 2, seconds, shape.max_new_tokens, [&] { return prompts.QueryOnly(); });
-      });
+    for (auto& worker : workers) {
+      std::string line;
+      ready = ready && worker->ReadLine(&line) && line == "ready";
     }
-    for (std::thread& thread : threads) thread.join();
-    double requests = 0, tokens = 0, elapsed = 0;
-    for (const LoadResult& result : results) {
-      requests += result.requests;
-      tokens += result.tokens;
-      elapsed = std::max(elapsed, result.seconds);
+    for (auto& worker : workers) ready = ready && worker->WriteLine("go");
+    double requests = 0, tokens = 0, elapsed = 0, pss_kb = 0, rss_kb = 0;
+    for (auto& worker : workers) {
+      std::string line;
+      int64_t worker_requests = 0, worker_tokens = 0, worker_pss = 0, worker_rss = 0;
+      double worker_seconds = 0;
+      ready = ready && worker->ReadLine(&line) &&
+              std::sscanf(line.c_str(), "%ld %ld %lf %ld %ld", &worker_requests, &worker_tokens, &worker_seconds,
+                          &worker_pss, &worker_rss) == 5 &&
+              worker_pss > 0 && worker->Wait();
+      requests += worker_requests;
+      tokens += worker_tokens;
+      elapsed = std::max(elapsed, worker_seconds);
+      pss_kb += worker_pss;
+      rss_kb += worker_rss;
     }
-    std::printf("| eight engines, one merged model each, 2 clients each | %.1f | %.1f | %.0f |\n",
-                ResidentMiB() - before, requests / elapsed, tokens / elapsed);
+    if (!ready) {
+      std::printf("| %s | a worker process failed (its stderr is above) | | | | |\n", setup.label);
+      continue;
+    }
+    std::printf("| %s | %d | %.1f | %.1f | %.1f | %.0f |\n", setup.label, setup.processes, pss_kb / 1024.0,
+                rss_kb / 1024.0, requests / elapsed, tokens / elapsed);
   }
 }
 
@@ -312,17 +375,29 @@ void AdapterTable(const ModelConfig& config, const PromptShape& shape, double se
 }  // namespace promptintern
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "engine_bench");
   CLI::App app{"PromptIntern serving engine benchmark"};
   std::vector<std::string> sizes = {"demo", "25m"};
+  std::vector<std::string> tables = {"prefix", "concurrency", "kv", "adapters"};
   double seconds = 6.0;
   int threads = 0;
+  std::string adapter_worker;
+  int adapter_first = 0, adapter_count = 1, adapter_clients = 2;
   app.add_option("--sizes", sizes, "Model sizes: demo (0.9M), 25m, 110m");
+  app.add_option("--tables", tables, "Tables to run: prefix, concurrency, kv, adapters")
+      ->check(CLI::IsMember({"prefix", "concurrency", "kv", "adapters"}));
   app.add_option("--seconds", seconds, "Duration of each load row");
   app.add_option("--threads", threads, "Compute threads (0 = all cores)");
+  app.add_option("--adapter-worker", adapter_worker, "(internal) an adapter table process: shared or merged")
+      ->check(CLI::IsMember({"shared", "merged"}));
+  app.add_option("--adapter-first", adapter_first, "(internal) the worker's first adapter");
+  app.add_option("--adapter-count", adapter_count, "(internal) adapters of a shared worker");
+  app.add_option("--adapter-clients", adapter_clients, "(internal) the worker's clients");
   CLI11_PARSE(app, argc, argv);
   promptintern::SetComputeThreads(threads);
   c10::InferenceMode inference_mode;
   const promptintern::PromptShape shape;
+  auto has_table = [&](const char* name) { return std::find(tables.begin(), tables.end(), name) != tables.end(); };
   for (const std::string& size : sizes) {
     const promptintern::bench::BenchSize* shape_of_size = promptintern::bench::FindBenchSize(size);
     if (shape_of_size == nullptr) {
@@ -333,6 +408,10 @@ int main(int argc, char** argv) {
     config.max_position_embeddings = 1024;
     config.tie_word_embeddings = true;
     config = promptintern::bench::WithBenchSize(config, *shape_of_size);
+    if (!adapter_worker.empty()) {
+      return promptintern::AdapterWorker(config, shape, adapter_worker, adapter_first, adapter_count,
+                                         adapter_clients, seconds);
+    }
     auto model = promptintern::DecoderModel::Create(config);
     if (!model.ok() || !(*model)->InitializeRandom(1).ok()) {
       std::fprintf(stderr, "cannot create the %s model\n", size.c_str());
@@ -340,10 +419,10 @@ int main(int argc, char** argv) {
     }
     std::printf("\n## %s model: %.1fM parameters, %.0f s per row\n", size.c_str(),
                 config.NumParameters() / 1e6, seconds);
-    promptintern::PrefixCacheTable(**model, shape, seconds);
-    promptintern::ConcurrencyTable(**model, shape, seconds);
-    promptintern::KvMemoryTable(**model, shape);
-    promptintern::AdapterTable(config, shape, seconds);
+    if (has_table("prefix")) promptintern::PrefixCacheTable(**model, shape, seconds);
+    if (has_table("concurrency")) promptintern::ConcurrencyTable(**model, shape, seconds);
+    if (has_table("kv")) promptintern::KvMemoryTable(**model, shape);
+    if (has_table("adapters")) promptintern::AdapterTable(size, shape, seconds);
   }
   return 0;
 }

@@ -10,7 +10,6 @@
 //   build/bin/load_memory_bench --hidden 1024 --layers 16 --intermediate 2816 --dtype f16
 //   build/bin/load_memory_bench --model DIR     # an existing 16-bit checkpoint
 #include <CLI/CLI.hpp>
-#include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 
 #include "bench/bench_support.h"
 #include "core/checkpoint/checkpoint.h"
+#include "core/platform/blas_dispatch.h"
 #include "core/model/decoder.h"
 #include "core/util/file.h"
 #include "core/util/filenames.h"
@@ -51,28 +51,11 @@ struct Measurement {
   double peak_mb = 0;
 };
 
-bool Measure(const std::string& self, const std::string& mode, const std::string& directory, Measurement* out) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return false;
-  const pid_t child = fork();
-  if (child < 0) return false;
-  if (child == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    execl(self.c_str(), self.c_str(), "--child", mode.c_str(), "--model", directory.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(pipe_fds[1]);
-  std::string text;
-  char buffer[256];
-  ssize_t n;
-  while ((n = read(pipe_fds[0], buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<size_t>(n));
-  close(pipe_fds[0]);
-  int status = 0;
-  waitpid(child, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return false;
-  std::istringstream fields(text);
+bool Measure(const std::string& mode, const std::string& directory, Measurement* out) {
+  std::unique_ptr<bench::ChildProcess> child = bench::ChildProcess::Start({"--child", mode, "--model", directory});
+  std::string line;
+  if (child == nullptr || !child->ReadLine(&line) || !child->Wait()) return false;
+  std::istringstream fields(line);
   int64_t after_kb = 0, peak_kb = 0;
   if (!(fields >> after_kb >> peak_kb)) return false;
   out->after_mb = after_kb / 1024.0;
@@ -84,6 +67,7 @@ bool Measure(const std::string& self, const std::string& mode, const std::string
 }  // namespace promptintern
 
 int main(int argc, char** argv) {
+  promptintern::ConfigureBlasForCpu(argc, argv, "load_memory_bench");
   using namespace promptintern;
   CLI::App app{"Resident memory of loading a 16-bit checkpoint as float32 and as stored"};
   std::string child_mode;
@@ -138,9 +122,8 @@ int main(int argc, char** argv) {
   std::printf("checkpoint: %.1fM parameters, %s, %.1f MB of safetensors (%s)\n",
               loaded_config->NumParameters() / 1e6, loaded_config->torch_dtype.c_str(), bytes / 1048576.0,
               model_dir.c_str());
-  const std::string self = std::filesystem::canonical("/proc/self/exe").string();
   Measurement as_float32, as_stored;
-  if (!Measure(self, "float32", model_dir, &as_float32) || !Measure(self, "stored", model_dir, &as_stored)) {
+  if (!Measure("float32", model_dir, &as_float32) || !Measure("stored", model_dir, &as_stored)) {
     std::cerr << "a child process failed\n";
     return 1;
   }
