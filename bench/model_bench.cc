@@ -39,6 +39,7 @@ struct BenchOptions {
   int train_steps = 3;
   int repeats = 3;
   std::vector<std::string> weights = {"plain", "f32", "bf16", "int8"};
+  std::vector<int> decode_batches = {1, 8};
 };
 
 struct Bounds {
@@ -95,7 +96,7 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
     std::printf("  prefill  batch 1, %4d tokens      : %9.0f tokens/s  %5.0f GFLOP/s = %3.0f%% of the matmul peak\n",
                 options.prompt_tokens, prefill_rate, prefill_rate * flops_per_token / 1e9,
                 100 * prefill_rate * flops_per_token / 1e9 / bounds.matmul_gflops);
-    for (int batch : {1, 8}) {
+    for (int batch : options.decode_batches) {
       std::vector<EngineRequest> requests(batch);
       for (auto& request : requests) {
         request.prompt_ids = RandomTokens(random, 8, config.vocab_size);
@@ -168,6 +169,8 @@ int main(int argc, char** argv) {
   }
   app.add_option("--prompt-tokens", options.prompt_tokens);
   app.add_option("--decode-tokens", options.decode_tokens);
+  app.add_option("--decode-batches", options.decode_batches, "Decode batch sizes (default: 1 8)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--train-batch", options.train_batch);
   app.add_option("--train-sequence", options.train_sequence);
   app.add_option("--train-steps", options.train_steps);
