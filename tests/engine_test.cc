@@ -116,8 +116,8 @@ TEST(PagedAttentionTest, MixedBatchMatchesTheDenseForwardForAnyBlockSize) {
   }
 }
 
-// Decode rows of very different lengths in one step (their block counts fall in different groups
-// of the decode path, each padded only to its own longest): each gives the dense forward's logits.
+// Decode rows of very different lengths in one step (each attends over its own positions only,
+// read through its own block table): each gives the dense forward's logits.
 TEST(PagedAttentionTest, DecodesOfVeryDifferentLengthsInOneStepMatchTheDenseForward) {
   c10::InferenceMode guard;
   auto model = MakeRandomModel(22);

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "core/kernels/decode_attention.h"
 #include "core/kernels/packed_linear.h"
 #include "core/model/rope.h"
 #include "core/util/status_macros.h"
@@ -499,17 +500,14 @@ struct DecoderModel::PagedStepTensors {
   std::vector<AdapterRows> adapters;
   at::Tensor positions;  // [N]
   at::Tensor slots;      // [N] flat cache slot (block * block_size + offset) of each token
-  // Decode tokens of single-token sequences, attended together in groups of similar length (block
-  // counts within a factor of two): a group's block tables are padded to its longest, so one long
-  // sequence does not make every other decode row of the step gather and attend over its length.
-  struct DecodeGroup {
-    at::Tensor rows;          // [B] their row in the step's tokens
-    at::Tensor blocks;        // [B * max_blocks] block tables, padded with block 0
-    int64_t key_length = 0;   // max_blocks * block_size
-    at::Tensor visible;       // [B, 1, 1, 1, T]
-    at::Tensor visible_sliding;
+  // Decode tokens of single-token sequences: each attends to its own sequence's positions,
+  // read from the pool through its block table (DecodeAttention), whatever the others' lengths.
+  struct DecodeRows {
+    std::vector<int64_t> token_rows;          // their row in the step's tokens
+    std::vector<int64_t> positions;           // each one's position
+    std::vector<const int32_t*> block_tables;  // into the batch's sequences
   };
-  std::vector<DecodeGroup> decode_groups;
+  DecodeRows decode;
   // Longer chunks, one at a time.
   struct Chunk {
     int64_t first_row = 0;
@@ -574,8 +572,6 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
     PagedStepTensors step;
     std::vector<int64_t> positions;
     std::vector<int64_t> slots;
-    // Decode sequences and their rows, by group: the bit width of their block count.
-    std::map<int, std::vector<std::pair<int64_t, const PagedSequence*>>> decode_groups;
     int64_t row = 0;
     for (const PagedSequence& sequence : batch.sequences) {
       for (int64_t p = sequence.start; p < sequence.start + sequence.count; ++p) {
@@ -584,8 +580,9 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
       }
       const int64_t key_length = sequence.start + sequence.count;
       if (sequence.count == 1) {
-        const uint64_t blocks = static_cast<uint64_t>((key_length + block_size - 1) / block_size);
-        decode_groups[64 - __builtin_clzll(blocks)].emplace_back(row, &sequence);
+        step.decode.token_rows.push_back(row);
+        step.decode.positions.push_back(sequence.start);
+        step.decode.block_tables.push_back(sequence.block_table.data());
       } else {
         PagedStepTensors::Chunk chunk;
         chunk.first_row = row;
@@ -606,35 +603,6 @@ absl::StatusOr<at::Tensor> DecoderModel::ForwardPaged(const PagedBatch& batch, P
     }
     step.positions = at::tensor(positions, at::kLong);
     step.slots = at::tensor(slots, at::kLong);
-    for (const auto& [width, members] : decode_groups) {
-      const int64_t count = static_cast<int64_t>(members.size());
-      size_t max_blocks = 0;
-      for (const auto& [member_row, sequence] : members) {
-        max_blocks = std::max<size_t>(max_blocks, (sequence->start + 1 + block_size - 1) / block_size);
-      }
-      std::vector<int64_t> rows;
-      std::vector<int64_t> blocks;
-      std::vector<int64_t> last_positions;
-      for (const auto& [member_row, sequence] : members) {
-        rows.push_back(member_row);
-        for (size_t b = 0; b < max_blocks; ++b) {
-          blocks.push_back(b < sequence->block_table.size() ? sequence->block_table[b] : 0);
-        }
-        last_positions.push_back(sequence->start);
-      }
-      PagedStepTensors::DecodeGroup group;
-      group.rows = at::tensor(rows, at::kLong);
-      group.blocks = at::tensor(blocks, at::kLong);
-      group.key_length = static_cast<int64_t>(max_blocks) * block_size;
-      const at::Tensor keys = at::arange(group.key_length, at::kLong).unsqueeze(0);
-      const at::Tensor queries = at::tensor(last_positions, at::kLong).unsqueeze(1);
-      group.visible = (keys <= queries).view({count, 1, 1, 1, group.key_length});
-      if (window > 0) {
-        group.visible_sliding =
-            group.visible.logical_and((keys > queries - window).view({count, 1, 1, 1, group.key_length}));
-      }
-      step.decode_groups.push_back(std::move(group));
-    }
     // Rows grouped by adapter, so each adapter's update is two matmuls per projection.
     std::map<const LowRankAdapter*, std::vector<int64_t>> adapter_rows;
     int64_t first = 0;
@@ -679,20 +647,27 @@ at::Tensor DecoderModel::PagedAttention(const DecoderLayer& layer, size_t layer_
   };
 
   at::Tensor merged = at::empty({rows, heads * head_dim}, x.options());
-  for (const PagedStepTensors::DecodeGroup& decode : step.decode_groups) {
-    const int64_t count = decode.rows.size(0);
-    const int64_t length = decode.key_length;
-    // [B, KV, G, 1, D] queries against [B, KV, 1, T, D] keys gathered from the blocks.
-    const at::Tensor q = qkv.q.index_select(0, decode.rows).view({count, kv_heads, group, 1, head_dim});
-    auto gather = [&](const at::Tensor& pool) {
-      return pool.index_select(0, decode.blocks)
-          .view({count, length, kv_heads, head_dim})
-          .permute({0, 2, 1, 3})
-          .unsqueeze(2);
-    };
-    const at::Tensor out =
-        attend(q, gather(key_pool), gather(value_pool), sliding ? decode.visible_sliding : decode.visible);
-    merged.index_copy_(0, decode.rows, out.reshape({count, heads * head_dim}));
+  if (!step.decode.token_rows.empty()) {
+    const at::Tensor q = qkv.q.contiguous();  // [N, heads, D]
+    DecodeAttentionArgs args;
+    args.q = q.data_ptr<float>();
+    args.q_row_stride = heads * head_dim;
+    args.out = merged.data_ptr<float>();
+    args.out_row_stride = heads * head_dim;
+    args.key_pool = key_pool.data_ptr<float>();
+    args.value_pool = value_pool.data_ptr<float>();
+    args.block_size = cache->block_size;
+    args.heads = heads;
+    args.kv_heads = kv_heads;
+    args.head_dim = head_dim;
+    args.divisor = static_cast<float>(config_.attention_divisor());
+    args.softcap = static_cast<float>(config_.attn_logit_softcapping);
+    args.window = sliding ? config_.sliding_window : 0;
+    args.rows = static_cast<int64_t>(step.decode.token_rows.size());
+    args.token_rows = step.decode.token_rows.data();
+    args.positions = step.decode.positions.data();
+    args.block_tables = step.decode.block_tables.data();
+    DecodeAttention(args);
   }
   for (const PagedStepTensors::Chunk& chunk : step.chunks) {
     // [KV, G, n, D] queries against [KV, 1, T, D] keys.
