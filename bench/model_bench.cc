@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 #include <string>
@@ -23,6 +24,7 @@
 #include "bench/bench_support.h"
 #include "core/model/decoder.h"
 #include "core/platform/blas_dispatch.h"
+#include "core/serve/engine.h"
 #include "core/serve/output_processor.h"
 #include "core/train/causal_lm.h"
 #include "core/train/model_trainer.h"
@@ -86,12 +88,34 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
     }
     const double step_bytes = static_cast<double>(model.WeightBytesPerToken());
     std::printf(" weights %-5s (%.1f MB read per decode step)\n", weights.c_str(), step_bytes / 1e6);
+    // One engine for every figure of this form, as a service runs one: starting an engine per call
+    // would time its thread's start-up (libtorch's thread pools are created lazily on it) along with
+    // the model. No prefix cache, so a repeated prompt is computed every time.
+    EngineOptions engine_options;
+    engine_options.max_batch_size = *std::max_element(options.decode_batches.begin(), options.decode_batches.end());
+    engine_options.prefix_caching = false;
+    const int64_t longest = std::max(options.prompt_tokens + 1, 8 + options.decode_tokens);
+    engine_options.kv_cache_bytes = engine_options.max_batch_size * (longest + engine_options.block_size) *
+                                    KvCacheBytesPerToken(config);
+    auto engine = Engine::Start(model, engine_options);
+    if (!engine.ok()) {
+      std::cerr << "cannot start the engine: " << engine.status() << "\n";
+      return 1;
+    }
+    // A figure from a failed generation would be the time it took to fail: stop instead.
+    auto generate = [&](const std::vector<EngineRequest>& batch) {
+      auto outputs = GenerateAll(**engine, batch, {});
+      if (!outputs.ok()) {
+        std::cerr << "generation failed: " << outputs.status() << "\n";
+        std::exit(1);
+      }
+    };
     std::mt19937 random(7);
     // Prefill: one prompt, no new tokens beyond the first.
     EngineRequest prefill;
     prefill.prompt_ids = RandomTokens(random, options.prompt_tokens, config.vocab_size);
     prefill.max_new_tokens = 1;
-    const double prefill_seconds = MedianOf(options.repeats, [&] { (void)GenerateOffline(model, {prefill}, {}); });
+    const double prefill_seconds = MedianOf(options.repeats, [&] { generate({prefill}); });
     const double prefill_rate = options.prompt_tokens / prefill_seconds;
     std::printf("  prefill  batch 1, %4d tokens      : %9.0f tokens/s  %5.0f GFLOP/s = %3.0f%% of the matmul peak\n",
                 options.prompt_tokens, prefill_rate, prefill_rate * flops_per_token / 1e9,
@@ -106,8 +130,8 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
       std::vector<EngineRequest> short_requests = requests;
       for (auto& request : short_requests) request.max_new_tokens = 1;
       // Decode rate = (time for N tokens - time for the prefill and first token) / (N - 1) steps.
-      const double full = MedianOf(options.repeats, [&] { (void)GenerateOffline(model, requests, {}); });
-      const double first = MedianOf(options.repeats, [&] { (void)GenerateOffline(model, short_requests, {}); });
+      const double full = MedianOf(options.repeats, [&] { generate(requests); });
+      const double first = MedianOf(options.repeats, [&] { generate(short_requests); });
       const double rate = static_cast<double>(batch) * (options.decode_tokens - 1) / (full - first);
       const double bound = batch * bounds.bandwidth_gbps * 1e9 / step_bytes;
       std::printf("  decode   batch %d, %4d new tokens  : %9.0f tokens/s  bound %6.0f: %3.0f%%\n", batch,
