@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "core/serve/engine.h"
 #include "core/serve/output_processor.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/train/model_trainer.h"
 #include "tests/status_matchers.h"
 #include "tests/test_support.h"
 
@@ -223,6 +225,47 @@ TEST(ServingWeightsTest, F32ServingFormMatchesThePlainModel) {
     const at::Tensor step = *packed->Logits(*packed->Forward(ids.narrow(0, 0, 1).narrow(1, p, 1), {p}, &*cache));
     EXPECT_LT((step.reshape({-1}) - expected[0][p]).abs().max().item<double>(), 1e-4) << p;
   }
+}
+
+// Bytes of storage behind the model's named tensors, each storage counted once.
+int64_t TensorStorageBytes(const DecoderModel& model) {
+  std::set<const void*> seen;
+  int64_t bytes = 0;
+  for (const auto& [name, tensor] : model.NamedWeights()) {
+    if (seen.insert(tensor.storage().data()).second) bytes += static_cast<int64_t>(tensor.storage().nbytes());
+  }
+  return bytes;
+}
+
+// After ReleaseUnpackedWeights the model serves the same tokens from its packed forms alone, the
+// projection tensors keep their shapes but no longer their values' memory, and saving or training
+// it is refused instead of writing or training zeros.
+TEST(ServingWeightsTest, ReleasingTheUnpackedWeightsServesTheSameTokensFromThePackedFormsAlone) {
+  c10::InferenceMode inference;
+  ModelConfig config = DemoSizedConfig();
+  config.tie_word_embeddings = false;  // the LM head is released too
+  auto model = ::promptintern::testing::MakeRandomModel(5, config);
+  EXPECT_THAT(model->ReleaseUnpackedWeights(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(model->PackForServing({WeightFormat::kInt8}), IsOk());
+  const std::vector<std::vector<int>> prompts = {{5, 17, 300, 41, 999, 8, 2}, {640, 3, 77}, {12, 12, 512, 90, 1000}};
+  const std::vector<std::vector<int>> before = GreedyContinuations(*model, prompts);
+  const int64_t bytes_before = TensorStorageBytes(*model);
+  const std::vector<int64_t> q_shape = model->layers()[0].q_proj.weight.sizes().vec();
+
+  ASSERT_THAT(model->ReleaseUnpackedWeights(), IsOk());
+  EXPECT_TRUE(model->weights_released());
+  EXPECT_EQ(GreedyContinuations(*model, prompts), before);
+  EXPECT_EQ(model->layers()[0].q_proj.weight.sizes().vec(), q_shape);
+  // What is left: the embedding and the norms (the float32 projections and head were the rest).
+  const int64_t embedding_bytes = config.vocab_size * config.hidden_size * 4;
+  const int64_t bytes_after = TensorStorageBytes(*model);
+  EXPECT_LT(bytes_after, embedding_bytes + 64 * 1024) << "before: " << bytes_before;
+  EXPECT_GT(bytes_before, 4 * bytes_after);
+
+  EXPECT_THAT(SaveModel(*model, nullptr, ::promptintern::testing::MakeTempDir("released"), {}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(ModelTrainer::Create(model.get(), OptimizerConfig{}, /*lora_only=*/false),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 }  // namespace

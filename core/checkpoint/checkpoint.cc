@@ -309,6 +309,10 @@ absl::Status WriteTensors(const std::string& path, const std::map<std::string, a
 
 absl::Status SaveModel(const DecoderModel& model, const Tokenizer* tokenizer, const std::string& directory,
                        const SaveOptions& options) {
+  if (model.weights_released()) {
+    return absl::FailedPreconditionError(
+        "the model released its unpacked weights after packing for serving; only its packed form is left to read");
+  }
   RETURN_IF_ERROR(MakeDirectories(directory));
   std::map<std::string, std::string> metadata = options.metadata;
   metadata.emplace("format", "pt");

@@ -1,5 +1,6 @@
 #include "core/model/decoder.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
 
 #include <torch/torch.h>
@@ -254,6 +255,31 @@ absl::Status DecoderModel::PackForServing(const PackOptions& options) {
     packed_lm_head_ = PackStacked({&head}, options);
   }));
   serving_format_ = options.format;
+  return absl::OkStatus();
+}
+
+absl::Status DecoderModel::ReleaseUnpackedWeights() {
+  if (!serving_format_.has_value()) {
+    return absl::FailedPreconditionError("only a model packed for serving can release its unpacked weights");
+  }
+  RETURN_IF_ERROR(CallTorchVoid("releasing the unpacked weights", [&] {
+    // Same shape, one stored element: the packed forms hold the values (an f32 pack of o/down/the
+    // head shares the tensor's storage and keeps it alive; the fused ones are copies).
+    auto shape_only = [](at::Tensor& weight) {
+      if (weight.defined()) weight = at::zeros({1}, weight.options()).expand(weight.sizes());
+    };
+    for (DecoderLayer& layer : layers_) {
+      for (Projection* projection : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.gate_proj,
+                                     &layer.up_proj, &layer.down_proj}) {
+        shape_only(projection->weight);
+      }
+    }
+    if (!config_.tie_word_embeddings) shape_only(lm_head_);
+  }));
+  // The freed tensors, and the float32 temporaries of packing before them, mostly sit in malloc's
+  // heap; without this the process keeps them resident.
+  malloc_trim(0);
+  weights_released_ = true;
   return absl::OkStatus();
 }
 

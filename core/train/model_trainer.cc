@@ -35,6 +35,9 @@ ModelTrainer::~ModelTrainer() = default;
 absl::StatusOr<std::unique_ptr<ModelTrainer>> ModelTrainer::Create(DecoderModel* model, const OptimizerConfig& config,
                                                                    bool lora_only) {
   RETURN_IF_ERROR(config.Validate());
+  if (model->weights_released()) {
+    return absl::FailedPreconditionError("a model that released its unpacked weights for serving cannot be trained");
+  }
   std::unique_ptr<ModelTrainer> trainer(new ModelTrainer());
   trainer->model_ = model;
   trainer->config_ = config;
