@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -26,6 +27,8 @@ constexpr size_t kChecksumBytes = 64;  // SHA-256 as hex
 constexpr int64_t kRowAlignment = simd::kPanelChunk;  // rows of the 16-bit and int8 formats
 constexpr int64_t kMaxDimension = int64_t{1} << 31;
 constexpr float kHalfMax = 65504.0f;
+// Float32 bytes of the rows quantized to int8 at once.
+constexpr int64_t kQuantizeBlockBytes = 4 << 20;
 
 int64_t RoundUp(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
@@ -181,8 +184,10 @@ absl::StatusOr<PackedWeight> PackWeight(const at::Tensor& weight, const PackOpti
     return absl::InvalidArgumentError(absl::StrCat("cannot pack a [", out, ", ", in, "] weight"));
   }
   ASSIGN_OR_RETURN(const float largest, CallTorch("packing a weight", [&] {
-                     // NaN propagates through max; infinity is the largest.
-                     return weight.abs().max().item<float>();
+                     // NaN propagates through min and max; infinity is the largest. No |w| copy of
+                     // the whole matrix.
+                     const auto [smallest, biggest] = at::aminmax(weight);
+                     return std::max(-smallest.item<float>(), biggest.item<float>());
                    }));
   if (!std::isfinite(largest)) return absl::InvalidArgumentError("the weight has non-finite values");
   if (options.format == WeightFormat::kF16 && largest > kHalfMax) {
@@ -211,13 +216,23 @@ absl::StatusOr<PackedWeight> PackWeight(const at::Tensor& weight, const PackOpti
         return;
       case WeightFormat::kInt8: {
         const int64_t padded_in = packed.group_size_ * packed.groups_per_row_;
-        at::Tensor padded = at::zeros({out, padded_in}, source.options());
-        padded.narrow(1, 0, in).copy_(source);
-        const at::Tensor blocks = padded.view({out, packed.groups_per_row_, packed.group_size_});
-        const at::Tensor scales = blocks.abs().amax(-1) / 127.0f;  // [out, groups]
-        const at::Tensor inverse = at::where(scales > 0, 1.0f / scales, at::zeros_like(scales));
-        const at::Tensor q = at::round(blocks * inverse.unsqueeze(-1)).clamp(-127, 127).to(at::kChar);
-        packed.Assemble(q.view({out, padded_in}).narrow(1, 0, in), scales);
+        at::Tensor q = at::empty({out, padded_in}, at::kChar);
+        at::Tensor scales = at::empty({out, packed.groups_per_row_}, at::kFloat);
+        // A block of rows at a time, so the float32 temporaries stay a few MiB however large the
+        // matrix (a whole-matrix expression held several float32 copies of an LM head at once).
+        const int64_t rows_per_block = std::max<int64_t>(1, kQuantizeBlockBytes / (padded_in * 4));
+        for (int64_t begin = 0; begin < out; begin += rows_per_block) {
+          const int64_t rows = std::min(rows_per_block, out - begin);
+          at::Tensor padded = at::zeros({rows, padded_in}, source.options());
+          padded.narrow(1, 0, in).copy_(source.narrow(0, begin, rows));
+          const at::Tensor blocks = padded.view({rows, packed.groups_per_row_, packed.group_size_});
+          const at::Tensor block_scales = blocks.abs().amax(-1) / 127.0f;  // [rows, groups]
+          const at::Tensor inverse = at::where(block_scales > 0, 1.0f / block_scales, at::zeros_like(block_scales));
+          q.narrow(0, begin, rows)
+              .copy_(at::round(blocks * inverse.unsqueeze(-1)).clamp(-127, 127).to(at::kChar).view({rows, padded_in}));
+          scales.narrow(0, begin, rows).copy_(block_scales);
+        }
+        packed.Assemble(q.narrow(1, 0, in), scales);
         return;
       }
     }
