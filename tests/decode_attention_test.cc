@@ -2,16 +2,19 @@
 // sequence's positions from the pool, q . k / divisor, soft-cap, window, softmax, weighted sum),
 // for grouped-query heads, head sizes that are not a multiple of any vector width, scrambled block
 // tables, rows of very different lengths in one call, and decode rows interleaved with other rows
-// of the step.
+// of the step; on every instruction set this CPU runs.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/kernels/decode_attention.h"
+#include "core/kernels/kernel_isa.h"
+#include "core/platform/cpu_features.h"
 
 namespace promptintern {
 namespace {
@@ -56,59 +59,65 @@ TEST(DecodeAttentionTest, MatchesTheOperatorComposition) {
       {2, 1, 64, 16, 2.5f, 0},   // soft-capped scores
       {6, 3, 20, 5, 30.0f, 9},   // both
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(::testing::Message() << "heads " << c.heads << "/" << c.kv_heads << " head_dim " << c.head_dim
-                                      << " block " << c.block_size << " softcap " << c.softcap << " window "
-                                      << c.window);
-    at::manual_seed(static_cast<uint64_t>(c.head_dim * 131 + c.block_size));
-    const int64_t num_blocks = 64;
-    const at::Tensor keys = at::randn({num_blocks, c.block_size, c.kv_heads, c.head_dim});
-    const at::Tensor values = at::randn({num_blocks, c.block_size, c.kv_heads, c.head_dim});
-    // Five decode rows of very different lengths at token rows 0, 2, 3, 5, 8 of a 9-row step (the
-    // other rows belong to prefill chunks and must be left alone), each with its own block table
-    // drawn from a scrambled pool.
-    const std::vector<int64_t> token_rows = {0, 2, 3, 5, 8};
-    const std::vector<int64_t> positions = {0, 1, 6, 19, std::min<int64_t>(num_blocks * c.block_size / 5 - 1, 40)};
-    const at::Tensor permutation = at::randperm(num_blocks, at::kLong);
-    std::vector<std::vector<int32_t>> tables(token_rows.size());
-    int64_t next = 0;
-    for (size_t i = 0; i < tables.size(); ++i) {
-      for (int64_t b = 0; b <= positions[i] / c.block_size; ++b) {
-        tables[i].push_back(static_cast<int32_t>(permutation[next++].item<int64_t>()));
+  for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvx512}) {
+    if (isa > SupportedKernelIsa(HostCpu())) continue;
+    ScopedKernelIsaLimit limit(isa);
+    ASSERT_TRUE(limit.status().ok()) << limit.status();
+    SCOPED_TRACE(std::string(KernelIsaName(isa)));
+    for (const Case& c : cases) {
+      SCOPED_TRACE(::testing::Message() << "heads " << c.heads << "/" << c.kv_heads << " head_dim " << c.head_dim
+                                        << " block " << c.block_size << " softcap " << c.softcap << " window "
+                                        << c.window);
+      at::manual_seed(static_cast<uint64_t>(c.head_dim * 131 + c.block_size));
+      const int64_t num_blocks = 64;
+      const at::Tensor keys = at::randn({num_blocks, c.block_size, c.kv_heads, c.head_dim});
+      const at::Tensor values = at::randn({num_blocks, c.block_size, c.kv_heads, c.head_dim});
+      // Five decode rows of very different lengths at token rows 0, 2, 3, 5, 8 of a 9-row step (the
+      // other rows belong to prefill chunks and must be left alone), each with its own block table
+      // drawn from a scrambled pool.
+      const std::vector<int64_t> token_rows = {0, 2, 3, 5, 8};
+      const std::vector<int64_t> positions = {0, 1, 6, 19, std::min<int64_t>(num_blocks * c.block_size / 5 - 1, 40)};
+      const at::Tensor permutation = at::randperm(num_blocks, at::kLong);
+      std::vector<std::vector<int32_t>> tables(token_rows.size());
+      int64_t next = 0;
+      for (size_t i = 0; i < tables.size(); ++i) {
+        for (int64_t b = 0; b <= positions[i] / c.block_size; ++b) {
+          tables[i].push_back(static_cast<int32_t>(permutation[next++].item<int64_t>()));
+        }
       }
-    }
-    std::vector<const int32_t*> table_pointers;
-    for (const auto& table : tables) table_pointers.push_back(table.data());
-    const at::Tensor q = at::randn({9, c.heads, c.head_dim});
-    at::Tensor out = at::full({9, c.heads, c.head_dim}, 7.0f);
+      std::vector<const int32_t*> table_pointers;
+      for (const auto& table : tables) table_pointers.push_back(table.data());
+      const at::Tensor q = at::randn({9, c.heads, c.head_dim});
+      at::Tensor out = at::full({9, c.heads, c.head_dim}, 7.0f);
 
-    DecodeAttentionArgs args;
-    args.q = q.data_ptr<float>();
-    args.q_row_stride = c.heads * c.head_dim;
-    args.out = out.data_ptr<float>();
-    args.out_row_stride = c.heads * c.head_dim;
-    args.key_pool = keys.data_ptr<float>();
-    args.value_pool = values.data_ptr<float>();
-    args.block_size = c.block_size;
-    args.heads = c.heads;
-    args.kv_heads = c.kv_heads;
-    args.head_dim = c.head_dim;
-    args.divisor = std::sqrt(static_cast<float>(c.head_dim));
-    args.softcap = c.softcap;
-    args.window = c.window;
-    args.rows = static_cast<int64_t>(token_rows.size());
-    args.token_rows = token_rows.data();
-    args.positions = positions.data();
-    args.block_tables = table_pointers.data();
-    DecodeAttention(args);
+      DecodeAttentionArgs args;
+      args.q = q.data_ptr<float>();
+      args.q_row_stride = c.heads * c.head_dim;
+      args.out = out.data_ptr<float>();
+      args.out_row_stride = c.heads * c.head_dim;
+      args.key_pool = keys.data_ptr<float>();
+      args.value_pool = values.data_ptr<float>();
+      args.block_size = c.block_size;
+      args.heads = c.heads;
+      args.kv_heads = c.kv_heads;
+      args.head_dim = c.head_dim;
+      args.divisor = std::sqrt(static_cast<float>(c.head_dim));
+      args.softcap = c.softcap;
+      args.window = c.window;
+      args.rows = static_cast<int64_t>(token_rows.size());
+      args.token_rows = token_rows.data();
+      args.positions = positions.data();
+      args.block_tables = table_pointers.data();
+      DecodeAttention(args);
 
-    for (size_t i = 0; i < token_rows.size(); ++i) {
-      const at::Tensor expected = Reference(args, q, keys, values, static_cast<int64_t>(i));
-      const double error = (out[token_rows[i]].to(at::kDouble) - expected).abs().max().item<double>();
-      EXPECT_LT(error, 1e-5) << "decode row " << i << " at position " << positions[i];
-    }
-    for (int64_t untouched : {1, 4, 6, 7}) {
-      EXPECT_TRUE(out[untouched].eq(7.0f).all().item<bool>()) << "row " << untouched << " is not a decode row";
+      for (size_t i = 0; i < token_rows.size(); ++i) {
+        const at::Tensor expected = Reference(args, q, keys, values, static_cast<int64_t>(i));
+        const double error = (out[token_rows[i]].to(at::kDouble) - expected).abs().max().item<double>();
+        EXPECT_LT(error, 1e-5) << "decode row " << i << " at position " << positions[i];
+      }
+      for (int64_t untouched : {1, 4, 6, 7}) {
+        EXPECT_TRUE(out[untouched].eq(7.0f).all().item<bool>()) << "row " << untouched << " is not a decode row";
+      }
     }
   }
 }

@@ -7,6 +7,8 @@
 #include <limits>
 #include <vector>
 
+#include "core/kernels/kernel_isa.h"
+
 namespace promptintern {
 namespace {
 
@@ -14,11 +16,12 @@ namespace {
 constexpr int64_t kMinFloatsPerThread = 16 * 1024;
 
 // One (row, head) pair: scores over the visible positions into `scores` (room for all of them),
-// softmax, weighted sum of the values into `out`. The one function cloned per instruction set:
-// it holds every loop over head_dim and positions.
-__attribute__((target_clones("avx512f", "avx2,fma", "default"))) void AttendOne(
-    const DecodeAttentionArgs& args, const float* q, const int32_t* table, int64_t kv, int64_t first,
-    int64_t last, float* scores, float* out) {
+// softmax, weighted sum of the values into `out`. Inlined into one function per instruction set
+// below, which the caller picks from cpuid (kernel_isa.h) rather than through an ifunc: an ifunc
+// resolver runs before the sanitizers' runtimes are up and crashes their builds.
+inline __attribute__((always_inline)) void AttendBody(const DecodeAttentionArgs& args, const float* q,
+                                                      const int32_t* table, int64_t kv, int64_t first, int64_t last,
+                                                      float* scores, float* out) {
   const int64_t head_dim = args.head_dim;
   const int64_t position_stride = args.kv_heads * head_dim;  // one position's keys in a block
   const int64_t block_stride = args.block_size * position_stride;
@@ -56,9 +59,43 @@ __attribute__((target_clones("avx512f", "avx2,fma", "default"))) void AttendOne(
   }
 }
 
+using AttendFunction = void (*)(const DecodeAttentionArgs&, const float*, const int32_t*, int64_t, int64_t, int64_t,
+                                float*, float*);
+
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))) void AttendAvx512(
+    const DecodeAttentionArgs& args, const float* q, const int32_t* table, int64_t kv, int64_t first, int64_t last,
+    float* scores, float* out) {
+  AttendBody(args, q, table, kv, first, last, scores, out);
+}
+
+__attribute__((target("avx2,fma"))) void AttendAvx2(const DecodeAttentionArgs& args, const float* q,
+                                                     const int32_t* table, int64_t kv, int64_t first, int64_t last,
+                                                     float* scores, float* out) {
+  AttendBody(args, q, table, kv, first, last, scores, out);
+}
+
+void AttendBaseline(const DecodeAttentionArgs& args, const float* q, const int32_t* table, int64_t kv, int64_t first,
+                    int64_t last, float* scores, float* out) {
+  AttendBody(args, q, table, kv, first, last, scores, out);
+}
+
+AttendFunction AttendFor(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kAvx512Bf16:
+    case KernelIsa::kAvx512:
+      return AttendAvx512;
+    case KernelIsa::kAvx2:
+      return AttendAvx2;
+    case KernelIsa::kScalar:
+      return AttendBaseline;
+  }
+  return AttendBaseline;
+}
+
 }  // namespace
 
 void DecodeAttention(const DecodeAttentionArgs& args) {
+  const AttendFunction attend = AttendFor(ActiveKernelIsa());
   const int64_t group = args.heads / args.kv_heads;
   int64_t longest = 0;
   for (int64_t r = 0; r < args.rows; ++r) longest = std::max(longest, args.positions[r] + 1);
@@ -71,7 +108,7 @@ void DecodeAttention(const DecodeAttentionArgs& args) {
       const int64_t token = args.token_rows[r];
       const int64_t last = args.positions[r];
       const int64_t first = args.window > 0 ? std::max<int64_t>(0, last - args.window + 1) : 0;
-      AttendOne(args, args.q + token * args.q_row_stride + h * args.head_dim, args.block_tables[r], h / group, first,
+      attend(args, args.q + token * args.q_row_stride + h * args.head_dim, args.block_tables[r], h / group, first,
                 last, scores.data(), args.out + token * args.out_row_stride + h * args.head_dim);
     }
   });

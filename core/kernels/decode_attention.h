@@ -10,8 +10,8 @@
 // Arithmetic: float32 throughout; dot products and the softmax sum accumulate in float32 as
 // libtorch's CPU kernels do, in another order, so results agree with the operator composition
 // to float32 rounding. Work is split over libtorch's intra-op threads (at::parallel_for); the
-// inner loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time
-// (target_clones). Torch-free header.
+// inner loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked from cpuid like the
+// weight kernels' (kernel_isa.h, so PROMPTINTERN_KERNEL_ISA caps them too). Torch-free header.
 #pragma once
 
 #include <cstdint>
