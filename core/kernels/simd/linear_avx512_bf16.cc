@@ -31,6 +31,8 @@ void DotTile(const LinearTask& t, int64_t o0, int64_t r0) {
   }
   for (int64_t k = 0; k < t.row_stride; k += kPanelChunk) {
     const uint16_t* chunk = base + k * kPanelRows;
+#pragma GCC unroll 16
+    for (int j = 0; j < O; ++j) __builtin_prefetch(reinterpret_cast<const char*>(chunk + j * kPanelChunk) + kPrefetchBytes);
     __m512bh xv[R];
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) xv[i] = (__m512bh)_mm512_loadu_si512(x[i] + k);

@@ -25,6 +25,11 @@ enum class WeightType { kF32, kBF16, kF16, kInt8 };
 
 inline constexpr int64_t kPanelRows = 8;
 inline constexpr int64_t kPanelChunk = 32;
+// How far ahead of its reads a panel kernel asks for weights (software prefetch). A core of the
+// machines measured streams only about half its share of DRAM bandwidth on the hardware prefetchers
+// alone while it also converts and multiplies; 2 KiB ahead (8 int8 chunks, 4 bf16 chunks of a panel)
+// was the best of 0.5-8 KiB for int8 and bf16 panels (docs/PERFORMANCE.md).
+inline constexpr int64_t kPrefetchBytes = 2048;
 
 struct LinearTask {
   WeightType type = WeightType::kF32;
