@@ -8,7 +8,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include "core/kernels/packed_linear.h"
 #include "core/kernels/packed_weight.h"
 #include "core/kernels/simd/linear_simd.h"
+#include "core/kernels/weight_storage.h"
 #include "core/model/decoder.h"
 #include "core/platform/cpu_features.h"
 #include "core/util/sha256.h"
@@ -243,9 +246,14 @@ TEST(WeightFormatTest, Int8QuantizationErrorIsHalfAStep) {
   auto f16 = PackWeight(w, {WeightFormat::kF16});
   EXPECT_LE(((bf16->Unpack() - w).abs() - w.abs() * std::ldexp(1.0, -8)).max().item<float>(), 0.0f);
   EXPECT_LE(((f16->Unpack() - w).abs() - w.abs() * std::ldexp(1.0, -11)).max().item<float>(), 1e-7f);
-  // f32 packing shares the tensor instead of copying it.
+  // f32 packing shares the tensor instead of copying it, unless asked for weight storage.
   auto f32 = PackWeight(w);
   EXPECT_EQ(f32->data(), w.data_ptr());
+  PackOptions copied;
+  copied.f32_in_weight_storage = true;
+  auto f32_copy = PackWeight(w, copied);
+  EXPECT_NE(f32_copy->data(), w.data_ptr());
+  EXPECT_TRUE(at::equal(f32_copy->Unpack(), w));
   EXPECT_EQ(f32->bytes(), 16 * 200 * 4);
   EXPECT_EQ(blocks->bytes(), 16 * 224 + 16 * 7 * 4);
 }
@@ -299,6 +307,46 @@ TEST(WeightFormatTest, PackingRefusesWhatItCannotRepresent) {
   EXPECT_FALSE(PackWeight(at::randn({2, 64}), {WeightFormat::kInt8, -32}).ok());
   EXPECT_EQ(*ParseWeightFormat("int8"), WeightFormat::kInt8);
   EXPECT_FALSE(ParseWeightFormat("q4").ok());
+}
+
+// The VmFlags of the mapping of /proc/self/smaps that holds `address` ("" when none does).
+std::string MappingFlags(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto where = reinterpret_cast<uintptr_t>(address);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &begin, &end) == 2 && line.find('-') < line.find(' ')) {
+      inside = begin <= where && where < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line;
+    }
+  }
+  return "";
+}
+
+TEST(WeightStorageTest, TensorsAreAlignedSeparateAndOutliveEachOther) {
+  std::vector<at::Tensor> tensors;
+  for (int64_t i = 0; i < 40; ++i) {  // 40 x 3 MiB: more than one shared mapping
+    tensors.push_back(AllocateWeightStorage({3 << 18}, at::kFloat));
+    tensors.back().fill_(static_cast<float>(i));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(tensors.back().data_ptr()) % 64, 0u);
+  }
+  at::Tensor small = AllocateWeightStorage({3, 5}, at::kChar);
+  small.fill_(7);
+  at::Tensor large = AllocateWeightStorage({80 << 18}, at::kFloat);  // 80 MiB: a mapping of its own
+  large.fill_(-1.0f);
+  // Freeing every other tensor (and so, in time, whole mappings) leaves the rest intact.
+  for (size_t i = 0; i < tensors.size(); i += 2) tensors[i] = at::Tensor();
+  for (size_t i = 1; i < tensors.size(); i += 2) {
+    EXPECT_EQ(tensors[i].min().item<float>(), static_cast<float>(i));
+    EXPECT_EQ(tensors[i].max().item<float>(), static_cast<float>(i));
+  }
+  EXPECT_EQ(small.sum().item<int64_t>(), 7 * 15);
+  EXPECT_EQ(large.sum().item<double>(), -static_cast<double>(80 << 18));
+  // Marked for 2 MiB pages ("hg" in the mapping's VmFlags), whatever the machine then grants.
+  EXPECT_NE(MappingFlags(tensors[1].data_ptr()).find(" hg"), std::string::npos) << MappingFlags(tensors[1].data_ptr());
+  EXPECT_NE(MappingFlags(large.data_ptr()).find(" hg"), std::string::npos);
 }
 
 TEST(PackedWeightFileTest, RoundTripsEveryFormat) {

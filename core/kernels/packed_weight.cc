@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kernels/simd/linear_simd.h"
+#include "core/kernels/weight_storage.h"
 #include "core/util/sha256.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -72,11 +73,18 @@ absl::StatusOr<std::pair<int64_t, int64_t>> Int8Groups(int64_t in, int64_t optio
   return std::make_pair(option, groups);
 }
 
+// A copy of `values` in weight storage (weight_storage.h: 2 MiB pages for the kernels' streams).
+at::Tensor InWeightStorage(const at::Tensor& values) {
+  at::Tensor stored = AllocateWeightStorage(values.sizes(), values.scalar_type());
+  stored.copy_(values);
+  return stored;
+}
+
 // [8 P, S] rows <-> [P, S / 32, 8, 32] panels (core/kernels/simd/linear_simd.h).
 at::Tensor ToPanels(const at::Tensor& rows) {
   const int64_t panels = rows.size(0) / simd::kPanelRows;
   const int64_t chunks = rows.size(1) / simd::kPanelChunk;
-  return rows.view({panels, simd::kPanelRows, chunks, simd::kPanelChunk}).permute({0, 2, 1, 3}).contiguous();
+  return InWeightStorage(rows.view({panels, simd::kPanelRows, chunks, simd::kPanelChunk}).permute({0, 2, 1, 3}));
 }
 at::Tensor FromPanels(const at::Tensor& panels) {
   return panels.permute({0, 2, 1, 3}).reshape({panels.size(0) * simd::kPanelRows, panels.size(1) * simd::kPanelChunk});
@@ -138,9 +146,10 @@ void PackedWeight::Assemble(const at::Tensor& values, const at::Tensor& scales) 
   if (format_ != WeightFormat::kInt8) return;
   at::Tensor padded = at::zeros({padded_out, groups_per_row_}, scales.options());
   padded.narrow(0, 0, out_).copy_(scales);
-  scales_ = groups_per_row_ == 1
-                ? padded.view({padded_out})
-                : padded.view({padded_out / simd::kPanelRows, simd::kPanelRows, groups_per_row_}).permute({0, 2, 1}).contiguous();
+  scales_ = InWeightStorage(groups_per_row_ == 1 ? padded.view({padded_out})
+                                                 : padded.view({padded_out / simd::kPanelRows, simd::kPanelRows,
+                                                                groups_per_row_})
+                                                       .permute({0, 2, 1}));
 }
 
 at::Tensor PackedWeight::Values() const {
@@ -208,7 +217,7 @@ absl::StatusOr<PackedWeight> PackWeight(const at::Tensor& weight, const PackOpti
     const at::Tensor source = weight.contiguous();
     switch (options.format) {
       case WeightFormat::kF32:
-        packed.data_ = source;  // shares the storage
+        packed.data_ = options.f32_in_weight_storage ? InWeightStorage(source) : source;  // or shares the storage
         return;
       case WeightFormat::kBF16:
       case WeightFormat::kF16:

@@ -74,8 +74,8 @@ Projection PackStacked(const std::vector<const Projection*>& parts, const PackOp
   absl::StatusOr<PackedWeight> packed = PackWeight(fused.weight.contiguous(), options);
   if (!packed.ok()) throw std::invalid_argument(std::string(packed.status().message()));
   fused.packed = std::make_shared<const PackedWeight>(*std::move(packed));
-  // The packed form is all inference reads; a float32 pack aliases the tensor, another format
-  // does not need it.
+  // The packed form is all inference reads; an f32 pack's tensor stands as the weight too, another
+  // format needs none.
   fused.weight = options.format == WeightFormat::kF32 ? fused.packed->Unpack() : at::Tensor();
   return fused;
 }
@@ -242,17 +242,22 @@ absl::Status DecoderModel::PackForServing(const PackOptions& options) {
       return absl::FailedPreconditionError(absl::StrCat(path, " carries LoRA: merge it or serve it as an adapter"));
     }
   }
+  // f32 weights are copied into weight storage too (2 MiB pages; ReleaseUnpackedWeights frees the
+  // originals), except a head tied to the embedding: the lookup keeps reading that tensor, and a
+  // copy would hold the vocabulary matrix twice.
+  PackOptions copied = options;
+  copied.f32_in_weight_storage = true;
   RETURN_IF_ERROR(CallTorchVoid("packing the weights for serving", [&] {
     at::NoGradGuard no_grad;
     for (DecoderLayer& layer : layers_) {
-      layer.qkv_proj = PackStacked({&layer.q_proj, &layer.k_proj, &layer.v_proj}, options);
-      layer.gate_up_proj = PackStacked({&layer.gate_proj, &layer.up_proj}, options);
-      layer.o_proj.packed = PackStacked({&layer.o_proj}, options).packed;
-      layer.down_proj.packed = PackStacked({&layer.down_proj}, options).packed;
+      layer.qkv_proj = PackStacked({&layer.q_proj, &layer.k_proj, &layer.v_proj}, copied);
+      layer.gate_up_proj = PackStacked({&layer.gate_proj, &layer.up_proj}, copied);
+      layer.o_proj.packed = PackStacked({&layer.o_proj}, copied).packed;
+      layer.down_proj.packed = PackStacked({&layer.down_proj}, copied).packed;
     }
     Projection head;
     head.weight = lm_head_weight();
-    packed_lm_head_ = PackStacked({&head}, options);
+    packed_lm_head_ = PackStacked({&head}, config_.tie_word_embeddings ? options : copied);
   }));
   serving_format_ = options.format;
   return absl::OkStatus();
@@ -263,8 +268,8 @@ absl::Status DecoderModel::ReleaseUnpackedWeights() {
     return absl::FailedPreconditionError("only a model packed for serving can release its unpacked weights");
   }
   RETURN_IF_ERROR(CallTorchVoid("releasing the unpacked weights", [&] {
-    // Same shape, one stored element: the packed forms hold the values (an f32 pack of o/down/the
-    // head shares the tensor's storage and keeps it alive; the fused ones are copies).
+    // Same shape, one stored element: the packed forms hold the values (copies in weight storage;
+    // a tied head's f32 pack shares the embedding, which is not released).
     auto shape_only = [](at::Tensor& weight) {
       if (weight.defined()) weight = at::zeros({1}, weight.options()).expand(weight.sizes());
     };
