@@ -562,8 +562,11 @@ TEST_F(TrainerServiceTest, AStalledDiskWriteDoesNotStallListOrGet) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const std::string events = dir_ + "/data/jobs/" + job->job_id() + "/events.jsonl";
-  ASSERT_EQ(::unlink(events.c_str()), 0);
-  ASSERT_EQ(::mkfifo(events.c_str(), 0644), 0);
+  // Made beside it and renamed over it: between an unlink and a mkfifo the running job could
+  // append an event and create the file again (seen under ctest -j2).
+  const std::string fifo = events + ".fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  ASSERT_EQ(::rename(fifo.c_str(), events.c_str()), 0);
   // The job blocks at its next event (a checkpoint every two steps); give it time to get there.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const auto asked = std::chrono::steady_clock::now();

@@ -14,6 +14,7 @@
 // 1-3 MiB (a 110M model's layers) get whole pages too. A mapping is unmapped when the last tensor
 // carved from it is freed; until then its untouched remainder costs address space, not memory.
 // Where the kernel refuses huge pages (THP "never"), the same memory is served in 4 KiB pages.
+// Under AddressSanitizer the tensors are ordinary heap tensors, so that reads past them are caught.
 // Thread-safe. Throws std::bad_alloc when the address space is exhausted (callers run it inside
 // CallTorch, which turns it into a status).
 #pragma once
