@@ -116,6 +116,22 @@ TEST(PackedLinearTest, EveryRowCountUpToTheLargeBatchPath) {
 
 // The bfloat16 rounding of x on the vdpbf16ps path costs at most 2^-8 relative per product (plus
 // float32 accumulation).
+// The large-batch path widens a block of about 2 MiB of float32 rows at a time: a weight of
+// several blocks, with a last one that is not a whole panel, on every level.
+TEST(PackedLinearTest, LargeBatchesAcrossSeveralWidenedBlocks) {
+  at::manual_seed(13);
+  const at::Tensor w = at::randn({301, 4000});  // 4000 inputs: blocks of 128 rows, then 45
+  const at::Tensor x = at::randn({24, 4000});
+  for (KernelIsa isa : RunnableLevels()) {
+    ScopedKernelIsaLimit limit(isa);
+    for (const FormatCase& format : kFormats) {
+      auto packed = PackWeight(w, format.options);
+      ASSERT_THAT(packed, IsOk());
+      ExpectMatchesReference(PackedLinear(x, *packed), x, *packed, std::string(KernelIsaName(isa)) + " " + format.name);
+    }
+  }
+}
+
 TEST(PackedLinearTest, Bf16DotProductPathStaysWithinTheActivationRounding) {
   if (SupportedKernelIsa(HostCpu()) < KernelIsa::kAvx512Bf16) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
   at::manual_seed(13);

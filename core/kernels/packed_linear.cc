@@ -64,9 +64,23 @@ const uint16_t* RoundActivations(const float* x, int64_t rows, const PackedWeigh
   return buffer.data();
 }
 
-// The small-batch kernels on contiguous x [rows, in] and y [rows, out].
-void SmallBatch(const float* x, int64_t rows, const PackedWeight& weight, float* y) {
-  const KernelIsa isa = ActiveKernelIsa();
+using WidenFunction = void (*)(const simd::LinearTask&, float*);
+
+WidenFunction Widener(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kAvx512Bf16:
+    case KernelIsa::kAvx512:
+      return simd::WidenAvx512;
+    case KernelIsa::kAvx2:
+      return simd::WidenAvx2;
+    case KernelIsa::kScalar:
+      return simd::WidenScalar;
+  }
+  return simd::WidenScalar;
+}
+
+// The weight's half of a kernel task (linear_simd.h).
+simd::LinearTask WeightTask(const PackedWeight& weight) {
   simd::LinearTask task;
   task.type = KernelType(weight.format());
   task.weights = weight.data();
@@ -75,6 +89,13 @@ void SmallBatch(const float* x, int64_t rows, const PackedWeight& weight, float*
   task.scales = weight.scales();
   task.group_size = weight.group_size();
   task.groups_per_row = weight.groups_per_row();
+  return task;
+}
+
+// The small-batch kernels on contiguous x [rows, in] and y [rows, out].
+void SmallBatch(const float* x, int64_t rows, const PackedWeight& weight, float* y) {
+  const KernelIsa isa = ActiveKernelIsa();
+  simd::LinearTask task = WeightTask(weight);
   task.x = x;
   task.x_stride = weight.in_features();
   task.rows = rows;
@@ -96,18 +117,36 @@ void SmallBatch(const float* x, int64_t rows, const PackedWeight& weight, float*
   });
 }
 
-// Many rows: compute-bound, so BLAS on float32 weights.
+// Many rows: compute-bound, so BLAS on float32 weights. Other formats are widened a block of rows
+// at a time, in one pass of the SIMD widening (linear_simd.h) into a buffer reused across calls,
+// and multiplied into their columns of y. (Widening with libtorch operators, several passes and
+// temporaries per block, took as long as the gemm: 110M int8 prefill ran at half f32's speed.)
 void LargeBatch(const at::Tensor& x2d, const PackedWeight& weight, at::Tensor& y2d) {
   if (weight.format() == WeightFormat::kF32) {
     at::mm_out(y2d, x2d, weight.Unpack().t());
     return;
   }
   const int64_t out = weight.out_features();
-  const int64_t block = std::max<int64_t>(64, kUnpackBlockBytes / (weight.in_features() * 4)) / simd::kPanelRows *
-                        simd::kPanelRows;
+  const int64_t stride = weight.row_stride();
+  const int64_t block =
+      std::max<int64_t>(64, kUnpackBlockBytes / (stride * 4)) / simd::kPanelRows * simd::kPanelRows;
+  thread_local std::vector<float> buffer;
+  if (static_cast<int64_t>(buffer.size()) < block * stride) buffer.resize(block * stride);
+  const at::Tensor widened = at::from_blob(buffer.data(), {block, stride}, at::TensorOptions().dtype(at::kFloat));
+  const WidenFunction widen = Widener(ActiveKernelIsa());
+  const simd::LinearTask task = WeightTask(weight);
+  float* const rows = buffer.data();
   for (int64_t begin = 0; begin < out; begin += block) {
     const int64_t end = std::min(out, begin + block);
-    y2d.narrow(1, begin, end - begin).copy_(at::mm(x2d, weight.UnpackRows(begin, end).t()));
+    const int64_t panels = (end - begin + simd::kPanelRows - 1) / simd::kPanelRows;
+    at::parallel_for(0, panels, 1, [&](int64_t first, int64_t last) {
+      simd::LinearTask part = task;
+      part.out_begin = begin + first * simd::kPanelRows;
+      part.out_end = std::min(end, begin + last * simd::kPanelRows);
+      widen(part, rows + first * simd::kPanelRows * stride);
+    });
+    at::Tensor columns = y2d.narrow(1, begin, end - begin);
+    at::mm_out(columns, x2d, widened.narrow(0, 0, end - begin).narrow(1, 0, weight.in_features()).t());
   }
 }
 

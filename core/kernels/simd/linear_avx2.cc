@@ -36,6 +36,7 @@ struct Avx2Isa {
     return _mm_cvtss_f32(sum);
   }
   static Vec LoadX(const float* p) { return _mm256_loadu_ps(p); }
+  static void Store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec LoadXTail(const float* p, int64_t n) { return _mm256_maskload_ps(p, TailMask(n)); }
   template <WeightType T>
   static Vec LoadW(const void* row, int64_t k) {
@@ -59,6 +60,7 @@ struct Avx2Isa {
 }  // namespace
 
 void LinearAvx2(const LinearTask& task) { RunLinear<Avx2Isa>(task); }
+void WidenAvx2(const LinearTask& task, float* out) { RunWiden<Avx2Isa>(task, out); }
 
 }  // namespace promptintern::simd
 

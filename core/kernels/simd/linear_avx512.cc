@@ -29,6 +29,7 @@ struct Avx512Isa {
   static Vec Mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   static float Sum(Vec v) { return _mm512_reduce_add_ps(v); }
   static Vec LoadX(const float* p) { return _mm512_loadu_ps(p); }
+  static void Store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static Vec LoadXTail(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(TailMask(n), p); }
   template <WeightType T>
   static Vec LoadW(const void* row, int64_t k) {
@@ -52,6 +53,7 @@ struct Avx512Isa {
 }  // namespace
 
 void LinearAvx512(const LinearTask& task) { RunLinear<Avx512Isa>(task); }
+void WidenAvx512(const LinearTask& task, float* out) { RunWiden<Avx512Isa>(task, out); }
 
 }  // namespace promptintern::simd
 

@@ -33,6 +33,7 @@ struct ScalarIsa {
   static Vec Mul(Vec a, Vec b) { return a * b; }
   static float Sum(Vec v) { return v; }
   static Vec LoadX(const float* p) { return *p; }
+  static void Store(float* p, Vec v) { *p = v; }
   static Vec LoadXTail(const float* p, int64_t) { return *p; }
   template <WeightType T>
   static Vec LoadW(const void* row, int64_t k) {
@@ -54,6 +55,7 @@ struct ScalarIsa {
 }  // namespace
 
 void LinearScalar(const LinearTask& task) { RunLinear<ScalarIsa>(task); }
+void WidenScalar(const LinearTask& task, float* out) { RunWiden<ScalarIsa>(task, out); }
 
 uint16_t FloatToBf16(float value) {
   const uint32_t bits = Bits(value);

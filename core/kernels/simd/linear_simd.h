@@ -57,6 +57,14 @@ void LinearAvx512(const LinearTask& task);      // AVX-512 F/BW/DQ/VL
 // AVX-512 with AVX512_BF16: kBF16 multiplies with vdpbf16ps on task.x_bf16; other types as LinearAvx512.
 void LinearAvx512Bf16(const LinearTask& task);
 
+// The large-batch (prefill) half: output rows [out_begin, out_end) of a bf16, f16 or int8 weight
+// widened to float32 with their scales applied, in one pass, for a float32 gemm. Row o - out_begin
+// goes to out + (o - out_begin) * row_stride, all row_stride values (the zero padding widens to
+// zeros); x, y and rows are not read.
+void WidenScalar(const LinearTask& task, float* out);
+void WidenAvx2(const LinearTask& task, float* out);
+void WidenAvx512(const LinearTask& task, float* out);
+
 // float32 -> bfloat16 with round-to-nearest-even (NaN stays NaN), n values; `out` gets them. The
 // AVX512_BF16 version uses vcvtne2ps2bf16, which rounds the same way and flushes denormals to zero.
 void RoundToBf16Scalar(const float* x, int64_t n, uint16_t* out);
