@@ -33,20 +33,25 @@ simd::WeightType KernelType(WeightFormat format) {
   return simd::WeightType::kF32;
 }
 
-using KernelFunction = void (*)(const simd::LinearTask&);
+// One instruction set's entry points (linear_simd.h): the small-batch kernel and the widening of
+// the large-batch path.
+struct IsaKernels {
+  void (*linear)(const simd::LinearTask&);
+  void (*widen)(const simd::LinearTask&, float*);
+};
 
-KernelFunction Kernel(KernelIsa isa) {
+IsaKernels KernelsFor(KernelIsa isa) {
   switch (isa) {
     case KernelIsa::kAvx512Bf16:
-      return simd::LinearAvx512Bf16;
+      return {simd::LinearAvx512Bf16, simd::WidenAvx512};
     case KernelIsa::kAvx512:
-      return simd::LinearAvx512;
+      return {simd::LinearAvx512, simd::WidenAvx512};
     case KernelIsa::kAvx2:
-      return simd::LinearAvx2;
+      return {simd::LinearAvx2, simd::WidenAvx2};
     case KernelIsa::kScalar:
-      return simd::LinearScalar;
+      return {simd::LinearScalar, simd::WidenScalar};
   }
-  return simd::LinearScalar;
+  return {simd::LinearScalar, simd::WidenScalar};
 }
 
 // x rounded to bfloat16 rows of weight.row_stride() values, zero past in: the vdpbf16ps operand.
@@ -62,21 +67,6 @@ const uint16_t* RoundActivations(const float* x, int64_t rows, const PackedWeigh
     std::memset(row + in, 0, (stride - in) * sizeof(uint16_t));
   }
   return buffer.data();
-}
-
-using WidenFunction = void (*)(const simd::LinearTask&, float*);
-
-WidenFunction Widener(KernelIsa isa) {
-  switch (isa) {
-    case KernelIsa::kAvx512Bf16:
-    case KernelIsa::kAvx512:
-      return simd::WidenAvx512;
-    case KernelIsa::kAvx2:
-      return simd::WidenAvx2;
-    case KernelIsa::kScalar:
-      return simd::WidenScalar;
-  }
-  return simd::WidenScalar;
 }
 
 // The weight's half of a kernel task (linear_simd.h).
@@ -104,7 +94,7 @@ void SmallBatch(const float* x, int64_t rows, const PackedWeight& weight, float*
   if (isa == KernelIsa::kAvx512Bf16 && weight.format() == WeightFormat::kBF16) {
     task.x_bf16 = RoundActivations(x, rows, weight);
   }
-  const KernelFunction kernel = Kernel(isa);
+  const auto kernel = KernelsFor(isa).linear;
   // Threads take whole panels of 8 output rows (the kernels' unit).
   const int64_t out = weight.out_features();
   const int64_t panels = (out + simd::kPanelRows - 1) / simd::kPanelRows;
@@ -133,7 +123,7 @@ void LargeBatch(const at::Tensor& x2d, const PackedWeight& weight, at::Tensor& y
   thread_local std::vector<float> buffer;
   if (static_cast<int64_t>(buffer.size()) < block * stride) buffer.resize(block * stride);
   const at::Tensor widened = at::from_blob(buffer.data(), {block, stride}, at::TensorOptions().dtype(at::kFloat));
-  const WidenFunction widen = Widener(ActiveKernelIsa());
+  const auto widen = KernelsFor(ActiveKernelIsa()).widen;
   const simd::LinearTask task = WeightTask(weight);
   float* const rows = buffer.data();
   for (int64_t begin = 0; begin < out; begin += block) {
