@@ -4,7 +4,7 @@
 // Why: a decode step streams every packed weight once. In 4 KiB pages that is a TLB miss every
 // 4 KiB (30,000 per step of a 110M int8 model), and the page walks, not DRAM, held the int8 kernel
 // back: on the Intel Xeon of docs/PERFORMANCE.md, 110M int8 decode batch 1 went from 61-68 to
-// 82-83 tokens/s when the weights sat in 2 MiB pages. Linux's default transparent-huge-page mode
+// 83-85 tokens/s with the weights in 2 MiB pages. Linux's default transparent-huge-page mode
 // ("madvise", Debian's) gives 2 MiB pages only to memory marked MADV_HUGEPAGE before it is first
 // touched, so the weights need memory of their own rather than the heap's.
 //
