@@ -114,8 +114,6 @@ TEST(PackedLinearTest, EveryRowCountUpToTheLargeBatchPath) {
   }
 }
 
-// The bfloat16 rounding of x on the vdpbf16ps path costs at most 2^-8 relative per product (plus
-// float32 accumulation).
 // The large-batch path widens a block of about 2 MiB of float32 rows at a time: a weight of
 // several blocks, with a last one that is not a whole panel, on every level.
 TEST(PackedLinearTest, LargeBatchesAcrossSeveralWidenedBlocks) {
@@ -132,6 +130,8 @@ TEST(PackedLinearTest, LargeBatchesAcrossSeveralWidenedBlocks) {
   }
 }
 
+// The bfloat16 rounding of x on the vdpbf16ps path costs at most 2^-8 relative per product (plus
+// float32 accumulation).
 TEST(PackedLinearTest, Bf16DotProductPathStaysWithinTheActivationRounding) {
   if (SupportedKernelIsa(HostCpu()) < KernelIsa::kAvx512Bf16) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
   at::manual_seed(13);
