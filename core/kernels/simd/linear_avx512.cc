@@ -19,6 +19,8 @@ struct Avx512Isa {
   // Of 32 registers: R x vectors + R * O accumulators + a weight vector (+ O scales). Up to 8 rows
   // of x per tile, so a decode batch of 8 decodes each weight once.
   static constexpr int kRowBlock = 8;
+  // Not yet measured on an AVX-512 machine: each weight vector is scaled (linear_tiles.inc).
+  static constexpr bool kScaleChunkSums = false;
   template <int R>
   static constexpr int OutTile() {
     return R == 1 ? 8 : R <= 4 ? 4 : 2;

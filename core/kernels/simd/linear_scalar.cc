@@ -23,6 +23,7 @@ struct ScalarIsa {
   using Vec = float;
   static constexpr int64_t kLanes = 1;
   static constexpr int kRowBlock = 4;
+  static constexpr bool kScaleChunkSums = true;
   template <int R>
   static constexpr int OutTile() {
     return 4;
