@@ -2,7 +2,7 @@
 // training tokens/s, for a randomly initialised Llama of configurable size, per serving weight
 // form (--weights: "plain" is the unpacked float32 model through libtorch/OpenBLAS, the others
 // DecoderModel::PackForServing's packed, fused form). Each figure is the median of --repeats runs
-// and stands next to its bound, measured here (bench_support.h): decode against bandwidth / weight
+// and stands next to its bound, measured just before the form's figures (bench_support.h): decode against bandwidth / weight
 // bytes read per step (x batch), prefill and training against the 1024^3 sgemm peak
 // (2 and 6 FLOP per parameter per token).
 //
@@ -49,6 +49,19 @@ struct Bounds {
   double matmul_gflops = 0;
 };
 
+// Measured again before each weight form's figures: on the shared machines measured, bandwidth
+// and sgemm peak drift by a fifth within minutes, so a bound taken once at the start can flatter
+// or wrong a figure taken later.
+Bounds MeasureBounds(int repeats) {
+  const int64_t bytes = 8 * bench::LastLevelCacheBytes();
+  Bounds bounds;
+  bounds.bandwidth_gbps = bench::MeasureBandwidth(bytes, repeats).p10;
+  bounds.matmul_gflops = bench::MeasureMatmulPeak(repeats).p10;
+  std::printf("  bounds: bandwidth %.1f GB/s (streaming read of %ld MiB), matmul peak %.1f GFLOP/s (1024^3 sgemm)\n",
+              bounds.bandwidth_gbps, static_cast<long>(bytes >> 20), bounds.matmul_gflops);
+  return bounds;
+}
+
 double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -65,7 +78,7 @@ std::vector<int> RandomTokens(std::mt19937& random, int count, int64_t vocab) {
   return tokens;
 }
 
-int Run(const std::string& label, const ModelConfig& config, const BenchOptions& options, const Bounds& bounds) {
+int Run(const std::string& label, const ModelConfig& config, const BenchOptions& options) {
   std::printf("%s: %.1fM parameters (hidden %ld, layers %ld, heads %ld/%ld, intermediate %ld, vocab %ld), %d threads\n",
               label.c_str(), config.NumParameters() / 1e6, config.hidden_size, config.num_hidden_layers,
               config.num_attention_heads, config.num_key_value_heads, config.intermediate_size, config.vocab_size,
@@ -88,6 +101,7 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
     }
     const double step_bytes = static_cast<double>(model.WeightBytesPerToken());
     std::printf(" weights %-5s (%.1f MB read per decode step)\n", weights.c_str(), step_bytes / 1e6);
+    const Bounds bounds = MeasureBounds(options.repeats);
     // One engine for every figure of this form, as a service runs one: starting an engine per call
     // would time its thread's start-up (libtorch's thread pools are created lazily on it) along with
     // the model. No prefix cache, so a repeated prompt is computed every time.
@@ -155,6 +169,7 @@ int Run(const std::string& label, const ModelConfig& config, const BenchOptions&
     example.completion_ids = RandomTokens(random, options.train_sequence / 2, config.vocab_size);
   }
   auto batch = CollateBatch(examples, 0, options.train_sequence);
+  const Bounds bounds = MeasureBounds(options.repeats);
   (void)(*trainer)->Step({*batch});  // warm-up: allocates optimizer state
   const auto start = std::chrono::steady_clock::now();
   for (int step = 0; step < options.train_steps; ++step) (void)(*trainer)->Step({*batch});
@@ -204,17 +219,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   promptintern::SetComputeThreads(threads);
   namespace bench = promptintern::bench;
-  const int64_t cache = bench::LastLevelCacheBytes();
-  promptintern::Bounds bounds;
-  bounds.bandwidth_gbps = bench::MeasureBandwidth(8 * cache, options.repeats).p10;
-  bounds.matmul_gflops = bench::MeasureMatmulPeak(options.repeats).p10;
-  std::printf("bounds: bandwidth %.1f GB/s (streaming read of %ld MiB), matmul peak %.1f GFLOP/s (1024^3 sgemm)\n",
-              bounds.bandwidth_gbps, static_cast<long>(8 * cache >> 20), bounds.matmul_gflops);
-
-  if (use_custom) return promptintern::Run("custom", custom, options, bounds);
+  if (use_custom) return promptintern::Run("custom", custom, options);
   for (const std::string& size : sizes) {
     const ModelConfig config = bench::WithBenchSize(custom, *bench::FindBenchSize(size));
-    if (int rc = promptintern::Run(size, config, options, bounds); rc != 0) return rc;
+    if (int rc = promptintern::Run(size, config, options); rc != 0) return rc;
   }
   return 0;
 }
