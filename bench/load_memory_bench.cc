@@ -1,8 +1,8 @@
-// Resident memory of loading one 16-bit checkpoint, four ways, each in a fresh child process:
+// Resident memory of loading one 16-bit checkpoint, three ways, each in a fresh child process:
 //   float32   LoadModel: every matrix widened to float32 (what training holds)
 //   as stored LoadModelForServing: the matrices kept in the checkpoint's 16-bit form (serving)
-//   int8      LoadModelForServing with int8 weights: the packed int8 forms beside those matrices
-//   int8, released   the same after ReleaseUnpackedWeights (what the inference service holds)
+//   int8      LoadModelForServing with int8 weights: the packed int8 forms alone (the unpacked
+//             matrices released, as the inference service holds them)
 // Each child reads VmRSS from /proc/self/status after libtorch is up, resets its peak (VmHWM,
 // through /proc/self/clear_refs), loads, and reports the resident memory after loading and the
 // peak during it, both minus that baseline. Loading is meant to stay near the model's own size:
@@ -42,9 +42,6 @@ int RunChild(const std::string& mode, const std::string& directory) {
   auto model = mode == "float32" ? LoadModel(directory)
                : mode == "stored" ? LoadModelForServing(directory)
                                   : LoadModelForServing(directory, WeightFormat::kInt8);
-  if (model.ok() && mode == "int8-released") {
-    if (absl::Status released = (*model)->ReleaseUnpackedWeights(); !released.ok()) model = released;
-  }
   if (!model.ok()) {
     std::cerr << "load_memory_bench: " << model.status() << "\n";
     return 1;
@@ -89,7 +86,7 @@ int main(int argc, char** argv) {
   config.max_position_embeddings = 1024;
   config.tie_word_embeddings = false;
   std::string dtype_name = "bf16";
-  app.add_option("--child", child_mode, "(internal) load in this process: float32, stored, int8 or int8-released");
+  app.add_option("--child", child_mode, "(internal) load in this process: float32, stored or int8");
   app.add_option("--model", model_dir, "An existing 16-bit checkpoint (default: write one to a temp dir)");
   app.add_option("--hidden", config.hidden_size, "Hidden size of the written model");
   app.add_option("--layers", config.num_hidden_layers, "Layers of the written model");
@@ -129,18 +126,16 @@ int main(int argc, char** argv) {
   std::printf("checkpoint: %.1fM parameters, %s, %.1f MB of safetensors (%s)\n",
               loaded_config->NumParameters() / 1e6, loaded_config->torch_dtype.c_str(), bytes / 1048576.0,
               model_dir.c_str());
-  Measurement as_float32, as_stored, as_int8, as_int8_released;
+  Measurement as_float32, as_stored, as_int8;
   if (!Measure("float32", model_dir, &as_float32) || !Measure("stored", model_dir, &as_stored) ||
-      !Measure("int8", model_dir, &as_int8) || !Measure("int8-released", model_dir, &as_int8_released)) {
+      !Measure("int8", model_dir, &as_int8)) {
     std::cerr << "a child process failed\n";
     return 1;
   }
   std::printf("%-40s %16s %18s\n", "load", "resident after", "peak during load");
   std::printf("%-40s %13.1f MB %15.1f MB\n", "float32 (LoadModel)", as_float32.after_mb, as_float32.peak_mb);
   std::printf("%-40s %13.1f MB %15.1f MB\n", "as stored (LoadModelForServing)", as_stored.after_mb, as_stored.peak_mb);
-  std::printf("%-40s %13.1f MB %15.1f MB\n", "int8 packed, tensors kept", as_int8.after_mb, as_int8.peak_mb);
-  std::printf("%-40s %13.1f MB %15.1f MB\n", "int8 packed, ReleaseUnpackedWeights", as_int8_released.after_mb,
-              as_int8_released.peak_mb);
+  std::printf("%-40s %13.1f MB %15.1f MB\n", "int8 packed (LoadModelForServing)", as_int8.after_mb, as_int8.peak_mb);
   std::printf("as stored / float32: %.3fx resident after, %.3fx peak\n", as_stored.after_mb / as_float32.after_mb,
               as_stored.peak_mb / as_float32.peak_mb);
   if (!temp_dir.empty()) std::filesystem::remove_all(temp_dir);

@@ -92,7 +92,6 @@ absl::StatusOr<std::string> RunGenerate(const GenerateFlags& flags) {
   } else {
     ASSIGN_OR_RETURN(checkpoint, LoadCheckpointForServing(flags.model_dir, weights));
   }
-  if (checkpoint.model->serving_format()) RETURN_IF_ERROR(checkpoint.model->ReleaseUnpackedWeights());
   const DecoderModel& model = *checkpoint.model;
   const Tokenizer* tokenizer = checkpoint.tokenizer.get();
 

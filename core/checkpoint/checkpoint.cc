@@ -229,6 +229,8 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> LoadServingWeights(const std::stri
   if (*weights == WeightFormat::kF32) storage = WeightStorage::kFloat32;
   ASSIGN_OR_RETURN(std::unique_ptr<DecoderModel> model, LoadWeights(directory, config, storage));
   RETURN_IF_ERROR(model->PackForServing({*weights}));
+  // Serving reads only the packed forms: hold each weight once.
+  RETURN_IF_ERROR(model->ReleaseUnpackedWeights());
   return model;
 }
 

@@ -45,6 +45,9 @@ absl::StatusOr<WeightStorage> CheckpointStorage(const std::string& directory);
 // (the bf16 kernels round decode activations to bfloat16: ask for it with kBF16). The tensors are
 // held in the checkpoint's 16-bit form where that is exact (a 16-bit checkpoint, or bf16
 // serving), about half the resident memory of float32; activations and accumulation are float32.
+// A packed model comes back with its unpacked projection and LM head tensors released
+// (DecoderModel::ReleaseUnpackedWeights): it serves, and adapters check their shapes against it,
+// but it cannot be trained or saved.
 absl::StatusOr<std::unique_ptr<DecoderModel>> LoadModelForServing(const std::string& directory,
                                                                   std::optional<WeightFormat> weights = std::nullopt);
 

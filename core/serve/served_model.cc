@@ -92,8 +92,6 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ServedModel::Load(ModelRegistry& re
   served->options_ = options;
   served->base_model_ = opened.manifest.base_model;
   ASSIGN_OR_RETURN(Checkpoint checkpoint, LoadCheckpointForServing(opened.directory, options.weights));
-  // Serving reads only the packed forms: hold each weight once.
-  if (checkpoint.model->serving_format()) RETURN_IF_ERROR(checkpoint.model->ReleaseUnpackedWeights());
   served->model_ = std::move(checkpoint.model);
   served->tokenizer_ = std::move(checkpoint.tokenizer);
   ASSIGN_OR_RETURN(served->base_, served->MakeTarget(opened.model_name, opened.version, opened.directory, nullptr));
