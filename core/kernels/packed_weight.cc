@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/kernels/simd/linear_simd.h"
 #include "core/kernels/weight_storage.h"
+#include "core/util/round_up.h"
 #include "core/util/sha256.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
@@ -31,7 +32,6 @@ constexpr float kHalfMax = 65504.0f;
 // Float32 bytes of the rows quantized to int8 at once.
 constexpr int64_t kQuantizeBlockBytes = 4 << 20;
 
-int64_t RoundUp(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 int64_t ElementBytes(WeightFormat format) {
   switch (format) {

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <new>
 
+#include "core/util/round_up.h"
+
 namespace promptintern {
 namespace {
 
@@ -15,7 +17,6 @@ constexpr size_t kHugePageBytes = size_t{2} << 20;
 constexpr size_t kMappingBytes = size_t{64} << 20;
 constexpr size_t kTensorAlignment = 64;  // a cache line, as libtorch's own allocator
 
-size_t RoundUp(size_t value, size_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // One anonymous mapping, 2 MiB aligned, unmapped with its last tensor.
 class Mapping {
