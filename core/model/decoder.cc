@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kernels/decode_attention.h"
+#include "core/kernels/rms_norm.h"
 #include "core/kernels/packed_linear.h"
 #include "core/model/rope.h"
 #include "core/util/status_macros.h"
@@ -361,9 +362,17 @@ absl::StatusOr<at::Tensor> DecoderModel::Forward(const at::Tensor& tokens, const
 }
 
 at::Tensor DecoderModel::Norm(const at::Tensor& x, const at::Tensor& weight) const {
+  const bool one_plus_weight = config_.architecture().norm_weighting == NormWeighting::kOnePlusWeight;
+  if (!at::GradMode::is_enabled() && x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat &&
+      weight.is_contiguous() && weight.numel() > 0 && x.dim() > 0 && x.size(-1) == weight.numel()) {
+    const at::Tensor input = x.contiguous();
+    at::Tensor y = at::empty_like(input);
+    RmsNormRows(input.data_ptr<float>(), input.numel() / weight.numel(), weight.numel(), weight.data_ptr<float>(),
+                one_plus_weight ? 1.0f : 0.0f, static_cast<float>(config_.rms_norm_eps), y.data_ptr<float>());
+    return y;
+  }
   const at::Tensor normalized = x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + config_.rms_norm_eps);
-  return config_.architecture().norm_weighting == NormWeighting::kOnePlusWeight ? normalized * (weight + 1.0)
-                                                                                 : normalized * weight;
+  return one_plus_weight ? normalized * (weight + 1.0) : normalized * weight;
 }
 
 at::Tensor DecoderModel::Embed(const at::Tensor& tokens) const {
