@@ -19,7 +19,7 @@ FUZZ_SECONDS ?= 60
 # services and their metrics listener.
 ASAN_BUILD_DIR ?= build-asan
 ASAN_EXCLUDE ?= ^Deploy[.]
-ASAN_TEST_FILES ?= /(job_spec|job_schema|jsonl|yaml_stream|hf_tokenizer|hf_tokenizer_components|tokenizer|safetensors|checkpoint|architecture|registry|run_report|job_record|job_manager|experiment_spec|experiment_statistics|task_kind|import|trainer_service|inference_service|inference_fault|http_request|metrics_http|transport_security|utf8|lora|engine|packed_linear|decode_attention|rms_norm|file)_test[.]cc$$
+ASAN_TEST_FILES ?= /(job_spec|job_schema|jsonl|yaml_stream|hf_tokenizer|hf_tokenizer_components|tokenizer|safetensors|checkpoint|architecture|registry|run_report|job_record|job_manager|experiment_spec|experiment_statistics|task_kind|import|trainer_service|inference_service|inference_fault|http_request|metrics_http|transport_security|utf8|lora|engine|packed_linear|decode_attention|rms_norm|rotary|file)_test[.]cc$$
 TSAN_BUILD_DIR ?= build-tsan
 TSAN_TESTS ?= ^(EngineTest|EngineTextTest|JobManagerTest|ModelRegistryTest|LocalStorageTest|InferenceServiceTest|TrainerServiceTest|MetricsHttpServerTest|MetricsEndpointTest)[.]
 # The files those tests are in: the TSan build compiles no other test file.

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/kernels/decode_attention.h"
 #include "core/kernels/rms_norm.h"
+#include "core/kernels/rotary.h"
 #include "core/kernels/packed_linear.h"
 #include "core/model/rope.h"
 #include "core/util/status_macros.h"
@@ -25,6 +26,49 @@ namespace {
 at::Tensor RotateHalf(const at::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
   return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// Rows of x [..., heads, head_dim] one stride apart, heads contiguous in a row: that stride, or -1
+// when x is not laid out so (ApplyRotary's layout, rotary.h).
+int64_t RotaryRowStride(const at::Tensor& x) {
+  const int64_t dims = x.dim();
+  if (dims < 2 || x.stride(dims - 1) != 1 || x.stride(dims - 2) != x.size(dims - 1)) return -1;
+  for (int64_t d = 0; d + 3 < dims; ++d) {
+    if (x.size(d) != 1 && x.stride(d) != x.size(d + 1) * x.stride(d + 1)) return -1;
+  }
+  return dims >= 3 ? x.stride(dims - 3) : 0;
+}
+
+// x * cos + RotateHalf(x) * sin at `positions` (one per row of x), in one pass (rotary.h) where
+// the layouts allow it and every position is in the tables; nullopt where they do not.
+std::optional<at::Tensor> RotatedInOnePass(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                           const at::Tensor& positions) {
+  const int64_t row_stride = RotaryRowStride(x);
+  const int64_t head_dim = x.size(-1);
+  if (row_stride < 0 || x.scalar_type() != at::kFloat || head_dim % 2 != 0 || cos.scalar_type() != at::kFloat ||
+      sin.scalar_type() != at::kFloat || !cos.is_contiguous() || !sin.is_contiguous() || cos.size(1) != head_dim ||
+      sin.sizes() != cos.sizes() || positions.scalar_type() != at::kLong || !positions.is_contiguous() ||
+      positions.numel() * x.size(-2) * head_dim != x.numel()) {
+    return std::nullopt;
+  }
+  const int64_t* position = positions.data_ptr<int64_t>();
+  for (int64_t r = 0; r < positions.numel(); ++r) {
+    if (position[r] < 0 || position[r] >= cos.size(0)) return std::nullopt;  // the composition names the error
+  }
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  RotaryArgs args;
+  args.x = x.data_ptr<float>();
+  args.rows = positions.numel();
+  args.row_stride = row_stride;
+  args.heads = x.size(-2);
+  args.head_dim = head_dim;
+  args.cos = cos.data_ptr<float>();
+  args.sin = sin.data_ptr<float>();
+  args.table_stride = head_dim;
+  args.positions = position;
+  args.out = out.data_ptr<float>();
+  ApplyRotary(args);
+  return out;
 }
 
 // Positions [B, S] for rows starting at start_positions.
@@ -463,12 +507,23 @@ DecoderModel::Qkv DecoderModel::ProjectQkv(const DecoderLayer& layer, size_t lay
     qkv.k = Norm(qkv.k, layer.k_norm);
   }
   const bool sliding = config_.is_sliding_layer(static_cast<int64_t>(layer_index));
+  const at::Tensor& cos_table = sliding ? local_rope_cos_ : rope_cos_;
+  const at::Tensor& sin_table = sliding ? local_rope_sin_ : rope_sin_;
+  const at::Tensor flat_positions = positions.reshape({-1});
+  if (!at::GradMode::is_enabled()) {
+    std::optional<at::Tensor> q = RotatedInOnePass(qkv.q, cos_table, sin_table, flat_positions);
+    std::optional<at::Tensor> k = q ? RotatedInOnePass(qkv.k, cos_table, sin_table, flat_positions) : std::nullopt;
+    if (q && k) {
+      qkv.q = std::move(*q);
+      qkv.k = std::move(*k);
+      return qkv;
+    }
+  }
   std::vector<int64_t> table_shape = positions.sizes().vec();
   table_shape.push_back(1);  // broadcast over heads
   table_shape.push_back(head_dim);
-  const at::Tensor flat_positions = positions.reshape({-1});
-  const at::Tensor cos = (sliding ? local_rope_cos_ : rope_cos_).index_select(0, flat_positions).view(table_shape);
-  const at::Tensor sin = (sliding ? local_rope_sin_ : rope_sin_).index_select(0, flat_positions).view(table_shape);
+  const at::Tensor cos = cos_table.index_select(0, flat_positions).view(table_shape);
+  const at::Tensor sin = sin_table.index_select(0, flat_positions).view(table_shape);
   qkv.q = qkv.q * cos + RotateHalf(qkv.q) * sin;
   qkv.k = qkv.k * cos + RotateHalf(qkv.k) * sin;
   return qkv;
