@@ -13,9 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kernels/decode_attention.h"
+#include "core/kernels/packed_linear.h"
 #include "core/kernels/rms_norm.h"
 #include "core/kernels/rotary.h"
-#include "core/kernels/packed_linear.h"
 #include "core/model/rope.h"
 #include "core/util/status_macros.h"
 #include "core/util/torch_status.h"
